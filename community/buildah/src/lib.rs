@@ -1,0 +1,76 @@
+//! Buildah build strategy (community tier): builds the notebook image in one pod with Buildah,
+//! rootful with only `SETFCAP` added, the `vfs` storage driver and chroot isolation, so it
+//! needs neither privileged mode nor a device.
+//!
+//! `strategyConfig` keys: `executor` (image), `gitImage`.
+
+use buildstrategy_api::pod_build::{self, PodBuilder};
+use buildstrategy_api::prelude::*;
+use serde_json::json;
+
+/// The Buildah image used unless `strategyConfig.executor` names another.
+pub const DEFAULT_EXECUTOR: &str = "quay.io/buildah/stable:latest";
+
+/// The builder's script: a constant; the image, context and Dockerfile arrive as environment
+/// variables and are always quoted.
+pub const BUILD_SCRIPT: &str = r#"set -eu
+buildah build --isolation=chroot --file "$NBV_DOCKERFILE" --tag "$NBV_IMAGE" -- "$NBV_CONTEXT"
+buildah push --digestfile /dev/termination-log -- "$NBV_IMAGE" "docker://$NBV_IMAGE"
+"#;
+
+const NAME: &str = "buildah";
+
+/// The Buildah strategy.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Buildah;
+
+#[async_trait]
+impl BuildStrategy for Buildah {
+    fn info(&self) -> StrategyInfo {
+        StrategyInfo::new(NAME, Tier::Community, "Builds in a pod with Buildah (root with SETFCAP only, vfs storage, chroot isolation).")
+    }
+
+    fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
+        pod_build::validate_request(NAME, request, &[])
+    }
+
+    fn rbac_rules(&self) -> Vec<PolicyRule> {
+        pod_build::rbac_rules()
+    }
+
+    fn render(&self, request: &BuildRequest) -> Result<RenderedBuild, StrategyError> {
+        let builder = PodBuilder::new(
+            NAME,
+            pod_build::executor_image(NAME, request, DEFAULT_EXECUTOR)?,
+            vec!["/bin/sh".into(), "-c".into(), BUILD_SCRIPT.into()],
+        )
+        .env("NBV_IMAGE", pod_build::output_image(NAME, request)?)
+        .env("NBV_CONTEXT", pod_build::context_dir(request))
+        .env("NBV_DOCKERFILE", format!("{}/Dockerfile", pod_build::DOCKERFILE_DIR))
+        .env("STORAGE_DRIVER", "vfs")
+        .env("BUILDAH_ISOLATION", "chroot")
+        .scratch("containers-storage", "/var/lib/containers")
+        .security_context(json!({
+            "runAsUser": 0,
+            "runAsNonRoot": false,
+            "allowPrivilegeEscalation": false,
+            "capabilities": { "drop": ["ALL"], "add": ["SETFCAP"] },
+            "seccompProfile": { "type": "RuntimeDefault" }
+        }));
+        pod_build::render(&builder, request)
+    }
+
+    fn map_status(&self, primary: &DynamicObject) -> Result<BuildStatus, StrategyError> {
+        pod_build::map_status(NAME, primary)
+    }
+
+    async fn logs(&self, client: &kube::Client, request: &BuildRequest, tail: LogTail) -> Result<String, StrategyError> {
+        pod_build::logs(client, NAME, request, tail).await
+    }
+
+    async fn cancel_build(&self, client: &kube::Client, request: &BuildRequest) -> Result<(), StrategyError> {
+        pod_build::cancel(client, NAME, request).await
+    }
+}
+
+buildstrategy_api::register_strategy!(|| Box::new(Buildah));

@@ -1,0 +1,94 @@
+//! Kaniko build strategy (community tier): builds the notebook image in one pod with the Kaniko
+//! executor, which needs no daemon.
+//!
+//! The original Kaniko project was archived in June 2025; the default executor is a maintained
+//! fork, and Buildah or BuildKit are preferred where a cluster allows them. Kaniko runs as root
+//! with a short list of capabilities (no privileged mode).
+//!
+//! `strategyConfig` keys: `executor` (image), `gitImage`, `cache` (bool), `cacheRepo`.
+
+use buildstrategy_api::pod_build::{self, PodBuilder};
+use buildstrategy_api::prelude::*;
+use serde_json::{Value, json};
+
+/// The executor image used unless `strategyConfig.executor` names another.
+pub const DEFAULT_EXECUTOR: &str = "ghcr.io/osscontainertools/kaniko:latest";
+
+/// Capabilities Kaniko needs to unpack base images and run `RUN` steps as root.
+pub const CAPABILITIES: [&str; 7] = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID", "SETFCAP", "KILL"];
+
+const NAME: &str = "kaniko";
+
+/// The Kaniko strategy.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Kaniko;
+
+impl Kaniko {
+    fn builder(&self, request: &BuildRequest) -> Result<PodBuilder, StrategyError> {
+        let image = pod_build::output_image(NAME, request)?;
+        let mut command = vec![
+            "/kaniko/executor".to_owned(),
+            format!("--dockerfile={}/Dockerfile", pod_build::DOCKERFILE_DIR),
+            format!("--context=dir://{}", pod_build::context_dir(request)),
+            format!("--destination={image}"),
+            "--digest-file=/dev/termination-log".to_owned(),
+        ];
+        if request.strategy_config.get("cache").and_then(Value::as_bool) == Some(true) {
+            command.push("--cache=true".to_owned());
+            if let Some(repo) = request.config_str(NAME, "cacheRepo")? {
+                command.push(format!("--cache-repo={repo}"));
+            }
+        }
+        Ok(PodBuilder::new(NAME, pod_build::executor_image(NAME, request, DEFAULT_EXECUTOR)?, command)
+            .security_context(json!({
+                "runAsUser": 0,
+                "runAsNonRoot": false,
+                "allowPrivilegeEscalation": false,
+                "capabilities": { "drop": ["ALL"], "add": CAPABILITIES },
+                "seccompProfile": { "type": "RuntimeDefault" }
+            })))
+    }
+}
+
+#[async_trait]
+impl BuildStrategy for Kaniko {
+    fn info(&self) -> StrategyInfo {
+        StrategyInfo::new(NAME, Tier::Community, "Builds in a pod with the Kaniko executor (root with 7 capabilities, no daemon).")
+    }
+
+    fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
+        pod_build::validate_request(NAME, request, &["cache", "cacheRepo"])?;
+        match request.strategy_config.get("cache") {
+            None | Some(Value::Bool(_)) => {}
+            Some(other) => {
+                return Err(StrategyError::invalid_config(NAME, "strategyConfig.cache", format!("expected true or false, found {other}")));
+            }
+        }
+        if let Some(repo) = request.config_str(NAME, "cacheRepo")? {
+            pod_build::check_image_reference(repo).map_err(|r| StrategyError::invalid_config(NAME, "strategyConfig.cacheRepo", r))?;
+        }
+        Ok(())
+    }
+
+    fn rbac_rules(&self) -> Vec<PolicyRule> {
+        pod_build::rbac_rules()
+    }
+
+    fn render(&self, request: &BuildRequest) -> Result<RenderedBuild, StrategyError> {
+        pod_build::render(&self.builder(request)?, request)
+    }
+
+    fn map_status(&self, primary: &DynamicObject) -> Result<BuildStatus, StrategyError> {
+        pod_build::map_status(NAME, primary)
+    }
+
+    async fn logs(&self, client: &kube::Client, request: &BuildRequest, tail: LogTail) -> Result<String, StrategyError> {
+        pod_build::logs(client, NAME, request, tail).await
+    }
+
+    async fn cancel_build(&self, client: &kube::Client, request: &BuildRequest) -> Result<(), StrategyError> {
+        pod_build::cancel(client, NAME, request).await
+    }
+}
+
+buildstrategy_api::register_strategy!(|| Box::new(Kaniko));

@@ -1,0 +1,282 @@
+//! Tekton Pipelines build strategy (community tier), on any Kubernetes with Tekton installed.
+//!
+//! Two modes:
+//! - default: a TaskRun of the `nbv-buildah` Task, which the strategy installs in the job's
+//!   namespace as a prerequisite (clone, write the Dockerfile, build and push with Buildah);
+//! - `strategyConfig.pipelineRef`: a PipelineRun of the user's own Pipeline, given the params
+//!   `git-url`, `git-revision`, `context-dir`, `image` and `dockerfile`, plus `strategyConfig.params`.
+//!
+//! Each run gets its own workspace volume (`volumeClaimTemplate`), so concurrent builds never
+//! share one. Registry credentials come from the run's service account.
+//!
+//! `strategyConfig` keys: `pipelineRef`, `params` (object of strings), `executor` (Buildah image),
+//! `gitImage`, `workspaceSize` (default `1Gi`).
+
+use buildstrategy_api::git;
+use buildstrategy_api::naming::is_dns_label;
+use buildstrategy_api::pod_build::{self, check_image_reference};
+use buildstrategy_api::prelude::*;
+use buildstrategy_api::rbac::{MANAGE, READ, rule};
+use buildstrategy_api::resources::{RenderedObject, condition, str_field, time_field};
+use kube::api::{Api, LogParams, Patch, PatchParams};
+use serde_json::{Value, json};
+
+const NAME: &str = "tekton";
+const GROUP: &str = "tekton.dev";
+const VERSION: &str = "v1";
+/// The Task the strategy installs and runs in TaskRun mode.
+pub const TASK_NAME: &str = "nbv-buildah";
+/// The Buildah image the Task's build step uses unless `strategyConfig.executor` names another.
+pub const DEFAULT_EXECUTOR: &str = "quay.io/buildah/stable:latest";
+const CONFIG_KEYS: [&str; 5] = ["pipelineRef", "params", "executor", "gitImage", "workspaceSize"];
+
+/// The script of the Task's build step. Constant: inputs arrive as environment variables.
+pub const BUILD_SCRIPT: &str = r#"set -eu
+printf '%s' "$NBV_DOCKERFILE_CONTENT" > /tmp/nbv.Dockerfile
+buildah build --isolation=chroot --storage-driver=vfs --file /tmp/nbv.Dockerfile --tag "$NBV_IMAGE" -- "$NBV_CONTEXT"
+buildah push --storage-driver=vfs --digestfile "$NBV_DIGEST_PATH" -- "$NBV_IMAGE" "docker://$NBV_IMAGE"
+printf '%s' "$NBV_IMAGE" > "$NBV_URL_PATH"
+"#;
+
+fn api(kind: &str) -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(GROUP, VERSION, kind))
+}
+
+/// The Tekton strategy.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tekton;
+
+impl Tekton {
+    fn pipeline_ref(request: &BuildRequest) -> Result<Option<&str>, StrategyError> {
+        request.config_str(NAME, "pipelineRef")
+    }
+
+    fn standard_params(request: &BuildRequest) -> Result<Vec<Value>, StrategyError> {
+        let image = pod_build::output_image(NAME, request)?;
+        let dockerfile = buildstrategy_api::dockerfile::for_request(NAME, request)?;
+        let context = request.source.context_dir.clone().unwrap_or_else(|| ".".into());
+        Ok(vec![
+            json!({ "name": "git-url", "value": request.source.url }),
+            json!({ "name": "git-revision", "value": request.source.git_ref.clone().unwrap_or_default() }),
+            json!({ "name": "context-dir", "value": context }),
+            json!({ "name": "image", "value": image }),
+            json!({ "name": "dockerfile", "value": dockerfile }),
+        ])
+    }
+
+    fn workspace(request: &BuildRequest) -> Result<Value, StrategyError> {
+        let size = request.config_str(NAME, "workspaceSize")?.unwrap_or("1Gi");
+        Ok(json!({
+            "name": "source",
+            "volumeClaimTemplate": { "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": { "requests": { "storage": size } }
+            }}
+        }))
+    }
+}
+
+#[async_trait]
+impl BuildStrategy for Tekton {
+    fn info(&self) -> StrategyInfo {
+        StrategyInfo::new(NAME, Tier::Community, "Builds with a Tekton TaskRun (Buildah) or a PipelineRun of your own Pipeline.")
+    }
+
+    fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
+        request.reject_unknown_config_keys(NAME, &CONFIG_KEYS)?;
+        git::validate_source(NAME, &request.source)?;
+        pod_build::output_image(NAME, request)?;
+        if let Some(pipeline) = Self::pipeline_ref(request)? {
+            if !is_dns_label(pipeline) {
+                return Err(StrategyError::invalid_config(NAME, "strategyConfig.pipelineRef", format!("'{pipeline}' is not a Pipeline name (lowercase letters, digits and '-')")));
+            }
+        }
+        match request.strategy_config.get("params") {
+            None => {}
+            Some(Value::Object(map)) => {
+                if let Some((key, _)) = map.iter().find(|(_, v)| !v.is_string()) {
+                    return Err(StrategyError::invalid_config(NAME, format!("strategyConfig.params.{key}"), "param values must be strings"));
+                }
+            }
+            Some(_) => return Err(StrategyError::invalid_config(NAME, "strategyConfig.params", "expected an object of string values, e.g. {\"verbose\": \"true\"}")),
+        }
+        for key in ["executor", "gitImage"] {
+            if let Some(image) = request.config_str(NAME, key)? {
+                check_image_reference(image).map_err(|r| StrategyError::invalid_config(NAME, format!("strategyConfig.{key}"), r))?;
+            }
+        }
+        if let Some(size) = request.config_str(NAME, "workspaceSize")? {
+            let digits = size.trim_end_matches(char::is_alphabetic);
+            if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) || !["", "Mi", "Gi", "Ti", "M", "G", "T"].contains(&&size[digits.len()..]) {
+                return Err(StrategyError::invalid_config(NAME, "strategyConfig.workspaceSize", format!("'{size}' is not a storage quantity such as 1Gi")));
+            }
+        }
+        Ok(())
+    }
+
+    fn rbac_rules(&self) -> Vec<PolicyRule> {
+        vec![
+            rule(GROUP, &["tasks", "taskruns", "pipelineruns"], MANAGE),
+            rule(GROUP, &["pipelines"], READ),
+            rule("", &["pods"], READ),
+            rule("", &["pods/log"], &["get"]),
+        ]
+    }
+
+    fn required_kinds(&self) -> Vec<GroupVersionKind> {
+        ["Task", "TaskRun", "PipelineRun"].map(|k| GroupVersionKind::gvk(GROUP, VERSION, k)).into()
+    }
+
+    fn setup_steps(&self, request: &BuildRequest) -> Result<Vec<SetupStep>, StrategyError> {
+        if Self::pipeline_ref(request)?.is_some() {
+            return Ok(Vec::new());
+        }
+        let executor = pod_build::executor_image(NAME, request, DEFAULT_EXECUTOR)?;
+        let git_image = request.config_str(NAME, "gitImage")?.unwrap_or(pod_build::DEFAULT_GIT_IMAGE);
+        // The Task is shared by the namespace's builds: no owner, the operator's labels only.
+        let mut shared = request.clone();
+        shared.owner = None;
+        let param = |name: &str| format!("$(params.{name})");
+        let params: Vec<Value> = ["git-url", "git-revision", "context-dir", "image", "dockerfile"]
+            .map(|p| json!({ "name": p, "type": "string" }))
+            .into();
+        let task = RenderedObject::for_request(api("Task"), TASK_NAME, &shared, json!({ "spec": {
+            "params": params,
+            "results": [{ "name": "IMAGE_DIGEST" }, { "name": "IMAGE_URL" }],
+            "workspaces": [{ "name": "source" }],
+            "steps": [
+                {
+                    "name": "clone",
+                    "image": git_image,
+                    "script": git::CLONE_SCRIPT,
+                    "env": [
+                        { "name": "NBV_GIT_URL", "value": param("git-url") },
+                        { "name": "NBV_GIT_REF", "value": param("git-revision") },
+                        { "name": "NBV_SOURCE_DIR", "value": "$(workspaces.source.path)/src" }
+                    ]
+                },
+                {
+                    "name": "build",
+                    "image": executor,
+                    "script": BUILD_SCRIPT,
+                    "env": [
+                        { "name": "NBV_DOCKERFILE_CONTENT", "value": param("dockerfile") },
+                        { "name": "NBV_IMAGE", "value": param("image") },
+                        { "name": "NBV_CONTEXT", "value": format!("$(workspaces.source.path)/src/{}", param("context-dir")) },
+                        { "name": "NBV_DIGEST_PATH", "value": "$(results.IMAGE_DIGEST.path)" },
+                        { "name": "NBV_URL_PATH", "value": "$(results.IMAGE_URL.path)" }
+                    ],
+                    "securityContext": { "capabilities": { "add": ["SETFCAP"] } }
+                }
+            ]
+        }}));
+        Ok(vec![SetupStep::new(format!("Tekton Task {TASK_NAME}"), task)])
+    }
+
+    fn render(&self, request: &BuildRequest) -> Result<RenderedBuild, StrategyError> {
+        self.validate_config(request)?;
+        let mut params = Self::standard_params(request)?;
+        let timeout = request.timeout.map(|t| format!("{}s", t.as_secs()));
+        let run = match Self::pipeline_ref(request)? {
+            Some(pipeline) => {
+                if let Some(Value::Object(extra)) = request.strategy_config.get("params") {
+                    params.extend(extra.iter().map(|(k, v)| json!({ "name": k, "value": v })));
+                }
+                let mut spec = json!({
+                    "pipelineRef": { "name": pipeline },
+                    "params": params,
+                    "workspaces": [Self::workspace(request)?],
+                });
+                if let Some(sa) = &request.service_account {
+                    spec["taskRunTemplate"] = json!({ "serviceAccountName": sa });
+                }
+                if let Some(t) = timeout {
+                    spec["timeouts"] = json!({ "pipeline": t });
+                }
+                RenderedObject::for_request(api("PipelineRun"), request.build_name.clone(), request, json!({ "spec": spec }))
+            }
+            None => {
+                let mut spec = json!({
+                    "taskRef": { "name": TASK_NAME },
+                    "params": params,
+                    "workspaces": [Self::workspace(request)?],
+                });
+                if let Some(sa) = &request.service_account {
+                    spec["serviceAccountName"] = json!(sa);
+                }
+                if let Some(t) = timeout {
+                    spec["timeout"] = json!(t);
+                }
+                RenderedObject::for_request(api("TaskRun"), request.build_name.clone(), request, json!({ "spec": spec }))
+            }
+        };
+        Ok(RenderedBuild::new(Vec::new(), run))
+    }
+
+    fn map_status(&self, primary: &DynamicObject) -> Result<BuildStatus, StrategyError> {
+        let condition = condition(primary, "Succeeded");
+        let times = (time_field(primary, "/status/startTime"), time_field(primary, "/status/completionTime"));
+        let Some(condition) = condition else {
+            return Ok(BuildStatus::new(BuildPhase::Pending, "Pending", "waiting for the Tekton controller to start the run"));
+        };
+        let reason = condition["reason"].as_str().unwrap_or("Unknown").to_owned();
+        let message = condition["message"].as_str().unwrap_or_default().to_owned();
+        let status = match condition["status"].as_str() {
+            Some("True") => {
+                let result = |name: &str| {
+                    primary.data.pointer("/status/results").and_then(Value::as_array).and_then(|results| {
+                        results.iter().find(|r| r["name"] == name).and_then(|r| r["value"].as_str()).map(|s| s.trim().to_owned())
+                    })
+                };
+                let image = result("IMAGE_URL").map(|url| {
+                    let image = ImageReference::parse(&url);
+                    match result("IMAGE_DIGEST") {
+                        Some(digest) if !digest.is_empty() => image.with_digest(digest),
+                        _ => image,
+                    }
+                });
+                BuildStatus::new(BuildPhase::Succeeded, reason, if message.is_empty() { "the run succeeded".into() } else { message }).with_image(image)
+            }
+            Some("False") => {
+                let phase = if reason.contains("Cancelled") { BuildPhase::Cancelled } else { BuildPhase::Failed };
+                BuildStatus::new(phase, reason, message)
+            }
+            _ if reason == "Pending" || reason == "Started" && times.0.is_none() => BuildStatus::new(BuildPhase::Pending, reason, message),
+            _ => BuildStatus::new(BuildPhase::Running, reason, if message.is_empty() { "the run is running".into() } else { message }),
+        };
+        Ok(status.with_times(times.0, times.1))
+    }
+
+    async fn logs(&self, client: &kube::Client, request: &BuildRequest, tail: LogTail) -> Result<String, StrategyError> {
+        if Self::pipeline_ref(request)?.is_some() {
+            return Err(StrategyError::not_supported_yet(NAME, Operation::Logs));
+        }
+        let runs: Api<DynamicObject> = Api::namespaced_with(client.clone(), &request.namespace, &api("TaskRun"));
+        let run = runs.get(&request.build_name).await.map_err(|e| StrategyError::kube(NAME, Operation::Logs, e))?;
+        let pod = str_field(&run, "/status/podName")
+            .ok_or_else(|| StrategyError::backend(NAME, "the TaskRun has no pod yet, so there are no logs"))?;
+        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &request.namespace);
+        let mut combined = String::new();
+        for step in ["step-clone", "step-build"] {
+            let params = LogParams { container: Some(step.into()), tail_lines: Some(i64::from(tail.lines)), ..LogParams::default() };
+            if let Ok(log) = pods.logs(pod, &params).await {
+                combined.push_str(&log);
+            }
+        }
+        Ok(tail.apply(&combined))
+    }
+
+    async fn cancel_build(&self, client: &kube::Client, request: &BuildRequest) -> Result<(), StrategyError> {
+        let (kind, value) = match Self::pipeline_ref(request)? {
+            Some(_) => ("PipelineRun", "Cancelled"),
+            None => ("TaskRun", "TaskRunCancelled"),
+        };
+        let runs: Api<DynamicObject> = Api::namespaced_with(client.clone(), &request.namespace, &api(kind));
+        runs.patch(&request.build_name, &PatchParams::default(), &Patch::Merge(json!({ "spec": { "status": value } })))
+            .await
+            .map(|_| ())
+            .map_err(|e| StrategyError::kube(NAME, Operation::Cancel, e))
+    }
+}
+
+buildstrategy_api::register_strategy!(|| Box::new(Tekton));

@@ -1,0 +1,162 @@
+//! Checking git sources and cloning them in a pod without ever passing user strings through a
+//! shell.
+//!
+//! The clone script is a constant; the URL, ref and directory reach it as environment variables
+//! that it always quotes, and git receives them after `--` so none can be read as an option.
+
+use std::collections::BTreeMap;
+
+use crate::{GitSource, StrategyError};
+
+/// Where a clone container mounts clone credentials (from the job's secret, as files).
+pub const CREDENTIALS_MOUNT: &str = "/var/run/nbv/git-credentials";
+
+/// The shell script a clone container runs. It reads `NBV_GIT_URL`, `NBV_GIT_REF` (may be empty),
+/// `NBV_SOURCE_DIR` and, when credentials are mounted, the files `username`/`password` or
+/// `ssh-privatekey` under [`CREDENTIALS_MOUNT`]. Any ref works: branch, tag or commit SHA.
+pub const CLONE_SCRIPT: &str = r#"set -eu
+creds=/var/run/nbv/git-credentials
+export HOME="${HOME:-/tmp}"
+if [ -f "$creds/password" ]; then
+  askpass="$(mktemp)"
+  printf '%s\n' '#!/bin/sh' 'case "$1" in Username*) cat /var/run/nbv/git-credentials/username ;; *) cat /var/run/nbv/git-credentials/password ;; esac' > "$askpass"
+  chmod 0700 "$askpass"
+  export GIT_ASKPASS="$askpass" GIT_TERMINAL_PROMPT=0
+fi
+if [ -f "$creds/ssh-privatekey" ]; then
+  export GIT_SSH_COMMAND="ssh -i $creds/ssh-privatekey -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=$HOME/.nbv_known_hosts"
+fi
+git init -q -- "$NBV_SOURCE_DIR"
+cd "$NBV_SOURCE_DIR"
+git remote add origin -- "$NBV_GIT_URL"
+if [ -n "${NBV_GIT_REF:-}" ]; then
+  git fetch -q --depth 1 -- origin "$NBV_GIT_REF"
+else
+  git fetch -q --depth 1 -- origin HEAD
+fi
+git checkout -q --detach FETCH_HEAD
+git log -1 --format='cloned %H'
+"#;
+
+/// The environment a clone container gets for `source`, cloning into `dir`.
+pub fn clone_env(source: &GitSource, dir: &str) -> BTreeMap<&'static str, String> {
+    BTreeMap::from([
+        ("NBV_GIT_URL", source.url.clone()),
+        ("NBV_GIT_REF", source.git_ref.clone().unwrap_or_default()),
+        ("NBV_SOURCE_DIR", dir.to_owned()),
+    ])
+}
+
+/// Checks a git source: URL scheme, ref syntax, context directory. The error names the field.
+pub fn validate_source(strategy: &str, source: &GitSource) -> Result<(), StrategyError> {
+    validate_url(&source.url).map_err(|reason| StrategyError::invalid_config(strategy, "notebook.git.url", reason))?;
+    if let Some(git_ref) = &source.git_ref {
+        validate_ref(git_ref).map_err(|reason| StrategyError::invalid_config(strategy, "notebook.git.ref", reason))?;
+    }
+    if let Some(dir) = &source.context_dir {
+        validate_relative_path(dir)
+            .map_err(|reason| StrategyError::invalid_config(strategy, "contextDir", reason))?;
+    }
+    Ok(())
+}
+
+/// Accepts `https://`, `http://`, `ssh://`, `git://` and scp-like `user@host:path` URLs.
+pub fn validate_url(url: &str) -> Result<(), String> {
+    if url.is_empty() {
+        return Err("the git URL is empty".into());
+    }
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("the git URL contains whitespace or control characters".into());
+    }
+    if url.starts_with('-') {
+        return Err("the git URL must not start with '-'".into());
+    }
+    let scheme_ok = ["https://", "http://", "ssh://", "git://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme) && url.len() > scheme.len());
+    let scp_like = url
+        .split_once('@')
+        .and_then(|(user, rest)| rest.split_once(':').map(|(host, path)| (user, host, path)))
+        .is_some_and(|(user, host, path)| !user.is_empty() && !host.is_empty() && !path.is_empty() && !host.contains('/'));
+    if scheme_ok || scp_like {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{url}' is not a supported git URL; use https://host/org/repo.git, ssh://git@host/org/repo.git, git://host/repo.git or git@host:org/repo.git"
+        ))
+    }
+}
+
+/// Accepts branch and tag names that `git check-ref-format` would, and commit SHAs.
+pub fn validate_ref(git_ref: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("'{}' is not a valid git ref: {why}", git_ref.escape_debug()));
+    if git_ref.is_empty() {
+        return bad("it is empty");
+    }
+    if git_ref.len() > 255 {
+        return bad("it is longer than 255 characters");
+    }
+    if git_ref.starts_with('-') {
+        return bad("it must not start with '-'");
+    }
+    if let Some(c) = git_ref
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\$`;|&<>(){}'\"".contains(*c))
+    {
+        return bad(&format!("it contains '{}'", c.escape_debug()));
+    }
+    if git_ref.contains("..") || git_ref.contains("@{") || git_ref.contains("//") {
+        return bad("it contains '..', '@{' or '//'");
+    }
+    if git_ref.ends_with('/') || git_ref.ends_with('.') || git_ref.ends_with(".lock") || git_ref.starts_with('/') {
+        return bad("it starts or ends with '/', or ends with '.' or '.lock'");
+    }
+    Ok(())
+}
+
+/// Accepts a relative path inside the repository: no `..`, not absolute, no control characters.
+pub fn validate_relative_path(path: &str) -> Result<(), String> {
+    if path.starts_with('/') {
+        return Err(format!("'{path}' must be relative to the repository root"));
+    }
+    if path.chars().any(char::is_control) {
+        return Err("the path contains control characters".into());
+    }
+    if path.split('/').any(|part| part == "..") {
+        return Err(format!("'{path}' must not leave the repository ('..')"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_refs_are_rejected() {
+        for hostile in ["--upload-pack=touch /tmp/x", "; rm -rf /", "$(id)", "`id`", "main\nid", "a..b", "-b"] {
+            assert!(validate_ref(hostile).is_err(), "{hostile:?} was accepted");
+        }
+        for fine in ["main", "release/1.2", "v1.0.0", "3f2a9c1d0b7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a"] {
+            assert!(validate_ref(fine).is_ok(), "{fine:?} was rejected");
+        }
+    }
+
+    #[test]
+    fn urls_follow_the_documented_schemes() {
+        for fine in ["https://github.com/org/repo.git", "git@github.com:org/repo.git", "ssh://git@host/r.git", "git://host/r"] {
+            assert!(validate_url(fine).is_ok(), "{fine}");
+        }
+        for bad in ["", "file:///etc", "--upload-pack=x", "https://host/r.git\nx", "ftp://h/r", "https://"] {
+            assert!(validate_url(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_clone_script_takes_no_user_input() {
+        assert!(CLONE_SCRIPT.contains("\"$NBV_GIT_URL\""));
+        assert!(CLONE_SCRIPT.contains("-- origin \"$NBV_GIT_REF\""));
+        assert!(validate_relative_path("../etc").is_err());
+        assert!(validate_relative_path("notebooks/a").is_ok());
+    }
+}

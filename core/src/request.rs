@@ -1,0 +1,257 @@
+//! The strategy-neutral description of one build. The operator fills it from a
+//! NotebookValidationJob; strategies read it. It carries no CRD type, so strategies do not
+//! depend on the operator.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use serde_json::Value;
+
+/// Where the notebook's source lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GitSource {
+    /// Clone URL (`https://`, `ssh://`, `git://` or `git@host:path`).
+    pub url: String,
+    /// Branch, tag or commit SHA; `None` means the remote's default branch.
+    pub git_ref: Option<String>,
+    /// Directory inside the repository that holds the build context.
+    pub context_dir: Option<String>,
+    /// Secret holding clone credentials (`username`/`password`, or `ssh-privatekey`).
+    pub credentials_secret: Option<String>,
+}
+
+impl GitSource {
+    /// A source at the remote's default branch, without credentials.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            git_ref: None,
+            context_dir: None,
+            credentials_secret: None,
+        }
+    }
+
+    /// Checks out this branch, tag or commit.
+    #[must_use]
+    pub fn with_ref(mut self, git_ref: impl Into<String>) -> Self {
+        self.git_ref = Some(git_ref.into());
+        self
+    }
+
+    /// Builds from this directory of the repository.
+    #[must_use]
+    pub fn with_context_dir(mut self, dir: impl Into<String>) -> Self {
+        self.context_dir = Some(dir.into());
+        self
+    }
+
+    /// Clones with the credentials in this secret.
+    #[must_use]
+    pub fn with_credentials_secret(mut self, secret: impl Into<String>) -> Self {
+        self.credentials_secret = Some(secret.into());
+        self
+    }
+}
+
+/// Which Python dependencies go into the image.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Requirements {
+    /// None: the base image is used as it is.
+    #[default]
+    None,
+    /// A requirements file, relative to the build context.
+    File(String),
+    /// An explicit list of pip requirement specifiers.
+    Packages(Vec<String>),
+}
+
+/// One build, as the operator asks a strategy for it.
+///
+/// Built with [`BuildRequest::new`] and the `with_*` methods; new fields arrive with defaults.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct BuildRequest {
+    /// Namespace the build runs in (the job's).
+    pub namespace: String,
+    /// Deterministic name for the build's resources; the same job always yields the same name,
+    /// which makes creation idempotent. See [`crate::naming::build_name`].
+    pub build_name: String,
+    /// Owner of everything the build creates (the NotebookValidationJob), for garbage collection.
+    pub owner: Option<OwnerReference>,
+    /// Labels put on every created resource.
+    pub labels: BTreeMap<String, String>,
+    /// The git source.
+    pub source: GitSource,
+    /// Base image the notebook's dependencies are installed on.
+    pub base_image: String,
+    /// The dependencies to install.
+    pub requirements: Requirements,
+    /// A Dockerfile given by the user, used instead of the generated one.
+    pub dockerfile: Option<String>,
+    /// Where to push the image; strategies with an internal registry may choose when absent.
+    pub output_image: Option<String>,
+    /// Secret with registry credentials (docker config JSON) for the push.
+    pub push_secret: Option<String>,
+    /// How long the build may take before it is cancelled.
+    pub timeout: Option<Duration>,
+    /// Service account the build runs as, when the strategy runs pods.
+    pub service_account: Option<String>,
+    /// Strategy-specific settings (`spec.podConfig.buildConfig.strategyConfig`), free-form JSON.
+    pub strategy_config: Value,
+}
+
+impl BuildRequest {
+    /// The default base image when a job names none.
+    pub const DEFAULT_BASE_IMAGE: &'static str = "quay.io/jupyter/minimal-notebook:latest";
+
+    /// A request with the given identity and source, and defaults for everything else.
+    pub fn new(
+        namespace: impl Into<String>,
+        build_name: impl Into<String>,
+        source: GitSource,
+    ) -> Self {
+        Self {
+            namespace: namespace.into(),
+            build_name: build_name.into(),
+            owner: None,
+            labels: BTreeMap::new(),
+            source,
+            base_image: Self::DEFAULT_BASE_IMAGE.to_owned(),
+            requirements: Requirements::None,
+            dockerfile: None,
+            output_image: None,
+            push_secret: None,
+            timeout: None,
+            service_account: None,
+            strategy_config: Value::Object(serde_json::Map::new()),
+        }
+    }
+
+    /// Sets the owner reference put on every created resource.
+    #[must_use]
+    pub fn with_owner(mut self, owner: OwnerReference) -> Self {
+        self.owner = Some(owner);
+        self
+    }
+
+    /// Adds a label put on every created resource.
+    #[must_use]
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the base image.
+    #[must_use]
+    pub fn with_base_image(mut self, image: impl Into<String>) -> Self {
+        self.base_image = image.into();
+        self
+    }
+
+    /// Sets the dependencies.
+    #[must_use]
+    pub fn with_requirements(mut self, requirements: Requirements) -> Self {
+        self.requirements = requirements;
+        self
+    }
+
+    /// Uses this Dockerfile instead of a generated one.
+    #[must_use]
+    pub fn with_dockerfile(mut self, dockerfile: impl Into<String>) -> Self {
+        self.dockerfile = Some(dockerfile.into());
+        self
+    }
+
+    /// Pushes to this image reference.
+    #[must_use]
+    pub fn with_output_image(mut self, image: impl Into<String>) -> Self {
+        self.output_image = Some(image.into());
+        self
+    }
+
+    /// Pushes with the credentials in this secret.
+    #[must_use]
+    pub fn with_push_secret(mut self, secret: impl Into<String>) -> Self {
+        self.push_secret = Some(secret.into());
+        self
+    }
+
+    /// Bounds the build's duration.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Runs the build's pods as this service account.
+    #[must_use]
+    pub fn with_service_account(mut self, name: impl Into<String>) -> Self {
+        self.service_account = Some(name.into());
+        self
+    }
+
+    /// Sets the strategy-specific configuration.
+    #[must_use]
+    pub fn with_strategy_config(mut self, config: Value) -> Self {
+        self.strategy_config = config;
+        self
+    }
+
+    /// A string field of `strategyConfig`, or an error naming the field when it has another type.
+    pub fn config_str(&self, strategy: &str, key: &str) -> Result<Option<&str>, crate::StrategyError> {
+        match self.strategy_config.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(other) => Err(crate::StrategyError::invalid_config(
+                strategy,
+                format!("strategyConfig.{key}"),
+                format!("expected a string, found {}", json_type(other)),
+            )),
+        }
+    }
+
+    /// Rejects `strategyConfig` keys this strategy does not know, naming the ones it does.
+    pub fn reject_unknown_config_keys(
+        &self,
+        strategy: &str,
+        known: &[&str],
+    ) -> Result<(), crate::StrategyError> {
+        let map = match &self.strategy_config {
+            Value::Null => return Ok(()),
+            Value::Object(map) => map,
+            other => {
+                return Err(crate::StrategyError::invalid_config(
+                    strategy,
+                    "strategyConfig",
+                    format!("expected an object, found {}", json_type(other)),
+                ));
+            }
+        };
+        match map.keys().find(|key| !known.contains(&key.as_str())) {
+            None => Ok(()),
+            Some(key) => Err(crate::StrategyError::invalid_config(
+                strategy,
+                format!("strategyConfig.{key}"),
+                if known.is_empty() {
+                    "this strategy takes no strategyConfig keys; remove it".to_owned()
+                } else {
+                    format!("unknown key; known keys are: {}", known.join(", "))
+                },
+            )),
+        }
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,220 @@
+//! The [`BuildStrategy`] trait and the description every strategy gives of itself.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use k8s_openapi::api::rbac::v1::PolicyRule;
+use kube::Client;
+use kube::api::DynamicObject;
+use kube::core::GroupVersionKind;
+
+use crate::resources::{self, RenderedBuild, SetupStep};
+use crate::{Availability, BuildRequest, BuildStatus, ImageReference, LogTail, Operation, StrategyError};
+
+/// The support tier of a strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Tier {
+    /// Maintained with the operator, covered by its release testing.
+    Core,
+    /// Contributed and maintained by the community; see docs/community.
+    Community,
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Core => "core",
+            Self::Community => "community",
+        })
+    }
+}
+
+/// What a strategy says of itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StrategyInfo {
+    /// The name users write in `buildConfig.strategy`: lowercase letters, digits and `-`.
+    pub name: &'static str,
+    /// Its support tier.
+    pub tier: Tier,
+    /// One line saying what it builds with.
+    pub description: &'static str,
+}
+
+impl StrategyInfo {
+    /// Describes a strategy.
+    pub const fn new(name: &'static str, tier: Tier, description: &'static str) -> Self {
+        Self {
+            name,
+            tier,
+            description,
+        }
+    }
+
+    /// The runtime feature flag that switches the strategy on: `build.strategy.<name>`.
+    pub fn feature_flag(&self) -> String {
+        format!("build.strategy.{}", self.name)
+    }
+}
+
+/// A container-image build backend.
+///
+/// Implementors provide [`info`](Self::info), [`render`](Self::render) and
+/// [`map_status`](Self::map_status); the other methods have default bodies that fit a backend
+/// whose build is a set of Kubernetes objects applied together, with one *primary* object whose
+/// status tells how the build goes. Override what your backend does differently.
+///
+/// Every operation is idempotent: the operator calls them again after restarts and on every
+/// reconcile, and the same [`BuildRequest`] always designates the same build.
+#[async_trait]
+pub trait BuildStrategy: Send + Sync + fmt::Debug {
+    /// Name, tier and description.
+    fn info(&self) -> StrategyInfo;
+
+    /// Checks the strategy-specific parts of a request up front, naming the field and the fix.
+    /// The default accepts no `strategyConfig` keys.
+    fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
+        request.reject_unknown_config_keys(self.info().name, &[])
+    }
+
+    /// The RBAC rules the operator needs to run this strategy, no wildcards.
+    fn rbac_rules(&self) -> Vec<PolicyRule> {
+        Vec::new()
+    }
+
+    /// The API kinds that must be served for this strategy to work; [`detect`](Self::detect)
+    /// checks them through discovery.
+    fn required_kinds(&self) -> Vec<GroupVersionKind> {
+        Vec::new()
+    }
+
+    /// Whether the backend can run builds in this cluster.
+    async fn detect(&self, client: &Client) -> Result<Availability, StrategyError> {
+        let name = self.info().name;
+        for gvk in self.required_kinds() {
+            let served = resources::kind_is_served(client, &gvk)
+                .await
+                .map_err(|e| StrategyError::kube(name, Operation::Detect, e))?;
+            if !served {
+                return Ok(Availability::Missing(format!(
+                    "{} {} is not served by the API server; install the backend or choose another strategy",
+                    gvk.api_version(),
+                    gvk.kind
+                )));
+            }
+        }
+        Ok(Availability::Available)
+    }
+
+    /// The cluster objects that must exist before a build in `namespace` can run (a service
+    /// account, a Tekton Task, ...), in the order they are applied.
+    fn setup_steps(&self, request: &BuildRequest) -> Result<Vec<SetupStep>, StrategyError> {
+        let _ = request;
+        Ok(Vec::new())
+    }
+
+    /// Applies the setup steps in order; applying them again changes nothing.
+    async fn ensure_prerequisites(
+        &self,
+        client: &Client,
+        request: &BuildRequest,
+    ) -> Result<(), StrategyError> {
+        let name = self.info().name;
+        for step in self.setup_steps(request)? {
+            tracing::debug!(strategy = name, step = %step.description, "ensuring prerequisite");
+            resources::apply(client, &step.object)
+                .await
+                .map_err(|e| StrategyError::kube(name, Operation::Setup, e))?;
+        }
+        Ok(())
+    }
+
+    /// The objects this strategy creates for a request, exactly as they are applied.
+    fn render(&self, request: &BuildRequest) -> Result<RenderedBuild, StrategyError>;
+
+    /// Reads the primary object's status as a [`BuildStatus`]. Pure: no cluster access.
+    fn map_status(&self, primary: &DynamicObject) -> Result<BuildStatus, StrategyError>;
+
+    /// Creates the build: validates, renders and server-side-applies every object.
+    async fn create_build(&self, client: &Client, request: &BuildRequest) -> Result<(), StrategyError> {
+        let name = self.info().name;
+        self.validate_config(request)?;
+        for object in self.render(request)?.objects() {
+            resources::apply(client, object)
+                .await
+                .map_err(|e| StrategyError::kube(name, Operation::Create, e))?;
+        }
+        Ok(())
+    }
+
+    /// Reads the build's status from its primary object.
+    async fn build_status(
+        &self,
+        client: &Client,
+        request: &BuildRequest,
+    ) -> Result<BuildStatus, StrategyError> {
+        let name = self.info().name;
+        let rendered = self.render(request)?;
+        let primary = rendered.primary();
+        let live = resources::get(client, primary)
+            .await
+            .map_err(|e| StrategyError::kube(name, Operation::Status, e))?
+            .ok_or_else(|| StrategyError::NotFound {
+                strategy: name.to_owned(),
+                kind: primary.api.kind.clone(),
+                name: primary.name().to_owned(),
+            })?;
+        self.map_status(&live)
+    }
+
+    /// The pushed image, pinned by digest where the backend reports one.
+    async fn built_image(
+        &self,
+        client: &Client,
+        request: &BuildRequest,
+    ) -> Result<ImageReference, StrategyError> {
+        let name = self.info().name;
+        let status = self.build_status(client, request).await?;
+        match (status.phase, status.image) {
+            (crate::BuildPhase::Succeeded, Some(image)) => Ok(image),
+            (crate::BuildPhase::Succeeded, None) => Err(StrategyError::backend(
+                name,
+                "the build succeeded but reported no image reference",
+            )),
+            (phase, _) => Err(StrategyError::backend(
+                name,
+                format!("the build is {phase}, not Succeeded; there is no image yet"),
+            )),
+        }
+    }
+
+    /// The last lines of the build log.
+    async fn logs(
+        &self,
+        client: &Client,
+        request: &BuildRequest,
+        tail: LogTail,
+    ) -> Result<String, StrategyError> {
+        let _ = (client, request, tail);
+        Err(StrategyError::not_supported_yet(self.info().name, Operation::Logs))
+    }
+
+    /// Stops a running build; the build then reports [`crate::BuildPhase::Cancelled`].
+    async fn cancel_build(&self, client: &Client, request: &BuildRequest) -> Result<(), StrategyError> {
+        let _ = (client, request);
+        Err(StrategyError::not_supported_yet(self.info().name, Operation::Cancel))
+    }
+
+    /// Deletes what [`create_build`](Self::create_build) created, in reverse order. Objects
+    /// already gone are fine.
+    async fn delete_build(&self, client: &Client, request: &BuildRequest) -> Result<(), StrategyError> {
+        let name = self.info().name;
+        for object in self.render(request)?.objects().iter().rev() {
+            resources::delete(client, object)
+                .await
+                .map_err(|e| StrategyError::kube(name, Operation::Delete, e))?;
+        }
+        Ok(())
+    }
+}

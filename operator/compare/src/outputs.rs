@@ -1,0 +1,211 @@
+//! Comparing the outputs of one code cell.
+
+use std::borrow::Cow;
+
+use nbv_report::{CellType, DiffKind, Mismatch, Strategy};
+use serde_json::Value;
+
+use crate::config::CompareConfig;
+use crate::excerpt::{excerpts, unified_diff};
+use crate::nbval::CellControl;
+use crate::normalize::Normalizer;
+use crate::notebook::{MimeBundle, MimeData, Output};
+use crate::numbers::equal_within;
+
+/// An output as compared: ignored outputs dropped, consecutive stream chunks
+/// joined (how a kernel splits a stream is timing, not content).
+enum View<'a> {
+    Stream { name: &'a str, text: Cow<'a, str> },
+    Rich { output_type: &'static str, data: &'a MimeBundle },
+    Error { ename: &'a str, evalue: &'a str },
+}
+
+impl View<'_> {
+    fn label(&self) -> String {
+        match self {
+            View::Stream { name, .. } => format!("stream:{name}"),
+            View::Rich { output_type, .. } => (*output_type).to_owned(),
+            View::Error { .. } => "error".to_owned(),
+        }
+    }
+}
+
+/// Compares texts, JSON values and outputs under one configuration.
+pub(crate) struct OutputComparer<'a> {
+    pub(crate) config: &'a CompareConfig,
+    pub(crate) normalizer: &'a Normalizer,
+}
+
+/// Where mismatches found in one cell are reported.
+pub(crate) struct CellSink<'a> {
+    pub(crate) cell_index: usize,
+    pub(crate) cell_type: CellType,
+    pub(crate) mismatches: &'a mut Vec<Mismatch>,
+}
+
+impl CellSink<'_> {
+    fn push(&mut self, output_index: Option<usize>, kind: DiffKind, mime: Option<&str>, expected: &str, actual: &str, with_diff: bool) {
+        let (expected_excerpt, actual_excerpt) = excerpts(expected, actual);
+        self.mismatches.push(Mismatch {
+            cell_index: self.cell_index,
+            output_index,
+            cell_type: self.cell_type,
+            kind,
+            mime_type: mime.map(str::to_owned),
+            expected: expected_excerpt,
+            actual: actual_excerpt,
+            unified_diff: with_diff.then(|| unified_diff(expected, actual)),
+        });
+    }
+}
+
+impl OutputComparer<'_> {
+    fn exact(&self) -> bool {
+        self.config.strategy == Strategy::Exact
+    }
+
+    pub(crate) fn texts_equal(&self, expected: &str, actual: &str) -> bool {
+        if expected == actual || self.exact() {
+            return expected == actual;
+        }
+        let (e, a) = (self.normalizer.normalize(expected), self.normalizer.normalize(actual));
+        e == a || equal_within(&e, &a, self.config.floating_point_tolerance)
+    }
+
+    fn json_equal(&self, expected: &Value, actual: &Value) -> bool {
+        if self.exact() {
+            return expected == actual;
+        }
+        match (expected, actual) {
+            (Value::String(e), Value::String(a)) => self.texts_equal(e, a),
+            (Value::Number(e), Value::Number(a)) => {
+                e == a || equal_within(&e.to_string(), &a.to_string(), self.config.floating_point_tolerance)
+            }
+            (Value::Array(e), Value::Array(a)) => {
+                e.len() == a.len() && e.iter().zip(a).all(|(e, a)| self.json_equal(e, a))
+            }
+            (Value::Object(e), Value::Object(a)) => {
+                e.len() == a.len()
+                    && e.iter().all(|(k, ev)| a.get(k).is_some_and(|av| self.json_equal(ev, av)))
+            }
+            _ => expected == actual,
+        }
+    }
+
+    /// Compares two output lists, reporting into `sink`.
+    pub(crate) fn compare(&self, golden: &[Output], actual: &[Output], control: CellControl, sink: &mut CellSink<'_>) {
+        let golden = self.views(golden, control);
+        let actual = self.views(actual, control);
+        if golden.len() != actual.len() {
+            let describe = |views: &[(usize, View<'_>)]| {
+                let labels: Vec<String> = views.iter().map(|(_, v)| v.label()).collect();
+                format!("{} outputs [{}]", views.len(), labels.join(", "))
+            };
+            sink.push(None, DiffKind::OutputCountChanged, None, &describe(&golden), &describe(&actual), false);
+        }
+        for ((index, g), (_, a)) in golden.iter().zip(&actual) {
+            self.compare_one(*index, g, a, control, sink);
+        }
+    }
+
+    fn views<'o>(&self, outputs: &'o [Output], control: CellControl) -> Vec<(usize, View<'o>)> {
+        let ignored = |what: &str| !control.check_output && self.config.ignores(what);
+        let mut views: Vec<(usize, View<'o>)> = Vec::with_capacity(outputs.len());
+        for (index, output) in outputs.iter().enumerate() {
+            if ignored(output.type_name()) {
+                continue;
+            }
+            let view = match output {
+                Output::Stream { name, text } => {
+                    if ignored(&format!("stream:{name}")) {
+                        continue;
+                    }
+                    if let Some((_, View::Stream { name: last, text: joined })) = views.last_mut() {
+                        if last == name {
+                            joined.to_mut().push_str(text);
+                            continue;
+                        }
+                    }
+                    View::Stream { name, text: Cow::Borrowed(text) }
+                }
+                Output::ExecuteResult { data, .. } | Output::DisplayData { data } => View::Rich {
+                    output_type: output.type_name(),
+                    data,
+                },
+                Output::Error { ename, evalue, .. } => View::Error { ename, evalue },
+            };
+            views.push((index, view));
+        }
+        views
+    }
+
+    fn compare_one(&self, index: usize, golden: &View<'_>, actual: &View<'_>, control: CellControl, sink: &mut CellSink<'_>) {
+        let at = Some(index);
+        match (golden, actual) {
+            (View::Stream { name: gn, text: gt }, View::Stream { name: an, text: at_ }) if gn == an => {
+                if !self.texts_equal(gt, at_) {
+                    sink.push(at, DiffKind::OutputMismatch, None, gt, at_, true);
+                }
+            }
+            (View::Rich { output_type: gt, data: gd }, View::Rich { output_type: at_, data: ad }) if gt == at_ => {
+                self.compare_bundles(index, gd, ad, control, sink);
+            }
+            (View::Error { ename: ge, evalue: gv }, View::Error { ename: ae, evalue: av }) => {
+                // An expected exception only has to be of the same type.
+                let same = ge == ae && (control.raises_exception || self.texts_equal(gv, av));
+                if !same {
+                    sink.push(at, DiffKind::ErrorMismatch, None, &format!("{ge}: {gv}"), &format!("{ae}: {av}"), false);
+                }
+            }
+            _ => sink.push(at, DiffKind::OutputTypeChanged, None, &golden.label(), &actual.label(), false),
+        }
+    }
+
+    fn compare_bundles(&self, index: usize, golden: &MimeBundle, actual: &MimeBundle, control: CellControl, sink: &mut CellSink<'_>) {
+        let kept = |bundle: &MimeBundle| -> Vec<String> {
+            let mut mimes: Vec<String> = bundle
+                .0
+                .iter()
+                .map(|(m, _)| m.clone())
+                .filter(|m| control.check_output || !self.config.ignores(m))
+                .collect();
+            mimes.sort();
+            mimes
+        };
+        let (gm, am) = (kept(golden), kept(actual));
+        if gm != am {
+            sink.push(Some(index), DiffKind::MimeTypesChanged, None, &gm.join(", "), &am.join(", "), false);
+        }
+        for mime in gm.iter().filter(|m| am.contains(m)) {
+            let (Some(g), Some(a)) = (golden.get(mime), actual.get(mime)) else {
+                continue;
+            };
+            match (g, a) {
+                // Rendered images differ across library versions: presence is enough
+                // unless the comparison is exact.
+                (MimeData::Text(g), MimeData::Text(a)) if is_raster_image(mime) => {
+                    if self.exact() && g != a {
+                        sink.push(Some(index), DiffKind::OutputMismatch, Some(mime), g, a, false);
+                    }
+                }
+                (MimeData::Text(g), MimeData::Text(a)) => {
+                    if !self.texts_equal(g, a) {
+                        sink.push(Some(index), DiffKind::OutputMismatch, Some(mime), g, a, true);
+                    }
+                }
+                (MimeData::Json(g), MimeData::Json(a)) => {
+                    if !self.json_equal(g, a) {
+                        let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
+                        sink.push(Some(index), DiffKind::OutputMismatch, Some(mime), &pretty(g), &pretty(a), true);
+                    }
+                }
+                // The MIME type decides the representation, so both sides agree.
+                _ => {}
+            }
+        }
+    }
+}
+
+fn is_raster_image(mime: &str) -> bool {
+    mime.starts_with("image/") && mime != "image/svg+xml"
+}

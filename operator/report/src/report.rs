@@ -1,0 +1,144 @@
+//! The full report: every cell of the executed notebook and every mismatch.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::comparison::{CellType, Comparison};
+
+/// Verdict of a validation run. Each outcome has its own process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// Every cell ran and outputs matched the golden notebook (if any).
+    Passed,
+    /// A cell raised an exception.
+    NotebookFailed,
+    /// The notebook ran but its outputs differ from the golden notebook.
+    OutputsDiffer,
+    /// The runner could not do its job: Python environment, kernel,
+    /// requirements installation, timeout, I/O.
+    InfrastructureError,
+    /// The notebook, golden notebook, parameters or configuration are unusable.
+    InvalidInput,
+}
+
+impl Outcome {
+    /// Process exit code of the runner for this outcome.
+    /// Code 2 is left to command-line usage errors.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Self::Passed => 0,
+            Self::NotebookFailed => 1,
+            Self::OutputsDiffer => 3,
+            Self::InfrastructureError => 4,
+            Self::InvalidInput => 5,
+        }
+    }
+
+    /// Inverse of [`Outcome::exit_code`], for readers that only see the exit code.
+    pub fn from_exit_code(code: i32) -> Option<Self> {
+        [
+            Self::Passed,
+            Self::NotebookFailed,
+            Self::OutputsDiffer,
+            Self::InfrastructureError,
+            Self::InvalidInput,
+        ]
+        .into_iter()
+        .find(|outcome| outcome.exit_code() == code)
+    }
+}
+
+/// Execution status of one cell, from papermill's per-cell metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum CellStatus {
+    Passed,
+    Failed,
+    /// Still running when the cell or overall timeout hit.
+    TimedOut,
+    /// Not executed because an earlier cell failed or timed out.
+    NotRun,
+    /// Not a code cell.
+    Skipped,
+}
+
+impl CellStatus {
+    /// Whether this status needs the user's attention.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Self::Failed | Self::TimedOut)
+    }
+}
+
+/// Exception raised by a cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CellError {
+    pub ename: String,
+    pub evalue: String,
+    /// Traceback lines with terminal colour codes removed.
+    pub traceback: Vec<String>,
+}
+
+/// One cell of the executed notebook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CellReport {
+    /// Index in the user's notebook (cells papermill injects are not counted).
+    pub cell_index: usize,
+    pub cell_type: CellType,
+    pub status: CellStatus,
+    /// Wall time such as `0.125s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_time: Option<String>,
+    /// Excerpt of the cell's text output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<CellError>,
+}
+
+/// Everything a run found out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub schema_version: u32,
+    pub notebook: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub golden: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// Parameters injected into the `parameters` cell.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+    pub outcome: Outcome,
+    pub exit_code: i32,
+    /// One-line explanation of the outcome.
+    pub message: String,
+    /// Wall time of the whole run, such as `12.500s`.
+    pub duration: String,
+    pub cells: Vec<CellReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_distinct_and_round_trip() {
+        for outcome in [
+            Outcome::Passed,
+            Outcome::NotebookFailed,
+            Outcome::OutputsDiffer,
+            Outcome::InfrastructureError,
+            Outcome::InvalidInput,
+        ] {
+            assert_eq!(Outcome::from_exit_code(outcome.exit_code()), Some(outcome));
+        }
+        assert_eq!(Outcome::from_exit_code(2), None);
+    }
+}

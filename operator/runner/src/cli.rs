@@ -1,0 +1,104 @@
+//! Command-line interface. Pod mode reads the same settings from environment variables.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "nbv", version, about = "Execute a Jupyter notebook and validate it against a golden notebook")]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Pod mode: settings from flags or NBV_* variables; writes the summary to the
+    /// termination-message path and the full report to a file.
+    Run(RunArgs),
+    /// Workstation mode: validates one notebook and prints a readable report.
+    Validate(ValidateArgs),
+    /// Prepares the Python environment (virtualenv with papermill and ipykernel)
+    /// and prints the interpreter path; CI runs it once before the tests.
+    Setup(SetupArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Mode {
+    Normalized,
+    Exact,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// Readable report (coloured on a terminal).
+    Human,
+    /// The full report as JSON on standard output.
+    Json,
+}
+
+/// Settings shared by `run` and `validate`.
+#[derive(Debug, Args)]
+pub(crate) struct CommonArgs {
+    /// Golden notebook to compare the executed notebook with.
+    #[arg(long, env = "NBV_GOLDEN")]
+    pub(crate) golden: Option<PathBuf>,
+    /// Parameter injected into the cell tagged `parameters` (repeatable); the value
+    /// is typed like papermill's -p (int, float, bool, None, else string).
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+    pub(crate) params: Vec<String>,
+    /// requirements.txt installed before execution.
+    #[arg(long, env = "NBV_REQUIREMENTS")]
+    pub(crate) requirements: Option<PathBuf>,
+    /// Comparison strategy; overrides the strategy of --comparison-config.
+    #[arg(long, value_enum, env = "NBV_MODE")]
+    pub(crate) mode: Option<Mode>,
+    /// comparisonConfig as JSON (strategy, floatingPointTolerance, ignoreTimestamps,
+    /// ignoreExecutionCount, customTimestampPatterns, ignoreOutputTypes).
+    #[arg(long, env = "NBV_COMPARISON_CONFIG", value_name = "JSON")]
+    pub(crate) comparison_config: Option<String>,
+    /// Seconds one cell may run.
+    #[arg(long, env = "NBV_CELL_TIMEOUT", default_value_t = 600)]
+    pub(crate) cell_timeout: u64,
+    /// Seconds the whole execution may take; the process group is killed after.
+    #[arg(long, env = "NBV_TIMEOUT", default_value_t = 3600)]
+    pub(crate) timeout: u64,
+    /// Kernel to use instead of the notebook's kernelspec.
+    #[arg(long, env = "NBV_KERNEL")]
+    pub(crate) kernel: Option<String>,
+    /// Where to write the full JSON report.
+    #[arg(long, env = "NBV_REPORT_PATH")]
+    pub(crate) report: Option<PathBuf>,
+    /// Format of standard output.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub(crate) output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ValidateArgs {
+    /// Notebook to execute.
+    pub(crate) notebook: PathBuf,
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Notebook to execute.
+    #[arg(long, env = "NBV_NOTEBOOK")]
+    pub(crate) notebook: PathBuf,
+    /// Parameters as a JSON object, merged after --param values.
+    #[arg(long, env = "NBV_PARAMETERS", value_name = "JSON")]
+    pub(crate) parameters: Option<String>,
+    /// Where the bounded JSON summary goes.
+    #[arg(long, env = "NBV_TERMINATION_MESSAGE_PATH", default_value = "/dev/termination-log")]
+    pub(crate) termination_message_path: PathBuf,
+    /// Writable scratch directory (HOME, pip target and caches when the image's are read-only).
+    #[arg(long, env = "NBV_WORK_DIR", default_value = "/tmp/nbv")]
+    pub(crate) work_dir: PathBuf,
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SetupArgs {}

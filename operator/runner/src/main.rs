@@ -1,0 +1,156 @@
+//! `nbv`: executes a Jupyter notebook with papermill and validates it.
+//!
+//! Exit codes: 0 passed, 1 a cell raised, 2 usage error, 3 outputs differ from
+//! the golden notebook, 4 infrastructure error, 5 invalid input
+//! (see [`nbv_report::Outcome::exit_code`]).
+
+mod cli;
+mod collect;
+mod dirs;
+mod error;
+mod papermill;
+mod params;
+mod pipeline;
+mod prepare;
+mod python;
+mod render;
+mod requirements;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use clap::Parser;
+use nbv_compare::CompareConfig;
+use nbv_report::{Outcome, Report, SCHEMA_VERSION, Strategy, Summary, TERMINATION_MESSAGE_LIMIT};
+
+use crate::cli::{Cli, Command, CommonArgs, Mode, OutputFormat, RunArgs, ValidateArgs};
+use crate::error::{RunError, invalid};
+use crate::pipeline::{Log, Settings};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log: Log = Arc::new(|line: &str| eprintln!("nbv: {line}"));
+    let result = match cli.command {
+        Command::Run(args) => run(args, &log),
+        Command::Validate(args) => validate(args, &log),
+        Command::Setup(_) => setup(&log),
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX)),
+        Err(e) => {
+            eprintln!("nbv: error: {e:#}");
+            ExitCode::from(u8::try_from(Outcome::InfrastructureError.exit_code()).unwrap_or(u8::MAX))
+        }
+    }
+}
+
+/// Pod mode.
+fn run(args: RunArgs, log: &Log) -> anyhow::Result<i32> {
+    let cache_dir = dirs::cache_dir(&args.work_dir.join("cache"));
+    let report = match settings(&args.notebook, &args.common, args.parameters.as_deref(), args.work_dir.clone(), cache_dir) {
+        Ok(settings) => pipeline::validate(&settings, log),
+        Err(e) => error_report(&args.notebook, &args.common, &e),
+    };
+    let summary = Summary::from_report(&report)
+        .to_bounded_json(TERMINATION_MESSAGE_LIMIT)
+        .context("serializing the summary")?;
+    // A missing termination-message path must not hide the verdict: warn and go on.
+    if let Err(e) = std::fs::write(&args.termination_message_path, summary) {
+        log(&format!("cannot write summary to {}: {e}", args.termination_message_path.display()));
+    }
+    let report_path = args.common.report.clone().unwrap_or_else(|| args.work_dir.join("report.json"));
+    finish(&report, Some(&report_path), args.common.output, log)
+}
+
+/// Workstation mode.
+fn validate(args: ValidateArgs, log: &Log) -> anyhow::Result<i32> {
+    let work_dir = scratch_dir();
+    let cache_dir = dirs::cache_dir(&std::env::temp_dir().join("nbv-cache"));
+    let report = match settings(&args.notebook, &args.common, None, work_dir.clone(), cache_dir) {
+        Ok(settings) => pipeline::validate(&settings, log),
+        Err(e) => error_report(&args.notebook, &args.common, &e),
+    };
+    let _ = std::fs::remove_dir_all(&work_dir);
+    finish(&report, args.common.report.as_deref(), args.common.output, log)
+}
+
+fn setup(log: &Log) -> anyhow::Result<i32> {
+    let fallback = std::env::temp_dir().join("nbv-cache");
+    let cache_dir = dirs::cache_dir(&fallback);
+    let env = dirs::writable_home_env(&cache_dir)?;
+    let python = python::resolve(&cache_dir, &env, log.as_ref())?;
+    println!("{}", python.exe.display());
+    Ok(0)
+}
+
+/// Writes the report file, prints the report, returns the exit code.
+fn finish(report: &Report, report_path: Option<&Path>, output: OutputFormat, log: &Log) -> anyhow::Result<i32> {
+    let json = serde_json::to_string_pretty(report).context("serializing the report")?;
+    if let Some(path) = report_path {
+        if let Err(e) = std::fs::write(path, &json) {
+            log(&format!("cannot write report to {}: {e}", path.display()));
+        }
+    }
+    match output {
+        OutputFormat::Json => println!("{json}"),
+        OutputFormat::Human => print!("{}", render::render(report, render::use_colour())),
+    }
+    Ok(report.exit_code)
+}
+
+fn settings(
+    notebook: &Path,
+    common: &CommonArgs,
+    parameters_json: Option<&str>,
+    work_dir: PathBuf,
+    cache_dir: PathBuf,
+) -> Result<Settings, RunError> {
+    let mut compare: CompareConfig = match common.comparison_config.as_deref().filter(|c| !c.trim().is_empty()) {
+        Some(json) => serde_json::from_str(json).map_err(|e| invalid(format!("comparison config is not valid: {e}")))?,
+        None => CompareConfig::default(),
+    };
+    if let Some(mode) = common.mode {
+        compare.strategy = match mode {
+            Mode::Normalized => Strategy::Normalized,
+            Mode::Exact => Strategy::Exact,
+        };
+    }
+    Ok(Settings {
+        notebook: notebook.to_path_buf(),
+        golden: common.golden.clone(),
+        parameters: params::Parameters::parse(&common.params, parameters_json)?,
+        requirements: common.requirements.clone(),
+        compare,
+        cell_timeout: common.cell_timeout,
+        timeout: Duration::from_secs(common.timeout),
+        kernel: common.kernel.clone(),
+        work_dir,
+        cache_dir,
+    })
+}
+
+/// Report for settings that could not even be read.
+fn error_report(notebook: &Path, common: &CommonArgs, error: &RunError) -> Report {
+    Report {
+        schema_version: SCHEMA_VERSION,
+        notebook: notebook.display().to_string(),
+        golden: common.golden.as_ref().map(|g| g.display().to_string()),
+        kernel: common.kernel.clone(),
+        parameters: Default::default(),
+        outcome: error.outcome(),
+        exit_code: error.outcome().exit_code(),
+        message: error.to_string(),
+        duration: nbv_report::format_duration(0.0),
+        cells: Vec::new(),
+        comparison: None,
+    }
+}
+
+/// A fresh per-run directory for the executed notebook.
+fn scratch_dir() -> PathBuf {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    std::env::temp_dir().join(format!("nbv-run-{}-{nanos}", std::process::id()))
+}

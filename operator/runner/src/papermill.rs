@@ -1,0 +1,172 @@
+//! Running papermill as a child process: an argument vector (user strings never
+//! reach a shell), its own process group so a timeout kills the kernel too, and
+//! its log read for progress.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use crate::error::{RunError, infra};
+use crate::params::Parameters;
+use crate::python::Python;
+
+/// Lines of papermill's log kept for error messages.
+const TAIL_LINES: usize = 200;
+/// Characters kept per log line; cell output can be huge.
+const LINE_CHARS: usize = 2000;
+/// Time the process group gets between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(3);
+/// Time allowed for the log readers to drain after papermill ended.
+const READER_GRACE: Duration = Duration::from_secs(5);
+
+/// What to execute and how.
+#[derive(Debug)]
+pub(crate) struct Execution<'a> {
+    pub(crate) python: &'a Python,
+    pub(crate) input: &'a Path,
+    pub(crate) output: &'a Path,
+    pub(crate) cwd: &'a Path,
+    pub(crate) parameters: &'a Parameters,
+    pub(crate) kernel: Option<&'a str>,
+    pub(crate) cell_timeout: u64,
+    pub(crate) timeout: Duration,
+    pub(crate) env: Vec<(OsString, OsString)>,
+}
+
+/// How the papermill process ended.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    /// `None` when it was killed for exceeding the overall timeout.
+    pub(crate) status: Option<ExitStatus>,
+    /// Last lines of its log.
+    pub(crate) log_tail: String,
+}
+
+impl Execution<'_> {
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.python.exe);
+        cmd.args(["-m", "papermill"])
+            .arg(self.input)
+            .arg(self.output)
+            .args(["--no-progress-bar", "--log-output", "--execution-timeout"])
+            .arg(self.cell_timeout.to_string())
+            .arg("--cwd")
+            .arg(self.cwd);
+        if let Some(kernel) = self.kernel {
+            cmd.arg("--kernel").arg(kernel);
+        }
+        for (key, value) in &self.parameters.pairs {
+            cmd.arg("-p").arg(key).arg(value);
+        }
+        if let Some(json) = &self.parameters.json {
+            cmd.arg("-y").arg(json);
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        cmd
+    }
+
+    /// Runs papermill; `on_cell` is called with papermill's 1-based cell number as each cell starts.
+    pub(crate) fn run(&self, on_cell: Arc<dyn Fn(usize) + Send + Sync>) -> Result<Finished, RunError> {
+        let mut child = self
+            .command()
+            .spawn()
+            .map_err(|e| infra(format!("cannot start {} -m papermill: {e}", self.python.exe.display())))?;
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let (done_tx, done_rx) = mpsc::channel();
+        let streams: [Option<Box<dyn Read + Send>>; 2] = [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ];
+        let readers = streams.into_iter().flatten().map(|stream| {
+            let (tail, on_cell, done) = (Arc::clone(&tail), Arc::clone(&on_cell), done_tx.clone());
+            thread::spawn(move || {
+                read_log(stream, &tail, on_cell.as_ref());
+                let _ = done.send(());
+            })
+        });
+        let readers = readers.count();
+        let status = wait_or_kill(&mut child, self.timeout)?;
+        // The kernel runs in its own session and may hold the pipes a little longer
+        // (it exits once it notices papermill is gone); do not wait for it forever.
+        for _ in 0..readers {
+            if done_rx.recv_timeout(READER_GRACE).is_err() {
+                break;
+            }
+        }
+        let log_tail = tail.lock().map(|t| t.iter().cloned().collect::<Vec<String>>().join("\n")).unwrap_or_default();
+        Ok(Finished { status, log_tail })
+    }
+}
+
+fn read_log(stream: impl Read, tail: &Mutex<VecDeque<String>>, on_cell: &(dyn Fn(usize) + Send + Sync)) {
+    let mut reader = BufReader::new(stream);
+    let mut buf = Vec::new();
+    // Byte lines: cell output need not be UTF-8, and one bad line must not stop the reader.
+    while reader.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
+        let line = String::from_utf8_lossy(&buf);
+        let line = line.trim_end();
+        if let Some(n) = line.strip_prefix("Executing Cell ").and_then(|r| r.split('-').next()?.trim().parse().ok()) {
+            on_cell(n);
+        }
+        if let Ok(mut t) = tail.lock() {
+            if t.len() == TAIL_LINES {
+                t.pop_front();
+            }
+            t.push_back(nbv_report::truncate_chars(line, LINE_CHARS));
+        }
+        buf.clear();
+    }
+}
+
+fn wait_or_kill(child: &mut Child, timeout: Duration) -> Result<Option<ExitStatus>, RunError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| infra(format!("waiting for papermill: {e}")))? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            kill_group(child);
+            return Ok(None);
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Terminates papermill and everything it started (the kernel), then reaps it.
+fn kill_group(child: &mut Child) {
+    let Ok(pid) = i32::try_from(child.id()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return;
+    };
+    let group = Pid::from_raw(pid);
+    let _ = killpg(group, Signal::SIGTERM);
+    let until = Instant::now() + GRACE;
+    while Instant::now() < until {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    // The kernel may outlive papermill's exit; the group kill reaches it either way.
+    let _ = killpg(group, Signal::SIGKILL);
+    let _ = child.wait();
+}
+
+/// Path of the executed notebook inside the work directory.
+pub(crate) fn output_path(work_dir: &Path) -> PathBuf {
+    work_dir.join("executed.ipynb")
+}

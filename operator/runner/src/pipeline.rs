@@ -1,0 +1,210 @@
+//! One validation run: read inputs, prepare Python, execute, collect, compare.
+//! Every failure ends up in the returned report; nothing here panics or exits.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nbv_compare::{Comparator, CompareConfig, Notebook, notebook};
+use nbv_report::{CellReport, CellStatus, Comparison, ComparisonOutcome, Outcome, Report, SCHEMA_VERSION, format_duration};
+
+use crate::collect::cell_reports;
+use crate::dirs::{create_dir, writable_home_env};
+use crate::error::{RunError, invalid};
+use crate::papermill::{Execution, Finished, output_path};
+use crate::params::Parameters;
+use crate::prepare::prepare;
+use crate::python;
+use crate::requirements;
+
+/// Everything a run needs, resolved from flags and environment.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) notebook: PathBuf,
+    pub(crate) golden: Option<PathBuf>,
+    pub(crate) parameters: Parameters,
+    pub(crate) requirements: Option<PathBuf>,
+    pub(crate) compare: CompareConfig,
+    pub(crate) cell_timeout: u64,
+    pub(crate) timeout: Duration,
+    pub(crate) kernel: Option<String>,
+    pub(crate) work_dir: PathBuf,
+    pub(crate) cache_dir: PathBuf,
+}
+
+/// Where progress goes (standard error).
+pub(crate) type Log = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What execution and comparison found, before it becomes a report.
+struct Verdict {
+    outcome: Outcome,
+    message: String,
+    cells: Vec<CellReport>,
+    comparison: Option<Comparison>,
+}
+
+pub(crate) fn validate(settings: &Settings, log: &Log) -> Report {
+    let started = Instant::now();
+    let verdict = execute_and_compare(settings, log).unwrap_or_else(|e| Verdict {
+        outcome: e.outcome(),
+        message: e.to_string(),
+        cells: Vec::new(),
+        comparison: None,
+    });
+    Report {
+        schema_version: SCHEMA_VERSION,
+        notebook: settings.notebook.display().to_string(),
+        golden: settings.golden.as_ref().map(|g| g.display().to_string()),
+        kernel: settings.kernel.clone(),
+        parameters: settings.parameters.for_report(),
+        outcome: verdict.outcome,
+        exit_code: verdict.outcome.exit_code(),
+        message: verdict.message,
+        duration: format_duration(started.elapsed().as_secs_f64()),
+        cells: verdict.cells,
+        comparison: verdict.comparison,
+    }
+}
+
+fn read_notebook(path: &Path, what: &str) -> Result<Notebook, RunError> {
+    notebook::read(path).map_err(|e| invalid(format!("{what} {}: {e}", path.display())))
+}
+
+fn execute_and_compare(settings: &Settings, log: &Log) -> Result<Verdict, RunError> {
+    let source = read_notebook(&settings.notebook, "notebook")?;
+    let golden = settings
+        .golden
+        .as_deref()
+        .map(|g| read_notebook(g, "golden notebook"))
+        .transpose()?
+        .map(Notebook::without_injected_cells);
+    let comparator = Comparator::new(settings.compare.clone()).map_err(|e| invalid(e.to_string()))?;
+
+    create_dir(&settings.work_dir)?;
+    let mut env = writable_home_env(&settings.work_dir)?;
+    let python = python::resolve(&settings.cache_dir, &env, log.as_ref())?;
+    if let Some(requirements) = &settings.requirements {
+        let site = requirements::install(&python, requirements, &settings.cache_dir, &env, log.as_ref())?;
+        env.push(("PYTHONPATH".into(), python_path(&site)));
+    }
+
+    let input = prepare(&settings.notebook, &source, &settings.work_dir)?;
+    let output = output_path(&settings.work_dir);
+    let _ = std::fs::remove_file(&output);
+    let cwd = settings.notebook.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let execution = Execution {
+        python: &python,
+        input: &input,
+        output: &output,
+        cwd,
+        parameters: &settings.parameters,
+        kernel: settings.kernel.as_deref(),
+        cell_timeout: settings.cell_timeout,
+        timeout: settings.timeout,
+        env,
+    };
+    // papermill counts its own injected parameters cell.
+    let total = source.cells.len() + usize::from(!settings.parameters.is_empty());
+    let progress_log = Arc::clone(log);
+    let finished = execution.run(Arc::new(move |n| progress_log(&format!("executing cell {n}/{total}"))))?;
+
+    let executed = notebook::read(&output).ok().map(Notebook::without_injected_cells);
+    let cells = executed.as_ref().map(cell_reports).unwrap_or_default();
+    if let Some(verdict) = execution_problem(settings, &finished, &cells, executed.is_some()) {
+        return Ok(verdict);
+    }
+    let (Some(executed), Some(golden)) = (executed, golden) else {
+        return Ok(Verdict {
+            outcome: Outcome::Passed,
+            message: format!("{} cells executed without error", cells.len()),
+            cells,
+            comparison: None,
+        });
+    };
+    let comparison = comparator.compare(&golden, &executed);
+    let (outcome, message) = match (comparison.result, comparison.mismatches.first()) {
+        (ComparisonOutcome::Failed, Some(first)) => (
+            Outcome::OutputsDiffer,
+            format!(
+                "outputs differ from the golden notebook: {} mismatch(es), first in cell {}{}: {}",
+                comparison.mismatches.len(),
+                first.cell_index,
+                first.output_index.map(|o| format!(" output {o}")).unwrap_or_default(),
+                first.kind.as_str()
+            ),
+        ),
+        _ => (
+            Outcome::Passed,
+            format!(
+                "{} cells executed; outputs match the golden notebook ({})",
+                cells.len(),
+                comparison.strategy.as_str()
+            ),
+        ),
+    };
+    Ok(Verdict {
+        outcome,
+        message,
+        cells,
+        comparison: Some(comparison),
+    })
+}
+
+/// Classifies a run that did not simply succeed; `None` when execution went fine.
+fn execution_problem(settings: &Settings, finished: &Finished, cells: &[CellReport], have_output: bool) -> Option<Verdict> {
+    let verdict = |outcome, message: String| Verdict {
+        outcome,
+        message,
+        cells: cells.to_vec(),
+        comparison: None,
+    };
+    let timed_out_cell = cells.iter().find(|c| c.status == CellStatus::TimedOut).map(|c| c.cell_index);
+    let Some(status) = finished.status else {
+        let at = timed_out_cell.map(|i| format!(" while cell {i} was running")).unwrap_or_default();
+        return Some(verdict(
+            Outcome::InfrastructureError,
+            format!("timed out: execution exceeded {} s{at}; the process group was killed", settings.timeout.as_secs()),
+        ));
+    };
+    if let Some(index) = timed_out_cell {
+        return Some(verdict(
+            Outcome::InfrastructureError,
+            format!("timed out: cell {index} ran longer than the cell timeout of {} s", settings.cell_timeout),
+        ));
+    }
+    if let Some(failed) = cells.iter().find(|c| c.status == CellStatus::Failed) {
+        let error = failed.error.as_ref().map(|e| format!(": {}: {}", e.ename, e.evalue)).unwrap_or_default();
+        return Some(verdict(Outcome::NotebookFailed, format!("cell {} raised an exception{error}", failed.cell_index)));
+    }
+    let all_ran = have_output && cells.iter().all(|c| c.status == CellStatus::Passed);
+    // papermill also exits non-zero for exceptions the notebook declared as expected.
+    if status.success() || all_ran {
+        return None;
+    }
+    Some(verdict(Outcome::InfrastructureError, papermill_failure(settings, status, &finished.log_tail)))
+}
+
+/// Explains a papermill failure that left no usable notebook.
+fn papermill_failure(settings: &Settings, status: std::process::ExitStatus, log: &str) -> String {
+    const NO_KERNEL: &str = "No such kernel named ";
+    if let Some(line) = log.lines().find(|l| l.contains(NO_KERNEL)) {
+        let name = line.rsplit(NO_KERNEL).next().unwrap_or(line).trim();
+        return format!(
+            "kernel {name:?} is not installed for {} (see `jupyter kernelspec list`, or pass --kernel)",
+            settings.notebook.display()
+        );
+    }
+    let tail: Vec<&str> = log.lines().rev().filter(|l| !l.trim().is_empty()).take(8).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    format!("papermill failed ({status}):\n{}", tail.join("\n"))
+}
+
+/// PYTHONPATH with `site` first, keeping any existing entries.
+fn python_path(site: &Path) -> OsString {
+    let mut paths = vec![site.to_path_buf()];
+    if let Some(existing) = std::env::var_os("PYTHONPATH") {
+        paths.extend(std::env::split_paths(&existing));
+    }
+    std::env::join_paths(paths).unwrap_or_else(|_| site.as_os_str().to_owned())
+}

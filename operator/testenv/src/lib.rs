@@ -1,0 +1,130 @@
+//! A real Kubernetes control plane for integration tests: etcd, kube-apiserver and
+//! kube-controller-manager, built from source by `cargo xtask controlplane build`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), nbv_testenv::Error> {
+//! // One control plane per test binary, started on first use; a namespace per test.
+//! let env = nbv_testenv::TestEnv::new("my-test").await?;
+//! let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+//!     kube::Api::namespaced(env.client.clone(), &env.namespace);
+//! # let _ = pods; Ok(()) }
+//! ```
+//!
+//! What is real: storage, admission (PodSecurity included), RBAC, CRD validation (OpenAPI and
+//! CEL), service-account tokens, owner-reference garbage collection and namespace deletion. What is
+//! not there: a scheduler, kubelets (Pods never run) and any aggregated API; OpenShift, Tekton and
+//! Shipwright resources are stand-in CRDs from [`crds`].
+//!
+//! Every server runs under `nbv-supervise`, which stops it when the test process closes a pipe;
+//! the kernel closes it when the process ends for any reason, so nothing is left running and the
+//! temporary state directory is removed even after a panic or a kill.
+
+mod binaries;
+mod controlplane;
+pub mod crds;
+mod pki;
+mod process;
+mod shared;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use binaries::{
+    BIN_DIR_ENV, Binaries, ETCD_VERSION, EXECUTABLES, KUBERNETES_VERSION, STAMP_FILE, bin_dir_of,
+    cache_root, versioned_dir,
+};
+pub use controlplane::{
+    ControlPlane, ControlPlaneBuilder, DEFAULT_CONTROLLERS, KEEP_ENV, StartupTimings, client_from,
+    config_from, readyz,
+};
+pub use crds::install_crds;
+pub use pki::{CertPair, Pki};
+pub use process::{Lifetime, ProcessInfo, is_running, rss_kib};
+pub use shared::{TestEnv, shared};
+
+/// What can go wrong starting or using a control plane.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The binaries have not been built.
+    #[error(
+        "control-plane binaries not found: {reason}\n\
+         Build them with `cargo xtask controlplane build`, or set {BIN_DIR_ENV} to a directory \
+         holding {}.",
+        EXECUTABLES.join(", ")
+    )]
+    BinariesMissing {
+        /// What exactly is missing.
+        reason: String,
+    },
+    /// A file or process operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file, directory or executable concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Generating a certificate or key failed.
+    #[error("generating certificates: {0}")]
+    Certificate(#[from] rcgen::Error),
+    /// A server exited or did not become ready.
+    #[error("{name} {detail}\n--- last lines of {} ---\n{tail}", log.display())]
+    ServerFailed {
+        /// Which server.
+        name: &'static str,
+        /// What happened.
+        detail: String,
+        /// Its log file.
+        log: PathBuf,
+        /// The end of that log.
+        tail: String,
+    },
+    /// A request to the API server failed.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[source] Box<kube::Error>),
+    /// A kubeconfig could not be read.
+    #[error("kubeconfig: {0}")]
+    Kubeconfig(#[from] kube::config::KubeconfigError),
+    /// A manifest is not valid YAML for its type.
+    #[error("YAML: {0}")]
+    Yaml(#[from] serde_yaml_ng::Error),
+    /// Something did not happen in time.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// An input or a server answer made no sense.
+    #[error("{0}")]
+    Invalid(String),
+    /// The shared control plane of this test binary failed to start (reported to every test).
+    #[error("the shared control plane failed to start: {0}")]
+    Shared(Arc<Error>),
+}
+
+impl From<kube::Error> for Error {
+    fn from(e: kube::Error) -> Self {
+        Self::Kube(Box::new(e))
+    }
+}
+
+impl Error {
+    pub(crate) fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Writes a file readable by its owner only (keys live among these files).
+pub(crate) fn write_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    f.write_all(contents).map_err(|e| Error::io(path, e))
+}

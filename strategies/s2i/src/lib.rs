@@ -1,0 +1,223 @@
+//! OpenShift Source-to-Image build strategy (core tier).
+//!
+//! Creates an `ImageStream` and a `BuildConfig`, and starts the build as a `Build` with a
+//! deterministic name, so that starting it again (after an operator restart, on every reconcile)
+//! finds the same build instead of a second one. Two build types:
+//! - **Source**, from an S2I builder image named in `strategyConfig.builderImage`: the builder
+//!   installs `requirements.txt` itself;
+//! - **Docker**, otherwise: a Dockerfile (the job's own, or one generated from the base image and
+//!   requirements) given inline.
+//!
+//! The image goes to the ImageStream tag `<build>:latest` unless the job names `outputImage`;
+//! the digest comes from the Build, or else from the ImageStream tag.
+//!
+//! `strategyConfig` keys: `builderImage`, `incremental` (bool), `forcePull` (bool).
+
+use buildstrategy_api::git;
+use buildstrategy_api::pod_build::check_image_reference;
+use buildstrategy_api::prelude::*;
+use buildstrategy_api::rbac::{MANAGE, rule};
+use buildstrategy_api::resources::{self, RenderedObject, str_field, time_field};
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{Value, json};
+
+const NAME: &str = "s2i";
+const BUILD_GROUP: &str = "build.openshift.io";
+const IMAGE_GROUP: &str = "image.openshift.io";
+const CONFIG_KEYS: [&str; 3] = ["builderImage", "incremental", "forcePull"];
+/// The tag builds are pushed to in the job's ImageStream.
+pub const OUTPUT_TAG: &str = "latest";
+
+fn api(group: &str, kind: &str) -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk(group, "v1", kind))
+}
+
+/// The Source-to-Image strategy.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SourceToImage;
+
+impl SourceToImage {
+    fn build_spec(request: &BuildRequest) -> Result<Value, StrategyError> {
+        let mut git_source = json!({ "uri": request.source.url });
+        if let Some(git_ref) = &request.source.git_ref {
+            git_source["ref"] = json!(git_ref);
+        }
+        let mut source = json!({ "type": "Git", "git": git_source });
+        if let Some(dir) = &request.source.context_dir {
+            source["contextDir"] = json!(dir);
+        }
+        if let Some(secret) = &request.source.credentials_secret {
+            source["sourceSecret"] = json!({ "name": secret });
+        }
+        let flag = |key: &str| request.strategy_config.get(key).and_then(Value::as_bool).unwrap_or(false);
+        let strategy = match request.config_str(NAME, "builderImage")? {
+            Some(builder) => {
+                let mut env = Vec::new();
+                if let Requirements::File(path) = &request.requirements {
+                    // The Python S2I builder reads this variable to find the requirements.
+                    env.push(json!({ "name": "PIP_REQUIREMENTS_FILE", "value": path }));
+                }
+                json!({ "type": "Source", "sourceStrategy": {
+                    "from": { "kind": "DockerImage", "name": builder },
+                    "env": env,
+                    "incremental": flag("incremental"),
+                    "forcePull": flag("forcePull"),
+                }})
+            }
+            None => {
+                source["dockerfile"] = json!(buildstrategy_api::dockerfile::for_request(NAME, request)?);
+                json!({ "type": "Docker", "dockerStrategy": {
+                    "from": { "kind": "DockerImage", "name": request.base_image },
+                    "forcePull": flag("forcePull"),
+                }})
+            }
+        };
+        let mut output = match &request.output_image {
+            Some(image) => json!({ "to": { "kind": "DockerImage", "name": image } }),
+            None => json!({ "to": { "kind": "ImageStreamTag", "name": format!("{}:{OUTPUT_TAG}", request.build_name) } }),
+        };
+        if let Some(secret) = &request.push_secret {
+            output["pushSecret"] = json!({ "name": secret });
+        }
+        let mut spec = json!({
+            "serviceAccount": request.service_account.clone().unwrap_or_else(|| "builder".into()),
+            "source": source,
+            "strategy": strategy,
+            "output": output,
+        });
+        if let Some(timeout) = request.timeout {
+            spec["completionDeadlineSeconds"] = json!(timeout.as_secs().max(1));
+        }
+        Ok(spec)
+    }
+}
+
+#[async_trait]
+impl BuildStrategy for SourceToImage {
+    fn info(&self) -> StrategyInfo {
+        StrategyInfo::new(NAME, Tier::Core, "Builds with OpenShift Source-to-Image (BuildConfig and ImageStream).")
+    }
+
+    fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
+        request.reject_unknown_config_keys(NAME, &CONFIG_KEYS)?;
+        git::validate_source(NAME, &request.source)?;
+        if let Some(builder) = request.config_str(NAME, "builderImage")? {
+            check_image_reference(builder).map_err(|r| StrategyError::invalid_config(NAME, "strategyConfig.builderImage", r))?;
+        }
+        for key in ["incremental", "forcePull"] {
+            if let Some(value) = request.strategy_config.get(key).filter(|v| !v.is_boolean()) {
+                return Err(StrategyError::invalid_config(NAME, format!("strategyConfig.{key}"), format!("expected true or false, found {value}")));
+            }
+        }
+        if let Some(image) = &request.output_image {
+            check_image_reference(image).map_err(|r| StrategyError::invalid_config(NAME, "buildConfig.outputImage", r))?;
+        }
+        Ok(())
+    }
+
+    fn rbac_rules(&self) -> Vec<PolicyRule> {
+        vec![
+            rule(BUILD_GROUP, &["buildconfigs", "builds"], MANAGE),
+            rule(BUILD_GROUP, &["builds/log"], &["get"]),
+            rule(IMAGE_GROUP, &["imagestreams"], MANAGE),
+        ]
+    }
+
+    fn required_kinds(&self) -> Vec<GroupVersionKind> {
+        vec![
+            GroupVersionKind::gvk(BUILD_GROUP, "v1", "BuildConfig"),
+            GroupVersionKind::gvk(BUILD_GROUP, "v1", "Build"),
+            GroupVersionKind::gvk(IMAGE_GROUP, "v1", "ImageStream"),
+        ]
+    }
+
+    fn render(&self, request: &BuildRequest) -> Result<RenderedBuild, StrategyError> {
+        self.validate_config(request)?;
+        let name = &request.build_name;
+        let spec = Self::build_spec(request)?;
+        let image_stream = RenderedObject::for_request(api(IMAGE_GROUP, "ImageStream"), name.clone(), request, json!({ "spec": { "lookupPolicy": { "local": true } } }));
+        let mut config_spec = spec.clone();
+        config_spec["runPolicy"] = json!("Serial");
+        config_spec["successfulBuildsHistoryLimit"] = json!(2);
+        config_spec["failedBuildsHistoryLimit"] = json!(2);
+        config_spec["triggers"] = json!([]);
+        let build_config = RenderedObject::for_request(api(BUILD_GROUP, "BuildConfig"), name.clone(), request, json!({ "spec": config_spec }));
+        let mut build_spec = spec;
+        build_spec["triggeredBy"] = json!([{ "message": "Started by the notebook validator operator" }]);
+        let mut build = RenderedObject::for_request(api(BUILD_GROUP, "Build"), name.clone(), request, json!({ "spec": build_spec }));
+        // The annotation and label OpenShift puts on builds of a BuildConfig, so `oc` shows the
+        // build under it.
+        build.object.metadata.annotations = Some([("openshift.io/build-config.name".to_owned(), name.clone())].into());
+        build.object.metadata.labels.get_or_insert_with(Default::default).insert("openshift.io/build-config.name".into(), name.clone());
+        Ok(RenderedBuild::new(vec![image_stream, build_config], build))
+    }
+
+    fn map_status(&self, primary: &DynamicObject) -> Result<BuildStatus, StrategyError> {
+        let phase = str_field(primary, "/status/phase").unwrap_or("New");
+        let reason = str_field(primary, "/status/reason").unwrap_or(phase).to_owned();
+        let message = str_field(primary, "/status/message").unwrap_or_default().to_owned();
+        let or = |message: String, fallback: &str| if message.is_empty() { fallback.to_owned() } else { message };
+        let status = match phase {
+            "New" | "Pending" => BuildStatus::new(BuildPhase::Pending, reason, or(message, "the build is waiting to start")),
+            "Running" => BuildStatus::new(BuildPhase::Running, reason, or(message, "the build is running")),
+            "Complete" => {
+                let image = str_field(primary, "/status/outputDockerImageReference").map(|reference| {
+                    let image = ImageReference::parse(reference);
+                    match str_field(primary, "/status/output/to/imageDigest").filter(|d| !d.is_empty()) {
+                        Some(digest) => image.with_digest(digest),
+                        None => image,
+                    }
+                });
+                BuildStatus::new(BuildPhase::Succeeded, "Complete", or(message, "the build completed and pushed its image")).with_image(image)
+            }
+            "Cancelled" => BuildStatus::new(BuildPhase::Cancelled, reason, or(message, "the build was cancelled")),
+            "Failed" | "Error" => BuildStatus::new(BuildPhase::Failed, reason, or(message, "the build failed"))
+                .with_logs_tail(str_field(primary, "/status/logSnippet").map(str::to_owned)),
+            other => return Err(StrategyError::backend(NAME, format!("unknown Build phase '{other}'"))),
+        };
+        Ok(status.with_times(time_field(primary, "/status/startTimestamp"), time_field(primary, "/status/completionTimestamp")))
+    }
+
+    async fn built_image(&self, client: &kube::Client, request: &BuildRequest) -> Result<ImageReference, StrategyError> {
+        let status = self.build_status(client, request).await?;
+        if status.phase != BuildPhase::Succeeded {
+            return Err(StrategyError::backend(NAME, format!("the build is {}, not Succeeded; there is no image yet", status.phase)));
+        }
+        if let Some(image) = status.image.filter(ImageReference::is_pinned) {
+            return Ok(image);
+        }
+        // The Build may omit the digest; the ImageStream tag records what was pushed.
+        let streams: Api<DynamicObject> = Api::namespaced_with(client.clone(), &request.namespace, &api(IMAGE_GROUP, "ImageStream"));
+        let stream = streams.get(&request.build_name).await.map_err(|e| StrategyError::kube(NAME, Operation::Image, e))?;
+        let pushed = resources::field(&stream, "/status/tags")
+            .and_then(Value::as_array)
+            .and_then(|tags| tags.iter().find(|t| t["tag"] == OUTPUT_TAG))
+            .and_then(|tag| tag["items"][0]["dockerImageReference"].as_str());
+        match pushed {
+            Some(reference) => Ok(ImageReference::parse(reference)),
+            None => Err(StrategyError::backend(NAME, format!("ImageStream '{}' has no '{OUTPUT_TAG}' tag with a pushed image", request.build_name))),
+        }
+    }
+
+    async fn logs(&self, client: &kube::Client, request: &BuildRequest, tail: LogTail) -> Result<String, StrategyError> {
+        let path = format!(
+            "/apis/{BUILD_GROUP}/v1/namespaces/{}/builds/{}/log?tailLines={}&limitBytes={}",
+            request.namespace, request.build_name, tail.lines, tail.bytes
+        );
+        let http = http::Request::get(path).body(Vec::new()).map_err(|e| StrategyError::backend(NAME, e.to_string()))?;
+        let log = client.request_text(http).await.map_err(|e| StrategyError::kube(NAME, Operation::Logs, e))?;
+        Ok(tail.apply(&log))
+    }
+
+    async fn cancel_build(&self, client: &kube::Client, request: &BuildRequest) -> Result<(), StrategyError> {
+        // OpenShift cancels a build when a client sets status.cancelled on the Build itself.
+        let builds: Api<DynamicObject> = Api::namespaced_with(client.clone(), &request.namespace, &api(BUILD_GROUP, "Build"));
+        builds
+            .patch(&request.build_name, &PatchParams::default(), &Patch::Merge(json!({ "status": { "cancelled": true } })))
+            .await
+            .map(|_| ())
+            .map_err(|e| StrategyError::kube(NAME, Operation::Cancel, e))
+    }
+}
+
+buildstrategy_api::register_strategy!(|| Box::new(SourceToImage));

@@ -1,0 +1,244 @@
+//! `cargo xtask cluster up|down|status`: the test control plane, left running for people.
+//!
+//! The servers run detached under their supervisors, which stop them on SIGTERM; their pids and
+//! the kubeconfig path are recorded in `cluster.json` in the state directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use nbv_testenv::{ControlPlane, Lifetime, ProcessInfo};
+use rustix::process::{Pid, Signal, kill_process};
+use serde::{Deserialize, Serialize};
+
+use super::repo_root;
+
+const STATE_FILE: &str = "cluster.json";
+/// Time the supervisors get to stop their servers before they are killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct State {
+    server: String,
+    kubeconfig: PathBuf,
+    processes: Vec<ProcessInfo>,
+    crds: Vec<String>,
+}
+
+/// `<cache root>/cluster`, or `NBV_CLUSTER_DIR`.
+fn state_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("NBV_CLUSTER_DIR").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    Ok(nbv_testenv::cache_root()?.join("cluster"))
+}
+
+fn read_state(dir: &Path) -> anyhow::Result<Option<State>> {
+    let path = dir.join(STATE_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(
+            serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+pub(super) fn up(stand_ins: bool) -> anyhow::Result<()> {
+    let dir = state_dir()?;
+    if let Some(state) = read_state(&dir)? {
+        if all_running(&state) {
+            println!("already running: {}", state.server);
+            print_usage(&state);
+            return Ok(());
+        }
+        eprintln!("a previous cluster is partly gone; removing it");
+        stop(&dir, &state)?;
+    } else if dir.exists() {
+        // Left by a start that failed before writing its state.
+        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+
+    let crd_files = deploy_crds()?;
+    let manifests: Vec<String> = crd_files
+        .iter()
+        .map(|p| fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
+        .collect::<anyhow::Result<_>>()?;
+
+    let rt = runtime()?;
+    let (cp, crds) = rt.block_on(async {
+        let cp = ControlPlane::builder()
+            .root_dir(&dir)
+            .lifetime(Lifetime::Detached)
+            .start()
+            .await?;
+        let client = cp.client()?;
+        let mut refs: Vec<&str> = manifests.iter().map(String::as_str).collect();
+        if stand_ins {
+            refs.extend_from_slice(nbv_testenv::crds::ALL);
+        }
+        let crds = nbv_testenv::install_crds(&client, &refs).await?;
+        anyhow::Ok((cp, crds))
+    })?;
+    let timings = cp.startup_timings();
+    let state = State {
+        server: cp.server_url(),
+        kubeconfig: cp.kubeconfig_path().to_path_buf(),
+        processes: cp.processes(),
+        crds,
+    };
+    let path = dir.join(STATE_FILE);
+    fs::write(&path, serde_json::to_string_pretty(&state)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    // From here on the servers are on their own.
+    cp.detach();
+
+    println!(
+        "control plane {} up at {} in {:.1?}",
+        nbv_testenv::KUBERNETES_VERSION,
+        state.server,
+        timings.total
+    );
+    if crd_files.is_empty() {
+        println!("no CRDs in deploy/crds/ to install");
+    }
+    for crd in &state.crds {
+        println!("installed CRD {crd}");
+    }
+    print_usage(&state);
+    Ok(())
+}
+
+pub(super) fn down() -> anyhow::Result<()> {
+    let dir = state_dir()?;
+    match read_state(&dir)? {
+        Some(state) => {
+            stop(&dir, &state)?;
+            println!("stopped; removed {}", dir.display());
+        }
+        None if dir.exists() => {
+            fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+            println!("no cluster was recorded; removed {}", dir.display());
+        }
+        None => println!("no cluster is running"),
+    }
+    Ok(())
+}
+
+pub(super) fn status() -> anyhow::Result<()> {
+    let dir = state_dir()?;
+    let Some(state) = read_state(&dir)? else {
+        bail!("no cluster is running (start one with `cargo xtask cluster up`)");
+    };
+    println!("server:     {}", state.server);
+    println!("kubeconfig: {}", state.kubeconfig.display());
+    let mut total_kib = 0;
+    for p in &state.processes {
+        let pid = p.server_pid.filter(|pid| nbv_testenv::is_running(*pid));
+        match pid {
+            Some(pid) => {
+                let rss = nbv_testenv::rss_kib(pid).unwrap_or(0);
+                total_kib += rss;
+                println!(
+                    "{:<24} running  pid {pid:<8} RSS {:>5} MiB",
+                    p.name,
+                    rss / 1024
+                );
+            }
+            None => println!("{:<24} NOT RUNNING (log: {})", p.name, p.log.display()),
+        }
+    }
+    println!("{:<24} RSS {:>5} MiB in all", "", total_kib / 1024);
+    let ready = runtime()?.block_on(async {
+        let client = nbv_testenv::client_from(&state.kubeconfig).await?;
+        nbv_testenv::readyz(&client).await.map_err(anyhow::Error::from)
+    });
+    match ready {
+        Ok(body) => println!("readyz:     {body}"),
+        Err(e) => bail!("the API server is not ready: {e:#}"),
+    }
+    if !all_running(&state) {
+        bail!("part of the control plane is not running; `cargo xtask cluster down` cleans up");
+    }
+    Ok(())
+}
+
+fn print_usage(state: &State) {
+    println!();
+    println!("kubeconfig: {}", state.kubeconfig.display());
+    println!("  export KUBECONFIG={}", state.kubeconfig.display());
+    println!("stop it with `cargo xtask cluster down`");
+}
+
+fn all_running(state: &State) -> bool {
+    state
+        .processes
+        .iter()
+        .all(|p| is_supervisor(p.supervisor_pid) && p.server_pid.is_some_and(nbv_testenv::is_running))
+}
+
+/// Whether `pid` is still one of our supervisors, not a recycled pid.
+fn is_supervisor(pid: u32) -> bool {
+    nbv_testenv::is_running(pid)
+        && fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| c.split(|b| *b == 0).next().is_some_and(|argv0| argv0.ends_with(b"nbv-supervise")))
+            .unwrap_or(false)
+}
+
+/// SIGTERM to each supervisor, last started first; SIGKILL after the timeout. Then removes the
+/// state directory.
+fn stop(dir: &Path, state: &State) -> anyhow::Result<()> {
+    for p in state.processes.iter().rev() {
+        if !is_supervisor(p.supervisor_pid) {
+            continue;
+        }
+        let pid = i32::try_from(p.supervisor_pid)
+            .ok()
+            .and_then(Pid::from_raw)
+            .context("invalid pid")?;
+        let _ = kill_process(pid, Signal::TERM);
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while is_supervisor(p.supervisor_pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if is_supervisor(p.supervisor_pid) {
+            eprintln!("{} did not stop in time; killing it", p.name);
+            // Its server follows through its parent-death signal.
+            let _ = kill_process(pid, Signal::KILL);
+        }
+    }
+    // A server outliving its supervisor would be a bug in the supervisor; say so loudly.
+    let survivors: Vec<String> = state
+        .processes
+        .iter()
+        .filter(|p| p.server_pid.is_some_and(nbv_testenv::is_running))
+        .map(|p| format!("{} (pid {})", p.name, p.server_pid.unwrap_or_default()))
+        .collect();
+    if !survivors.is_empty() {
+        bail!("still running after stop: {}", survivors.join(", "));
+    }
+    fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))
+}
+
+/// `deploy/crds/*.yaml`, sorted; none is fine (the operator's CRDs may not be generated yet).
+fn deploy_crds() -> anyhow::Result<Vec<PathBuf>> {
+    let dir = repo_root()?.join("deploy").join("crds");
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}

@@ -1,0 +1,79 @@
+//! The local control plane: building its binaries and running it for people.
+
+mod build;
+mod cluster;
+mod gomod;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ControlplaneCommand {
+    /// Build the binaries, or reuse them from the cache; prints their directory.
+    Build {
+        /// Rebuild even if the cache holds a complete build of the same inputs.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the directory of built binaries; fails if there is no complete build.
+    Path,
+    /// Regenerate the Go wrapper modules for the versions pinned in nbv-testenv.
+    Gomod,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// Start the control plane in the background.
+    Up {
+        /// Also install the stand-in CRDs for OpenShift builds, Tekton and Shipwright.
+        #[arg(long)]
+        stand_ins: bool,
+    },
+    /// Stop it and remove its files.
+    Down,
+    /// Say whether it runs, and where its kubeconfig is.
+    Status,
+}
+
+pub(crate) fn run_controlplane(cmd: ControlplaneCommand) -> anyhow::Result<()> {
+    match cmd {
+        ControlplaneCommand::Build { force } => {
+            let dir = build::build(force)?;
+            println!("{}", dir.display());
+            Ok(())
+        }
+        ControlplaneCommand::Path => {
+            let binaries = nbv_testenv::Binaries::locate()?;
+            println!("{}", binaries.dir.display());
+            Ok(())
+        }
+        ControlplaneCommand::Gomod => gomod::regenerate(),
+    }
+}
+
+pub(crate) fn run_cluster(cmd: ClusterCommand) -> anyhow::Result<()> {
+    match cmd {
+        ClusterCommand::Up { stand_ins } => cluster::up(stand_ins),
+        ClusterCommand::Down => cluster::down(),
+        ClusterCommand::Status => cluster::status(),
+    }
+}
+
+/// The repository root (the xtask crate's parent), with symlinks resolved.
+fn repo_root() -> anyhow::Result<PathBuf> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = manifest
+        .canonicalize()
+        .with_context(|| format!("resolving {}", manifest.display()))?;
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .context("the xtask crate has no parent directory")
+}
+
+/// `xtask/controlplane`: the Go wrapper modules.
+fn wrappers_dir() -> anyhow::Result<PathBuf> {
+    Ok(repo_root()?.join("xtask").join("controlplane"))
+}
