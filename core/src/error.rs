@@ -81,7 +81,9 @@ pub enum StrategyError {
     },
 
     /// The backend object the strategy expected is gone.
-    #[error("{kind} '{name}' of build strategy '{strategy}' was not found; it may have been deleted outside the operator")]
+    #[error(
+        "{kind} '{name}' of build strategy '{strategy}' was not found; it may have been deleted outside the operator"
+    )]
     NotFound {
         /// The strategy's name.
         strategy: String,

@@ -49,9 +49,12 @@ pub fn clone_env(source: &GitSource, dir: &str) -> BTreeMap<&'static str, String
 
 /// Checks a git source: URL scheme, ref syntax, context directory. The error names the field.
 pub fn validate_source(strategy: &str, source: &GitSource) -> Result<(), StrategyError> {
-    validate_url(&source.url).map_err(|reason| StrategyError::invalid_config(strategy, "notebook.git.url", reason))?;
+    validate_url(&source.url)
+        .map_err(|reason| StrategyError::invalid_config(strategy, "notebook.git.url", reason))?;
     if let Some(git_ref) = &source.git_ref {
-        validate_ref(git_ref).map_err(|reason| StrategyError::invalid_config(strategy, "notebook.git.ref", reason))?;
+        validate_ref(git_ref).map_err(|reason| {
+            StrategyError::invalid_config(strategy, "notebook.git.ref", reason)
+        })?;
     }
     if let Some(dir) = &source.context_dir {
         validate_relative_path(dir)
@@ -77,7 +80,9 @@ pub fn validate_url(url: &str) -> Result<(), String> {
     let scp_like = url
         .split_once('@')
         .and_then(|(user, rest)| rest.split_once(':').map(|(host, path)| (user, host, path)))
-        .is_some_and(|(user, host, path)| !user.is_empty() && !host.is_empty() && !path.is_empty() && !host.contains('/'));
+        .is_some_and(|(user, host, path)| {
+            !user.is_empty() && !host.is_empty() && !path.is_empty() && !host.contains('/')
+        });
     if scheme_ok || scp_like {
         Ok(())
     } else {
@@ -89,7 +94,12 @@ pub fn validate_url(url: &str) -> Result<(), String> {
 
 /// Accepts branch and tag names that `git check-ref-format` would, and commit SHAs.
 pub fn validate_ref(git_ref: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("'{}' is not a valid git ref: {why}", git_ref.escape_debug()));
+    let bad = |why: &str| {
+        Err(format!(
+            "'{}' is not a valid git ref: {why}",
+            git_ref.escape_debug()
+        ))
+    };
     if git_ref.is_empty() {
         return bad("it is empty");
     }
@@ -108,7 +118,11 @@ pub fn validate_ref(git_ref: &str) -> Result<(), String> {
     if git_ref.contains("..") || git_ref.contains("@{") || git_ref.contains("//") {
         return bad("it contains '..', '@{' or '//'");
     }
-    if git_ref.ends_with('/') || git_ref.ends_with('.') || git_ref.ends_with(".lock") || git_ref.starts_with('/') {
+    if git_ref.ends_with('/')
+        || git_ref.ends_with('.')
+        || git_ref.ends_with(".lock")
+        || git_ref.starts_with('/')
+    {
         return bad("it starts or ends with '/', or ends with '.' or '.lock'");
     }
     Ok(())
@@ -134,20 +148,45 @@ mod tests {
 
     #[test]
     fn hostile_refs_are_rejected() {
-        for hostile in ["--upload-pack=touch /tmp/x", "; rm -rf /", "$(id)", "`id`", "main\nid", "a..b", "-b"] {
+        for hostile in [
+            "--upload-pack=touch /tmp/x",
+            "; rm -rf /",
+            "$(id)",
+            "`id`",
+            "main\nid",
+            "a..b",
+            "-b",
+        ] {
             assert!(validate_ref(hostile).is_err(), "{hostile:?} was accepted");
         }
-        for fine in ["main", "release/1.2", "v1.0.0", "3f2a9c1d0b7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a"] {
+        for fine in [
+            "main",
+            "release/1.2",
+            "v1.0.0",
+            "3f2a9c1d0b7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a",
+        ] {
             assert!(validate_ref(fine).is_ok(), "{fine:?} was rejected");
         }
     }
 
     #[test]
     fn urls_follow_the_documented_schemes() {
-        for fine in ["https://github.com/org/repo.git", "git@github.com:org/repo.git", "ssh://git@host/r.git", "git://host/r"] {
+        for fine in [
+            "https://github.com/org/repo.git",
+            "git@github.com:org/repo.git",
+            "ssh://git@host/r.git",
+            "git://host/r",
+        ] {
             assert!(validate_url(fine).is_ok(), "{fine}");
         }
-        for bad in ["", "file:///etc", "--upload-pack=x", "https://host/r.git\nx", "ftp://h/r", "https://"] {
+        for bad in [
+            "",
+            "file:///etc",
+            "--upload-pack=x",
+            "https://host/r.git\nx",
+            "ftp://h/r",
+            "https://",
+        ] {
             assert!(validate_url(bad).is_err(), "{bad:?}");
         }
     }

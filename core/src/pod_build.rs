@@ -7,13 +7,16 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Pod, PodStatus};
+use kube::Client;
 use kube::api::{Api, DynamicObject, LogParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::Client;
 use serde_json::{Value, json};
 
 use crate::resources::{FIELD_MANAGER, RenderedBuild, RenderedObject};
-use crate::{BuildPhase, BuildRequest, BuildStatus, ImageReference, LogTail, Operation, StrategyError, dockerfile, git};
+use crate::{
+    BuildPhase, BuildRequest, BuildStatus, ImageReference, LogTail, Operation, StrategyError,
+    dockerfile, git,
+};
 
 /// The default image of the clone init container.
 pub const DEFAULT_GIT_IMAGE: &str = "docker.io/alpine/git:v2.49.1";
@@ -109,7 +112,10 @@ pub fn pod_api() -> ApiResource {
 pub const COMMON_CONFIG_KEYS: [&str; 2] = ["executor", "gitImage"];
 
 /// The output image a pod build pushes to; pod builders have no registry of their own.
-pub fn output_image<'a>(strategy: &str, request: &'a BuildRequest) -> Result<&'a str, StrategyError> {
+pub fn output_image<'a>(
+    strategy: &str,
+    request: &'a BuildRequest,
+) -> Result<&'a str, StrategyError> {
     let field = "buildConfig.outputImage";
     let image = request.output_image.as_deref().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
         StrategyError::invalid_config(
@@ -118,7 +124,8 @@ pub fn output_image<'a>(strategy: &str, request: &'a BuildRequest) -> Result<&'a
             "this strategy pushes to a registry and needs outputImage (e.g. registry.example.com/team/notebook:latest), with pushSecret for its credentials",
         )
     })?;
-    check_image_reference(image).map_err(|reason| StrategyError::invalid_config(strategy, field, reason))?;
+    check_image_reference(image)
+        .map_err(|reason| StrategyError::invalid_config(strategy, field, reason))?;
     Ok(image)
 }
 
@@ -127,17 +134,27 @@ pub fn output_image<'a>(strategy: &str, request: &'a BuildRequest) -> Result<&'a
 pub fn check_image_reference(image: &str) -> Result<(), String> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "._-/:@".contains(c);
     match image.chars().find(|c| !allowed(*c)) {
-        Some(c) => Err(format!("'{}' is not an image reference: '{}' is not allowed", image.escape_debug(), c.escape_debug())),
+        Some(c) => Err(format!(
+            "'{}' is not an image reference: '{}' is not allowed",
+            image.escape_debug(),
+            c.escape_debug()
+        )),
         None if image.starts_with('-') => Err(format!("'{image}' is not an image reference")),
         None => Ok(()),
     }
 }
 
 /// The image a strategy runs its builder with: `strategyConfig.executor`, else `default`.
-pub fn executor_image(strategy: &str, request: &BuildRequest, default: &str) -> Result<String, StrategyError> {
+pub fn executor_image(
+    strategy: &str,
+    request: &BuildRequest,
+    default: &str,
+) -> Result<String, StrategyError> {
     match request.config_str(strategy, "executor")? {
         Some(image) => {
-            check_image_reference(image).map_err(|r| StrategyError::invalid_config(strategy, "strategyConfig.executor", r))?;
+            check_image_reference(image).map_err(|r| {
+                StrategyError::invalid_config(strategy, "strategyConfig.executor", r)
+            })?;
             Ok(image.to_owned())
         }
         None => Ok(default.to_owned()),
@@ -146,28 +163,45 @@ pub fn executor_image(strategy: &str, request: &BuildRequest, default: &str) -> 
 
 /// Validates what every pod-based strategy needs: known `strategyConfig` keys (the common ones
 /// plus `extra_keys`), the git source, the output image, the executor and clone images.
-pub fn validate_request(strategy: &str, request: &BuildRequest, extra_keys: &[&str]) -> Result<(), StrategyError> {
-    let known: Vec<&str> = COMMON_CONFIG_KEYS.iter().chain(extra_keys).copied().collect();
+pub fn validate_request(
+    strategy: &str,
+    request: &BuildRequest,
+    extra_keys: &[&str],
+) -> Result<(), StrategyError> {
+    let known: Vec<&str> = COMMON_CONFIG_KEYS
+        .iter()
+        .chain(extra_keys)
+        .copied()
+        .collect();
     request.reject_unknown_config_keys(strategy, &known)?;
     git::validate_source(strategy, &request.source)?;
     output_image(strategy, request)?;
     executor_image(strategy, request, "unused")?;
     if let Some(image) = request.config_str(strategy, "gitImage")? {
-        check_image_reference(image).map_err(|r| StrategyError::invalid_config(strategy, "strategyConfig.gitImage", r))?;
+        check_image_reference(image)
+            .map_err(|r| StrategyError::invalid_config(strategy, "strategyConfig.gitImage", r))?;
     }
     Ok(())
 }
 
 /// The build context directory inside the builder container.
 pub fn context_dir(request: &BuildRequest) -> String {
-    match request.source.context_dir.as_deref().map(|d| d.trim_matches('/')) {
+    match request
+        .source
+        .context_dir
+        .as_deref()
+        .map(|d| d.trim_matches('/'))
+    {
         Some(dir) if !dir.is_empty() => format!("{SOURCE_DIR}/{dir}"),
         _ => SOURCE_DIR.to_owned(),
     }
 }
 
 /// Renders the ConfigMap holding the Dockerfile and the build pod.
-pub fn render(builder: &PodBuilder, request: &BuildRequest) -> Result<RenderedBuild, StrategyError> {
+pub fn render(
+    builder: &PodBuilder,
+    request: &BuildRequest,
+) -> Result<RenderedBuild, StrategyError> {
     git::validate_source(builder.strategy, &request.source)?;
     output_image(builder.strategy, request)?;
     let dockerfile = dockerfile::for_request(builder.strategy, request)?;
@@ -180,7 +214,10 @@ pub fn render(builder: &PodBuilder, request: &BuildRequest) -> Result<RenderedBu
     );
 
     let env_list = |vars: &mut dyn Iterator<Item = (String, String)>| -> Value {
-        Value::Array(vars.map(|(name, value)| json!({ "name": name, "value": value })).collect())
+        Value::Array(
+            vars.map(|(name, value)| json!({ "name": name, "value": value }))
+                .collect(),
+        )
     };
     let restricted = json!({
         "allowPrivilegeEscalation": false,
@@ -203,13 +240,18 @@ pub fn render(builder: &PodBuilder, request: &BuildRequest) -> Result<RenderedBu
     }
     let mut build_env: BTreeMap<String, String> = builder.env.clone();
     if let Some(secret) = &request.push_secret {
-        build_mounts.push(json!({ "name": "docker-config", "mountPath": DOCKER_CONFIG_DIR, "readOnly": true }));
+        build_mounts.push(
+            json!({ "name": "docker-config", "mountPath": DOCKER_CONFIG_DIR, "readOnly": true }),
+        );
         volumes.push(json!({ "name": "docker-config", "secret": {
             "secretName": secret,
             "items": [{ "key": ".dockerconfigjson", "path": "config.json" }]
         }}));
         build_env.insert("DOCKER_CONFIG".into(), DOCKER_CONFIG_DIR.into());
-        build_env.insert("REGISTRY_AUTH_FILE".into(), format!("{DOCKER_CONFIG_DIR}/config.json"));
+        build_env.insert(
+            "REGISTRY_AUTH_FILE".into(),
+            format!("{DOCKER_CONFIG_DIR}/config.json"),
+        );
     }
     for (volume, path) in &builder.scratch {
         build_mounts.push(json!({ "name": volume, "mountPath": path }));
@@ -247,9 +289,13 @@ pub fn render(builder: &PodBuilder, request: &BuildRequest) -> Result<RenderedBu
     if let Some(timeout) = request.timeout {
         spec["activeDeadlineSeconds"] = json!(timeout.as_secs().max(1));
     }
-    let mut pod = RenderedObject::for_request(pod_api(), name.clone(), request, json!({ "spec": spec }));
+    let mut pod =
+        RenderedObject::for_request(pod_api(), name.clone(), request, json!({ "spec": spec }));
     let mut annotations = builder.annotations.clone();
-    annotations.insert(OUTPUT_IMAGE_ANNOTATION.to_owned(), output_image(builder.strategy, request)?.to_owned());
+    annotations.insert(
+        OUTPUT_IMAGE_ANNOTATION.to_owned(),
+        output_image(builder.strategy, request)?.to_owned(),
+    );
     pod.object.metadata.annotations = Some(annotations);
     Ok(RenderedBuild::new(vec![config_map], pod))
 }
@@ -261,10 +307,17 @@ pub fn map_status(strategy: &str, pod: &DynamicObject) -> Result<BuildStatus, St
             .map_err(|e| StrategyError::backend(strategy, format!("unreadable pod status: {e}")))?,
         None => PodStatus::default(),
     };
-    let annotation = |key: &str| pod.metadata.annotations.as_ref().and_then(|a| a.get(key)).map(String::as_str);
+    let annotation = |key: &str| {
+        pod.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .map(String::as_str)
+    };
     let cancelled = annotation(CANCELLED_ANNOTATION) == Some("true");
     let output_image = annotation(OUTPUT_IMAGE_ANNOTATION);
-    let terminated = |containers: &Option<Vec<k8s_openapi::api::core::v1::ContainerStatus>>, name: &str| {
+    let terminated = |containers: &Option<Vec<k8s_openapi::api::core::v1::ContainerStatus>>,
+                      name: &str| {
         containers
             .as_ref()
             .and_then(|list| list.iter().find(|c| c.name == name))
@@ -276,14 +329,21 @@ pub fn map_status(strategy: &str, pod: &DynamicObject) -> Result<BuildStatus, St
         .iter()
         .chain(status.container_statuses.iter())
         .flatten()
-        .find_map(|c| c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.clone()));
+        .find_map(|c| {
+            c.state
+                .as_ref()
+                .and_then(|s| s.waiting.as_ref())
+                .and_then(|w| w.reason.clone())
+        });
     let start = status.start_time.clone();
     let phase = status.phase.as_deref().unwrap_or("Pending");
     let result = match phase {
         "Pending" => {
             let reason = waiting_reason.unwrap_or_else(|| "Pending".into());
             let message = match terminated(&status.init_container_statuses, CLONE_CONTAINER) {
-                Some(t) if t.exit_code == 0 => "source cloned; waiting for the builder to start".to_owned(),
+                Some(t) if t.exit_code == 0 => {
+                    "source cloned; waiting for the builder to start".to_owned()
+                }
                 _ => format!("build pod is pending ({reason})"),
             };
             BuildStatus::new(BuildPhase::Pending, reason, message)
@@ -303,19 +363,37 @@ pub fn map_status(strategy: &str, pod: &DynamicObject) -> Result<BuildStatus, St
                 }
             });
             let completion = build.and_then(|t| t.finished_at);
-            return Ok(BuildStatus::new(BuildPhase::Succeeded, "Succeeded", "image built and pushed")
-                .with_times(start, completion)
-                .with_image(image));
+            return Ok(BuildStatus::new(
+                BuildPhase::Succeeded,
+                "Succeeded",
+                "image built and pushed",
+            )
+            .with_times(start, completion)
+            .with_image(image));
         }
-        "Failed" if cancelled => BuildStatus::new(BuildPhase::Cancelled, "Cancelled", "the build was cancelled"),
+        "Failed" if cancelled => BuildStatus::new(
+            BuildPhase::Cancelled,
+            "Cancelled",
+            "the build was cancelled",
+        ),
         "Failed" => {
             if status.reason.as_deref() == Some("DeadlineExceeded") {
-                BuildStatus::new(BuildPhase::Failed, "BuildTimeout", "the build ran past its timeout and was stopped")
-            } else if let Some(clone) = terminated(&status.init_container_statuses, CLONE_CONTAINER).filter(|t| t.exit_code != 0) {
+                BuildStatus::new(
+                    BuildPhase::Failed,
+                    "BuildTimeout",
+                    "the build ran past its timeout and was stopped",
+                )
+            } else if let Some(clone) = terminated(&status.init_container_statuses, CLONE_CONTAINER)
+                .filter(|t| t.exit_code != 0)
+            {
                 BuildStatus::new(
                     BuildPhase::Failed,
                     "FetchSourceFailed",
-                    format!("cloning the source failed (exit code {}): {}", clone.exit_code, clone.message.unwrap_or_default().trim()),
+                    format!(
+                        "cloning the source failed (exit code {}): {}",
+                        clone.exit_code,
+                        clone.message.unwrap_or_default().trim()
+                    ),
                 )
             } else {
                 let build = terminated(&status.container_statuses, BUILD_CONTAINER);
@@ -325,27 +403,50 @@ pub fn map_status(strategy: &str, pod: &DynamicObject) -> Result<BuildStatus, St
                 };
                 let detail = build
                     .as_ref()
-                    .map(|t| format!("exit code {}: {}", t.exit_code, t.message.clone().unwrap_or_default().trim()))
+                    .map(|t| {
+                        format!(
+                            "exit code {}: {}",
+                            t.exit_code,
+                            t.message.clone().unwrap_or_default().trim()
+                        )
+                    })
                     .or_else(|| status.message.clone())
                     .unwrap_or_else(|| "no detail reported".into());
-                BuildStatus::new(BuildPhase::Failed, reason, format!("the builder failed ({detail})"))
+                BuildStatus::new(
+                    BuildPhase::Failed,
+                    reason,
+                    format!("the builder failed ({detail})"),
+                )
             }
         }
-        other => BuildStatus::new(BuildPhase::Pending, other, format!("build pod phase is {other}")),
+        other => BuildStatus::new(
+            BuildPhase::Pending,
+            other,
+            format!("build pod phase is {other}"),
+        ),
     };
-    let completion = terminated(&status.container_statuses, BUILD_CONTAINER).and_then(|t| t.finished_at);
+    let completion =
+        terminated(&status.container_statuses, BUILD_CONTAINER).and_then(|t| t.finished_at);
     Ok(result.with_times(start, completion))
 }
 
 /// Finds a `sha256:<64 hex>` digest in a termination message.
 pub fn extract_digest(message: &str) -> Option<String> {
     let start = message.find("sha256:")?;
-    let hex: String = message[start + 7..].chars().take_while(char::is_ascii_hexdigit).collect();
+    let hex: String = message[start + 7..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
     (hex.len() == 64).then(|| format!("sha256:{hex}"))
 }
 
 /// The builder's log (and the clone container's when it failed), bounded to `tail`.
-pub async fn logs(client: &Client, strategy: &str, request: &BuildRequest, tail: LogTail) -> Result<String, StrategyError> {
+pub async fn logs(
+    client: &Client,
+    strategy: &str,
+    request: &BuildRequest,
+    tail: LogTail,
+) -> Result<String, StrategyError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &request.namespace);
     let params = |container: &str| LogParams {
         container: Some(container.to_owned()),
@@ -353,7 +454,9 @@ pub async fn logs(client: &Client, strategy: &str, request: &BuildRequest, tail:
         limit_bytes: Some(i64::from(tail.bytes)),
         ..LogParams::default()
     };
-    let build = pods.logs(&request.build_name, &params(BUILD_CONTAINER)).await;
+    let build = pods
+        .logs(&request.build_name, &params(BUILD_CONTAINER))
+        .await;
     match build {
         Ok(log) if !log.is_empty() => Ok(tail.apply(&log)),
         // The builder never started: the clone's log says why.
@@ -367,20 +470,34 @@ pub async fn logs(client: &Client, strategy: &str, request: &BuildRequest, tail:
 
 /// Stops the build pod: marks it cancelled and makes its deadline pass at once, so the kubelet
 /// kills it and the pod stays for its logs.
-pub async fn cancel(client: &Client, strategy: &str, request: &BuildRequest) -> Result<(), StrategyError> {
+pub async fn cancel(
+    client: &Client,
+    strategy: &str,
+    request: &BuildRequest,
+) -> Result<(), StrategyError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &request.namespace);
     let patch = json!({
         "metadata": { "annotations": { CANCELLED_ANNOTATION: "true" } },
         "spec": { "activeDeadlineSeconds": 1 }
     });
-    pods.patch(&request.build_name, &PatchParams { field_manager: Some(FIELD_MANAGER.to_owned()), ..PatchParams::default() }, &Patch::Merge(&patch))
-        .await
-        .map(|_| ())
-        .map_err(|e| StrategyError::kube(strategy, Operation::Cancel, e))
+    pods.patch(
+        &request.build_name,
+        &PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        },
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| StrategyError::kube(strategy, Operation::Cancel, e))
 }
 
 /// RBAC rules every pod-based strategy needs.
 pub fn rbac_rules() -> Vec<k8s_openapi::api::rbac::v1::PolicyRule> {
     use crate::rbac::{MANAGE, rule};
-    vec![rule("", &["pods", "configmaps"], MANAGE), rule("", &["pods/log"], &["get"])]
+    vec![
+        rule("", &["pods", "configmaps"], MANAGE),
+        rule("", &["pods/log"], &["get"]),
+    ]
 }

@@ -13,7 +13,9 @@ pub fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
 }
 
 /// The verbs a strategy needs on objects it creates and tracks.
-pub const MANAGE: &[&str] = &["get", "list", "watch", "create", "update", "patch", "delete"];
+pub const MANAGE: &[&str] = &[
+    "get", "list", "watch", "create", "update", "patch", "delete",
+];
 
 /// The verbs a strategy needs on objects it only reads.
 pub const READ: &[&str] = &["get", "list", "watch"];
@@ -23,14 +25,24 @@ pub fn check_rule(rule: &PolicyRule) -> Result<(), String> {
     let groups = rule.api_groups.as_deref().unwrap_or_default();
     let resources = rule.resources.as_deref().unwrap_or_default();
     if groups.is_empty() || resources.is_empty() || rule.verbs.is_empty() {
-        return Err(format!("rule {rule:?} must name API groups, resources and verbs"));
+        return Err(format!(
+            "rule {rule:?} must name API groups, resources and verbs"
+        ));
     }
     let all = groups.iter().chain(resources).chain(&rule.verbs);
     if let Some(wild) = all.clone().find(|s| s.contains('*')) {
-        return Err(format!("rule {rule:?} uses the wildcard '{wild}'; list what is needed instead"));
+        return Err(format!(
+            "rule {rule:?} uses the wildcard '{wild}'; list what is needed instead"
+        ));
     }
-    if rule.non_resource_urls.as_ref().is_some_and(|u| !u.is_empty()) {
-        return Err(format!("rule {rule:?} grants non-resource URLs, which no strategy needs"));
+    if rule
+        .non_resource_urls
+        .as_ref()
+        .is_some_and(|u| !u.is_empty())
+    {
+        return Err(format!(
+            "rule {rule:?} grants non-resource URLs, which no strategy needs"
+        ));
     }
     Ok(())
 }

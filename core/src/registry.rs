@@ -102,7 +102,8 @@ impl Registry {
     pub fn from_factories(
         strategies: impl IntoIterator<Item = (Box<dyn BuildStrategy>, String)>,
     ) -> Result<Self, RegistryError> {
-        let mut by_name: BTreeMap<(Tier, &'static str), (Arc<dyn BuildStrategy>, String)> = BTreeMap::new();
+        let mut by_name: BTreeMap<(Tier, &'static str), (Arc<dyn BuildStrategy>, String)> =
+            BTreeMap::new();
         let mut seen: BTreeMap<&'static str, String> = BTreeMap::new();
         for (strategy, module) in strategies {
             let info = strategy.info();
@@ -199,12 +200,18 @@ mod tests {
         ])
         .expect_err("duplicate");
         let message = err.to_string();
-        assert!(message.contains("'kaniko'") && message.contains("crate_a") && message.contains("crate_b"), "{message}");
+        assert!(
+            message.contains("'kaniko'")
+                && message.contains("crate_a")
+                && message.contains("crate_b"),
+            "{message}"
+        );
     }
 
     #[test]
     fn invalid_names_are_refused() {
-        let err = Registry::from_factories([entry("Bad Name", Tier::Community, "m")]).expect_err("invalid");
+        let err = Registry::from_factories([entry("Bad Name", Tier::Community, "m")])
+            .expect_err("invalid");
         assert!(matches!(err, RegistryError::InvalidName { .. }));
     }
 }

@@ -201,7 +201,11 @@ impl BuildRequest {
     }
 
     /// A string field of `strategyConfig`, or an error naming the field when it has another type.
-    pub fn config_str(&self, strategy: &str, key: &str) -> Result<Option<&str>, crate::StrategyError> {
+    pub fn config_str(
+        &self,
+        strategy: &str,
+        key: &str,
+    ) -> Result<Option<&str>, crate::StrategyError> {
         match self.strategy_config.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.as_str())),

@@ -23,7 +23,12 @@ pub struct RenderedObject {
 impl RenderedObject {
     /// An object of kind `api` named `name` in the request's namespace, carrying the request's
     /// labels and owner reference, with `body` (its `spec`, `data`, ...) as the remaining fields.
-    pub fn for_request(api: ApiResource, name: impl Into<String>, request: &BuildRequest, body: Value) -> Self {
+    pub fn for_request(
+        api: ApiResource,
+        name: impl Into<String>,
+        request: &BuildRequest,
+        body: Value,
+    ) -> Self {
         let metadata = ObjectMeta {
             name: Some(name.into()),
             namespace: Some(request.namespace.clone()),
@@ -43,7 +48,11 @@ impl RenderedObject {
 
     /// The object's namespace.
     pub fn namespace(&self) -> &str {
-        self.object.metadata.namespace.as_deref().unwrap_or_default()
+        self.object
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or_default()
     }
 }
 
@@ -116,7 +125,10 @@ pub async fn apply(client: &Client, object: &RenderedObject) -> Result<DynamicOb
 }
 
 /// Reads `object` back from the cluster, `None` when it does not exist.
-pub async fn get(client: &Client, object: &RenderedObject) -> Result<Option<DynamicObject>, kube::Error> {
+pub async fn get(
+    client: &Client,
+    object: &RenderedObject,
+) -> Result<Option<DynamicObject>, kube::Error> {
     api_for(client, object).get_opt(object.name()).await
 }
 
@@ -158,7 +170,10 @@ pub fn display_name(object: &DynamicObject) -> String {
 }
 
 /// Reads an RFC 3339 timestamp field of a dynamic object by JSON pointer.
-pub fn time_field(object: &DynamicObject, pointer: &str) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time> {
+pub fn time_field(
+    object: &DynamicObject,
+    pointer: &str,
+) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time> {
     field(object, pointer).and_then(|value| serde_json::from_value(value.clone()).ok())
 }
 

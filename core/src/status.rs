@@ -248,7 +248,10 @@ mod tests {
 
     #[test]
     fn log_tail_bounds_lines_and_bytes() {
-        let log = (1..=100).map(|i| format!("line {i}")).collect::<Vec<_>>().join("\n");
+        let log = (1..=100)
+            .map(|i| format!("line {i}"))
+            .collect::<Vec<_>>()
+            .join("\n");
         assert_eq!(LogTail::new(2, 1000).apply(&log), "line 99\nline 100");
         assert_eq!(LogTail::new(100, 8).apply(&log), "line 100");
         assert_eq!(LogTail::new(1, 3).apply("ééé"), "é");

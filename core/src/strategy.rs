@@ -9,7 +9,9 @@ use kube::api::DynamicObject;
 use kube::core::GroupVersionKind;
 
 use crate::resources::{self, RenderedBuild, SetupStep};
-use crate::{Availability, BuildRequest, BuildStatus, ImageReference, LogTail, Operation, StrategyError};
+use crate::{
+    Availability, BuildRequest, BuildStatus, ImageReference, LogTail, Operation, StrategyError,
+};
 
 /// The support tier of a strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -137,7 +139,11 @@ pub trait BuildStrategy: Send + Sync + fmt::Debug {
     fn map_status(&self, primary: &DynamicObject) -> Result<BuildStatus, StrategyError>;
 
     /// Creates the build: validates, renders and server-side-applies every object.
-    async fn create_build(&self, client: &Client, request: &BuildRequest) -> Result<(), StrategyError> {
+    async fn create_build(
+        &self,
+        client: &Client,
+        request: &BuildRequest,
+    ) -> Result<(), StrategyError> {
         let name = self.info().name;
         self.validate_config(request)?;
         for object in self.render(request)?.objects() {
@@ -197,18 +203,32 @@ pub trait BuildStrategy: Send + Sync + fmt::Debug {
         tail: LogTail,
     ) -> Result<String, StrategyError> {
         let _ = (client, request, tail);
-        Err(StrategyError::not_supported_yet(self.info().name, Operation::Logs))
+        Err(StrategyError::not_supported_yet(
+            self.info().name,
+            Operation::Logs,
+        ))
     }
 
     /// Stops a running build; the build then reports [`crate::BuildPhase::Cancelled`].
-    async fn cancel_build(&self, client: &Client, request: &BuildRequest) -> Result<(), StrategyError> {
+    async fn cancel_build(
+        &self,
+        client: &Client,
+        request: &BuildRequest,
+    ) -> Result<(), StrategyError> {
         let _ = (client, request);
-        Err(StrategyError::not_supported_yet(self.info().name, Operation::Cancel))
+        Err(StrategyError::not_supported_yet(
+            self.info().name,
+            Operation::Cancel,
+        ))
     }
 
     /// Deletes what [`create_build`](Self::create_build) created, in reverse order. Objects
     /// already gone are fine.
-    async fn delete_build(&self, client: &Client, request: &BuildRequest) -> Result<(), StrategyError> {
+    async fn delete_build(
+        &self,
+        client: &Client,
+        request: &BuildRequest,
+    ) -> Result<(), StrategyError> {
         let name = self.info().name;
         for object in self.render(request)?.objects().iter().rev() {
             resources::delete(client, object)

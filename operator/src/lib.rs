@@ -1,1 +1,15 @@
-//! placeholder
+//! The notebook validator operator as a library: the `NotebookValidationJob` API, the operator
+//! configuration, and the build strategies compiled into this build.
+//!
+//! The `nbv-operator` binary is a thin command line over this library, so a distribution can
+//! build its own binary from the library plus out-of-tree strategy crates.
+//!
+//! ## Cargo features
+//! - `s2i` (default): OpenShift Source-to-Image, the core strategy.
+//! - `tekton`, `kaniko`, `shipwright`, `buildah`, `buildkit`: one community strategy each.
+//! - `community`: all five community strategies.
+
+pub mod catalog;
+pub mod config;
+pub mod crd;
+pub mod registration;

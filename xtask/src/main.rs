@@ -1,11 +1,17 @@
 //! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
 
+mod ci;
+mod codegen;
 mod controlplane;
+mod sh;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", about = "Project automation for the notebook validator operator")]
+#[command(
+    name = "cargo xtask",
+    about = "Project automation for the notebook validator operator"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -13,6 +19,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Everything CI checks: formatting, lints, generated files, licenses, all tests.
+    Ci,
+    /// Regenerates the files generated from Rust (the CRD).
+    Codegen {
+        /// Fails instead of writing when a file is stale.
+        #[arg(long)]
+        check: bool,
+    },
     /// Build (or reuse from the cache) etcd, kube-apiserver and kube-controller-manager.
     #[command(subcommand)]
     Controlplane(controlplane::ControlplaneCommand),
@@ -22,7 +36,10 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    let root = sh::workspace_root();
     match Cli::parse().command {
+        Command::Ci => ci::run(&root),
+        Command::Codegen { check } => codegen::run(&root, check),
         Command::Controlplane(cmd) => controlplane::run_controlplane(cmd),
         Command::Cluster(cmd) => controlplane::run_cluster(cmd),
     }

@@ -27,7 +27,11 @@ pub struct Buildah;
 #[async_trait]
 impl BuildStrategy for Buildah {
     fn info(&self) -> StrategyInfo {
-        StrategyInfo::new(NAME, Tier::Community, "Builds in a pod with Buildah (root with SETFCAP only, vfs storage, chroot isolation).")
+        StrategyInfo::new(
+            NAME,
+            Tier::Community,
+            "Builds in a pod with Buildah (root with SETFCAP only, vfs storage, chroot isolation).",
+        )
     }
 
     fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
@@ -46,7 +50,10 @@ impl BuildStrategy for Buildah {
         )
         .env("NBV_IMAGE", pod_build::output_image(NAME, request)?)
         .env("NBV_CONTEXT", pod_build::context_dir(request))
-        .env("NBV_DOCKERFILE", format!("{}/Dockerfile", pod_build::DOCKERFILE_DIR))
+        .env(
+            "NBV_DOCKERFILE",
+            format!("{}/Dockerfile", pod_build::DOCKERFILE_DIR),
+        )
         .env("STORAGE_DRIVER", "vfs")
         .env("BUILDAH_ISOLATION", "chroot")
         .scratch("containers-storage", "/var/lib/containers")
@@ -64,11 +71,20 @@ impl BuildStrategy for Buildah {
         pod_build::map_status(NAME, primary)
     }
 
-    async fn logs(&self, client: &kube::Client, request: &BuildRequest, tail: LogTail) -> Result<String, StrategyError> {
+    async fn logs(
+        &self,
+        client: &kube::Client,
+        request: &BuildRequest,
+        tail: LogTail,
+    ) -> Result<String, StrategyError> {
         pod_build::logs(client, NAME, request, tail).await
     }
 
-    async fn cancel_build(&self, client: &kube::Client, request: &BuildRequest) -> Result<(), StrategyError> {
+    async fn cancel_build(
+        &self,
+        client: &kube::Client,
+        request: &BuildRequest,
+    ) -> Result<(), StrategyError> {
         pod_build::cancel(client, NAME, request).await
     }
 }

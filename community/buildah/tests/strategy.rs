@@ -9,8 +9,10 @@ fn case() -> ConformanceCase {
     ConformanceCase {
         request: testkit::sample_request(),
         invalid_configs: vec![
-            
-            (json!({ "executor": "image with spaces" }), "strategyConfig.executor"),
+            (
+                json!({ "executor": "image with spaces" }),
+                "strategyConfig.executor",
+            ),
             (json!({ "gitImage": 7 }), "strategyConfig.gitImage"),
         ],
         status_fixtures: testkit::pod_status_fixtures("churn-model-build"),
@@ -41,6 +43,9 @@ fn maps_every_pod_state() {
 fn requires_an_output_image() {
     let mut request = testkit::sample_request();
     request.output_image = None;
-    let message = Buildah.validate_config(&request).expect_err("refused").to_string();
+    let message = Buildah
+        .validate_config(&request)
+        .expect_err("refused")
+        .to_string();
     assert!(message.contains("buildConfig.outputImage"), "{message}");
 }

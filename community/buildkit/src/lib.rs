@@ -31,7 +31,11 @@ pub struct BuildKit;
 #[async_trait]
 impl BuildStrategy for BuildKit {
     fn info(&self) -> StrategyInfo {
-        StrategyInfo::new(NAME, Tier::Community, "Builds in a pod with rootless BuildKit (uid 1000, unconfined seccomp and AppArmor).")
+        StrategyInfo::new(
+            NAME,
+            Tier::Community,
+            "Builds in a pod with rootless BuildKit (uid 1000, unconfined seccomp and AppArmor).",
+        )
     }
 
     fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
@@ -67,11 +71,20 @@ impl BuildStrategy for BuildKit {
         pod_build::map_status(NAME, primary)
     }
 
-    async fn logs(&self, client: &kube::Client, request: &BuildRequest, tail: LogTail) -> Result<String, StrategyError> {
+    async fn logs(
+        &self,
+        client: &kube::Client,
+        request: &BuildRequest,
+        tail: LogTail,
+    ) -> Result<String, StrategyError> {
         pod_build::logs(client, NAME, request, tail).await
     }
 
-    async fn cancel_build(&self, client: &kube::Client, request: &BuildRequest) -> Result<(), StrategyError> {
+    async fn cancel_build(
+        &self,
+        client: &kube::Client,
+        request: &BuildRequest,
+    ) -> Result<(), StrategyError> {
         pod_build::cancel(client, NAME, request).await
     }
 }

@@ -9,8 +9,10 @@ fn case() -> ConformanceCase {
     ConformanceCase {
         request: testkit::sample_request(),
         invalid_configs: vec![
-            
-            (json!({ "executor": "image with spaces" }), "strategyConfig.executor"),
+            (
+                json!({ "executor": "image with spaces" }),
+                "strategyConfig.executor",
+            ),
             (json!({ "gitImage": 7 }), "strategyConfig.gitImage"),
         ],
         status_fixtures: testkit::pod_status_fixtures("churn-model-build"),
@@ -29,7 +31,11 @@ fn is_registered() {
 
 #[test]
 fn renders_the_dockerfile_and_the_build_pod() {
-    insta::assert_yaml_snapshot!(BuildKit.render(&testkit::sample_request()).expect("renders"));
+    insta::assert_yaml_snapshot!(
+        BuildKit
+            .render(&testkit::sample_request())
+            .expect("renders")
+    );
 }
 
 #[test]
@@ -41,6 +47,9 @@ fn maps_every_pod_state() {
 fn requires_an_output_image() {
     let mut request = testkit::sample_request();
     request.output_image = None;
-    let message = BuildKit.validate_config(&request).expect_err("refused").to_string();
+    let message = BuildKit
+        .validate_config(&request)
+        .expect_err("refused")
+        .to_string();
     assert!(message.contains("buildConfig.outputImage"), "{message}");
 }

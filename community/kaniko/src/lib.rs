@@ -15,7 +15,15 @@ use serde_json::{Value, json};
 pub const DEFAULT_EXECUTOR: &str = "ghcr.io/osscontainertools/kaniko:latest";
 
 /// Capabilities Kaniko needs to unpack base images and run `RUN` steps as root.
-pub const CAPABILITIES: [&str; 7] = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID", "SETFCAP", "KILL"];
+pub const CAPABILITIES: [&str; 7] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "SETGID",
+    "SETUID",
+    "SETFCAP",
+    "KILL",
+];
 
 const NAME: &str = "kaniko";
 
@@ -33,27 +41,40 @@ impl Kaniko {
             format!("--destination={image}"),
             "--digest-file=/dev/termination-log".to_owned(),
         ];
-        if request.strategy_config.get("cache").and_then(Value::as_bool) == Some(true) {
+        if request
+            .strategy_config
+            .get("cache")
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
             command.push("--cache=true".to_owned());
             if let Some(repo) = request.config_str(NAME, "cacheRepo")? {
                 command.push(format!("--cache-repo={repo}"));
             }
         }
-        Ok(PodBuilder::new(NAME, pod_build::executor_image(NAME, request, DEFAULT_EXECUTOR)?, command)
-            .security_context(json!({
-                "runAsUser": 0,
-                "runAsNonRoot": false,
-                "allowPrivilegeEscalation": false,
-                "capabilities": { "drop": ["ALL"], "add": CAPABILITIES },
-                "seccompProfile": { "type": "RuntimeDefault" }
-            })))
+        Ok(PodBuilder::new(
+            NAME,
+            pod_build::executor_image(NAME, request, DEFAULT_EXECUTOR)?,
+            command,
+        )
+        .security_context(json!({
+            "runAsUser": 0,
+            "runAsNonRoot": false,
+            "allowPrivilegeEscalation": false,
+            "capabilities": { "drop": ["ALL"], "add": CAPABILITIES },
+            "seccompProfile": { "type": "RuntimeDefault" }
+        })))
     }
 }
 
 #[async_trait]
 impl BuildStrategy for Kaniko {
     fn info(&self) -> StrategyInfo {
-        StrategyInfo::new(NAME, Tier::Community, "Builds in a pod with the Kaniko executor (root with 7 capabilities, no daemon).")
+        StrategyInfo::new(
+            NAME,
+            Tier::Community,
+            "Builds in a pod with the Kaniko executor (root with 7 capabilities, no daemon).",
+        )
     }
 
     fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
@@ -61,11 +82,16 @@ impl BuildStrategy for Kaniko {
         match request.strategy_config.get("cache") {
             None | Some(Value::Bool(_)) => {}
             Some(other) => {
-                return Err(StrategyError::invalid_config(NAME, "strategyConfig.cache", format!("expected true or false, found {other}")));
+                return Err(StrategyError::invalid_config(
+                    NAME,
+                    "strategyConfig.cache",
+                    format!("expected true or false, found {other}"),
+                ));
             }
         }
         if let Some(repo) = request.config_str(NAME, "cacheRepo")? {
-            pod_build::check_image_reference(repo).map_err(|r| StrategyError::invalid_config(NAME, "strategyConfig.cacheRepo", r))?;
+            pod_build::check_image_reference(repo)
+                .map_err(|r| StrategyError::invalid_config(NAME, "strategyConfig.cacheRepo", r))?;
         }
         Ok(())
     }
@@ -82,11 +108,20 @@ impl BuildStrategy for Kaniko {
         pod_build::map_status(NAME, primary)
     }
 
-    async fn logs(&self, client: &kube::Client, request: &BuildRequest, tail: LogTail) -> Result<String, StrategyError> {
+    async fn logs(
+        &self,
+        client: &kube::Client,
+        request: &BuildRequest,
+        tail: LogTail,
+    ) -> Result<String, StrategyError> {
         pod_build::logs(client, NAME, request, tail).await
     }
 
-    async fn cancel_build(&self, client: &kube::Client, request: &BuildRequest) -> Result<(), StrategyError> {
+    async fn cancel_build(
+        &self,
+        client: &kube::Client,
+        request: &BuildRequest,
+    ) -> Result<(), StrategyError> {
         pod_build::cancel(client, NAME, request).await
     }
 }

@@ -10,8 +10,14 @@ fn case() -> ConformanceCase {
         request: testkit::sample_request(),
         invalid_configs: vec![
             (json!({ "cache": "yes" }), "strategyConfig.cache"),
-            (json!({ "cacheRepo": "bad,repo" }), "strategyConfig.cacheRepo"),
-            (json!({ "executor": "image with spaces" }), "strategyConfig.executor"),
+            (
+                json!({ "cacheRepo": "bad,repo" }),
+                "strategyConfig.cacheRepo",
+            ),
+            (
+                json!({ "executor": "image with spaces" }),
+                "strategyConfig.executor",
+            ),
             (json!({ "gitImage": 7 }), "strategyConfig.gitImage"),
         ],
         status_fixtures: testkit::pod_status_fixtures("churn-model-build"),
@@ -42,6 +48,9 @@ fn maps_every_pod_state() {
 fn requires_an_output_image() {
     let mut request = testkit::sample_request();
     request.output_image = None;
-    let message = Kaniko.validate_config(&request).expect_err("refused").to_string();
+    let message = Kaniko
+        .validate_config(&request)
+        .expect_err("refused")
+        .to_string();
     assert!(message.contains("buildConfig.outputImage"), "{message}");
 }

@@ -36,7 +36,11 @@ pub struct Shipwright;
 #[async_trait]
 impl BuildStrategy for Shipwright {
     fn info(&self) -> StrategyInfo {
-        StrategyInfo::new(NAME, Tier::Community, "Builds with a Shipwright Build and BuildRun, using a cluster build strategy.")
+        StrategyInfo::new(
+            NAME,
+            Tier::Community,
+            "Builds with a Shipwright Build and BuildRun, using a cluster build strategy.",
+        )
     }
 
     fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
@@ -45,21 +49,37 @@ impl BuildStrategy for Shipwright {
         pod_build::output_image(NAME, request)?;
         if let Some(name) = request.config_str(NAME, "buildStrategyRef")? {
             if !is_dns_label(name) {
-                return Err(StrategyError::invalid_config(NAME, "strategyConfig.buildStrategyRef", format!("'{name}' is not a build strategy name (e.g. buildah, buildpacks-v3)")));
+                return Err(StrategyError::invalid_config(
+                    NAME,
+                    "strategyConfig.buildStrategyRef",
+                    format!("'{name}' is not a build strategy name (e.g. buildah, buildpacks-v3)"),
+                ));
             }
         }
         if let Some(kind) = request.config_str(NAME, "buildStrategyKind")? {
             if kind != "ClusterBuildStrategy" && kind != "BuildStrategy" {
-                return Err(StrategyError::invalid_config(NAME, "strategyConfig.buildStrategyKind", format!("'{kind}' must be ClusterBuildStrategy or BuildStrategy")));
+                return Err(StrategyError::invalid_config(
+                    NAME,
+                    "strategyConfig.buildStrategyKind",
+                    format!("'{kind}' must be ClusterBuildStrategy or BuildStrategy"),
+                ));
             }
         }
         match request.strategy_config.get("paramValues") {
             None => Ok(()),
             Some(Value::Object(map)) => match map.iter().find(|(_, v)| !v.is_string()) {
-                Some((key, _)) => Err(StrategyError::invalid_config(NAME, format!("strategyConfig.paramValues.{key}"), "param values must be strings")),
+                Some((key, _)) => Err(StrategyError::invalid_config(
+                    NAME,
+                    format!("strategyConfig.paramValues.{key}"),
+                    "param values must be strings",
+                )),
                 None => Ok(()),
             },
-            Some(_) => Err(StrategyError::invalid_config(NAME, "strategyConfig.paramValues", "expected an object of string values, e.g. {\"dockerfile\": \"Containerfile\"}")),
+            Some(_) => Err(StrategyError::invalid_config(
+                NAME,
+                "strategyConfig.paramValues",
+                "expected an object of string values, e.g. {\"dockerfile\": \"Containerfile\"}",
+            )),
         }
     }
 
@@ -73,7 +93,9 @@ impl BuildStrategy for Shipwright {
     }
 
     fn required_kinds(&self) -> Vec<GroupVersionKind> {
-        ["Build", "BuildRun", "ClusterBuildStrategy"].map(|k| GroupVersionKind::gvk(GROUP, VERSION, k)).into()
+        ["Build", "BuildRun", "ClusterBuildStrategy"]
+            .map(|k| GroupVersionKind::gvk(GROUP, VERSION, k))
+            .into()
     }
 
     fn render(&self, request: &BuildRequest) -> Result<RenderedBuild, StrategyError> {
@@ -94,7 +116,10 @@ impl BuildStrategy for Shipwright {
             output["pushSecret"] = json!(secret);
         }
         let param_values: Vec<Value> = match request.strategy_config.get("paramValues") {
-            Some(Value::Object(map)) => map.iter().map(|(k, v)| json!({ "name": k, "value": v })).collect(),
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(k, v)| json!({ "name": k, "value": v }))
+                .collect(),
             _ => Vec::new(),
         };
         let mut spec = json!({
@@ -111,20 +136,38 @@ impl BuildStrategy for Shipwright {
         if let Some(timeout) = request.timeout {
             spec["timeout"] = json!(format!("{}s", timeout.as_secs()));
         }
-        let build = RenderedObject::for_request(api("Build"), request.build_name.clone(), request, json!({ "spec": spec }));
+        let build = RenderedObject::for_request(
+            api("Build"),
+            request.build_name.clone(),
+            request,
+            json!({ "spec": spec }),
+        );
         // The output is repeated on the BuildRun so its status alone names the image.
-        let mut run_spec = json!({ "build": { "name": request.build_name }, "output": spec["output"].clone() });
+        let mut run_spec =
+            json!({ "build": { "name": request.build_name }, "output": spec["output"].clone() });
         if let Some(sa) = &request.service_account {
             run_spec["serviceAccount"] = json!(sa);
         }
-        let run = RenderedObject::for_request(api("BuildRun"), request.build_name.clone(), request, json!({ "spec": run_spec }));
+        let run = RenderedObject::for_request(
+            api("BuildRun"),
+            request.build_name.clone(),
+            request,
+            json!({ "spec": run_spec }),
+        );
         Ok(RenderedBuild::new(vec![build], run))
     }
 
     fn map_status(&self, primary: &DynamicObject) -> Result<BuildStatus, StrategyError> {
-        let times = (time_field(primary, "/status/startTime"), time_field(primary, "/status/completionTime"));
+        let times = (
+            time_field(primary, "/status/startTime"),
+            time_field(primary, "/status/completionTime"),
+        );
         let Some(condition) = condition(primary, "Succeeded") else {
-            return Ok(BuildStatus::new(BuildPhase::Pending, "Pending", "waiting for the Shipwright controller to start the BuildRun"));
+            return Ok(BuildStatus::new(
+                BuildPhase::Pending,
+                "Pending",
+                "waiting for the Shipwright controller to start the BuildRun",
+            ));
         };
         let reason = condition["reason"].as_str().unwrap_or("Unknown").to_owned();
         let message = condition["message"].as_str().unwrap_or_default().to_owned();
@@ -137,25 +180,55 @@ impl BuildStrategy for Shipwright {
                     (Some(image), Some(digest)) => Some(image.with_digest(digest)),
                     (image, _) => image,
                 };
-                BuildStatus::new(BuildPhase::Succeeded, reason, if message.is_empty() { "the BuildRun succeeded".into() } else { message }).with_image(image)
+                BuildStatus::new(
+                    BuildPhase::Succeeded,
+                    reason,
+                    if message.is_empty() {
+                        "the BuildRun succeeded".into()
+                    } else {
+                        message
+                    },
+                )
+                .with_image(image)
             }
-            Some("False") if reason == "BuildRunCanceled" => BuildStatus::new(BuildPhase::Cancelled, reason, message),
+            Some("False") if reason == "BuildRunCanceled" => {
+                BuildStatus::new(BuildPhase::Cancelled, reason, message)
+            }
             Some("False") => {
-                let detail = str_field(primary, "/status/failureDetails/message").map(|d| format!(": {d}")).unwrap_or_default();
+                let detail = str_field(primary, "/status/failureDetails/message")
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default();
                 BuildStatus::new(BuildPhase::Failed, reason, format!("{message}{detail}"))
             }
             _ if reason == "Pending" => BuildStatus::new(BuildPhase::Pending, reason, message),
-            _ => BuildStatus::new(BuildPhase::Running, reason, if message.is_empty() { "the BuildRun is running".into() } else { message }),
+            _ => BuildStatus::new(
+                BuildPhase::Running,
+                reason,
+                if message.is_empty() {
+                    "the BuildRun is running".into()
+                } else {
+                    message
+                },
+            ),
         };
         Ok(status.with_times(times.0, times.1))
     }
 
-    async fn cancel_build(&self, client: &kube::Client, request: &BuildRequest) -> Result<(), StrategyError> {
-        let runs: Api<DynamicObject> = Api::namespaced_with(client.clone(), &request.namespace, &api("BuildRun"));
-        runs.patch(&request.build_name, &PatchParams::default(), &Patch::Merge(json!({ "spec": { "state": "BuildRunCanceled" } })))
-            .await
-            .map(|_| ())
-            .map_err(|e| StrategyError::kube(NAME, Operation::Cancel, e))
+    async fn cancel_build(
+        &self,
+        client: &kube::Client,
+        request: &BuildRequest,
+    ) -> Result<(), StrategyError> {
+        let runs: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &request.namespace, &api("BuildRun"));
+        runs.patch(
+            &request.build_name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "state": "BuildRunCanceled" } })),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| StrategyError::kube(NAME, Operation::Cancel, e))
     }
 }
 

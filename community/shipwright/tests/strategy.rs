@@ -1,9 +1,9 @@
 //! Conformance, snapshots and registration of the Shipwright strategy.
 
 use buildstrategy_api::BuildPhase;
+use buildstrategy_api::BuildStrategy;
 use buildstrategy_api::testkit::{self, ConformanceCase, StatusFixture};
 use buildstrategy_shipwright::Shipwright;
-use buildstrategy_api::BuildStrategy;
 use serde_json::{Value, json};
 
 fn buildrun(status: Value) -> Value {
@@ -22,21 +22,74 @@ fn succeeded(status: &str, reason: &str, message: &str) -> Value {
 fn fixtures() -> Vec<StatusFixture> {
     let mut done = succeeded("True", "Succeeded", "All Steps have completed executing");
     done["output"] = json!({ "digest": format!("sha256:{}", "ef".repeat(32)), "size": 1024 });
-    let mut failed = succeeded("False", "Failed", "buildrun step step-build-and-push failed");
+    let mut failed = succeeded(
+        "False",
+        "Failed",
+        "buildrun step step-build-and-push failed",
+    );
     failed["failureDetails"] = json!({ "reason": "Failed", "message": "pip install exited with 1", "location": { "pod": "churn-model-build-pod", "container": "step-build-and-push" } });
     let mut done_object = buildrun(done);
-    done_object["spec"]["output"] = json!({ "image": "registry.example.com/team-a/churn-model:latest" });
-    let fixture = |state, object, expected| StatusFixture { state, object, expected };
+    done_object["spec"]["output"] =
+        json!({ "image": "registry.example.com/team-a/churn-model:latest" });
+    let fixture = |state, object, expected| StatusFixture {
+        state,
+        object,
+        expected,
+    };
     vec![
         fixture("no status", buildrun(json!({})), BuildPhase::Pending),
-        fixture("Pending", buildrun(succeeded("Unknown", "Pending", "Pending")), BuildPhase::Pending),
-        fixture("Running", buildrun(succeeded("Unknown", "Running", "Not all Steps in the Task have finished executing")), BuildPhase::Running),
+        fixture(
+            "Pending",
+            buildrun(succeeded("Unknown", "Pending", "Pending")),
+            BuildPhase::Pending,
+        ),
+        fixture(
+            "Running",
+            buildrun(succeeded(
+                "Unknown",
+                "Running",
+                "Not all Steps in the Task have finished executing",
+            )),
+            BuildPhase::Running,
+        ),
         fixture("Succeeded", done_object, BuildPhase::Succeeded),
         fixture("Failed", buildrun(failed), BuildPhase::Failed),
-        fixture("BuildRunTimeout", buildrun(succeeded("False", "BuildRunTimeout", "BuildRun failed to finish within 15m0s")), BuildPhase::Failed),
-        fixture("BuildNotFound", buildrun(succeeded("False", "BuildNotFound", "build.shipwright.io \"x\" not found")), BuildPhase::Failed),
-        fixture("StepOutOfMemory", buildrun(succeeded("False", "StepOutOfMemory", "step ran out of memory")), BuildPhase::Failed),
-        fixture("BuildRunCanceled", buildrun(succeeded("False", "BuildRunCanceled", "The user requested the BuildRun to be canceled")), BuildPhase::Cancelled),
+        fixture(
+            "BuildRunTimeout",
+            buildrun(succeeded(
+                "False",
+                "BuildRunTimeout",
+                "BuildRun failed to finish within 15m0s",
+            )),
+            BuildPhase::Failed,
+        ),
+        fixture(
+            "BuildNotFound",
+            buildrun(succeeded(
+                "False",
+                "BuildNotFound",
+                "build.shipwright.io \"x\" not found",
+            )),
+            BuildPhase::Failed,
+        ),
+        fixture(
+            "StepOutOfMemory",
+            buildrun(succeeded(
+                "False",
+                "StepOutOfMemory",
+                "step ran out of memory",
+            )),
+            BuildPhase::Failed,
+        ),
+        fixture(
+            "BuildRunCanceled",
+            buildrun(succeeded(
+                "False",
+                "BuildRunCanceled",
+                "The user requested the BuildRun to be canceled",
+            )),
+            BuildPhase::Cancelled,
+        ),
     ]
 }
 
@@ -44,9 +97,18 @@ fn case() -> ConformanceCase {
     ConformanceCase {
         request: testkit::sample_request(),
         invalid_configs: vec![
-            (json!({ "buildStrategyRef": "Buildah!" }), "strategyConfig.buildStrategyRef"),
-            (json!({ "buildStrategyKind": "Strategy" }), "strategyConfig.buildStrategyKind"),
-            (json!({ "paramValues": { "dockerfile": 1 } }), "strategyConfig.paramValues.dockerfile"),
+            (
+                json!({ "buildStrategyRef": "Buildah!" }),
+                "strategyConfig.buildStrategyRef",
+            ),
+            (
+                json!({ "buildStrategyKind": "Strategy" }),
+                "strategyConfig.buildStrategyKind",
+            ),
+            (
+                json!({ "paramValues": { "dockerfile": 1 } }),
+                "strategyConfig.paramValues.dockerfile",
+            ),
         ],
         status_fixtures: fixtures(),
     }

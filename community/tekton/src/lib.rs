@@ -28,7 +28,13 @@ const VERSION: &str = "v1";
 pub const TASK_NAME: &str = "nbv-buildah";
 /// The Buildah image the Task's build step uses unless `strategyConfig.executor` names another.
 pub const DEFAULT_EXECUTOR: &str = "quay.io/buildah/stable:latest";
-const CONFIG_KEYS: [&str; 5] = ["pipelineRef", "params", "executor", "gitImage", "workspaceSize"];
+const CONFIG_KEYS: [&str; 5] = [
+    "pipelineRef",
+    "params",
+    "executor",
+    "gitImage",
+    "workspaceSize",
+];
 
 /// The script of the Task's build step. Constant: inputs arrive as environment variables.
 pub const BUILD_SCRIPT: &str = r#"set -eu
@@ -54,7 +60,11 @@ impl Tekton {
     fn standard_params(request: &BuildRequest) -> Result<Vec<Value>, StrategyError> {
         let image = pod_build::output_image(NAME, request)?;
         let dockerfile = buildstrategy_api::dockerfile::for_request(NAME, request)?;
-        let context = request.source.context_dir.clone().unwrap_or_else(|| ".".into());
+        let context = request
+            .source
+            .context_dir
+            .clone()
+            .unwrap_or_else(|| ".".into());
         Ok(vec![
             json!({ "name": "git-url", "value": request.source.url }),
             json!({ "name": "git-revision", "value": request.source.git_ref.clone().unwrap_or_default() }),
@@ -79,7 +89,11 @@ impl Tekton {
 #[async_trait]
 impl BuildStrategy for Tekton {
     fn info(&self) -> StrategyInfo {
-        StrategyInfo::new(NAME, Tier::Community, "Builds with a Tekton TaskRun (Buildah) or a PipelineRun of your own Pipeline.")
+        StrategyInfo::new(
+            NAME,
+            Tier::Community,
+            "Builds with a Tekton TaskRun (Buildah) or a PipelineRun of your own Pipeline.",
+        )
     }
 
     fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
@@ -88,27 +102,52 @@ impl BuildStrategy for Tekton {
         pod_build::output_image(NAME, request)?;
         if let Some(pipeline) = Self::pipeline_ref(request)? {
             if !is_dns_label(pipeline) {
-                return Err(StrategyError::invalid_config(NAME, "strategyConfig.pipelineRef", format!("'{pipeline}' is not a Pipeline name (lowercase letters, digits and '-')")));
+                return Err(StrategyError::invalid_config(
+                    NAME,
+                    "strategyConfig.pipelineRef",
+                    format!(
+                        "'{pipeline}' is not a Pipeline name (lowercase letters, digits and '-')"
+                    ),
+                ));
             }
         }
         match request.strategy_config.get("params") {
             None => {}
             Some(Value::Object(map)) => {
                 if let Some((key, _)) = map.iter().find(|(_, v)| !v.is_string()) {
-                    return Err(StrategyError::invalid_config(NAME, format!("strategyConfig.params.{key}"), "param values must be strings"));
+                    return Err(StrategyError::invalid_config(
+                        NAME,
+                        format!("strategyConfig.params.{key}"),
+                        "param values must be strings",
+                    ));
                 }
             }
-            Some(_) => return Err(StrategyError::invalid_config(NAME, "strategyConfig.params", "expected an object of string values, e.g. {\"verbose\": \"true\"}")),
+            Some(_) => {
+                return Err(StrategyError::invalid_config(
+                    NAME,
+                    "strategyConfig.params",
+                    "expected an object of string values, e.g. {\"verbose\": \"true\"}",
+                ));
+            }
         }
         for key in ["executor", "gitImage"] {
             if let Some(image) = request.config_str(NAME, key)? {
-                check_image_reference(image).map_err(|r| StrategyError::invalid_config(NAME, format!("strategyConfig.{key}"), r))?;
+                check_image_reference(image).map_err(|r| {
+                    StrategyError::invalid_config(NAME, format!("strategyConfig.{key}"), r)
+                })?;
             }
         }
         if let Some(size) = request.config_str(NAME, "workspaceSize")? {
             let digits = size.trim_end_matches(char::is_alphabetic);
-            if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) || !["", "Mi", "Gi", "Ti", "M", "G", "T"].contains(&&size[digits.len()..]) {
-                return Err(StrategyError::invalid_config(NAME, "strategyConfig.workspaceSize", format!("'{size}' is not a storage quantity such as 1Gi")));
+            if digits.is_empty()
+                || !digits.chars().all(|c| c.is_ascii_digit())
+                || !["", "Mi", "Gi", "Ti", "M", "G", "T"].contains(&&size[digits.len()..])
+            {
+                return Err(StrategyError::invalid_config(
+                    NAME,
+                    "strategyConfig.workspaceSize",
+                    format!("'{size}' is not a storage quantity such as 1Gi"),
+                ));
             }
         }
         Ok(())
@@ -124,7 +163,9 @@ impl BuildStrategy for Tekton {
     }
 
     fn required_kinds(&self) -> Vec<GroupVersionKind> {
-        ["Task", "TaskRun", "PipelineRun"].map(|k| GroupVersionKind::gvk(GROUP, VERSION, k)).into()
+        ["Task", "TaskRun", "PipelineRun"]
+            .map(|k| GroupVersionKind::gvk(GROUP, VERSION, k))
+            .into()
     }
 
     fn setup_steps(&self, request: &BuildRequest) -> Result<Vec<SetupStep>, StrategyError> {
@@ -132,45 +173,61 @@ impl BuildStrategy for Tekton {
             return Ok(Vec::new());
         }
         let executor = pod_build::executor_image(NAME, request, DEFAULT_EXECUTOR)?;
-        let git_image = request.config_str(NAME, "gitImage")?.unwrap_or(pod_build::DEFAULT_GIT_IMAGE);
+        let git_image = request
+            .config_str(NAME, "gitImage")?
+            .unwrap_or(pod_build::DEFAULT_GIT_IMAGE);
         // The Task is shared by the namespace's builds: no owner, the operator's labels only.
         let mut shared = request.clone();
         shared.owner = None;
         let param = |name: &str| format!("$(params.{name})");
-        let params: Vec<Value> = ["git-url", "git-revision", "context-dir", "image", "dockerfile"]
-            .map(|p| json!({ "name": p, "type": "string" }))
-            .into();
-        let task = RenderedObject::for_request(api("Task"), TASK_NAME, &shared, json!({ "spec": {
-            "params": params,
-            "results": [{ "name": "IMAGE_DIGEST" }, { "name": "IMAGE_URL" }],
-            "workspaces": [{ "name": "source" }],
-            "steps": [
-                {
-                    "name": "clone",
-                    "image": git_image,
-                    "script": git::CLONE_SCRIPT,
-                    "env": [
-                        { "name": "NBV_GIT_URL", "value": param("git-url") },
-                        { "name": "NBV_GIT_REF", "value": param("git-revision") },
-                        { "name": "NBV_SOURCE_DIR", "value": "$(workspaces.source.path)/src" }
-                    ]
-                },
-                {
-                    "name": "build",
-                    "image": executor,
-                    "script": BUILD_SCRIPT,
-                    "env": [
-                        { "name": "NBV_DOCKERFILE_CONTENT", "value": param("dockerfile") },
-                        { "name": "NBV_IMAGE", "value": param("image") },
-                        { "name": "NBV_CONTEXT", "value": format!("$(workspaces.source.path)/src/{}", param("context-dir")) },
-                        { "name": "NBV_DIGEST_PATH", "value": "$(results.IMAGE_DIGEST.path)" },
-                        { "name": "NBV_URL_PATH", "value": "$(results.IMAGE_URL.path)" }
-                    ],
-                    "securityContext": { "capabilities": { "add": ["SETFCAP"] } }
-                }
-            ]
-        }}));
-        Ok(vec![SetupStep::new(format!("Tekton Task {TASK_NAME}"), task)])
+        let params: Vec<Value> = [
+            "git-url",
+            "git-revision",
+            "context-dir",
+            "image",
+            "dockerfile",
+        ]
+        .map(|p| json!({ "name": p, "type": "string" }))
+        .into();
+        let task = RenderedObject::for_request(
+            api("Task"),
+            TASK_NAME,
+            &shared,
+            json!({ "spec": {
+                "params": params,
+                "results": [{ "name": "IMAGE_DIGEST" }, { "name": "IMAGE_URL" }],
+                "workspaces": [{ "name": "source" }],
+                "steps": [
+                    {
+                        "name": "clone",
+                        "image": git_image,
+                        "script": git::CLONE_SCRIPT,
+                        "env": [
+                            { "name": "NBV_GIT_URL", "value": param("git-url") },
+                            { "name": "NBV_GIT_REF", "value": param("git-revision") },
+                            { "name": "NBV_SOURCE_DIR", "value": "$(workspaces.source.path)/src" }
+                        ]
+                    },
+                    {
+                        "name": "build",
+                        "image": executor,
+                        "script": BUILD_SCRIPT,
+                        "env": [
+                            { "name": "NBV_DOCKERFILE_CONTENT", "value": param("dockerfile") },
+                            { "name": "NBV_IMAGE", "value": param("image") },
+                            { "name": "NBV_CONTEXT", "value": format!("$(workspaces.source.path)/src/{}", param("context-dir")) },
+                            { "name": "NBV_DIGEST_PATH", "value": "$(results.IMAGE_DIGEST.path)" },
+                            { "name": "NBV_URL_PATH", "value": "$(results.IMAGE_URL.path)" }
+                        ],
+                        "securityContext": { "capabilities": { "add": ["SETFCAP"] } }
+                    }
+                ]
+            }}),
+        );
+        Ok(vec![SetupStep::new(
+            format!("Tekton Task {TASK_NAME}"),
+            task,
+        )])
     }
 
     fn render(&self, request: &BuildRequest) -> Result<RenderedBuild, StrategyError> {
@@ -193,7 +250,12 @@ impl BuildStrategy for Tekton {
                 if let Some(t) = timeout {
                     spec["timeouts"] = json!({ "pipeline": t });
                 }
-                RenderedObject::for_request(api("PipelineRun"), request.build_name.clone(), request, json!({ "spec": spec }))
+                RenderedObject::for_request(
+                    api("PipelineRun"),
+                    request.build_name.clone(),
+                    request,
+                    json!({ "spec": spec }),
+                )
             }
             None => {
                 let mut spec = json!({
@@ -207,7 +269,12 @@ impl BuildStrategy for Tekton {
                 if let Some(t) = timeout {
                     spec["timeout"] = json!(t);
                 }
-                RenderedObject::for_request(api("TaskRun"), request.build_name.clone(), request, json!({ "spec": spec }))
+                RenderedObject::for_request(
+                    api("TaskRun"),
+                    request.build_name.clone(),
+                    request,
+                    json!({ "spec": spec }),
+                )
             }
         };
         Ok(RenderedBuild::new(Vec::new(), run))
@@ -215,18 +282,33 @@ impl BuildStrategy for Tekton {
 
     fn map_status(&self, primary: &DynamicObject) -> Result<BuildStatus, StrategyError> {
         let condition = condition(primary, "Succeeded");
-        let times = (time_field(primary, "/status/startTime"), time_field(primary, "/status/completionTime"));
+        let times = (
+            time_field(primary, "/status/startTime"),
+            time_field(primary, "/status/completionTime"),
+        );
         let Some(condition) = condition else {
-            return Ok(BuildStatus::new(BuildPhase::Pending, "Pending", "waiting for the Tekton controller to start the run"));
+            return Ok(BuildStatus::new(
+                BuildPhase::Pending,
+                "Pending",
+                "waiting for the Tekton controller to start the run",
+            ));
         };
         let reason = condition["reason"].as_str().unwrap_or("Unknown").to_owned();
         let message = condition["message"].as_str().unwrap_or_default().to_owned();
         let status = match condition["status"].as_str() {
             Some("True") => {
                 let result = |name: &str| {
-                    primary.data.pointer("/status/results").and_then(Value::as_array).and_then(|results| {
-                        results.iter().find(|r| r["name"] == name).and_then(|r| r["value"].as_str()).map(|s| s.trim().to_owned())
-                    })
+                    primary
+                        .data
+                        .pointer("/status/results")
+                        .and_then(Value::as_array)
+                        .and_then(|results| {
+                            results
+                                .iter()
+                                .find(|r| r["name"] == name)
+                                .and_then(|r| r["value"].as_str())
+                                .map(|s| s.trim().to_owned())
+                        })
                 };
                 let image = result("IMAGE_URL").map(|url| {
                     let image = ImageReference::parse(&url);
@@ -235,30 +317,68 @@ impl BuildStrategy for Tekton {
                         _ => image,
                     }
                 });
-                BuildStatus::new(BuildPhase::Succeeded, reason, if message.is_empty() { "the run succeeded".into() } else { message }).with_image(image)
+                BuildStatus::new(
+                    BuildPhase::Succeeded,
+                    reason,
+                    if message.is_empty() {
+                        "the run succeeded".into()
+                    } else {
+                        message
+                    },
+                )
+                .with_image(image)
             }
             Some("False") => {
-                let phase = if reason.contains("Cancelled") { BuildPhase::Cancelled } else { BuildPhase::Failed };
+                let phase = if reason.contains("Cancelled") {
+                    BuildPhase::Cancelled
+                } else {
+                    BuildPhase::Failed
+                };
                 BuildStatus::new(phase, reason, message)
             }
-            _ if reason == "Pending" || reason == "Started" && times.0.is_none() => BuildStatus::new(BuildPhase::Pending, reason, message),
-            _ => BuildStatus::new(BuildPhase::Running, reason, if message.is_empty() { "the run is running".into() } else { message }),
+            _ if reason == "Pending" || reason == "Started" && times.0.is_none() => {
+                BuildStatus::new(BuildPhase::Pending, reason, message)
+            }
+            _ => BuildStatus::new(
+                BuildPhase::Running,
+                reason,
+                if message.is_empty() {
+                    "the run is running".into()
+                } else {
+                    message
+                },
+            ),
         };
         Ok(status.with_times(times.0, times.1))
     }
 
-    async fn logs(&self, client: &kube::Client, request: &BuildRequest, tail: LogTail) -> Result<String, StrategyError> {
+    async fn logs(
+        &self,
+        client: &kube::Client,
+        request: &BuildRequest,
+        tail: LogTail,
+    ) -> Result<String, StrategyError> {
         if Self::pipeline_ref(request)?.is_some() {
             return Err(StrategyError::not_supported_yet(NAME, Operation::Logs));
         }
-        let runs: Api<DynamicObject> = Api::namespaced_with(client.clone(), &request.namespace, &api("TaskRun"));
-        let run = runs.get(&request.build_name).await.map_err(|e| StrategyError::kube(NAME, Operation::Logs, e))?;
-        let pod = str_field(&run, "/status/podName")
-            .ok_or_else(|| StrategyError::backend(NAME, "the TaskRun has no pod yet, so there are no logs"))?;
-        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &request.namespace);
+        let runs: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &request.namespace, &api("TaskRun"));
+        let run = runs
+            .get(&request.build_name)
+            .await
+            .map_err(|e| StrategyError::kube(NAME, Operation::Logs, e))?;
+        let pod = str_field(&run, "/status/podName").ok_or_else(|| {
+            StrategyError::backend(NAME, "the TaskRun has no pod yet, so there are no logs")
+        })?;
+        let pods: Api<k8s_openapi::api::core::v1::Pod> =
+            Api::namespaced(client.clone(), &request.namespace);
         let mut combined = String::new();
         for step in ["step-clone", "step-build"] {
-            let params = LogParams { container: Some(step.into()), tail_lines: Some(i64::from(tail.lines)), ..LogParams::default() };
+            let params = LogParams {
+                container: Some(step.into()),
+                tail_lines: Some(i64::from(tail.lines)),
+                ..LogParams::default()
+            };
             if let Ok(log) = pods.logs(pod, &params).await {
                 combined.push_str(&log);
             }
@@ -266,16 +386,25 @@ impl BuildStrategy for Tekton {
         Ok(tail.apply(&combined))
     }
 
-    async fn cancel_build(&self, client: &kube::Client, request: &BuildRequest) -> Result<(), StrategyError> {
+    async fn cancel_build(
+        &self,
+        client: &kube::Client,
+        request: &BuildRequest,
+    ) -> Result<(), StrategyError> {
         let (kind, value) = match Self::pipeline_ref(request)? {
             Some(_) => ("PipelineRun", "Cancelled"),
             None => ("TaskRun", "TaskRunCancelled"),
         };
-        let runs: Api<DynamicObject> = Api::namespaced_with(client.clone(), &request.namespace, &api(kind));
-        runs.patch(&request.build_name, &PatchParams::default(), &Patch::Merge(json!({ "spec": { "status": value } })))
-            .await
-            .map(|_| ())
-            .map_err(|e| StrategyError::kube(NAME, Operation::Cancel, e))
+        let runs: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &request.namespace, &api(kind));
+        runs.patch(
+            &request.build_name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "status": value } })),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| StrategyError::kube(NAME, Operation::Cancel, e))
     }
 }
 

@@ -18,17 +18,68 @@ fn fixtures() -> Vec<StatusFixture> {
     let mut done = succeeded("True", "Succeeded", "All Steps have completed executing");
     done["completionTime"] = json!("2026-01-01T10:04:00Z");
     done["results"] = json!([{ "name": "IMAGE_DIGEST", "type": "string", "value": digest }, { "name": "IMAGE_URL", "type": "string", "value": "registry.example.com/team-a/churn-model:latest" }]);
-    let fixture = |state, status, expected| StatusFixture { state, object: run("TaskRun", status), expected };
+    let fixture = |state, status, expected| StatusFixture {
+        state,
+        object: run("TaskRun", status),
+        expected,
+    };
     vec![
         fixture("no status", json!({}), BuildPhase::Pending),
-        fixture("Pending", succeeded("Unknown", "Pending", "pod status \"Initialized\":\"False\""), BuildPhase::Pending),
-        fixture("Running", succeeded("Unknown", "Running", "Not all Steps in the Task have finished executing"), BuildPhase::Running),
+        fixture(
+            "Pending",
+            succeeded("Unknown", "Pending", "pod status \"Initialized\":\"False\""),
+            BuildPhase::Pending,
+        ),
+        fixture(
+            "Running",
+            succeeded(
+                "Unknown",
+                "Running",
+                "Not all Steps in the Task have finished executing",
+            ),
+            BuildPhase::Running,
+        ),
         fixture("Succeeded", done, BuildPhase::Succeeded),
-        fixture("Failed", succeeded("False", "Failed", "\"step-build\" exited with code 1"), BuildPhase::Failed),
-        fixture("TaskRunTimeout", succeeded("False", "TaskRunTimeout", "TaskRun \"churn-model-build\" failed to finish within \"15m0s\""), BuildPhase::Failed),
-        fixture("TaskRunImagePullFailed", succeeded("False", "TaskRunImagePullFailed", "the step \"build\" in TaskRun failed to pull the image"), BuildPhase::Failed),
-        fixture("TaskRunCancelled", succeeded("False", "TaskRunCancelled", "TaskRun \"churn-model-build\" was cancelled"), BuildPhase::Cancelled),
-        StatusFixture { state: "PipelineRun Cancelled", object: run("PipelineRun", succeeded("False", "Cancelled", "PipelineRun was cancelled")), expected: BuildPhase::Cancelled },
+        fixture(
+            "Failed",
+            succeeded("False", "Failed", "\"step-build\" exited with code 1"),
+            BuildPhase::Failed,
+        ),
+        fixture(
+            "TaskRunTimeout",
+            succeeded(
+                "False",
+                "TaskRunTimeout",
+                "TaskRun \"churn-model-build\" failed to finish within \"15m0s\"",
+            ),
+            BuildPhase::Failed,
+        ),
+        fixture(
+            "TaskRunImagePullFailed",
+            succeeded(
+                "False",
+                "TaskRunImagePullFailed",
+                "the step \"build\" in TaskRun failed to pull the image",
+            ),
+            BuildPhase::Failed,
+        ),
+        fixture(
+            "TaskRunCancelled",
+            succeeded(
+                "False",
+                "TaskRunCancelled",
+                "TaskRun \"churn-model-build\" was cancelled",
+            ),
+            BuildPhase::Cancelled,
+        ),
+        StatusFixture {
+            state: "PipelineRun Cancelled",
+            object: run(
+                "PipelineRun",
+                succeeded("False", "Cancelled", "PipelineRun was cancelled"),
+            ),
+            expected: BuildPhase::Cancelled,
+        },
     ]
 }
 
@@ -36,10 +87,19 @@ fn case() -> ConformanceCase {
     ConformanceCase {
         request: testkit::sample_request(),
         invalid_configs: vec![
-            (json!({ "pipelineRef": "Not A Name" }), "strategyConfig.pipelineRef"),
+            (
+                json!({ "pipelineRef": "Not A Name" }),
+                "strategyConfig.pipelineRef",
+            ),
             (json!({ "params": ["a"] }), "strategyConfig.params"),
-            (json!({ "params": { "verbose": true } }), "strategyConfig.params.verbose"),
-            (json!({ "workspaceSize": "lots" }), "strategyConfig.workspaceSize"),
+            (
+                json!({ "params": { "verbose": true } }),
+                "strategyConfig.params.verbose",
+            ),
+            (
+                json!({ "workspaceSize": "lots" }),
+                "strategyConfig.workspaceSize",
+            ),
         ],
         status_fixtures: fixtures(),
     }
@@ -59,15 +119,25 @@ fn is_registered() {
 fn renders_a_taskrun_and_its_task() {
     let request = testkit::sample_request();
     insta::assert_yaml_snapshot!("taskrun", Tekton.render(&request).expect("renders"));
-    let task: Vec<_> = Tekton.setup_steps(&request).expect("steps").into_iter().map(|s| s.object).collect();
+    let task: Vec<_> = Tekton
+        .setup_steps(&request)
+        .expect("steps")
+        .into_iter()
+        .map(|s| s.object)
+        .collect();
     insta::assert_yaml_snapshot!("task", task);
 }
 
 #[test]
 fn renders_a_pipelinerun_of_the_users_pipeline() {
-    let request = testkit::sample_request().with_strategy_config(json!({ "pipelineRef": "notebook-build", "params": { "verbose": "true" } }));
+    let request = testkit::sample_request().with_strategy_config(
+        json!({ "pipelineRef": "notebook-build", "params": { "verbose": "true" } }),
+    );
     insta::assert_yaml_snapshot!(Tekton.render(&request).expect("renders"));
-    assert!(Tekton.setup_steps(&request).expect("steps").is_empty(), "a user pipeline needs no Task of ours");
+    assert!(
+        Tekton.setup_steps(&request).expect("steps").is_empty(),
+        "a user pipeline needs no Task of ours"
+    );
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Notebook-level comparison: cells matched by index.
 
-use nbv_report::{CellType, Comparison, ComparisonOutcome, DiffKind, Mismatch, Totals, truncate_chars};
+use nbv_report::{
+    CellType, Comparison, ComparisonOutcome, DiffKind, Mismatch, Totals, truncate_chars,
+};
 
 use crate::config::{CompareConfig, ConfigError};
 use crate::nbval::CellControl;
@@ -48,8 +50,20 @@ impl Comparator {
                     }
                     self.compare_cell(index, g, a, control, &mut mismatches);
                 }
-                (Some(g), None) => mismatches.push(cell_level(index, g.cell_type, DiffKind::MissingCell, &source_excerpt(g), "")),
-                (None, Some(a)) => mismatches.push(cell_level(index, a.cell_type, DiffKind::ExtraCell, "", &source_excerpt(a))),
+                (Some(g), None) => mismatches.push(cell_level(
+                    index,
+                    g.cell_type,
+                    DiffKind::MissingCell,
+                    &source_excerpt(g),
+                    "",
+                )),
+                (None, Some(a)) => mismatches.push(cell_level(
+                    index,
+                    a.cell_type,
+                    DiffKind::ExtraCell,
+                    "",
+                    &source_excerpt(a),
+                )),
                 (None, None) => {}
             }
             totals.cells_compared += 1;
@@ -72,10 +86,23 @@ impl Comparator {
         }
     }
 
-    fn compare_cell(&self, index: usize, golden: &Cell, actual: &Cell, control: CellControl, mismatches: &mut Vec<Mismatch>) {
+    fn compare_cell(
+        &self,
+        index: usize,
+        golden: &Cell,
+        actual: &Cell,
+        control: CellControl,
+        mismatches: &mut Vec<Mismatch>,
+    ) {
         if golden.cell_type != actual.cell_type {
             let name = |t: CellType| format!("{t:?}").to_lowercase();
-            mismatches.push(cell_level(index, golden.cell_type, DiffKind::CellTypeChanged, &name(golden.cell_type), &name(actual.cell_type)));
+            mismatches.push(cell_level(
+                index,
+                golden.cell_type,
+                DiffKind::CellTypeChanged,
+                &name(golden.cell_type),
+                &name(actual.cell_type),
+            ));
             return;
         }
         if golden.cell_type != CellType::Code {
@@ -83,7 +110,13 @@ impl Comparator {
         }
         if !self.config.ignore_execution_count && golden.execution_count != actual.execution_count {
             let count = |c: Option<u64>| c.map_or_else(|| "none".to_owned(), |c| c.to_string());
-            mismatches.push(cell_level(index, CellType::Code, DiffKind::ExecutionCountChanged, &count(golden.execution_count), &count(actual.execution_count)));
+            mismatches.push(cell_level(
+                index,
+                CellType::Code,
+                DiffKind::ExecutionCountChanged,
+                &count(golden.execution_count),
+                &count(actual.execution_count),
+            ));
         }
         if control.compares_outputs() {
             let comparer = OutputComparer {
@@ -104,7 +137,13 @@ fn source_excerpt(cell: &Cell) -> String {
     truncate_chars(&cell.source, SOURCE_EXCERPT_CHARS)
 }
 
-fn cell_level(index: usize, cell_type: CellType, kind: DiffKind, expected: &str, actual: &str) -> Mismatch {
+fn cell_level(
+    index: usize,
+    cell_type: CellType,
+    kind: DiffKind,
+    expected: &str,
+    actual: &str,
+) -> Mismatch {
     Mismatch {
         cell_index: index,
         output_index: None,

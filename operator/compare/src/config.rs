@@ -44,7 +44,9 @@ impl Default for CompareConfig {
 /// Why a [`CompareConfig`] cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("customTimestampPatterns entry {pattern:?} is not a valid regular expression: {source}")]
+    #[error(
+        "customTimestampPatterns entry {pattern:?} is not a valid regular expression: {source}"
+    )]
     InvalidPattern {
         pattern: String,
         #[source]
@@ -93,7 +95,10 @@ mod tests {
                 floating_point_tolerance: tol,
                 ..CompareConfig::default()
             };
-            assert!(matches!(config.validate(), Err(ConfigError::InvalidTolerance(_))));
+            assert!(matches!(
+                config.validate(),
+                Err(ConfigError::InvalidTolerance(_))
+            ));
         }
     }
 }

@@ -30,7 +30,11 @@ pub(crate) fn excerpts(expected: &str, actual: &str) -> (String, String) {
         .map_or(0, |(i, _)| i);
     let cut = |text: &str| {
         let body = truncate_chars(&text[lead_start..], EXCERPT_CHARS);
-        if lead_start > 0 { format!("…{body}") } else { body }
+        if lead_start > 0 {
+            format!("…{body}")
+        } else {
+            body
+        }
     };
     (cut(expected), cut(actual))
 }

@@ -21,7 +21,10 @@ pub struct CellControl {
 const MARKERS: [(&str, &[&str]); 4] = [
     ("NBVAL_SKIP", &["nbval-skip"]),
     ("NBVAL_IGNORE_OUTPUT", &["nbval-ignore-output"]),
-    ("NBVAL_RAISES_EXCEPTION", &["nbval-raises-exception", "raises-exception"]),
+    (
+        "NBVAL_RAISES_EXCEPTION",
+        &["nbval-raises-exception", "raises-exception"],
+    ),
     ("NBVAL_CHECK_OUTPUT", &["nbval-check-output"]),
 ];
 
@@ -38,7 +41,9 @@ impl CellControl {
         let mut found = [false; 4];
         for (slot, (comment, tags)) in found.iter_mut().zip(MARKERS) {
             *slot = tags.iter().any(|t| cell.has_tag(t))
-                || comments.iter().any(|l| l.trim_start_matches('#').trim() == comment);
+                || comments
+                    .iter()
+                    .any(|l| l.trim_start_matches('#').trim() == comment);
         }
         let [skip, ignore_output, raises_exception, check_output] = found;
         Self {
@@ -80,7 +85,10 @@ mod tests {
 
     #[test]
     fn no_markers() {
-        assert_eq!(control("x = 1  # NBVAL_SKIP later is code", &[]), CellControl::default());
+        assert_eq!(
+            control("x = 1  # NBVAL_SKIP later is code", &[]),
+            CellControl::default()
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ static TIMESTAMP: LazyLock<Regex> = LazyLock::new(|| {
             r"(?:\d{{1,2}}[/.]\d{{1,2}}[/.]\d{{4}}|\d{{1,2}}/\d{{1,2}}/\d{{2}}|\d{{4}}/\d{{2}}/\d{{2}})(?:,?\s+{time})?"
         ),
         // A time on its own: 10:11:12, 10:11:12.5 PM
-        format!(r"\d{{1,2}}:\d{{2}}:\d{{2}}(?:[.,]\d+)?(?:\s?[AaPp][Mm])?"),
+        r"\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\s?[AaPp][Mm])?".to_owned(),
     ];
     compile(&format!(r"\b(?:{})", patterns.join("|")))
 });
@@ -128,7 +128,9 @@ mod tests {
     use super::*;
 
     fn normalize(text: &str) -> String {
-        Normalizer::new(&CompareConfig::default()).unwrap().normalize(text)
+        Normalizer::new(&CompareConfig::default())
+            .unwrap()
+            .normalize(text)
     }
 
     #[test]
@@ -140,7 +142,11 @@ mod tests {
             "2024-01-02 10:11:12.5",
             "2024-01-02",
         ] {
-            assert_eq!(normalize(&format!("at {ts} done")), "at <TIMESTAMP> done", "{ts}");
+            assert_eq!(
+                normalize(&format!("at {ts} done")),
+                "at <TIMESTAMP> done",
+                "{ts}"
+            );
         }
     }
 
@@ -176,7 +182,10 @@ mod tests {
             ..CompareConfig::default()
         };
         let n = Normalizer::new(&config).unwrap();
-        assert_eq!(n.normalize("2024-01-02 1700000000"), "2024-01-02 1700000000");
+        assert_eq!(
+            n.normalize("2024-01-02 1700000000"),
+            "2024-01-02 1700000000"
+        );
     }
 
     #[test]
@@ -195,7 +204,10 @@ mod tests {
             custom_timestamp_patterns: vec!["(".into()],
             ..CompareConfig::default()
         };
-        assert!(matches!(Normalizer::new(&config), Err(ConfigError::InvalidPattern { .. })));
+        assert!(matches!(
+            Normalizer::new(&config),
+            Err(ConfigError::InvalidPattern { .. })
+        ));
     }
 
     #[test]
@@ -219,10 +231,19 @@ mod tests {
 
     #[test]
     fn masks_temp_paths() {
-        assert_eq!(normalize("wrote /tmp/tmpa1b2c3d4/out.csv."), "wrote <TMPPATH>.");
-        assert_eq!(normalize("File /tmp/ipykernel_123/4567.py, line 3"), "File <TMPPATH>, line 3");
+        assert_eq!(
+            normalize("wrote /tmp/tmpa1b2c3d4/out.csv."),
+            "wrote <TMPPATH>."
+        );
+        assert_eq!(
+            normalize("File /tmp/ipykernel_123/4567.py, line 3"),
+            "File <TMPPATH>, line 3"
+        );
         assert_eq!(normalize("in /var/folders/xy/T/abc ok"), "in <TMPPATH> ok");
-        assert_eq!(normalize(r"at C:\Users\me\AppData\Local\Temp\x.txt"), "at <TMPPATH>");
+        assert_eq!(
+            normalize(r"at C:\Users\me\AppData\Local\Temp\x.txt"),
+            "at <TMPPATH>"
+        );
         assert_eq!(normalize("name tmpk3j4h5l6"), "name <TMPPATH>");
         assert_eq!(normalize("/home/me/data.csv"), "/home/me/data.csv");
     }

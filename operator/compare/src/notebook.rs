@@ -104,7 +104,8 @@ impl Cell {
 impl Notebook {
     /// Removes the cells papermill inserted, so indices match the user's notebook.
     pub fn without_injected_cells(mut self) -> Self {
-        self.cells.retain(|c| !INJECTED_TAGS.iter().any(|t| c.has_tag(t)));
+        self.cells
+            .retain(|c| !INJECTED_TAGS.iter().any(|t| c.has_tag(t)));
         self
     }
 
@@ -151,11 +152,11 @@ fn diagnose(bytes: &[u8], shape_error: serde_json::Error) -> NotebookError {
         Ok(Version { nbformat: None }) => NotebookError::NotNbformat4 {
             found: "no nbformat field".into(),
         },
-        Ok(Version {
-            nbformat: Some(v),
-        }) if v != serde_json::json!(4) => NotebookError::NotNbformat4 {
-            found: format!("nbformat is {v}"),
-        },
+        Ok(Version { nbformat: Some(v) }) if v != serde_json::json!(4) => {
+            NotebookError::NotNbformat4 {
+                found: format!("nbformat is {v}"),
+            }
+        }
         Ok(_) => NotebookError::Invalid(shape_error),
     }
 }
@@ -170,17 +171,29 @@ mod tests {
 
     #[test]
     fn rejects_non_json() {
-        assert!(matches!(err("not json"), NotebookError::NotJson { line: 1, .. }));
+        assert!(matches!(
+            err("not json"),
+            NotebookError::NotJson { line: 1, .. }
+        ));
         assert!(matches!(err(""), NotebookError::NotJson { .. }));
     }
 
     #[test]
     fn rejects_other_formats() {
         let e = err(r#"{"nbformat": 3, "worksheets": []}"#);
-        assert!(matches!(&e, NotebookError::NotNbformat4 { found } if found == "nbformat is 3"), "{e}");
+        assert!(
+            matches!(&e, NotebookError::NotNbformat4 { found } if found == "nbformat is 3"),
+            "{e}"
+        );
         assert!(matches!(err("[1, 2]"), NotebookError::NotNbformat4 { .. }));
-        assert!(matches!(err(r#"{"cells": []}"#), NotebookError::NotNbformat4 { .. }));
-        assert!(matches!(err(r#"{"nbformat": 5, "cells": []}"#), NotebookError::NotNbformat4 { .. }));
+        assert!(matches!(
+            err(r#"{"cells": []}"#),
+            NotebookError::NotNbformat4 { .. }
+        ));
+        assert!(matches!(
+            err(r#"{"nbformat": 5, "cells": []}"#),
+            NotebookError::NotNbformat4 { .. }
+        ));
     }
 
     #[test]
@@ -207,8 +220,13 @@ mod tests {
         let code = &nb.cells[1];
         assert!(code.has_tag("parameters"));
         assert_eq!(code.execution_count, Some(3));
-        assert_eq!(code.metadata.papermill.as_ref().unwrap().duration, Some(0.5));
-        assert!(matches!(&code.outputs[0], Output::Stream { name, text } if name == "stdout" && text == "1\n"));
+        assert_eq!(
+            code.metadata.papermill.as_ref().unwrap().duration,
+            Some(0.5)
+        );
+        assert!(
+            matches!(&code.outputs[0], Output::Stream { name, text } if name == "stdout" && text == "1\n")
+        );
     }
 
     #[test]

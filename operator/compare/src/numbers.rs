@@ -20,7 +20,9 @@ pub(crate) fn equal_within(a: &str, b: &str, tolerance: f64) -> bool {
         match (na.next(), nb.next()) {
             (None, None) => return a[pa..] == b[pb..],
             (Some(x), Some(y)) => {
-                if a[pa..x.start()] != b[pb..y.start()] || !numbers_match(x.as_str(), y.as_str(), tolerance) {
+                if a[pa..x.start()] != b[pb..y.start()]
+                    || !numbers_match(x.as_str(), y.as_str(), tolerance)
+                {
                     return false;
                 }
                 (pa, pb) = (x.end(), y.end());

@@ -15,9 +15,18 @@ use crate::numbers::equal_within;
 /// An output as compared: ignored outputs dropped, consecutive stream chunks
 /// joined (how a kernel splits a stream is timing, not content).
 enum View<'a> {
-    Stream { name: &'a str, text: Cow<'a, str> },
-    Rich { output_type: &'static str, data: &'a MimeBundle },
-    Error { ename: &'a str, evalue: &'a str },
+    Stream {
+        name: &'a str,
+        text: Cow<'a, str>,
+    },
+    Rich {
+        output_type: &'static str,
+        data: &'a MimeBundle,
+    },
+    Error {
+        ename: &'a str,
+        evalue: &'a str,
+    },
 }
 
 impl View<'_> {
@@ -44,7 +53,15 @@ pub(crate) struct CellSink<'a> {
 }
 
 impl CellSink<'_> {
-    fn push(&mut self, output_index: Option<usize>, kind: DiffKind, mime: Option<&str>, expected: &str, actual: &str, with_diff: bool) {
+    fn push(
+        &mut self,
+        output_index: Option<usize>,
+        kind: DiffKind,
+        mime: Option<&str>,
+        expected: &str,
+        actual: &str,
+        with_diff: bool,
+    ) {
         let (expected_excerpt, actual_excerpt) = excerpts(expected, actual);
         self.mismatches.push(Mismatch {
             cell_index: self.cell_index,
@@ -68,7 +85,10 @@ impl OutputComparer<'_> {
         if expected == actual || self.exact() {
             return expected == actual;
         }
-        let (e, a) = (self.normalizer.normalize(expected), self.normalizer.normalize(actual));
+        let (e, a) = (
+            self.normalizer.normalize(expected),
+            self.normalizer.normalize(actual),
+        );
         e == a || equal_within(&e, &a, self.config.floating_point_tolerance)
     }
 
@@ -79,21 +99,33 @@ impl OutputComparer<'_> {
         match (expected, actual) {
             (Value::String(e), Value::String(a)) => self.texts_equal(e, a),
             (Value::Number(e), Value::Number(a)) => {
-                e == a || equal_within(&e.to_string(), &a.to_string(), self.config.floating_point_tolerance)
+                e == a
+                    || equal_within(
+                        &e.to_string(),
+                        &a.to_string(),
+                        self.config.floating_point_tolerance,
+                    )
             }
             (Value::Array(e), Value::Array(a)) => {
                 e.len() == a.len() && e.iter().zip(a).all(|(e, a)| self.json_equal(e, a))
             }
             (Value::Object(e), Value::Object(a)) => {
                 e.len() == a.len()
-                    && e.iter().all(|(k, ev)| a.get(k).is_some_and(|av| self.json_equal(ev, av)))
+                    && e.iter()
+                        .all(|(k, ev)| a.get(k).is_some_and(|av| self.json_equal(ev, av)))
             }
             _ => expected == actual,
         }
     }
 
     /// Compares two output lists, reporting into `sink`.
-    pub(crate) fn compare(&self, golden: &[Output], actual: &[Output], control: CellControl, sink: &mut CellSink<'_>) {
+    pub(crate) fn compare(
+        &self,
+        golden: &[Output],
+        actual: &[Output],
+        control: CellControl,
+        sink: &mut CellSink<'_>,
+    ) {
         let golden = self.views(golden, control);
         let actual = self.views(actual, control);
         if golden.len() != actual.len() {
@@ -101,7 +133,14 @@ impl OutputComparer<'_> {
                 let labels: Vec<String> = views.iter().map(|(_, v)| v.label()).collect();
                 format!("{} outputs [{}]", views.len(), labels.join(", "))
             };
-            sink.push(None, DiffKind::OutputCountChanged, None, &describe(&golden), &describe(&actual), false);
+            sink.push(
+                None,
+                DiffKind::OutputCountChanged,
+                None,
+                &describe(&golden),
+                &describe(&actual),
+                false,
+            );
         }
         for ((index, g), (_, a)) in golden.iter().zip(&actual) {
             self.compare_one(*index, g, a, control, sink);
@@ -120,13 +159,22 @@ impl OutputComparer<'_> {
                     if ignored(&format!("stream:{name}")) {
                         continue;
                     }
-                    if let Some((_, View::Stream { name: last, text: joined })) = views.last_mut() {
-                        if last == name {
-                            joined.to_mut().push_str(text);
-                            continue;
-                        }
+                    if let Some((
+                        _,
+                        View::Stream {
+                            name: last,
+                            text: joined,
+                        },
+                    )) = views.last_mut()
+                        && last == name
+                    {
+                        joined.to_mut().push_str(text);
+                        continue;
                     }
-                    View::Stream { name, text: Cow::Borrowed(text) }
+                    View::Stream {
+                        name,
+                        text: Cow::Borrowed(text),
+                    }
                 }
                 Output::ExecuteResult { data, .. } | Output::DisplayData { data } => View::Rich {
                     output_type: output.type_name(),
@@ -139,29 +187,81 @@ impl OutputComparer<'_> {
         views
     }
 
-    fn compare_one(&self, index: usize, golden: &View<'_>, actual: &View<'_>, control: CellControl, sink: &mut CellSink<'_>) {
+    fn compare_one(
+        &self,
+        index: usize,
+        golden: &View<'_>,
+        actual: &View<'_>,
+        control: CellControl,
+        sink: &mut CellSink<'_>,
+    ) {
         let at = Some(index);
         match (golden, actual) {
-            (View::Stream { name: gn, text: gt }, View::Stream { name: an, text: at_ }) if gn == an => {
+            (
+                View::Stream { name: gn, text: gt },
+                View::Stream {
+                    name: an,
+                    text: at_,
+                },
+            ) if gn == an => {
                 if !self.texts_equal(gt, at_) {
                     sink.push(at, DiffKind::OutputMismatch, None, gt, at_, true);
                 }
             }
-            (View::Rich { output_type: gt, data: gd }, View::Rich { output_type: at_, data: ad }) if gt == at_ => {
+            (
+                View::Rich {
+                    output_type: gt,
+                    data: gd,
+                },
+                View::Rich {
+                    output_type: at_,
+                    data: ad,
+                },
+            ) if gt == at_ => {
                 self.compare_bundles(index, gd, ad, control, sink);
             }
-            (View::Error { ename: ge, evalue: gv }, View::Error { ename: ae, evalue: av }) => {
+            (
+                View::Error {
+                    ename: ge,
+                    evalue: gv,
+                },
+                View::Error {
+                    ename: ae,
+                    evalue: av,
+                },
+            ) => {
                 // An expected exception only has to be of the same type.
                 let same = ge == ae && (control.raises_exception || self.texts_equal(gv, av));
                 if !same {
-                    sink.push(at, DiffKind::ErrorMismatch, None, &format!("{ge}: {gv}"), &format!("{ae}: {av}"), false);
+                    sink.push(
+                        at,
+                        DiffKind::ErrorMismatch,
+                        None,
+                        &format!("{ge}: {gv}"),
+                        &format!("{ae}: {av}"),
+                        false,
+                    );
                 }
             }
-            _ => sink.push(at, DiffKind::OutputTypeChanged, None, &golden.label(), &actual.label(), false),
+            _ => sink.push(
+                at,
+                DiffKind::OutputTypeChanged,
+                None,
+                &golden.label(),
+                &actual.label(),
+                false,
+            ),
         }
     }
 
-    fn compare_bundles(&self, index: usize, golden: &MimeBundle, actual: &MimeBundle, control: CellControl, sink: &mut CellSink<'_>) {
+    fn compare_bundles(
+        &self,
+        index: usize,
+        golden: &MimeBundle,
+        actual: &MimeBundle,
+        control: CellControl,
+        sink: &mut CellSink<'_>,
+    ) {
         let kept = |bundle: &MimeBundle| -> Vec<String> {
             let mut mimes: Vec<String> = bundle
                 .0
@@ -174,33 +274,45 @@ impl OutputComparer<'_> {
         };
         let (gm, am) = (kept(golden), kept(actual));
         if gm != am {
-            sink.push(Some(index), DiffKind::MimeTypesChanged, None, &gm.join(", "), &am.join(", "), false);
+            sink.push(
+                Some(index),
+                DiffKind::MimeTypesChanged,
+                None,
+                &gm.join(", "),
+                &am.join(", "),
+                false,
+            );
         }
         for mime in gm.iter().filter(|m| am.contains(m)) {
             let (Some(g), Some(a)) = (golden.get(mime), actual.get(mime)) else {
                 continue;
             };
-            match (g, a) {
+            // (expected, actual, whether a line diff helps) of a differing value.
+            let differing: Option<(Cow<'_, str>, Cow<'_, str>, bool)> = match (g, a) {
                 // Rendered images differ across library versions: presence is enough
                 // unless the comparison is exact.
                 (MimeData::Text(g), MimeData::Text(a)) if is_raster_image(mime) => {
-                    if self.exact() && g != a {
-                        sink.push(Some(index), DiffKind::OutputMismatch, Some(mime), g, a, false);
-                    }
+                    (self.exact() && g != a).then(|| (g.into(), a.into(), false))
                 }
                 (MimeData::Text(g), MimeData::Text(a)) => {
-                    if !self.texts_equal(g, a) {
-                        sink.push(Some(index), DiffKind::OutputMismatch, Some(mime), g, a, true);
-                    }
+                    (!self.texts_equal(g, a)).then(|| (g.into(), a.into(), true))
                 }
-                (MimeData::Json(g), MimeData::Json(a)) => {
-                    if !self.json_equal(g, a) {
-                        let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
-                        sink.push(Some(index), DiffKind::OutputMismatch, Some(mime), &pretty(g), &pretty(a), true);
-                    }
-                }
+                (MimeData::Json(g), MimeData::Json(a)) => (!self.json_equal(g, a)).then(|| {
+                    let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
+                    (pretty(g).into(), pretty(a).into(), true)
+                }),
                 // The MIME type decides the representation, so both sides agree.
-                _ => {}
+                _ => None,
+            };
+            if let Some((expected, actual, with_diff)) = differing {
+                sink.push(
+                    Some(index),
+                    DiffKind::OutputMismatch,
+                    Some(mime),
+                    &expected,
+                    &actual,
+                    with_diff,
+                );
             }
         }
     }

@@ -100,7 +100,13 @@ impl Summary {
         Ok(Err(serde_json::to_string(&keep_first(0))?.len()))
     }
 
-    fn cut(&self, failing: &[&CellResult], passing: &[&CellResult], keep_failing: usize, keep_diffs: usize) -> Self {
+    fn cut(
+        &self,
+        failing: &[&CellResult],
+        passing: &[&CellResult],
+        keep_failing: usize,
+        keep_diffs: usize,
+    ) -> Self {
         let mut results: Vec<CellResult> = failing[..keep_failing]
             .iter()
             .chain(passing)

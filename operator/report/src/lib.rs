@@ -17,7 +17,9 @@ mod summary;
 mod text;
 
 pub use bounded::BoundError;
-pub use comparison::{CellType, Comparison, ComparisonOutcome, DiffKind, Mismatch, Strategy, Totals};
+pub use comparison::{
+    CellType, Comparison, ComparisonOutcome, DiffKind, Mismatch, Strategy, Totals,
+};
 pub use parse::ParseError;
 pub use report::{CellError, CellReport, CellStatus, Outcome, Report};
 pub use schema::{report_schema, summary_schema};

@@ -40,10 +40,12 @@ fn parse_versioned<T: DeserializeOwned>(json: &str) -> Result<T, ParseError> {
     })?;
     match probe.schema_version {
         None => Err(ParseError::MissingSchemaVersion),
-        Some(found) if found != u64::from(SCHEMA_VERSION) => Err(ParseError::UnsupportedSchemaVersion {
-            found,
-            supported: SCHEMA_VERSION,
-        }),
+        Some(found) if found != u64::from(SCHEMA_VERSION) => {
+            Err(ParseError::UnsupportedSchemaVersion {
+                found,
+                supported: SCHEMA_VERSION,
+            })
+        }
         Some(_) => serde_json::from_str(json).map_err(ParseError::Shape),
     }
 }

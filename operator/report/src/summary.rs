@@ -89,10 +89,14 @@ impl Summary {
                 cell_index: cell.cell_index,
                 status: cell.status,
                 execution_time: cell.execution_time.clone(),
-                output: cell.output.as_deref().map(|o| truncate_chars(o, TEXT_CHARS)),
-                error_message: cell.error.as_ref().map(|e| {
-                    truncate_chars(&format!("{}: {}", e.ename, e.evalue), TEXT_CHARS)
-                }),
+                output: cell
+                    .output
+                    .as_deref()
+                    .map(|o| truncate_chars(o, TEXT_CHARS)),
+                error_message: cell
+                    .error
+                    .as_ref()
+                    .map(|e| truncate_chars(&format!("{}: {}", e.ename, e.evalue), TEXT_CHARS)),
             })
             .collect();
         Self {

@@ -11,9 +11,14 @@ fn docs_path() -> PathBuf {
 fn splice(doc: &str, name: &str, schema: &serde_json::Value) -> String {
     let begin = format!("<!-- BEGIN GENERATED {name} -->\n");
     let end = format!("<!-- END GENERATED {name} -->");
-    let start = doc.find(&begin).unwrap_or_else(|| panic!("marker {begin:?} missing")) + begin.len();
-    let stop = doc.find(&end).unwrap_or_else(|| panic!("marker {end:?} missing"));
-    let body = serde_json::to_string_pretty(schema).unwrap();
+    let start = doc
+        .find(&begin)
+        .unwrap_or_else(|| panic!("marker {begin:?} missing"))
+        + begin.len();
+    let stop = doc
+        .find(&end)
+        .unwrap_or_else(|| panic!("marker {end:?} missing"));
+    let body = serde_json::to_string_pretty(schema).expect("schema serializes");
     format!("{}```json\n{body}\n```\n{}", &doc[..start], &doc[stop..])
 }
 

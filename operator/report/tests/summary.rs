@@ -65,7 +65,10 @@ fn mismatch(cell_index: usize, text: &str) -> Mismatch {
 #[test]
 fn small_summary_is_serialized_whole() {
     let r = report(
-        vec![cell(0, CellStatus::Passed, "hi"), cell(1, CellStatus::Failed, "")],
+        vec![
+            cell(0, CellStatus::Passed, "hi"),
+            cell(1, CellStatus::Failed, ""),
+        ],
         vec![mismatch(0, "hi")],
     );
     let summary = Summary::from_report(&r);
@@ -79,7 +82,11 @@ fn large_summary_fits_and_keeps_first_failures() {
     let long = "x".repeat(2000);
     let cells = (0..500)
         .map(|i| {
-            let status = if i % 7 == 3 { CellStatus::Failed } else { CellStatus::Passed };
+            let status = if i % 7 == 3 {
+                CellStatus::Failed
+            } else {
+                CellStatus::Passed
+            };
             cell(i, status, &long)
         })
         .collect();
@@ -87,7 +94,11 @@ fn large_summary_fits_and_keeps_first_failures() {
     let summary = Summary::from_report(&report(cells, mismatches));
 
     let json = summary.to_bounded_json(TERMINATION_MESSAGE_LIMIT).unwrap();
-    assert!(json.len() <= TERMINATION_MESSAGE_LIMIT, "{} bytes", json.len());
+    assert!(
+        json.len() <= TERMINATION_MESSAGE_LIMIT,
+        "{} bytes",
+        json.len()
+    );
 
     let parsed = Summary::from_json(&json).unwrap();
     let truncation = parsed.truncated.clone().expect("truncation recorded");
@@ -97,7 +108,12 @@ fn large_summary_fits_and_keeps_first_failures() {
     assert_eq!(truncation.diffs_omitted + diffs, 300);
     // Passing cells are dropped before failures; failures kept are the first ones.
     assert!(!parsed.results.is_empty());
-    assert!(parsed.results.iter().all(|r| r.status == CellStatus::Failed));
+    assert!(
+        parsed
+            .results
+            .iter()
+            .all(|r| r.status == CellStatus::Failed)
+    );
     assert_eq!(parsed.results[0].cell_index, 3);
     assert_eq!(parsed.comparison_result.unwrap().diffs[0].cell_index, 0);
 }
@@ -105,7 +121,17 @@ fn large_summary_fits_and_keeps_first_failures() {
 #[test]
 fn passing_cells_dropped_before_failing_ones() {
     let cells = (0..60)
-        .map(|i| cell(i, if i == 59 { CellStatus::Failed } else { CellStatus::Passed }, "out"))
+        .map(|i| {
+            cell(
+                i,
+                if i == 59 {
+                    CellStatus::Failed
+                } else {
+                    CellStatus::Passed
+                },
+                "out",
+            )
+        })
         .collect();
     let summary = Summary::from_report(&report(cells, vec![]));
     let json = summary.to_bounded_json(1500).unwrap();
@@ -119,14 +145,23 @@ fn passing_cells_dropped_before_failing_ones() {
 fn tiny_limit_is_a_typed_error() {
     let summary = Summary::from_report(&report(vec![cell(0, CellStatus::Passed, "x")], vec![]));
     let err = summary.to_bounded_json(10).unwrap_err();
-    assert!(matches!(err, nbv_report::BoundError::LimitTooSmall { limit: 10, .. }), "{err}");
+    assert!(
+        matches!(err, nbv_report::BoundError::LimitTooSmall { limit: 10, .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn parse_errors_are_typed() {
     assert!(matches!(Summary::from_json("  "), Err(ParseError::Empty)));
-    assert!(matches!(Summary::from_json("{oops"), Err(ParseError::NotJson(_))));
-    assert!(matches!(Summary::from_json("{}"), Err(ParseError::MissingSchemaVersion)));
+    assert!(matches!(
+        Summary::from_json("{oops"),
+        Err(ParseError::NotJson(_))
+    ));
+    assert!(matches!(
+        Summary::from_json("{}"),
+        Err(ParseError::MissingSchemaVersion)
+    ));
     assert!(matches!(
         Summary::from_json(r#"{"schemaVersion": 99}"#),
         Err(ParseError::UnsupportedSchemaVersion { found: 99, .. })
@@ -139,15 +174,25 @@ fn parse_errors_are_typed() {
 
 #[test]
 fn report_round_trips() {
-    let r = report(vec![cell(0, CellStatus::Failed, "boom")], vec![mismatch(0, "a")]);
+    let r = report(
+        vec![cell(0, CellStatus::Failed, "boom")],
+        vec![mismatch(0, "a")],
+    );
     let json = serde_json::to_string(&r).unwrap();
     assert_eq!(Report::from_json(&json).unwrap(), r);
 }
 
 #[test]
 fn names_match_json() {
-    for kind in [DiffKind::MissingCell, DiffKind::OutputMismatch, DiffKind::ExecutionCountChanged] {
+    for kind in [
+        DiffKind::MissingCell,
+        DiffKind::OutputMismatch,
+        DiffKind::ExecutionCountChanged,
+    ] {
         assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
     }
-    assert_eq!(serde_json::to_value(Strategy::Exact).unwrap(), Strategy::Exact.as_str());
+    assert_eq!(
+        serde_json::to_value(Strategy::Exact).unwrap(),
+        Strategy::Exact.as_str()
+    );
 }

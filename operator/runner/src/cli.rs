@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "nbv", version, about = "Execute a Jupyter notebook and validate it against a golden notebook")]
+#[command(
+    name = "nbv",
+    version,
+    about = "Execute a Jupyter notebook and validate it against a golden notebook"
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -91,7 +95,11 @@ pub(crate) struct RunArgs {
     #[arg(long, env = "NBV_PARAMETERS", value_name = "JSON")]
     pub(crate) parameters: Option<String>,
     /// Where the bounded JSON summary goes.
-    #[arg(long, env = "NBV_TERMINATION_MESSAGE_PATH", default_value = "/dev/termination-log")]
+    #[arg(
+        long,
+        env = "NBV_TERMINATION_MESSAGE_PATH",
+        default_value = "/dev/termination-log"
+    )]
     pub(crate) termination_message_path: PathBuf,
     /// Writable scratch directory (HOME, pip target and caches when the image's are read-only).
     #[arg(long, env = "NBV_WORK_DIR", default_value = "/tmp/nbv")]

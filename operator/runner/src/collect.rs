@@ -21,7 +21,11 @@ pub(crate) fn cell_reports(executed: &Notebook) -> Vec<CellReport> {
 fn cell_report(index: usize, cell: &Cell) -> CellReport {
     let papermill = cell.metadata.papermill.clone().unwrap_or_default();
     let error = cell.outputs.iter().find_map(|o| match o {
-        Output::Error { ename, evalue, traceback } => Some(CellError {
+        Output::Error {
+            ename,
+            evalue,
+            traceback,
+        } => Some(CellError {
             ename: ename.clone(),
             evalue: evalue.clone(),
             traceback: traceback.iter().map(|l| strip_ansi(l)).collect(),
@@ -101,12 +105,16 @@ mod tests {
 
     #[test]
     fn strips_colour_codes() {
-        assert_eq!(strip_ansi("\u{1b}[0;31mValueError\u{1b}[0m: x"), "ValueError: x");
+        assert_eq!(
+            strip_ansi("\u{1b}[0;31mValueError\u{1b}[0m: x"),
+            "ValueError: x"
+        );
     }
 
     #[test]
     fn statuses_follow_papermill_metadata_and_errors() {
-        let pm = |status: &str| serde_json::json!({"papermill": {"status": status, "duration": 0.25}});
+        let pm =
+            |status: &str| serde_json::json!({"papermill": {"status": status, "duration": 0.25}});
         let err = |ename: &str| serde_json::json!([{"output_type": "error", "ename": ename, "evalue": "v", "traceback": []}]);
         let nb = executed(serde_json::json!([
             {"cell_type": "code", "source": "a", "metadata": pm("completed"), "outputs": [{"output_type": "stream", "name": "stdout", "text": "hi\n"}]},

@@ -15,15 +15,20 @@ pub(crate) fn cache_dir(fallback: &Path) -> PathBuf {
     if let Some(dir) = std::env::var_os("NBV_CACHE_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    let xdg = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()).map(PathBuf::from);
-    let home = std::env::var_os("HOME").filter(|d| !d.is_empty()).map(|h| PathBuf::from(h).join(".cache"));
+    let xdg = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from);
+    let home = std::env::var_os("HOME")
+        .filter(|d| !d.is_empty())
+        .map(|h| PathBuf::from(h).join(".cache"));
     xdg.or(home)
         .filter(|d| is_writable(d))
         .map_or_else(|| fallback.to_path_buf(), |d| d.join("nbv"))
 }
 
 pub(crate) fn create_dir(dir: &Path) -> Result<(), RunError> {
-    std::fs::create_dir_all(dir).map_err(|e| infra(format!("cannot create directory {}: {e}", dir.display())))
+    std::fs::create_dir_all(dir)
+        .map_err(|e| infra(format!("cannot create directory {}: {e}", dir.display())))
 }
 
 /// Whether files can be created in `dir` (created if missing).
@@ -39,7 +44,8 @@ pub(crate) fn is_writable(dir: &Path) -> bool {
 
 /// Variables that redirect per-user state below `work_dir` when HOME is unusable.
 pub(crate) fn writable_home_env(work_dir: &Path) -> Result<Vec<(OsString, OsString)>, RunError> {
-    let home_ok = std::env::var_os("HOME").is_some_and(|h| !h.is_empty() && is_writable(Path::new(&h)));
+    let home_ok =
+        std::env::var_os("HOME").is_some_and(|h| !h.is_empty() && is_writable(Path::new(&h)));
     if home_ok {
         return Ok(Vec::new());
     }
@@ -51,7 +57,10 @@ pub(crate) fn writable_home_env(work_dir: &Path) -> Result<Vec<(OsString, OsStri
         ("XDG_CACHE_HOME".into(), under(".cache")),
         ("PIP_CACHE_DIR".into(), under(".cache/pip")),
         ("IPYTHONDIR".into(), under(".ipython")),
-        ("JUPYTER_RUNTIME_DIR".into(), under(".local/share/jupyter/runtime")),
+        (
+            "JUPYTER_RUNTIME_DIR".into(),
+            under(".local/share/jupyter/runtime"),
+        ),
         ("MPLCONFIGDIR".into(), under(".config/matplotlib")),
     ])
 }

@@ -42,7 +42,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX)),
         Err(e) => {
             eprintln!("nbv: error: {e:#}");
-            ExitCode::from(u8::try_from(Outcome::InfrastructureError.exit_code()).unwrap_or(u8::MAX))
+            ExitCode::from(
+                u8::try_from(Outcome::InfrastructureError.exit_code()).unwrap_or(u8::MAX),
+            )
         }
     }
 }
@@ -50,7 +52,13 @@ fn main() -> ExitCode {
 /// Pod mode.
 fn run(args: RunArgs, log: &Log) -> anyhow::Result<i32> {
     let cache_dir = dirs::cache_dir(&args.work_dir.join("cache"));
-    let report = match settings(&args.notebook, &args.common, args.parameters.as_deref(), args.work_dir.clone(), cache_dir) {
+    let report = match settings(
+        &args.notebook,
+        &args.common,
+        args.parameters.as_deref(),
+        args.work_dir.clone(),
+        cache_dir,
+    ) {
         Ok(settings) => pipeline::validate(&settings, log),
         Err(e) => error_report(&args.notebook, &args.common, &e),
     };
@@ -59,9 +67,16 @@ fn run(args: RunArgs, log: &Log) -> anyhow::Result<i32> {
         .context("serializing the summary")?;
     // A missing termination-message path must not hide the verdict: warn and go on.
     if let Err(e) = std::fs::write(&args.termination_message_path, summary) {
-        log(&format!("cannot write summary to {}: {e}", args.termination_message_path.display()));
+        log(&format!(
+            "cannot write summary to {}: {e}",
+            args.termination_message_path.display()
+        ));
     }
-    let report_path = args.common.report.clone().unwrap_or_else(|| args.work_dir.join("report.json"));
+    let report_path = args
+        .common
+        .report
+        .clone()
+        .unwrap_or_else(|| args.work_dir.join("report.json"));
     finish(&report, Some(&report_path), args.common.output, log)
 }
 
@@ -69,12 +84,23 @@ fn run(args: RunArgs, log: &Log) -> anyhow::Result<i32> {
 fn validate(args: ValidateArgs, log: &Log) -> anyhow::Result<i32> {
     let work_dir = scratch_dir();
     let cache_dir = dirs::cache_dir(&std::env::temp_dir().join("nbv-cache"));
-    let report = match settings(&args.notebook, &args.common, None, work_dir.clone(), cache_dir) {
+    let report = match settings(
+        &args.notebook,
+        &args.common,
+        None,
+        work_dir.clone(),
+        cache_dir,
+    ) {
         Ok(settings) => pipeline::validate(&settings, log),
         Err(e) => error_report(&args.notebook, &args.common, &e),
     };
     let _ = std::fs::remove_dir_all(&work_dir);
-    finish(&report, args.common.report.as_deref(), args.common.output, log)
+    finish(
+        &report,
+        args.common.report.as_deref(),
+        args.common.output,
+        log,
+    )
 }
 
 fn setup(log: &Log) -> anyhow::Result<i32> {
@@ -87,12 +113,17 @@ fn setup(log: &Log) -> anyhow::Result<i32> {
 }
 
 /// Writes the report file, prints the report, returns the exit code.
-fn finish(report: &Report, report_path: Option<&Path>, output: OutputFormat, log: &Log) -> anyhow::Result<i32> {
+fn finish(
+    report: &Report,
+    report_path: Option<&Path>,
+    output: OutputFormat,
+    log: &Log,
+) -> anyhow::Result<i32> {
     let json = serde_json::to_string_pretty(report).context("serializing the report")?;
-    if let Some(path) = report_path {
-        if let Err(e) = std::fs::write(path, &json) {
-            log(&format!("cannot write report to {}: {e}", path.display()));
-        }
+    if let Some(path) = report_path
+        && let Err(e) = std::fs::write(path, &json)
+    {
+        log(&format!("cannot write report to {}: {e}", path.display()));
     }
     match output {
         OutputFormat::Json => println!("{json}"),
@@ -108,8 +139,13 @@ fn settings(
     work_dir: PathBuf,
     cache_dir: PathBuf,
 ) -> Result<Settings, RunError> {
-    let mut compare: CompareConfig = match common.comparison_config.as_deref().filter(|c| !c.trim().is_empty()) {
-        Some(json) => serde_json::from_str(json).map_err(|e| invalid(format!("comparison config is not valid: {e}")))?,
+    let mut compare: CompareConfig = match common
+        .comparison_config
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+    {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| invalid(format!("comparison config is not valid: {e}")))?,
         None => CompareConfig::default(),
     };
     if let Some(mode) = common.mode {
@@ -151,6 +187,8 @@ fn error_report(notebook: &Path, common: &CommonArgs, error: &RunError) -> Repor
 
 /// A fresh per-run directory for the executed notebook.
 fn scratch_dir() -> PathBuf {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     std::env::temp_dir().join(format!("nbv-run-{}-{nanos}", std::process::id()))
 }

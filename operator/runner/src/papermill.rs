@@ -79,16 +79,27 @@ impl Execution<'_> {
     }
 
     /// Runs papermill; `on_cell` is called with papermill's 1-based cell number as each cell starts.
-    pub(crate) fn run(&self, on_cell: Arc<dyn Fn(usize) + Send + Sync>) -> Result<Finished, RunError> {
-        let mut child = self
-            .command()
-            .spawn()
-            .map_err(|e| infra(format!("cannot start {} -m papermill: {e}", self.python.exe.display())))?;
+    pub(crate) fn run(
+        &self,
+        on_cell: Arc<dyn Fn(usize) + Send + Sync>,
+    ) -> Result<Finished, RunError> {
+        let mut child = self.command().spawn().map_err(|e| {
+            infra(format!(
+                "cannot start {} -m papermill: {e}",
+                self.python.exe.display()
+            ))
+        })?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let (done_tx, done_rx) = mpsc::channel();
         let streams: [Option<Box<dyn Read + Send>>; 2] = [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
         ];
         let readers = streams.into_iter().flatten().map(|stream| {
             let (tail, on_cell, done) = (Arc::clone(&tail), Arc::clone(&on_cell), done_tx.clone());
@@ -106,19 +117,29 @@ impl Execution<'_> {
                 break;
             }
         }
-        let log_tail = tail.lock().map(|t| t.iter().cloned().collect::<Vec<String>>().join("\n")).unwrap_or_default();
+        let log_tail = tail
+            .lock()
+            .map(|t| t.iter().cloned().collect::<Vec<String>>().join("\n"))
+            .unwrap_or_default();
         Ok(Finished { status, log_tail })
     }
 }
 
-fn read_log(stream: impl Read, tail: &Mutex<VecDeque<String>>, on_cell: &(dyn Fn(usize) + Send + Sync)) {
+fn read_log(
+    stream: impl Read,
+    tail: &Mutex<VecDeque<String>>,
+    on_cell: &(dyn Fn(usize) + Send + Sync),
+) {
     let mut reader = BufReader::new(stream);
     let mut buf = Vec::new();
     // Byte lines: cell output need not be UTF-8, and one bad line must not stop the reader.
     while reader.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
         let line = String::from_utf8_lossy(&buf);
         let line = line.trim_end();
-        if let Some(n) = line.strip_prefix("Executing Cell ").and_then(|r| r.split('-').next()?.trim().parse().ok()) {
+        if let Some(n) = line
+            .strip_prefix("Executing Cell ")
+            .and_then(|r| r.split('-').next()?.trim().parse().ok())
+        {
             on_cell(n);
         }
         if let Ok(mut t) = tail.lock() {
@@ -134,7 +155,10 @@ fn read_log(stream: impl Read, tail: &Mutex<VecDeque<String>>, on_cell: &(dyn Fn
 fn wait_or_kill(child: &mut Child, timeout: Duration) -> Result<Option<ExitStatus>, RunError> {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(status) = child.try_wait().map_err(|e| infra(format!("waiting for papermill: {e}")))? {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| infra(format!("waiting for papermill: {e}")))?
+        {
             return Ok(Some(status));
         }
         if Instant::now() >= deadline {

@@ -17,8 +17,14 @@ pub(crate) struct Parameters {
 
 impl Parameters {
     pub(crate) fn parse(pairs: &[String], json: Option<&str>) -> Result<Self, RunError> {
-        let pairs = pairs.iter().map(|p| parse_pair(p)).collect::<Result<_, _>>()?;
-        let json = json.filter(|j| !j.trim().is_empty()).map(check_json).transpose()?;
+        let pairs = pairs
+            .iter()
+            .map(|p| parse_pair(p))
+            .collect::<Result<_, _>>()?;
+        let json = json
+            .filter(|j| !j.trim().is_empty())
+            .map(check_json)
+            .transpose()?;
         Ok(Self { pairs, json })
     }
 
@@ -29,7 +35,9 @@ impl Parameters {
     /// Parameters as recorded in the report.
     pub(crate) fn for_report(&self) -> BTreeMap<String, String> {
         let mut out: BTreeMap<String, String> = self.pairs.iter().cloned().collect();
-        if let Some(Ok(Value::Object(map))) = self.json.as_deref().map(serde_json::from_str::<Value>) {
+        if let Some(Ok(Value::Object(map))) =
+            self.json.as_deref().map(serde_json::from_str::<Value>)
+        {
             for (k, v) in map {
                 let text = match v {
                     Value::String(s) => s,
@@ -57,7 +65,9 @@ fn check_name(key: &str) -> Result<(), RunError> {
     if first_ok && chars.all(|c| c.is_alphanumeric() || c == '_') {
         Ok(())
     } else {
-        Err(invalid(format!("parameter name {key:?} is not a Python identifier")))
+        Err(invalid(format!(
+            "parameter name {key:?} is not a Python identifier"
+        )))
     }
 }
 
@@ -78,7 +88,11 @@ mod tests {
 
     #[test]
     fn pairs_and_json_are_merged_for_the_report() {
-        let p = Parameters::parse(&["count=3".into(), "name=a=b".into()], Some(r#"{"x": 1, "y": "s"}"#)).unwrap();
+        let p = Parameters::parse(
+            &["count=3".into(), "name=a=b".into()],
+            Some(r#"{"x": 1, "y": "s"}"#),
+        )
+        .unwrap();
         let report = p.for_report();
         assert_eq!(report["count"], "3");
         assert_eq!(report["name"], "a=b");

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nbv_compare::{Comparator, CompareConfig, Notebook, notebook};
-use nbv_report::{CellReport, CellStatus, Comparison, ComparisonOutcome, Outcome, Report, SCHEMA_VERSION, format_duration};
+use nbv_report::{
+    CellReport, CellStatus, Comparison, ComparisonOutcome, Outcome, Report, SCHEMA_VERSION,
+    format_duration,
+};
 
 use crate::collect::cell_reports;
 use crate::dirs::{create_dir, writable_home_env};
@@ -79,20 +82,31 @@ fn execute_and_compare(settings: &Settings, log: &Log) -> Result<Verdict, RunErr
         .map(|g| read_notebook(g, "golden notebook"))
         .transpose()?
         .map(Notebook::without_injected_cells);
-    let comparator = Comparator::new(settings.compare.clone()).map_err(|e| invalid(e.to_string()))?;
+    let comparator =
+        Comparator::new(settings.compare.clone()).map_err(|e| invalid(e.to_string()))?;
 
     create_dir(&settings.work_dir)?;
     let mut env = writable_home_env(&settings.work_dir)?;
     let python = python::resolve(&settings.cache_dir, &env, log.as_ref())?;
     if let Some(requirements) = &settings.requirements {
-        let site = requirements::install(&python, requirements, &settings.cache_dir, &env, log.as_ref())?;
+        let site = requirements::install(
+            &python,
+            requirements,
+            &settings.cache_dir,
+            &env,
+            log.as_ref(),
+        )?;
         env.push(("PYTHONPATH".into(), python_path(&site)));
     }
 
     let input = prepare(&settings.notebook, &source, &settings.work_dir)?;
     let output = output_path(&settings.work_dir);
     let _ = std::fs::remove_file(&output);
-    let cwd = settings.notebook.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let cwd = settings
+        .notebook
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let execution = Execution {
         python: &python,
         input: &input,
@@ -107,9 +121,13 @@ fn execute_and_compare(settings: &Settings, log: &Log) -> Result<Verdict, RunErr
     // papermill counts its own injected parameters cell.
     let total = source.cells.len() + usize::from(!settings.parameters.is_empty());
     let progress_log = Arc::clone(log);
-    let finished = execution.run(Arc::new(move |n| progress_log(&format!("executing cell {n}/{total}"))))?;
+    let finished = execution.run(Arc::new(move |n| {
+        progress_log(&format!("executing cell {n}/{total}"))
+    }))?;
 
-    let executed = notebook::read(&output).ok().map(Notebook::without_injected_cells);
+    let executed = notebook::read(&output)
+        .ok()
+        .map(Notebook::without_injected_cells);
     let cells = executed.as_ref().map(cell_reports).unwrap_or_default();
     if let Some(verdict) = execution_problem(settings, &finished, &cells, executed.is_some()) {
         return Ok(verdict);
@@ -130,7 +148,10 @@ fn execute_and_compare(settings: &Settings, log: &Log) -> Result<Verdict, RunErr
                 "outputs differ from the golden notebook: {} mismatch(es), first in cell {}{}: {}",
                 comparison.mismatches.len(),
                 first.cell_index,
-                first.output_index.map(|o| format!(" output {o}")).unwrap_or_default(),
+                first
+                    .output_index
+                    .map(|o| format!(" output {o}"))
+                    .unwrap_or_default(),
                 first.kind.as_str()
             ),
         ),
@@ -152,37 +173,63 @@ fn execute_and_compare(settings: &Settings, log: &Log) -> Result<Verdict, RunErr
 }
 
 /// Classifies a run that did not simply succeed; `None` when execution went fine.
-fn execution_problem(settings: &Settings, finished: &Finished, cells: &[CellReport], have_output: bool) -> Option<Verdict> {
+fn execution_problem(
+    settings: &Settings,
+    finished: &Finished,
+    cells: &[CellReport],
+    have_output: bool,
+) -> Option<Verdict> {
     let verdict = |outcome, message: String| Verdict {
         outcome,
         message,
         cells: cells.to_vec(),
         comparison: None,
     };
-    let timed_out_cell = cells.iter().find(|c| c.status == CellStatus::TimedOut).map(|c| c.cell_index);
+    let timed_out_cell = cells
+        .iter()
+        .find(|c| c.status == CellStatus::TimedOut)
+        .map(|c| c.cell_index);
     let Some(status) = finished.status else {
-        let at = timed_out_cell.map(|i| format!(" while cell {i} was running")).unwrap_or_default();
+        let at = timed_out_cell
+            .map(|i| format!(" while cell {i} was running"))
+            .unwrap_or_default();
         return Some(verdict(
             Outcome::InfrastructureError,
-            format!("timed out: execution exceeded {} s{at}; the process group was killed", settings.timeout.as_secs()),
+            format!(
+                "timed out: execution exceeded {} s{at}; the process group was killed",
+                settings.timeout.as_secs()
+            ),
         ));
     };
     if let Some(index) = timed_out_cell {
         return Some(verdict(
             Outcome::InfrastructureError,
-            format!("timed out: cell {index} ran longer than the cell timeout of {} s", settings.cell_timeout),
+            format!(
+                "timed out: cell {index} ran longer than the cell timeout of {} s",
+                settings.cell_timeout
+            ),
         ));
     }
     if let Some(failed) = cells.iter().find(|c| c.status == CellStatus::Failed) {
-        let error = failed.error.as_ref().map(|e| format!(": {}: {}", e.ename, e.evalue)).unwrap_or_default();
-        return Some(verdict(Outcome::NotebookFailed, format!("cell {} raised an exception{error}", failed.cell_index)));
+        let error = failed
+            .error
+            .as_ref()
+            .map(|e| format!(": {}: {}", e.ename, e.evalue))
+            .unwrap_or_default();
+        return Some(verdict(
+            Outcome::NotebookFailed,
+            format!("cell {} raised an exception{error}", failed.cell_index),
+        ));
     }
     let all_ran = have_output && cells.iter().all(|c| c.status == CellStatus::Passed);
     // papermill also exits non-zero for exceptions the notebook declared as expected.
     if status.success() || all_ran {
         return None;
     }
-    Some(verdict(Outcome::InfrastructureError, papermill_failure(settings, status, &finished.log_tail)))
+    Some(verdict(
+        Outcome::InfrastructureError,
+        papermill_failure(settings, status, &finished.log_tail),
+    ))
 }
 
 /// Explains a papermill failure that left no usable notebook.
@@ -195,7 +242,12 @@ fn papermill_failure(settings: &Settings, status: std::process::ExitStatus, log:
             settings.notebook.display()
         );
     }
-    let tail: Vec<&str> = log.lines().rev().filter(|l| !l.trim().is_empty()).take(8).collect();
+    let tail: Vec<&str> = log
+        .lines()
+        .rev()
+        .filter(|l| !l.trim().is_empty())
+        .take(8)
+        .collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
     format!("papermill failed ({status}):\n{}", tail.join("\n"))
 }

@@ -12,7 +12,11 @@ use crate::error::{RunError, infra, invalid};
 const TAG: &str = "raises-exception";
 
 /// Returns the notebook path to execute: `input` itself, or a tagged copy in `work_dir`.
-pub(crate) fn prepare(input: &Path, notebook: &Notebook, work_dir: &Path) -> Result<PathBuf, RunError> {
+pub(crate) fn prepare(
+    input: &Path,
+    notebook: &Notebook,
+    work_dir: &Path,
+) -> Result<PathBuf, RunError> {
     let needs_tag: Vec<usize> = notebook
         .cells
         .iter()
@@ -23,8 +27,10 @@ pub(crate) fn prepare(input: &Path, notebook: &Notebook, work_dir: &Path) -> Res
     if needs_tag.is_empty() {
         return Ok(input.to_path_buf());
     }
-    let text = std::fs::read(input).map_err(|e| invalid(format!("cannot read {}: {e}", input.display())))?;
-    let mut doc: Value = serde_json::from_slice(&text).map_err(|e| invalid(format!("{}: {e}", input.display())))?;
+    let text = std::fs::read(input)
+        .map_err(|e| invalid(format!("cannot read {}: {e}", input.display())))?;
+    let mut doc: Value =
+        serde_json::from_slice(&text).map_err(|e| invalid(format!("{}: {e}", input.display())))?;
     for index in needs_tag {
         let metadata = &mut doc["cells"][index]["metadata"];
         if !metadata.is_object() {
@@ -37,7 +43,9 @@ pub(crate) fn prepare(input: &Path, notebook: &Notebook, work_dir: &Path) -> Res
         }
     }
     let prepared = work_dir.join("input.ipynb");
-    let json = serde_json::to_vec(&doc).map_err(|e| infra(format!("cannot serialize prepared notebook: {e}")))?;
-    std::fs::write(&prepared, json).map_err(|e| infra(format!("cannot write {}: {e}", prepared.display())))?;
+    let json = serde_json::to_vec(&doc)
+        .map_err(|e| infra(format!("cannot serialize prepared notebook: {e}")))?;
+    std::fs::write(&prepared, json)
+        .map_err(|e| infra(format!("cannot write {}: {e}", prepared.display())))?;
     Ok(prepared)
 }

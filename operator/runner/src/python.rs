@@ -25,7 +25,11 @@ pub(crate) struct Python {
 }
 
 /// Returns an interpreter with papermill and ipykernel, creating the virtualenv if needed.
-pub(crate) fn resolve(cache_dir: &Path, env: &[(OsString, OsString)], log: &dyn Fn(&str)) -> Result<Python, RunError> {
+pub(crate) fn resolve(
+    cache_dir: &Path,
+    env: &[(OsString, OsString)],
+    log: &dyn Fn(&str),
+) -> Result<Python, RunError> {
     if let Some(exe) = std::env::var_os("NBV_PYTHON").filter(|p| !p.is_empty()) {
         let exe = PathBuf::from(exe);
         return if has_tools(&exe) {
@@ -54,7 +58,11 @@ fn has_tools(exe: &Path) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn bootstrap(cache_dir: &Path, env: &[(OsString, OsString)], log: &dyn Fn(&str)) -> Result<Python, RunError> {
+fn bootstrap(
+    cache_dir: &Path,
+    env: &[(OsString, OsString)],
+    log: &dyn Fn(&str),
+) -> Result<Python, RunError> {
     let venv = cache_dir.join(VENV_KEY);
     let exe = venv.join("bin").join("python");
     if venv.join(READY_MARKER).exists() {
@@ -63,25 +71,47 @@ fn bootstrap(cache_dir: &Path, env: &[(OsString, OsString)], log: &dyn Fn(&str))
     create_dir(cache_dir)?;
     // Concurrent runs (parallel tests, several shells) build the virtualenv once.
     let lock_path = cache_dir.join(format!("{VENV_KEY}.lock"));
-    let lock = File::create(&lock_path).map_err(|e| infra(format!("cannot create {}: {e}", lock_path.display())))?;
-    lock.lock().map_err(|e| infra(format!("cannot lock {}: {e}", lock_path.display())))?;
+    let lock = File::create(&lock_path)
+        .map_err(|e| infra(format!("cannot create {}: {e}", lock_path.display())))?;
+    lock.lock()
+        .map_err(|e| infra(format!("cannot lock {}: {e}", lock_path.display())))?;
     if venv.join(READY_MARKER).exists() {
         return Ok(Python { exe });
     }
-    log(&format!("setting up Python environment in {} (first run only)", venv.display()));
+    log(&format!(
+        "setting up Python environment in {} (first run only)",
+        venv.display()
+    ));
     if venv.exists() {
-        std::fs::remove_dir_all(&venv).map_err(|e| infra(format!("cannot remove stale {}: {e}", venv.display())))?;
+        std::fs::remove_dir_all(&venv)
+            .map_err(|e| infra(format!("cannot remove stale {}: {e}", venv.display())))?;
     }
     let mut create = Command::new("python3");
     create.arg("-m").arg("venv").arg(&venv);
-    run_checked(create, "python3 -m venv", "install Python 3 with the venv module (e.g. the python3-venv package), or set NBV_PYTHON")?;
+    run_checked(
+        create,
+        "python3 -m venv",
+        "install Python 3 with the venv module (e.g. the python3-venv package), or set NBV_PYTHON",
+    )?;
     let mut install = Command::new(&exe);
     install
-        .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--quiet"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--quiet",
+        ])
         .args(PACKAGES)
         .envs(env.iter().map(|(k, v)| (k, v)));
-    run_checked(install, "pip install papermill ipykernel", "check network access to the package index, or set NBV_PYTHON")?;
-    File::create(venv.join(READY_MARKER)).map_err(|e| infra(format!("cannot finish {}: {e}", venv.display())))?;
+    run_checked(
+        install,
+        "pip install papermill ipykernel",
+        "check network access to the package index, or set NBV_PYTHON",
+    )?;
+    File::create(venv.join(READY_MARKER))
+        .map_err(|e| infra(format!("cannot finish {}: {e}", venv.display())))?;
     Ok(Python { exe })
 }
 
@@ -95,6 +125,17 @@ pub(crate) fn run_checked(mut command: Command, what: &str, hint: &str) -> Resul
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let tail: Vec<&str> = stderr.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
-    Err(infra(format!("{what} failed ({}); {hint}\n{}", output.status, tail.join("\n"))))
+    let tail: Vec<&str> = stderr
+        .lines()
+        .rev()
+        .take(15)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    Err(infra(format!(
+        "{what} failed ({}); {hint}\n{}",
+        output.status,
+        tail.join("\n")
+    )))
 }

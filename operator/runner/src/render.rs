@@ -16,7 +16,11 @@ struct Style {
 
 impl Style {
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.colour { format!("\u{1b}[{code}m{text}\u{1b}[0m") } else { text.to_owned() }
+        if self.colour {
+            format!("\u{1b}[{code}m{text}\u{1b}[0m")
+        } else {
+            text.to_owned()
+        }
     }
     fn green(&self, t: &str) -> String {
         self.paint("32", t)
@@ -50,9 +54,18 @@ pub(crate) fn render(report: &Report, colour: bool) -> String {
             CellStatus::Skipped => (s.dim("·"), "skipped"),
         };
         let time = cell.execution_time.as_deref().unwrap_or("");
-        let _ = writeln!(out, "  {mark} cell {:<4} {status:<9} {}", cell.cell_index, s.dim(time));
+        let _ = writeln!(
+            out,
+            "  {mark} cell {:<4} {status:<9} {}",
+            cell.cell_index,
+            s.dim(time)
+        );
         if let Some(error) = &cell.error {
-            let _ = writeln!(out, "      {}", s.red(&format!("{}: {}", error.ename, error.evalue)));
+            let _ = writeln!(
+                out,
+                "      {}",
+                s.red(&format!("{}: {}", error.ename, error.evalue))
+            );
         }
     }
     if let Some(c) = &report.comparison {
@@ -60,12 +73,29 @@ pub(crate) fn render(report: &Report, colour: bool) -> String {
         let _ = writeln!(
             out,
             "comparison ({}): {} of {} cells matched, {} skipped, {} mismatch(es)",
-            c.strategy.as_str(), t.cells_matched, t.cells_compared, t.cells_skipped, t.mismatches
+            c.strategy.as_str(),
+            t.cells_matched,
+            t.cells_compared,
+            t.cells_skipped,
+            t.mismatches
         );
         for m in c.mismatches.iter().take(MISMATCHES_SHOWN) {
-            let output = m.output_index.map(|o| format!(" output {o}")).unwrap_or_default();
-            let mime = m.mime_type.as_deref().map(|m| format!(" [{m}]")).unwrap_or_default();
-            let _ = writeln!(out, "  {} cell {}{output}: {}{mime}", s.red("✘"), m.cell_index, m.kind.as_str());
+            let output = m
+                .output_index
+                .map(|o| format!(" output {o}"))
+                .unwrap_or_default();
+            let mime = m
+                .mime_type
+                .as_deref()
+                .map(|m| format!(" [{m}]"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {} cell {}{output}: {}{mime}",
+                s.red("✘"),
+                m.cell_index,
+                m.kind.as_str()
+            );
             match &m.unified_diff {
                 Some(diff) => {
                     for line in diff.lines().take(DIFF_LINES) {
@@ -84,7 +114,11 @@ pub(crate) fn render(report: &Report, colour: bool) -> String {
             }
         }
         if c.mismatches.len() > MISMATCHES_SHOWN {
-            let _ = writeln!(out, "  … {} more in the JSON report", c.mismatches.len() - MISMATCHES_SHOWN);
+            let _ = writeln!(
+                out,
+                "  … {} more in the JSON report",
+                c.mismatches.len() - MISMATCHES_SHOWN
+            );
         }
     }
     let verdict = match report.outcome {
@@ -94,6 +128,10 @@ pub(crate) fn render(report: &Report, colour: bool) -> String {
         Outcome::InfrastructureError => s.yellow("INFRASTRUCTURE ERROR"),
         Outcome::InvalidInput => s.yellow("INVALID INPUT"),
     };
-    let _ = writeln!(out, "{verdict} ({}, exit code {}): {}", report.duration, report.exit_code, report.message);
+    let _ = writeln!(
+        out,
+        "{verdict} ({}, exit code {}): {}",
+        report.duration, report.exit_code, report.message
+    );
     out
 }

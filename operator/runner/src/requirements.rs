@@ -25,8 +25,12 @@ pub(crate) fn install(
     env: &[(OsString, OsString)],
     log: &dyn Fn(&str),
 ) -> Result<PathBuf, RunError> {
-    let content = std::fs::read(requirements)
-        .map_err(|e| invalid(format!("cannot read requirements file {}: {e}", requirements.display())))?;
+    let content = std::fs::read(requirements).map_err(|e| {
+        invalid(format!(
+            "cannot read requirements file {}: {e}",
+            requirements.display()
+        ))
+    })?;
     let digest = Sha256::digest(&content);
     let key: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     let target = cache_dir.join(format!("requirements-{key}"));
@@ -35,22 +39,39 @@ pub(crate) fn install(
     }
     create_dir(cache_dir)?;
     let lock_path = cache_dir.join(format!("requirements-{key}.lock"));
-    let lock = File::create(&lock_path).map_err(|e| infra(format!("cannot create {}: {e}", lock_path.display())))?;
-    lock.lock().map_err(|e| infra(format!("cannot lock {}: {e}", lock_path.display())))?;
+    let lock = File::create(&lock_path)
+        .map_err(|e| infra(format!("cannot create {}: {e}", lock_path.display())))?;
+    lock.lock()
+        .map_err(|e| infra(format!("cannot lock {}: {e}", lock_path.display())))?;
     if target.join(READY_MARKER).exists() {
         return Ok(target);
     }
     if target.exists() {
-        std::fs::remove_dir_all(&target).map_err(|e| infra(format!("cannot remove stale {}: {e}", target.display())))?;
+        std::fs::remove_dir_all(&target)
+            .map_err(|e| infra(format!("cannot remove stale {}: {e}", target.display())))?;
     }
     log(&format!("installing {}", requirements.display()));
     let mut pip = Command::new(&python.exe);
-    pip.args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--quiet", "--no-warn-script-location", "--target"])
-        .arg(&target)
-        .arg("--requirement")
-        .arg(requirements)
-        .envs(env.iter().map(|(k, v)| (k, v)));
-    run_checked(pip, &format!("installing requirements from {}", requirements.display()), "check the requirements file and network access to the package index")?;
-    File::create(target.join(READY_MARKER)).map_err(|e| infra(format!("cannot finish {}: {e}", target.display())))?;
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--quiet",
+        "--no-warn-script-location",
+        "--target",
+    ])
+    .arg(&target)
+    .arg("--requirement")
+    .arg(requirements)
+    .envs(env.iter().map(|(k, v)| (k, v)));
+    run_checked(
+        pip,
+        &format!("installing requirements from {}", requirements.display()),
+        "check the requirements file and network access to the package index",
+    )?;
+    File::create(target.join(READY_MARKER))
+        .map_err(|e| infra(format!("cannot finish {}: {e}", target.display())))?;
     Ok(target)
 }

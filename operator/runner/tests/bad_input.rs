@@ -10,7 +10,7 @@ use serde_json::json;
 
 fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
     let p = dir.join(name);
-    std::fs::write(&p, content).unwrap();
+    std::fs::write(&p, content).expect("write test file");
     p
 }
 
@@ -37,66 +37,147 @@ fn file_that_is_not_json() {
     let nb = write(dir.path(), "bad.ipynb", "this is not json");
     let (code, report, out) = validate(&[path(&nb)]);
     assert_eq!(code, Outcome::InvalidInput.exit_code());
-    assert!(report.message.contains("invalid JSON at line 1"), "{}", report.message);
+    assert!(
+        report.message.contains("invalid JSON at line 1"),
+        "{}",
+        report.message
+    );
     assert_no_panic(&out);
 }
 
 #[test]
 fn notebook_that_is_not_nbformat_4() {
     let dir = tempfile::tempdir().unwrap();
-    let nb = write(dir.path(), "v3.ipynb", r#"{"nbformat": 3, "worksheets": []}"#);
+    let nb = write(
+        dir.path(),
+        "v3.ipynb",
+        r#"{"nbformat": 3, "worksheets": []}"#,
+    );
     let (code, report, _) = validate(&[path(&nb)]);
     assert_eq!(code, Outcome::InvalidInput.exit_code());
-    assert!(report.message.contains("not an nbformat 4 notebook: nbformat is 3"), "{}", report.message);
+    assert!(
+        report
+            .message
+            .contains("not an nbformat 4 notebook: nbformat is 3"),
+        "{}",
+        report.message
+    );
 }
 
 #[test]
 fn missing_notebook_file() {
     let (code, report, _) = validate(&["/nonexistent/notebook.ipynb"]);
     assert_eq!(code, Outcome::InvalidInput.exit_code());
-    assert!(report.message.contains("cannot read /nonexistent/notebook.ipynb"), "{}", report.message);
+    assert!(
+        report
+            .message
+            .contains("cannot read /nonexistent/notebook.ipynb"),
+        "{}",
+        report.message
+    );
 }
 
 #[test]
 fn bad_parameter_is_invalid_input() {
-    let (code, report, _) = validate(&[path(&example("passing.ipynb")), "--param", "not-an-identifier=1"]);
+    let (code, report, _) = validate(&[
+        path(&example("passing.ipynb")),
+        "--param",
+        "not-an-identifier=1",
+    ]);
     assert_eq!(code, Outcome::InvalidInput.exit_code());
-    assert!(report.message.contains("not a Python identifier"), "{}", report.message);
+    assert!(
+        report.message.contains("not a Python identifier"),
+        "{}",
+        report.message
+    );
 }
 
 #[test]
 fn missing_kernel_is_an_infrastructure_error() {
     let dir = tempfile::tempdir().unwrap();
-    let nb = write(dir.path(), "k.ipynb", &notebook(json!([code("print(1)")]), "no-such-kernel"));
+    let nb = write(
+        dir.path(),
+        "k.ipynb",
+        &notebook(json!([code("print(1)")]), "no-such-kernel"),
+    );
     let (code, report, _) = validate(&[path(&nb)]);
-    assert_eq!(code, Outcome::InfrastructureError.exit_code(), "{}", report.message);
-    assert!(report.message.contains("kernel \"no-such-kernel\" is not installed"), "{}", report.message);
+    assert_eq!(
+        code,
+        Outcome::InfrastructureError.exit_code(),
+        "{}",
+        report.message
+    );
+    assert!(
+        report
+            .message
+            .contains("kernel \"no-such-kernel\" is not installed"),
+        "{}",
+        report.message
+    );
 }
 
 #[test]
 fn hanging_notebook_hits_the_overall_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let nb = write(dir.path(), "hang.ipynb", &notebook(json!([code("print(1)"), code("import time\ntime.sleep(600)")]), "python3"));
+    let nb = write(
+        dir.path(),
+        "hang.ipynb",
+        &notebook(
+            json!([code("print(1)"), code("import time\ntime.sleep(600)")]),
+            "python3",
+        ),
+    );
     let started = std::time::Instant::now();
     let (code, report, _) = validate(&[path(&nb), "--timeout", "8"]);
-    assert_eq!(code, Outcome::InfrastructureError.exit_code(), "{}", report.message);
-    assert!(report.message.starts_with("timed out: execution exceeded 8 s"), "{}", report.message);
+    assert_eq!(
+        code,
+        Outcome::InfrastructureError.exit_code(),
+        "{}",
+        report.message
+    );
+    assert!(
+        report
+            .message
+            .starts_with("timed out: execution exceeded 8 s"),
+        "{}",
+        report.message
+    );
     assert!(started.elapsed().as_secs() < 60);
 }
 
 #[test]
 fn hanging_cell_hits_the_cell_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let nb = write(dir.path(), "hang.ipynb", &notebook(json!([code("print(1)"), code("import time\ntime.sleep(600)")]), "python3"));
+    let nb = write(
+        dir.path(),
+        "hang.ipynb",
+        &notebook(
+            json!([code("print(1)"), code("import time\ntime.sleep(600)")]),
+            "python3",
+        ),
+    );
     let (code, report, _) = validate(&[path(&nb), "--cell-timeout", "3"]);
-    assert_eq!(code, Outcome::InfrastructureError.exit_code(), "{}", report.message);
-    assert!(report.message.contains("cell 1 ran longer than the cell timeout of 3 s"), "{}", report.message);
+    assert_eq!(
+        code,
+        Outcome::InfrastructureError.exit_code(),
+        "{}",
+        report.message
+    );
+    assert!(
+        report
+            .message
+            .contains("cell 1 ran longer than the cell timeout of 3 s"),
+        "{}",
+        report.message
+    );
 }
 
 #[test]
 fn golden_with_a_different_number_of_cells() {
     let dir = tempfile::tempdir().unwrap();
-    let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(example("passing.golden.ipynb")).unwrap()).unwrap();
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(example("passing.golden.ipynb")).unwrap())
+            .unwrap();
     let mut shorter = golden.clone();
     shorter["cells"].as_array_mut().unwrap().pop();
     let g = write(dir.path(), "short.golden.ipynb", &shorter.to_string());
@@ -110,7 +191,14 @@ fn golden_with_a_different_number_of_cells() {
 fn huge_output_keeps_the_summary_bounded() {
     ensure_python();
     let dir = tempfile::tempdir().unwrap();
-    let nb = write(dir.path(), "huge.ipynb", &notebook(json!([code("print('x' * 20_000_000)"), code("1/0")]), "python3"));
+    let nb = write(
+        dir.path(),
+        "huge.ipynb",
+        &notebook(
+            json!([code("print('x' * 20_000_000)"), code("1/0")]),
+            "python3",
+        ),
+    );
     let termination = dir.path().join("termination-log");
     let out = command()
         .arg("run")
@@ -122,9 +210,18 @@ fn huge_output_keeps_the_summary_bounded() {
         .arg(dir.path().join("work"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(Outcome::NotebookFailed.exit_code()), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(Outcome::NotebookFailed.exit_code()),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&termination).unwrap();
     assert!(text.len() <= 4096, "{} bytes", text.len());
     let summary = Summary::from_json(&text).unwrap();
-    assert!(summary.message.contains("ZeroDivisionError"), "{}", summary.message);
+    assert!(
+        summary.message.contains("ZeroDivisionError"),
+        "{}",
+        summary.message
+    );
 }

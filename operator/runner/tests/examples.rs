@@ -14,16 +14,33 @@ fn passing_notebook_matches_its_golden() {
     ]);
     assert_eq!(code, 0, "{}", report.message);
     assert_eq!(report.outcome, Outcome::Passed);
-    assert_eq!(report.comparison.unwrap().result, ComparisonOutcome::Matched);
-    assert!(report.cells.iter().all(|c| c.status == CellStatus::Passed && c.execution_time.is_some()));
+    assert_eq!(
+        report.comparison.unwrap().result,
+        ComparisonOutcome::Matched
+    );
+    assert!(
+        report
+            .cells
+            .iter()
+            .all(|c| c.status == CellStatus::Passed && c.execution_time.is_some())
+    );
 }
 
 #[test]
 fn raising_notebook_fails_naming_the_cell() {
     let (code, report, _) = validate(&[path(&example("raising.ipynb"))]);
-    assert_eq!(code, Outcome::NotebookFailed.exit_code(), "{}", report.message);
+    assert_eq!(
+        code,
+        Outcome::NotebookFailed.exit_code(),
+        "{}",
+        report.message
+    );
     assert!(report.message.contains("cell 2"), "{}", report.message);
-    let failed = report.cells.iter().find(|c| c.status == CellStatus::Failed).expect("a failed cell");
+    let failed = report
+        .cells
+        .iter()
+        .find(|c| c.status == CellStatus::Failed)
+        .expect("a failed cell");
     assert_eq!(failed.cell_index, 2);
     let error = failed.error.as_ref().expect("error recorded");
     assert_eq!(error.ename, "ValueError");
@@ -52,25 +69,47 @@ fn nondeterministic_notebook_fails_exact_naming_the_cell() {
         "--mode",
         "exact",
     ]);
-    assert_eq!(code, Outcome::OutputsDiffer.exit_code(), "{}", report.message);
+    assert_eq!(
+        code,
+        Outcome::OutputsDiffer.exit_code(),
+        "{}",
+        report.message
+    );
     let comparison = report.comparison.unwrap();
     let cells: Vec<usize> = comparison.mismatches.iter().map(|m| m.cell_index).collect();
     // The timestamp cell comes first; uuid, address, float and epoch cells follow.
     assert_eq!(cells, [1, 2, 3, 4, 5]);
-    assert!(report.message.contains("cell 1 output 0"), "{}", report.message);
+    assert!(
+        report.message.contains("cell 1 output 0"),
+        "{}",
+        report.message
+    );
 }
 
 #[test]
 fn parameterised_notebook_respects_params() {
     let nb = example("parameterised.ipynb");
     let golden = example("parameterised.golden.ipynb");
-    let (code, report, _) = validate(&[path(&nb), "--golden", path(&golden), "--param", "count=3", "--param", "name=nbv"]);
+    let (code, report, _) = validate(&[
+        path(&nb),
+        "--golden",
+        path(&golden),
+        "--param",
+        "count=3",
+        "--param",
+        "name=nbv",
+    ]);
     assert_eq!(code, 0, "{}", report.message);
     assert_eq!(report.parameters["count"], "3");
 
     // With the default count the loop prints fewer lines than the golden recorded.
     let (code, report, _) = validate(&[path(&nb), "--golden", path(&golden)]);
-    assert_eq!(code, Outcome::OutputsDiffer.exit_code(), "{}", report.message);
+    assert_eq!(
+        code,
+        Outcome::OutputsDiffer.exit_code(),
+        "{}",
+        report.message
+    );
     let first = &report.comparison.unwrap().mismatches[0];
     assert_eq!((first.cell_index, first.output_index), (2, Some(0)));
 }
@@ -86,7 +125,10 @@ fn golden_mismatch_names_cell_and_output() {
     let mismatches = report.comparison.unwrap().mismatches;
     assert_eq!(mismatches.len(), 1, "{mismatches:#?}");
     let m = &mismatches[0];
-    assert_eq!((m.cell_index, m.output_index, m.kind), (2, Some(1), DiffKind::OutputMismatch));
+    assert_eq!(
+        (m.cell_index, m.output_index, m.kind),
+        (2, Some(1), DiffKind::OutputMismatch)
+    );
     assert_eq!((m.expected.as_str(), m.actual.as_str()), ("7", "6"));
     assert!(m.unified_diff.as_deref().unwrap().contains("-7\n+6"));
 }
@@ -103,7 +145,10 @@ fn human_report_names_cell_and_output() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{stdout}");
-    assert!(stdout.contains("cell 2 output 1: outputMismatch [text/plain]"), "{stdout}");
+    assert!(
+        stdout.contains("cell 2 output 1: outputMismatch [text/plain]"),
+        "{stdout}"
+    );
     assert!(stdout.contains("OUTPUTS DIFFER"), "{stdout}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("executing cell 3/4"), "{stderr}");
@@ -125,12 +170,20 @@ fn pod_mode_writes_bounded_summary_and_report() {
         .env("NBV_WORK_DIR", dir.path().join("work"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary_text = std::fs::read_to_string(&termination).unwrap();
     assert!(summary_text.len() <= 4096);
     let summary = Summary::from_json(&summary_text).unwrap();
     assert_eq!(summary.outcome, Outcome::Passed);
-    assert_eq!(summary.comparison_result.unwrap().result, ComparisonOutcome::Matched);
+    assert_eq!(
+        summary.comparison_result.unwrap().result,
+        ComparisonOutcome::Matched
+    );
     let full = nbv_report::Report::from_json(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(full.parameters["name"], "nbv");
 }

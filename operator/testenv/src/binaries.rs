@@ -30,8 +30,9 @@ pub fn cache_root() -> Result<PathBuf, Error> {
             Some(home) => PathBuf::from(home).join(".cache"),
             None => {
                 return Err(Error::BinariesMissing {
-                    reason: "neither XDG_CACHE_HOME nor HOME is set, so there is no cache directory"
-                        .into(),
+                    reason:
+                        "neither XDG_CACHE_HOME nor HOME is set, so there is no cache directory"
+                            .into(),
                 });
             }
         },
@@ -39,9 +40,10 @@ pub fn cache_root() -> Result<PathBuf, Error> {
     Ok(base.join("nbv-controlplane"))
 }
 
-/// The cache entry for the pinned versions: `<cache root>/<kubernetes>-etcd<etcd>`.
+/// The cache entry for the pinned versions: `<cache root>/v1.34.4-etcd3.5.35`.
 pub fn versioned_dir() -> Result<PathBuf, Error> {
-    Ok(cache_root()?.join(format!("{KUBERNETES_VERSION}-etcd{ETCD_VERSION}")))
+    let etcd = ETCD_VERSION.trim_start_matches('v');
+    Ok(cache_root()?.join(format!("{KUBERNETES_VERSION}-etcd{etcd}")))
 }
 
 /// The directory holding the executables of a cache entry.

@@ -22,10 +22,10 @@ use crate::{Error, write_file};
 /// `default` ServiceAccount and `kube-root-ca.crt` ConfigMap in every namespace. No scheduler or
 /// kubelet runs, so Pods are stored but never run.
 pub const DEFAULT_CONTROLLERS: &[&str] = &[
-    "garbagecollector",
-    "namespace",
-    "serviceaccount",
-    "root-ca-certificate-publisher",
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "root-ca-certificate-publisher-controller",
 ];
 
 /// How long each server gets to become ready.
@@ -52,7 +52,10 @@ impl Default for ControlPlaneBuilder {
         Self {
             root: None,
             lifetime: Lifetime::Owned,
-            controllers: DEFAULT_CONTROLLERS.iter().map(|c| (*c).to_owned()).collect(),
+            controllers: DEFAULT_CONTROLLERS
+                .iter()
+                .map(|c| (*c).to_owned())
+                .collect(),
             binaries: None,
         }
     }
@@ -112,7 +115,10 @@ impl ControlPlaneBuilder {
             }
         };
         if keep {
-            eprintln!("nbv-testenv: keeping control-plane state in {}", root.display());
+            eprintln!(
+                "nbv-testenv: keeping control-plane state in {}",
+                root.display()
+            );
         }
 
         let mut cp = ControlPlane {
@@ -220,7 +226,12 @@ impl ControlPlaneBuilder {
         // kube-controller-manager
         let t = Instant::now();
         let kcm_kubeconfig = root.join("kube-controller-manager.kubeconfig");
-        write_kubeconfig(&kcm_kubeconfig, &server, &pki.ca.cert, &pki.controller_manager)?;
+        write_kubeconfig(
+            &kcm_kubeconfig,
+            &server,
+            &pki.ca.cert,
+            &pki.controller_manager,
+        )?;
         cp.processes.push(
             Spawn {
                 name: "kube-controller-manager",
@@ -247,12 +258,21 @@ impl ControlPlaneBuilder {
         );
         // The controller manager has no readiness endpoint here; its serviceaccount controller
         // creating `default` in `default` shows it is connected and its informers synced.
-        if self.controllers.iter().any(|c| c == "serviceaccount") {
+        let sa_controller = ["*", "serviceaccount", "serviceaccount-controller"];
+        if self
+            .controllers
+            .iter()
+            .any(|c| sa_controller.contains(&c.as_str()))
+        {
             let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
-            wait_until(&mut cp.processes[2], "creating ServiceAccount default/default", || {
-                let sas = sas.clone();
-                async move { matches!(sas.get_opt("default").await, Ok(Some(_))) }
-            })
+            wait_until(
+                &mut cp.processes[2],
+                "creating ServiceAccount default/default",
+                || {
+                    let sas = sas.clone();
+                    async move { matches!(sas.get_opt("default").await, Ok(Some(_))) }
+                },
+            )
             .await?;
         }
         cp.timings.controller_manager = t.elapsed();
@@ -373,7 +393,11 @@ impl ControlPlane {
             .status
             .map(|s| s.token)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::Invalid(format!("TokenRequest for {namespace}/{name} returned no token")))?;
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "TokenRequest for {namespace}/{name} returned no token"
+                ))
+            })?;
         let mut config = self.config.clone();
         config.auth_info = AuthInfo {
             token: Some(secrecy::SecretString::from(token)),
@@ -510,8 +534,8 @@ fn mkdir(root: &Path, name: &str) -> Result<PathBuf, Error> {
 /// A port the kernel just handed out on loopback. Another process could take it before the server
 /// binds it; on a test machine that is rare enough, and the server then fails loudly.
 fn free_port() -> Result<u16, Error> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .map_err(|e| Error::io("127.0.0.1:0", e))?;
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| Error::io("127.0.0.1:0", e))?;
     let port = listener
         .local_addr()
         .map_err(|e| Error::io("127.0.0.1:0", e))?

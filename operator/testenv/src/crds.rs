@@ -115,7 +115,11 @@ pub async fn install_crds(client: &kube::Client, manifests: &[&str]) -> Result<V
             await_condition(api.clone(), name, conditions::is_crd_established()),
         )
         .await
-        .map_err(|_| Error::Timeout(format!("CRD {name} not Established within {ESTABLISH_TIMEOUT:?}")))?
+        .map_err(|_| {
+            Error::Timeout(format!(
+                "CRD {name} not Established within {ESTABLISH_TIMEOUT:?}"
+            ))
+        })?
         .map_err(|e| Error::Invalid(format!("watching CRD {name}: {e}")))?;
     }
     Ok(names)

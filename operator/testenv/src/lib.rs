@@ -43,7 +43,10 @@ pub use process::{Lifetime, ProcessInfo, is_running, rss_kib};
 pub use shared::{TestEnv, shared};
 
 /// What can go wrong starting or using a control plane.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` shows the same text as `Display`: tests `unwrap()` these, and the message (what to
+/// build, the server's last log lines) is what a reader of a failed test needs.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The binaries have not been built.
@@ -58,7 +61,7 @@ pub enum Error {
         reason: String,
     },
     /// A file or process operation failed.
-    #[error("{}: {source}", path.display())]
+    #[error("I/O error on {}", path.display())]
     Io {
         /// The file, directory or executable concerned.
         path: PathBuf,
@@ -66,7 +69,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// Generating a certificate or key failed.
-    #[error("generating certificates: {0}")]
+    #[error("generating certificates failed")]
     Certificate(#[from] rcgen::Error),
     /// A server exited or did not become ready.
     #[error("{name} {detail}\n--- last lines of {} ---\n{tail}", log.display())]
@@ -81,13 +84,13 @@ pub enum Error {
         tail: String,
     },
     /// A request to the API server failed.
-    #[error("Kubernetes API: {0}")]
+    #[error("Kubernetes API request failed")]
     Kube(#[source] Box<kube::Error>),
     /// A kubeconfig could not be read.
-    #[error("kubeconfig: {0}")]
+    #[error("reading a kubeconfig failed")]
     Kubeconfig(#[from] kube::config::KubeconfigError),
     /// A manifest is not valid YAML for its type.
-    #[error("YAML: {0}")]
+    #[error("invalid YAML")]
     Yaml(#[from] serde_yaml_ng::Error),
     /// Something did not happen in time.
     #[error("timed out: {0}")]
@@ -96,8 +99,20 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
     /// The shared control plane of this test binary failed to start (reported to every test).
-    #[error("the shared control plane failed to start: {0}")]
-    Shared(Arc<Error>),
+    #[error("the shared control plane failed to start")]
+    Shared(#[source] Arc<Error>),
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")?;
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            write!(f, "\ncaused by: {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
 }
 
 impl From<kube::Error> for Error {

@@ -137,7 +137,10 @@ impl Supervised {
             match self.child.try_wait() {
                 Ok(Some(_)) | Err(_) => return,
                 Ok(None) if Instant::now() >= deadline => {
-                    tracing::warn!(name = self.name, "supervisor did not stop in time; killing it");
+                    tracing::warn!(
+                        name = self.name,
+                        "supervisor did not stop in time; killing it"
+                    );
                     let _ = self.child.kill();
                     let _ = self.child.wait();
                     return;

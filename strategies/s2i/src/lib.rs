@@ -49,7 +49,13 @@ impl SourceToImage {
         if let Some(secret) = &request.source.credentials_secret {
             source["sourceSecret"] = json!({ "name": secret });
         }
-        let flag = |key: &str| request.strategy_config.get(key).and_then(Value::as_bool).unwrap_or(false);
+        let flag = |key: &str| {
+            request
+                .strategy_config
+                .get(key)
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        };
         let strategy = match request.config_str(NAME, "builderImage")? {
             Some(builder) => {
                 let mut env = Vec::new();
@@ -65,7 +71,8 @@ impl SourceToImage {
                 }})
             }
             None => {
-                source["dockerfile"] = json!(buildstrategy_api::dockerfile::for_request(NAME, request)?);
+                source["dockerfile"] =
+                    json!(buildstrategy_api::dockerfile::for_request(NAME, request)?);
                 json!({ "type": "Docker", "dockerStrategy": {
                     "from": { "kind": "DockerImage", "name": request.base_image },
                     "forcePull": flag("forcePull"),
@@ -74,7 +81,9 @@ impl SourceToImage {
         };
         let mut output = match &request.output_image {
             Some(image) => json!({ "to": { "kind": "DockerImage", "name": image } }),
-            None => json!({ "to": { "kind": "ImageStreamTag", "name": format!("{}:{OUTPUT_TAG}", request.build_name) } }),
+            None => {
+                json!({ "to": { "kind": "ImageStreamTag", "name": format!("{}:{OUTPUT_TAG}", request.build_name) } })
+            }
         };
         if let Some(secret) = &request.push_secret {
             output["pushSecret"] = json!({ "name": secret });
@@ -95,22 +104,33 @@ impl SourceToImage {
 #[async_trait]
 impl BuildStrategy for SourceToImage {
     fn info(&self) -> StrategyInfo {
-        StrategyInfo::new(NAME, Tier::Core, "Builds with OpenShift Source-to-Image (BuildConfig and ImageStream).")
+        StrategyInfo::new(
+            NAME,
+            Tier::Core,
+            "Builds with OpenShift Source-to-Image (BuildConfig and ImageStream).",
+        )
     }
 
     fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
         request.reject_unknown_config_keys(NAME, &CONFIG_KEYS)?;
         git::validate_source(NAME, &request.source)?;
         if let Some(builder) = request.config_str(NAME, "builderImage")? {
-            check_image_reference(builder).map_err(|r| StrategyError::invalid_config(NAME, "strategyConfig.builderImage", r))?;
+            check_image_reference(builder).map_err(|r| {
+                StrategyError::invalid_config(NAME, "strategyConfig.builderImage", r)
+            })?;
         }
         for key in ["incremental", "forcePull"] {
             if let Some(value) = request.strategy_config.get(key).filter(|v| !v.is_boolean()) {
-                return Err(StrategyError::invalid_config(NAME, format!("strategyConfig.{key}"), format!("expected true or false, found {value}")));
+                return Err(StrategyError::invalid_config(
+                    NAME,
+                    format!("strategyConfig.{key}"),
+                    format!("expected true or false, found {value}"),
+                ));
             }
         }
         if let Some(image) = &request.output_image {
-            check_image_reference(image).map_err(|r| StrategyError::invalid_config(NAME, "buildConfig.outputImage", r))?;
+            check_image_reference(image)
+                .map_err(|r| StrategyError::invalid_config(NAME, "buildConfig.outputImage", r))?;
         }
         Ok(())
     }
@@ -135,85 +155,192 @@ impl BuildStrategy for SourceToImage {
         self.validate_config(request)?;
         let name = &request.build_name;
         let spec = Self::build_spec(request)?;
-        let image_stream = RenderedObject::for_request(api(IMAGE_GROUP, "ImageStream"), name.clone(), request, json!({ "spec": { "lookupPolicy": { "local": true } } }));
+        let image_stream = RenderedObject::for_request(
+            api(IMAGE_GROUP, "ImageStream"),
+            name.clone(),
+            request,
+            json!({ "spec": { "lookupPolicy": { "local": true } } }),
+        );
         let mut config_spec = spec.clone();
         config_spec["runPolicy"] = json!("Serial");
         config_spec["successfulBuildsHistoryLimit"] = json!(2);
         config_spec["failedBuildsHistoryLimit"] = json!(2);
         config_spec["triggers"] = json!([]);
-        let build_config = RenderedObject::for_request(api(BUILD_GROUP, "BuildConfig"), name.clone(), request, json!({ "spec": config_spec }));
+        let build_config = RenderedObject::for_request(
+            api(BUILD_GROUP, "BuildConfig"),
+            name.clone(),
+            request,
+            json!({ "spec": config_spec }),
+        );
         let mut build_spec = spec;
-        build_spec["triggeredBy"] = json!([{ "message": "Started by the notebook validator operator" }]);
-        let mut build = RenderedObject::for_request(api(BUILD_GROUP, "Build"), name.clone(), request, json!({ "spec": build_spec }));
+        build_spec["triggeredBy"] =
+            json!([{ "message": "Started by the notebook validator operator" }]);
+        let mut build = RenderedObject::for_request(
+            api(BUILD_GROUP, "Build"),
+            name.clone(),
+            request,
+            json!({ "spec": build_spec }),
+        );
         // The annotation and label OpenShift puts on builds of a BuildConfig, so `oc` shows the
         // build under it.
-        build.object.metadata.annotations = Some([("openshift.io/build-config.name".to_owned(), name.clone())].into());
-        build.object.metadata.labels.get_or_insert_with(Default::default).insert("openshift.io/build-config.name".into(), name.clone());
+        build.object.metadata.annotations =
+            Some([("openshift.io/build-config.name".to_owned(), name.clone())].into());
+        build
+            .object
+            .metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert("openshift.io/build-config.name".into(), name.clone());
         Ok(RenderedBuild::new(vec![image_stream, build_config], build))
     }
 
     fn map_status(&self, primary: &DynamicObject) -> Result<BuildStatus, StrategyError> {
         let phase = str_field(primary, "/status/phase").unwrap_or("New");
-        let reason = str_field(primary, "/status/reason").unwrap_or(phase).to_owned();
-        let message = str_field(primary, "/status/message").unwrap_or_default().to_owned();
-        let or = |message: String, fallback: &str| if message.is_empty() { fallback.to_owned() } else { message };
-        let status = match phase {
-            "New" | "Pending" => BuildStatus::new(BuildPhase::Pending, reason, or(message, "the build is waiting to start")),
-            "Running" => BuildStatus::new(BuildPhase::Running, reason, or(message, "the build is running")),
-            "Complete" => {
-                let image = str_field(primary, "/status/outputDockerImageReference").map(|reference| {
-                    let image = ImageReference::parse(reference);
-                    match str_field(primary, "/status/output/to/imageDigest").filter(|d| !d.is_empty()) {
-                        Some(digest) => image.with_digest(digest),
-                        None => image,
-                    }
-                });
-                BuildStatus::new(BuildPhase::Succeeded, "Complete", or(message, "the build completed and pushed its image")).with_image(image)
+        let reason = str_field(primary, "/status/reason")
+            .unwrap_or(phase)
+            .to_owned();
+        let message = str_field(primary, "/status/message")
+            .unwrap_or_default()
+            .to_owned();
+        let or = |message: String, fallback: &str| {
+            if message.is_empty() {
+                fallback.to_owned()
+            } else {
+                message
             }
-            "Cancelled" => BuildStatus::new(BuildPhase::Cancelled, reason, or(message, "the build was cancelled")),
-            "Failed" | "Error" => BuildStatus::new(BuildPhase::Failed, reason, or(message, "the build failed"))
-                .with_logs_tail(str_field(primary, "/status/logSnippet").map(str::to_owned)),
-            other => return Err(StrategyError::backend(NAME, format!("unknown Build phase '{other}'"))),
         };
-        Ok(status.with_times(time_field(primary, "/status/startTimestamp"), time_field(primary, "/status/completionTimestamp")))
+        let status = match phase {
+            "New" | "Pending" => BuildStatus::new(
+                BuildPhase::Pending,
+                reason,
+                or(message, "the build is waiting to start"),
+            ),
+            "Running" => BuildStatus::new(
+                BuildPhase::Running,
+                reason,
+                or(message, "the build is running"),
+            ),
+            "Complete" => {
+                let image =
+                    str_field(primary, "/status/outputDockerImageReference").map(|reference| {
+                        let image = ImageReference::parse(reference);
+                        match str_field(primary, "/status/output/to/imageDigest")
+                            .filter(|d| !d.is_empty())
+                        {
+                            Some(digest) => image.with_digest(digest),
+                            None => image,
+                        }
+                    });
+                BuildStatus::new(
+                    BuildPhase::Succeeded,
+                    "Complete",
+                    or(message, "the build completed and pushed its image"),
+                )
+                .with_image(image)
+            }
+            "Cancelled" => BuildStatus::new(
+                BuildPhase::Cancelled,
+                reason,
+                or(message, "the build was cancelled"),
+            ),
+            "Failed" | "Error" => {
+                BuildStatus::new(BuildPhase::Failed, reason, or(message, "the build failed"))
+                    .with_logs_tail(str_field(primary, "/status/logSnippet").map(str::to_owned))
+            }
+            other => {
+                return Err(StrategyError::backend(
+                    NAME,
+                    format!("unknown Build phase '{other}'"),
+                ));
+            }
+        };
+        Ok(status.with_times(
+            time_field(primary, "/status/startTimestamp"),
+            time_field(primary, "/status/completionTimestamp"),
+        ))
     }
 
-    async fn built_image(&self, client: &kube::Client, request: &BuildRequest) -> Result<ImageReference, StrategyError> {
+    async fn built_image(
+        &self,
+        client: &kube::Client,
+        request: &BuildRequest,
+    ) -> Result<ImageReference, StrategyError> {
         let status = self.build_status(client, request).await?;
         if status.phase != BuildPhase::Succeeded {
-            return Err(StrategyError::backend(NAME, format!("the build is {}, not Succeeded; there is no image yet", status.phase)));
+            return Err(StrategyError::backend(
+                NAME,
+                format!(
+                    "the build is {}, not Succeeded; there is no image yet",
+                    status.phase
+                ),
+            ));
         }
         if let Some(image) = status.image.filter(ImageReference::is_pinned) {
             return Ok(image);
         }
         // The Build may omit the digest; the ImageStream tag records what was pushed.
-        let streams: Api<DynamicObject> = Api::namespaced_with(client.clone(), &request.namespace, &api(IMAGE_GROUP, "ImageStream"));
-        let stream = streams.get(&request.build_name).await.map_err(|e| StrategyError::kube(NAME, Operation::Image, e))?;
+        let streams: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            &request.namespace,
+            &api(IMAGE_GROUP, "ImageStream"),
+        );
+        let stream = streams
+            .get(&request.build_name)
+            .await
+            .map_err(|e| StrategyError::kube(NAME, Operation::Image, e))?;
         let pushed = resources::field(&stream, "/status/tags")
             .and_then(Value::as_array)
             .and_then(|tags| tags.iter().find(|t| t["tag"] == OUTPUT_TAG))
             .and_then(|tag| tag["items"][0]["dockerImageReference"].as_str());
         match pushed {
             Some(reference) => Ok(ImageReference::parse(reference)),
-            None => Err(StrategyError::backend(NAME, format!("ImageStream '{}' has no '{OUTPUT_TAG}' tag with a pushed image", request.build_name))),
+            None => Err(StrategyError::backend(
+                NAME,
+                format!(
+                    "ImageStream '{}' has no '{OUTPUT_TAG}' tag with a pushed image",
+                    request.build_name
+                ),
+            )),
         }
     }
 
-    async fn logs(&self, client: &kube::Client, request: &BuildRequest, tail: LogTail) -> Result<String, StrategyError> {
+    async fn logs(
+        &self,
+        client: &kube::Client,
+        request: &BuildRequest,
+        tail: LogTail,
+    ) -> Result<String, StrategyError> {
         let path = format!(
             "/apis/{BUILD_GROUP}/v1/namespaces/{}/builds/{}/log?tailLines={}&limitBytes={}",
             request.namespace, request.build_name, tail.lines, tail.bytes
         );
-        let http = http::Request::get(path).body(Vec::new()).map_err(|e| StrategyError::backend(NAME, e.to_string()))?;
-        let log = client.request_text(http).await.map_err(|e| StrategyError::kube(NAME, Operation::Logs, e))?;
+        let http = http::Request::get(path)
+            .body(Vec::new())
+            .map_err(|e| StrategyError::backend(NAME, e.to_string()))?;
+        let log = client
+            .request_text(http)
+            .await
+            .map_err(|e| StrategyError::kube(NAME, Operation::Logs, e))?;
         Ok(tail.apply(&log))
     }
 
-    async fn cancel_build(&self, client: &kube::Client, request: &BuildRequest) -> Result<(), StrategyError> {
+    async fn cancel_build(
+        &self,
+        client: &kube::Client,
+        request: &BuildRequest,
+    ) -> Result<(), StrategyError> {
         // OpenShift cancels a build when a client sets status.cancelled on the Build itself.
-        let builds: Api<DynamicObject> = Api::namespaced_with(client.clone(), &request.namespace, &api(BUILD_GROUP, "Build"));
+        let builds: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            &request.namespace,
+            &api(BUILD_GROUP, "Build"),
+        );
         builds
-            .patch(&request.build_name, &PatchParams::default(), &Patch::Merge(json!({ "status": { "cancelled": true } })))
+            .patch(
+                &request.build_name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": { "cancelled": true } })),
+            )
             .await
             .map(|_| ())
             .map_err(|e| StrategyError::kube(NAME, Operation::Cancel, e))

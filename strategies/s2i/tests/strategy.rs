@@ -15,24 +15,64 @@ fn build(status: Value) -> Value {
 
 fn fixtures() -> Vec<StatusFixture> {
     let digest = format!("sha256:{}", "12".repeat(32));
-    let fixture = |state, status, expected| StatusFixture { state, object: build(status), expected };
+    let fixture = |state, status, expected| StatusFixture {
+        state,
+        object: build(status),
+        expected,
+    };
     vec![
         fixture("New", json!({ "phase": "New" }), BuildPhase::Pending),
-        fixture("Pending", json!({ "phase": "Pending", "reason": "PullBuilderImageFailed", "message": "Failed pulling builder image." }), BuildPhase::Pending),
-        fixture("Running", json!({ "phase": "Running", "startTimestamp": "2026-01-01T10:00:00Z" }), BuildPhase::Running),
-        fixture("Complete", json!({
-            "phase": "Complete", "startTimestamp": "2026-01-01T10:00:00Z", "completionTimestamp": "2026-01-01T10:06:00Z",
-            "outputDockerImageReference": "image-registry.openshift-image-registry.svc:5000/team-a/churn-model-build:latest",
-            "output": { "to": { "imageDigest": digest } }
-        }), BuildPhase::Succeeded),
-        fixture("Complete without digest", json!({
-            "phase": "Complete", "outputDockerImageReference": "image-registry.openshift-image-registry.svc:5000/team-a/churn-model-build:latest"
-        }), BuildPhase::Succeeded),
-        fixture("Failed/FetchSourceFailed", json!({ "phase": "Failed", "reason": "FetchSourceFailed", "message": "Failed to fetch the input source.", "logSnippet": "error: couldn't find remote ref refs/heads/nope" }), BuildPhase::Failed),
-        fixture("Failed/PushImageToRegistryFailed", json!({ "phase": "Failed", "reason": "PushImageToRegistryFailed", "message": "Failed to push the image to the registry." }), BuildPhase::Failed),
-        fixture("Failed/OutOfMemoryKilled", json!({ "phase": "Failed", "reason": "OutOfMemoryKilled", "message": "The build pod was killed due to an out of memory condition." }), BuildPhase::Failed),
-        fixture("Error/BuildPodEvicted", json!({ "phase": "Error", "reason": "BuildPodEvicted", "message": "The build pod was evicted." }), BuildPhase::Failed),
-        fixture("Cancelled", json!({ "phase": "Cancelled", "reason": "CancelledBuild", "message": "The build was cancelled by the user." }), BuildPhase::Cancelled),
+        fixture(
+            "Pending",
+            json!({ "phase": "Pending", "reason": "PullBuilderImageFailed", "message": "Failed pulling builder image." }),
+            BuildPhase::Pending,
+        ),
+        fixture(
+            "Running",
+            json!({ "phase": "Running", "startTimestamp": "2026-01-01T10:00:00Z" }),
+            BuildPhase::Running,
+        ),
+        fixture(
+            "Complete",
+            json!({
+                "phase": "Complete", "startTimestamp": "2026-01-01T10:00:00Z", "completionTimestamp": "2026-01-01T10:06:00Z",
+                "outputDockerImageReference": "image-registry.openshift-image-registry.svc:5000/team-a/churn-model-build:latest",
+                "output": { "to": { "imageDigest": digest } }
+            }),
+            BuildPhase::Succeeded,
+        ),
+        fixture(
+            "Complete without digest",
+            json!({
+                "phase": "Complete", "outputDockerImageReference": "image-registry.openshift-image-registry.svc:5000/team-a/churn-model-build:latest"
+            }),
+            BuildPhase::Succeeded,
+        ),
+        fixture(
+            "Failed/FetchSourceFailed",
+            json!({ "phase": "Failed", "reason": "FetchSourceFailed", "message": "Failed to fetch the input source.", "logSnippet": "error: couldn't find remote ref refs/heads/nope" }),
+            BuildPhase::Failed,
+        ),
+        fixture(
+            "Failed/PushImageToRegistryFailed",
+            json!({ "phase": "Failed", "reason": "PushImageToRegistryFailed", "message": "Failed to push the image to the registry." }),
+            BuildPhase::Failed,
+        ),
+        fixture(
+            "Failed/OutOfMemoryKilled",
+            json!({ "phase": "Failed", "reason": "OutOfMemoryKilled", "message": "The build pod was killed due to an out of memory condition." }),
+            BuildPhase::Failed,
+        ),
+        fixture(
+            "Error/BuildPodEvicted",
+            json!({ "phase": "Error", "reason": "BuildPodEvicted", "message": "The build pod was evicted." }),
+            BuildPhase::Failed,
+        ),
+        fixture(
+            "Cancelled",
+            json!({ "phase": "Cancelled", "reason": "CancelledBuild", "message": "The build was cancelled by the user." }),
+            BuildPhase::Cancelled,
+        ),
     ]
 }
 
@@ -40,8 +80,14 @@ fn case() -> ConformanceCase {
     ConformanceCase {
         request: testkit::sample_request(),
         invalid_configs: vec![
-            (json!({ "builderImage": "has space" }), "strategyConfig.builderImage"),
-            (json!({ "incremental": "yes" }), "strategyConfig.incremental"),
+            (
+                json!({ "builderImage": "has space" }),
+                "strategyConfig.builderImage",
+            ),
+            (
+                json!({ "incremental": "yes" }),
+                "strategyConfig.incremental",
+            ),
         ],
         status_fixtures: fixtures(),
     }
@@ -70,7 +116,9 @@ fn renders_a_docker_build_to_the_image_stream() {
 fn renders_a_source_build_from_a_builder_image() {
     let request = testkit::sample_request()
         .with_requirements(Requirements::File("requirements.txt".into()))
-        .with_strategy_config(json!({ "builderImage": "registry.access.redhat.com/ubi9/python-311:latest" }));
+        .with_strategy_config(
+            json!({ "builderImage": "registry.access.redhat.com/ubi9/python-311:latest" }),
+        );
     insta::assert_yaml_snapshot!(SourceToImage.render(&request).expect("renders"));
 }
 

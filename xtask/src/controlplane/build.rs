@@ -22,7 +22,11 @@ use super::wrappers_dir;
 pub(super) fn build(force: bool) -> anyhow::Result<PathBuf> {
     if let Some(dir) = std::env::var_os(nbv_testenv::BIN_DIR_ENV).filter(|v| !v.is_empty()) {
         let binaries = Binaries::in_dir(Path::new(&dir)).map_err(|reason| {
-            anyhow::anyhow!("{}={}: {reason}", nbv_testenv::BIN_DIR_ENV, Path::new(&dir).display())
+            anyhow::anyhow!(
+                "{}={}: {reason}",
+                nbv_testenv::BIN_DIR_ENV,
+                Path::new(&dir).display()
+            )
         })?;
         eprintln!("using prebuilt binaries from {}", nbv_testenv::BIN_DIR_ENV);
         return Ok(binaries.dir);
@@ -35,7 +39,10 @@ pub(super) fn build(force: bool) -> anyhow::Result<PathBuf> {
     let inputs = inputs_hash(&wrappers, &go_version)?;
 
     let entry = nbv_testenv::versioned_dir()?;
-    let cache = entry.parent().context("cache entry has no parent")?.to_path_buf();
+    let cache = entry
+        .parent()
+        .context("cache entry has no parent")?
+        .to_path_buf();
     fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
     // One build at a time; a second caller waits, then finds the cache filled.
     let lock = File::create(cache.join(".lock")).context("creating the cache lock file")?;
@@ -94,6 +101,8 @@ fn build_into(wrappers: &Path, bin: &Path) -> anyhow::Result<()> {
         &[
             "k8s.io/kubernetes/cmd/kube-apiserver",
             "k8s.io/kubernetes/cmd/kube-controller-manager",
+            // Not needed by tests; for people using `cargo xtask cluster`.
+            "k8s.io/kubernetes/cmd/kubectl",
         ],
     )?;
     // Output files named explicitly: go would name etcd's binary after its module path.
@@ -184,6 +193,7 @@ fn inputs_hash(wrappers: &Path, go_version: &str) -> anyhow::Result<String> {
     for file in [
         "kubernetes/go.mod",
         "kubernetes/go.sum",
+        "kubernetes/tools.go",
         "etcd/go.mod",
         "etcd/go.sum",
         "supervisor/go.mod",
@@ -202,10 +212,9 @@ fn stamp_matches(entry: &Path, inputs: &str) -> bool {
     let Ok(stamp) = fs::read_to_string(entry.join(STAMP_FILE)) else {
         return false;
     };
-    let recorded = stamp
-        .lines()
-        .find_map(|l| l.strip_prefix("inputs-sha256 "));
-    recorded == Some(inputs) && Binaries::in_dir(&nbv_testenv::bin_dir_of(entry)).is_ok()
+    let recorded = stamp.lines().find_map(|l| l.strip_prefix("inputs-sha256 "));
+    let bin = nbv_testenv::bin_dir_of(entry);
+    recorded == Some(inputs) && Binaries::in_dir(&bin).is_ok() && bin.join("kubectl").is_file()
 }
 
 fn write_stamp(entry: &Path, inputs: &str, go_version: &str) -> anyhow::Result<()> {
@@ -221,8 +230,12 @@ fn write_stamp(entry: &Path, inputs: &str, go_version: &str) -> anyhow::Result<(
 
 /// The binaries must report the versions they were built as.
 fn verify_versions(bin: &Path) -> anyhow::Result<()> {
-    for name in ["kube-apiserver", "kube-controller-manager"] {
-        let out = command_output(Command::new(bin.join(name)).arg("--version"))?;
+    for (name, args) in [
+        ("kube-apiserver", &["--version"][..]),
+        ("kube-controller-manager", &["--version"]),
+        ("kubectl", &["version", "--client"]),
+    ] {
+        let out = command_output(Command::new(bin.join(name)).args(args))?;
         ensure!(
             out.contains(KUBERNETES_VERSION),
             "{name} --version says {out:?}, expected {KUBERNETES_VERSION}"
@@ -245,7 +258,10 @@ fn remove_abandoned_builds(cache: &Path) {
         let name = entry.file_name();
         let Some(pid) = name
             .to_str()
-            .and_then(|n| n.strip_prefix(".build-").or_else(|| n.strip_prefix(".old-")))
+            .and_then(|n| {
+                n.strip_prefix(".build-")
+                    .or_else(|| n.strip_prefix(".old-"))
+            })
             .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
@@ -277,7 +293,10 @@ mod tests {
     #[test]
     fn reads_required_versions() {
         let go_mod = "module x\n\nrequire k8s.io/kubernetes v1.34.4\n\nrequire (\n\tgo.etcd.io/etcd/server/v3 v3.5.35\n\tfoo v1 // indirect\n)\n";
-        assert_eq!(required_version(go_mod, "k8s.io/kubernetes"), Some("v1.34.4"));
+        assert_eq!(
+            required_version(go_mod, "k8s.io/kubernetes"),
+            Some("v1.34.4")
+        );
         assert_eq!(
             required_version(go_mod, "go.etcd.io/etcd/server/v3"),
             Some("v3.5.35")

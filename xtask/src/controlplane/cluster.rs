@@ -159,7 +159,9 @@ pub(super) fn status() -> anyhow::Result<()> {
     println!("{:<24} RSS {:>5} MiB in all", "", total_kib / 1024);
     let ready = runtime()?.block_on(async {
         let client = nbv_testenv::client_from(&state.kubeconfig).await?;
-        nbv_testenv::readyz(&client).await.map_err(anyhow::Error::from)
+        nbv_testenv::readyz(&client)
+            .await
+            .map_err(anyhow::Error::from)
     });
     match ready {
         Ok(body) => println!("readyz:     {body}"),
@@ -179,17 +181,20 @@ fn print_usage(state: &State) {
 }
 
 fn all_running(state: &State) -> bool {
-    state
-        .processes
-        .iter()
-        .all(|p| is_supervisor(p.supervisor_pid) && p.server_pid.is_some_and(nbv_testenv::is_running))
+    state.processes.iter().all(|p| {
+        is_supervisor(p.supervisor_pid) && p.server_pid.is_some_and(nbv_testenv::is_running)
+    })
 }
 
 /// Whether `pid` is still one of our supervisors, not a recycled pid.
 fn is_supervisor(pid: u32) -> bool {
     nbv_testenv::is_running(pid)
         && fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|c| c.split(|b| *b == 0).next().is_some_and(|argv0| argv0.ends_with(b"nbv-supervise")))
+            .map(|c| {
+                c.split(|b| *b == 0)
+                    .next()
+                    .is_some_and(|argv0| argv0.ends_with(b"nbv-supervise"))
+            })
             .unwrap_or(false)
 }
 

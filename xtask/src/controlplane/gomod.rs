@@ -63,7 +63,9 @@ fn kubernetes(dir: &Path) -> anyhow::Result<()> {
             text.push_str("\n\n");
         }
     }
-    text.push_str(&format!("require k8s.io/kubernetes {KUBERNETES_VERSION}\n\nreplace (\n"));
+    text.push_str(&format!(
+        "require k8s.io/kubernetes {KUBERNETES_VERSION}\n\nreplace (\n"
+    ));
     for module in staging {
         text.push_str(&format!("\t{module} => {module} {staging_version}\n"));
     }
@@ -71,7 +73,12 @@ fn kubernetes(dir: &Path) -> anyhow::Result<()> {
     write_module(
         dir,
         &text,
-        &["k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager"],
+        &[
+            "k8s.io/kubernetes/cmd/kube-apiserver",
+            "k8s.io/kubernetes/cmd/kube-controller-manager",
+            // Not needed by tests; for people using `cargo xtask cluster`.
+            "k8s.io/kubernetes/cmd/kubectl",
+        ],
     )
 }
 
@@ -85,7 +92,9 @@ fn etcd(dir: &Path) -> anyhow::Result<()> {
         text.push_str(go);
         text.push_str("\n\n");
     }
-    text.push_str(&format!("require go.etcd.io/etcd/server/v3 {ETCD_VERSION}\n"));
+    text.push_str(&format!(
+        "require go.etcd.io/etcd/server/v3 {ETCD_VERSION}\n"
+    ));
     write_module(dir, &text, &["go.etcd.io/etcd/server/v3"])
 }
 
@@ -116,7 +125,8 @@ fn upstream_go_mod(module: &str, version: &str) -> anyhow::Result<String> {
         "-json",
         &format!("{module}@{version}"),
     ]))?;
-    let info: serde_json::Value = serde_json::from_str(&json).context("reading go mod download output")?;
+    let info: serde_json::Value =
+        serde_json::from_str(&json).context("reading go mod download output")?;
     let path = info
         .get("GoMod")
         .and_then(serde_json::Value::as_str)

@@ -4,17 +4,29 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// One output of a code cell.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(try_from = "RawOutput")]
 pub enum Output {
-    Stream { name: String, text: String },
-    ExecuteResult { data: MimeBundle, execution_count: Option<u64> },
-    DisplayData { data: MimeBundle },
-    Error { ename: String, evalue: String, traceback: Vec<String> },
+    Stream {
+        name: String,
+        text: String,
+    },
+    ExecuteResult {
+        data: MimeBundle,
+        execution_count: Option<u64>,
+    },
+    DisplayData {
+        data: MimeBundle,
+    },
+    Error {
+        ename: String,
+        evalue: String,
+        traceback: Vec<String>,
+    },
 }
 
 impl Output {

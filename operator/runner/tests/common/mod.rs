@@ -11,11 +11,11 @@ use std::sync::OnceLock;
 
 use nbv_report::Report;
 
-pub fn examples() -> PathBuf {
+pub(crate) fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/notebooks")
 }
 
-pub fn example(name: &str) -> PathBuf {
+pub(crate) fn example(name: &str) -> PathBuf {
     examples().join(name)
 }
 
@@ -25,17 +25,20 @@ fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("nbv-cache"))
 }
 
-pub fn command() -> Command {
+pub(crate) fn command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nbv"));
     cmd.env("NBV_CACHE_DIR", cache_dir()).env("NO_COLOR", "1");
     cmd
 }
 
 /// Prepares Python once per test binary; panics with the setup output on failure.
-pub fn ensure_python() {
+pub(crate) fn ensure_python() {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
     let ready = READY.get_or_init(|| {
-        let out = command().arg("setup").output().map_err(|e| format!("cannot run nbv setup: {e}"))?;
+        let out = command()
+            .arg("setup")
+            .output()
+            .map_err(|e| format!("cannot run nbv setup: {e}"))?;
         if out.status.success() {
             Ok(())
         } else {
@@ -52,16 +55,24 @@ pub fn ensure_python() {
 }
 
 /// `nbv validate ARGS --output json`, returning the exit code and parsed report.
-pub fn validate(args: &[&str]) -> (i32, Report, Output) {
+pub(crate) fn validate(args: &[&str]) -> (i32, Report, Output) {
     ensure_python();
-    let out = command().arg("validate").args(args).args(["--output", "json"]).output().expect("nbv runs");
+    let out = command()
+        .arg("validate")
+        .args(args)
+        .args(["--output", "json"])
+        .output()
+        .expect("nbv runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report = Report::from_json(&stdout).unwrap_or_else(|e| {
-        panic!("no JSON report ({e}); stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "no JSON report ({e}); stdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     (out.status.code().expect("exit code"), report, out)
 }
 
-pub fn path(p: &Path) -> &str {
+pub(crate) fn path(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }

@@ -1,0 +1,393 @@
+//! The `NotebookValidationJob` custom resource (`mlops.redhat.com/v1alpha1`).
+//!
+//! Field names follow the design this project started from, so existing manifests port by
+//! changing `apiVersion`. The API server rejects bad input itself: OpenAPI types, formats and
+//! lengths, plus CEL rules for what crosses fields or needs a pattern, each with a message that
+//! says how to fix it.
+
+// `KubeSchema` re-emits each struct inside a private module to build its schema; the lint takes
+// those copies for unreachable public items.
+#![allow(unreachable_pub)]
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Affinity, EnvFromSource, EnvVar, ResourceRequirements, Toleration, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, CustomResourceExt, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A CEL-safe Go duration such as `30m`, `1h30m` or `90s`.
+const DURATION_RULE: &str = "self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$')";
+const DURATION_MESSAGE: &str = "must be a duration such as 30m, 1h30m or 90s";
+
+/// Validates a Jupyter notebook from a git repository, optionally building its image first.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "mlops.redhat.com",
+    version = "v1alpha1",
+    kind = "NotebookValidationJob",
+    plural = "notebookvalidationjobs",
+    shortname = "nvj",
+    shortname = "nvjob",
+    namespaced,
+    status = "NotebookValidationJobStatus",
+    derive = "PartialEq",
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Strategy","type":"string","jsonPath":".status.buildStatus.strategy"}"#,
+    printcolumn = r#"{"name":"Notebook","type":"string","jsonPath":".spec.notebook.path"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct NotebookValidationJobSpec {
+    /// The notebook to validate.
+    pub notebook: NotebookSource,
+    /// A notebook holding the expected outputs; without it only execution is checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub golden_notebook: Option<NotebookSource>,
+    /// How the validation pod runs, and whether its image is built first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_config: Option<PodConfig>,
+    /// How outputs are compared with the golden notebook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison_config: Option<ComparisonConfig>,
+    /// Papermill parameters, injected into the cell tagged `parameters`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub parameters: Option<BTreeMap<String, serde_json::Value>>,
+    /// Upper bound on the whole job (build and validation), e.g. `30m` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(DURATION_RULE).message(Message::Message(format!("spec.timeout {DURATION_MESSAGE}"))))]
+    #[schemars(length(max = 32))]
+    pub timeout: Option<String>,
+}
+
+/// A notebook file in a git repository.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotebookSource {
+    /// The repository.
+    pub git: GitSpec,
+    /// Path of the notebook inside the repository.
+    #[x_kube(validation = Rule::new("self.endsWith('.ipynb')").message("notebook path must end in .ipynb, e.g. notebooks/analysis.ipynb"))]
+    #[x_kube(validation = Rule::new("!self.startsWith('/') && !self.contains('..')").message("notebook path must be relative to the repository root and must not contain '..'"))]
+    #[schemars(length(min = 7, max = 1024))]
+    pub path: String,
+}
+
+/// A git repository and the revision to check out.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitSpec {
+    /// Clone URL: `https://`, `ssh://`, `git://` or `git@host:path`.
+    #[x_kube(validation = Rule::new("self.matches('^(https://|ssh://|git://|git@)[^\\\\s]+$')").message("git url must start with https://, ssh://, git:// or git@ and contain no spaces"))]
+    #[schemars(length(min = 1, max = 2048))]
+    pub url: String,
+    /// Branch, tag or commit SHA; the remote's default branch when empty.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9._/@+-]+$') && !self.startsWith('-') && !self.contains('..')").message("git ref must be a branch, tag or commit SHA (letters, digits and . _ / @ + -), must not start with '-' and must not contain '..'"))]
+    #[schemars(length(max = 255))]
+    pub git_ref: Option<String>,
+    /// Secret with clone credentials: `username` and `password` (a token), or `ssh-privatekey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret: Option<String>,
+}
+
+/// The validation pod's settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodConfig {
+    /// Image with the notebook's dependencies; when set, no build runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_image: Option<String>,
+    /// Resources of the validation container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Service account of the validation pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Extra environment variables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    /// Extra environment from ConfigMaps and Secrets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<EnvFromSource>,
+    /// Extra volumes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+    /// Where the extra volumes are mounted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volume_mounts: Vec<VolumeMount>,
+    /// Tolerations of the validation pod.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// Node selector of the validation pod.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Affinity of the validation pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// Builds the image before validating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_config: Option<BuildConfig>,
+}
+
+/// What to do when no requirements file is found.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FallbackStrategy {
+    /// Build from the base image alone and warn in status.
+    Warn,
+    /// Fail the job.
+    Fail,
+    /// Generate requirements from the notebook's imports.
+    Auto,
+}
+
+/// How the image is built.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!self.enabled || has(self.strategy)").message("buildConfig.strategy is required when buildConfig.enabled is true: name a strategy (s2i, tekton, kaniko, shipwright, buildah, buildkit) or 'auto'"))]
+pub struct BuildConfig {
+    /// Whether to build.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The build strategy: `s2i`, `tekton`, `kaniko`, `shipwright`, `buildah`, `buildkit`, a
+    /// strategy from another crate, or `auto` to let the operator choose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("buildConfig.strategy must be a strategy name such as s2i, tekton, buildah or auto"))]
+    #[schemars(length(max = 63))]
+    pub strategy: Option<String>,
+    /// The image the dependencies are installed on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_image: Option<String>,
+    /// Generate requirements from the notebook's imports when no file is found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_generate_requirements: Option<bool>,
+    /// The requirements file, relative to the repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requirements_file: Option<String>,
+    /// Packages to install when no requirements file is used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
+    /// A Dockerfile to use instead of the generated one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dockerfile: Option<String>,
+    /// What to do without a requirements file: `warn` (default), `fail` or `auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_strategy: Option<FallbackStrategy>,
+    /// Upper bound on the build, e.g. `15m` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(DURATION_RULE).message(Message::Message(format!("buildConfig.timeout {DURATION_MESSAGE}"))))]
+    #[schemars(length(max = 32))]
+    pub timeout: Option<String>,
+    /// Where to push the image (strategies with a cluster registry may choose when empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_image: Option<String>,
+    /// Secret with registry credentials for the push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_secret: Option<String>,
+    /// Settings of the chosen strategy; see its documentation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub strategy_config: Option<serde_json::Value>,
+}
+
+/// How outputs are compared.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ComparisonStrategy {
+    /// Outputs must be identical.
+    Exact,
+    /// Timestamps, addresses, ids and whitespace are masked; numbers compared with a tolerance.
+    Normalized,
+}
+
+/// Comparison with the golden notebook.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ComparisonConfig {
+    /// `exact` or `normalized` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<ComparisonStrategy>,
+    /// Tolerance for numbers in outputs, as a decimal string (e.g. "0.0001").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+(\\\\.[0-9]+)?([eE][-+]?[0-9]+)?$')").message("floatingPointTolerance must be a number >= 0 written as a string, e.g. \"0.0001\""))]
+    #[schemars(length(max = 32))]
+    pub floating_point_tolerance: Option<String>,
+    /// Mask timestamps before comparing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_timestamps: Option<bool>,
+    /// Ignore execution counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_execution_count: Option<bool>,
+    /// Extra regular expressions masked as timestamps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_timestamp_patterns: Vec<String>,
+    /// Output types (`stream`, `display_data`, MIME types) left out of the comparison.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_output_types: Vec<String>,
+}
+
+/// Where the job is.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Phase {
+    /// Accepted, nothing started.
+    Pending,
+    /// The image is being built.
+    Building,
+    /// The image is built; validation is next.
+    BuildComplete,
+    /// The notebook runs.
+    ValidationRunning,
+    /// The notebook ran and matched.
+    Succeeded,
+    /// Something failed; conditions and message say what.
+    Failed,
+}
+
+/// The build, as the job's status shows it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildStatusReport {
+    /// The strategy that builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    /// Pending, Running, Succeeded, Failed or Cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// Machine-readable reason (the backend's own where it has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Name of the build's resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_name: Option<String>,
+    /// The built image, digest-pinned where the backend reports the digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_reference: Option<String>,
+    /// When the build started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<Time>,
+    /// The last lines of the build log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_tail: Option<String>,
+}
+
+/// One cell's result.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CellResult {
+    /// Index of the cell in the notebook.
+    pub cell_index: u32,
+    /// `success`, `failure` or `skipped`.
+    pub status: String,
+    /// Seconds the cell ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_time: Option<f64>,
+    /// An excerpt of the output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// The error, when the cell raised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+/// One difference from the golden notebook.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CellDiff {
+    /// Index of the cell.
+    pub cell_index: u32,
+    /// `code` or `markdown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell_type: Option<String>,
+    /// What differs (`output`, `missing_cell`, ...).
+    pub diff_type: String,
+    /// An excerpt of the expected value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// An excerpt of the actual value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+}
+
+/// The comparison's outcome.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ComparisonResult {
+    /// `exact` or `normalized`.
+    pub strategy: String,
+    /// `matched` or `failed`.
+    pub result: String,
+    /// Cells compared.
+    pub total_cells: u32,
+    /// Cells that matched.
+    pub matched_cells: u32,
+    /// Cells that differed.
+    pub mismatched_cells: u32,
+    /// The differences (bounded; the first ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diffs: Vec<CellDiff>,
+}
+
+/// What the operator observed of a job.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotebookValidationJobStatus {
+    /// Where the job is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// BuildReady, ValidationComplete and Ready.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// When the operator started the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+    /// When the job ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<Time>,
+    /// The image build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_status: Option<BuildStatusReport>,
+    /// Per-cell results.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub results: Vec<CellResult>,
+    /// The golden comparison.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison_result: Option<ComparisonResult>,
+    /// The validation pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_pod_name: Option<String>,
+    /// A one-line summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Infrastructure retries so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_count: Option<i32>,
+}
+
+fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true
+    })
+}
+
+/// The CustomResourceDefinition, as YAML, exactly as checked in under `deploy/crds/`.
+pub fn crd_yaml() -> String {
+    let crd = NotebookValidationJob::crd();
+    let body = serde_yaml_ng::to_string(&crd)
+        .unwrap_or_else(|e| unreachable!("a CRD always serialises: {e}"));
+    format!("# Generated from the Rust types by `cargo xtask codegen`; do not edit.\n{body}")
+}

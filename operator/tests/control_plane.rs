@@ -1,0 +1,429 @@
+//! The test control plane behaves like a cluster where it matters to the operator: garbage
+//! collection of owned objects, PodSecurity admission, RBAC for service-account tokens, and the
+//! stand-in CRDs of the build back-ends.
+//!
+//! Needs the control-plane binaries: `cargo xtask controlplane build`.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, ObjectMeta, Patch,
+    PatchParams, PostParams,
+};
+use kube::core::Status;
+use nbv_testenv::TestEnv;
+use serde_json::json;
+
+fn config_map(name: &str, owner: Option<&ConfigMap>) -> ConfigMap {
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            owner_references: owner.map(|o| {
+                vec![OwnerReference {
+                    api_version: "v1".into(),
+                    kind: "ConfigMap".into(),
+                    name: o.metadata.name.clone().expect("owner has a name"),
+                    uid: o.metadata.uid.clone().expect("owner has a uid"),
+                    ..OwnerReference::default()
+                }]
+            }),
+            ..ObjectMeta::default()
+        },
+        ..ConfigMap::default()
+    }
+}
+
+/// Polls `check` every 100 ms until it returns true or `limit` passes.
+async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The API error of a failed request; panics on success or on another kind of failure.
+fn api_error<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> Status {
+    match result {
+        Err(kube::Error::Api(status)) => *status,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn owned_objects_are_garbage_collected_after_their_owner() {
+    let env = TestEnv::new("gc").await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &env.namespace);
+    let pp = PostParams::default();
+    let owner = cms.create(&pp, &config_map("owner", None)).await.unwrap();
+    cms.create(&pp, &config_map("owned", Some(&owner)))
+        .await
+        .unwrap();
+    let bystander = cms
+        .create(&pp, &config_map("bystander", None))
+        .await
+        .unwrap();
+
+    cms.delete("owner", &DeleteParams::background())
+        .await
+        .unwrap();
+    let collected = eventually(Duration::from_secs(60), || async {
+        matches!(cms.get_opt("owned").await, Ok(None))
+    })
+    .await;
+    assert!(collected, "the owned ConfigMap outlived its owner by 60 s");
+    // Only dependents go: an unrelated object stays.
+    let still_there = cms.get("bystander").await.unwrap();
+    assert_eq!(still_there.metadata.uid, bystander.metadata.uid);
+}
+
+fn pod(name: &str, privileged: bool) -> Pod {
+    let container = if privileged {
+        json!({"name": "main", "image": "registry.example/busybox:1",
+               "securityContext": {"privileged": true}})
+    } else {
+        // What the restricted profile asks for.
+        json!({"name": "main", "image": "registry.example/busybox:1",
+               "securityContext": {
+                   "allowPrivilegeEscalation": false,
+                   "runAsNonRoot": true,
+                   "runAsUser": 1000,
+                   "capabilities": {"drop": ["ALL"]},
+                   "seccompProfile": {"type": "RuntimeDefault"}}})
+    };
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": [container]}
+    }))
+    .expect("a valid Pod")
+}
+
+#[tokio::test]
+async fn restricted_namespace_rejects_a_privileged_pod() {
+    let env = TestEnv::with_namespace_labels(
+        "psa",
+        &[("pod-security.kubernetes.io/enforce", "restricted")],
+    )
+    .await
+    .unwrap();
+    let pods: Api<Pod> = Api::namespaced(env.client.clone(), &env.namespace);
+    let pp = PostParams::default();
+
+    let err = api_error(pods.create(&pp, &pod("privileged", true)).await);
+    assert_eq!(err.code, 403, "{err:?}");
+    assert!(
+        err.message
+            .contains("violates PodSecurity \"restricted:latest\"")
+            && err.message.contains("privileged"),
+        "unexpected rejection: {}",
+        err.message
+    );
+    // The same namespace accepts a pod that meets the profile: the rejection was PodSecurity's.
+    pods.create(&pp, &pod("compliant", false)).await.unwrap();
+
+    // And without the label, the privileged pod is admitted.
+    let open = TestEnv::new("psa-open").await.unwrap();
+    Api::<Pod>::namespaced(open.client.clone(), &open.namespace)
+        .create(&pp, &pod("privileged", true))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn service_account_needs_a_role_binding() {
+    let env = TestEnv::new("rbac").await.unwrap();
+    let sa_client = env.service_account_client("validator").await.unwrap();
+    let as_sa: Api<ConfigMap> = Api::namespaced(sa_client, &env.namespace);
+
+    let err = api_error(as_sa.list(&ListParams::default()).await);
+    assert_eq!(err.code, 403, "{err:?}");
+    assert_eq!(err.reason, "Forbidden");
+    // The token really authenticates as the ServiceAccount.
+    let user = format!("system:serviceaccount:{}:validator", env.namespace);
+    assert!(err.message.contains(&user), "{}", err.message);
+
+    let role: Role = serde_json::from_value(json!({
+        "metadata": {"name": "configmap-reader"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]
+    }))
+    .unwrap();
+    let binding = RoleBinding {
+        metadata: ObjectMeta {
+            name: Some("validator-reads-configmaps".into()),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: "configmap-reader".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: "validator".into(),
+            namespace: Some(env.namespace.clone()),
+            ..Subject::default()
+        }]),
+    };
+    let pp = PostParams::default();
+    Api::<Role>::namespaced(env.client.clone(), &env.namespace)
+        .create(&pp, &role)
+        .await
+        .unwrap();
+    Api::<RoleBinding>::namespaced(env.client.clone(), &env.namespace)
+        .create(&pp, &binding)
+        .await
+        .unwrap();
+
+    // The authorizer reads RBAC objects through an informer: allow it a moment.
+    let allowed = eventually(Duration::from_secs(10), || async {
+        as_sa.list(&ListParams::default()).await.is_ok()
+    })
+    .await;
+    assert!(allowed, "list still forbidden after the RoleBinding");
+    // Only what the Role grants: creating stays forbidden.
+    let err = api_error(as_sa.create(&pp, &config_map("nope", None)).await);
+    assert_eq!(err.code, 403, "{err:?}");
+}
+
+fn dynamic_api(
+    env: &TestEnv,
+    gvk: (&str, &str, &str),
+    plural: &str,
+    namespaced: bool,
+) -> Api<DynamicObject> {
+    let (group, version, kind) = gvk;
+    let resource =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+    if namespaced {
+        Api::namespaced_with(env.client.clone(), &env.namespace, &resource)
+    } else {
+        Api::all_with(env.client.clone(), &resource)
+    }
+}
+
+fn object(value: serde_json::Value) -> DynamicObject {
+    serde_json::from_value(value).expect("a valid object")
+}
+
+#[tokio::test]
+async fn stand_in_crds_install_and_accept_sample_objects() {
+    let env = TestEnv::new("crds").await.unwrap();
+    let names = env.install_crds(nbv_testenv::crds::ALL).await.unwrap();
+    assert_eq!(names.len(), nbv_testenv::crds::ALL.len());
+    // Installing again (as every test that needs them does) is harmless.
+    env.install_crds(nbv_testenv::crds::OPENSHIFT)
+        .await
+        .unwrap();
+    let pp = PostParams::default();
+
+    let samples = [
+        (
+            ("build.openshift.io", "v1", "BuildConfig"),
+            "buildconfigs",
+            json!({
+                "metadata": {"name": "nb"},
+                "spec": {
+                    "source": {"type": "Git", "git": {"uri": "https://git.example/nb.git", "ref": "main"},
+                               "contextDir": "notebooks"},
+                    "strategy": {"type": "Source", "sourceStrategy": {
+                        "from": {"kind": "ImageStreamTag", "name": "python:3.11", "namespace": "openshift"},
+                        "env": [{"name": "PIP_INDEX_URL", "value": "https://pypi.example/simple"}]}},
+                    "output": {"to": {"kind": "ImageStreamTag", "name": "nb:latest"}},
+                    "successfulBuildsHistoryLimit": 2
+                }
+            }),
+        ),
+        (
+            ("build.openshift.io", "v1", "Build"),
+            "builds",
+            json!({
+                "metadata": {"name": "nb-1"},
+                "spec": {
+                    "strategy": {"type": "Docker", "dockerStrategy": {"dockerfilePath": "Containerfile"}},
+                    "source": {"type": "Dockerfile", "dockerfile": "FROM python:3.11\n"},
+                    "output": {"to": {"kind": "DockerImage", "name": "registry.example/nb:1"}},
+                    "triggeredBy": [{"message": "started by the notebook validator"}]
+                }
+            }),
+        ),
+        (
+            ("image.openshift.io", "v1", "ImageStream"),
+            "imagestreams",
+            json!({
+                "metadata": {"name": "nb"},
+                "spec": {"lookupPolicy": {"local": true}}
+            }),
+        ),
+        (
+            ("tekton.dev", "v1", "Task"),
+            "tasks",
+            json!({
+                "metadata": {"name": "buildah"},
+                "spec": {
+                    "params": [{"name": "IMAGE", "type": "string"}, {"name": "DOCKERFILE", "default": "./Dockerfile"}],
+                    "results": [{"name": "IMAGE_DIGEST"}, {"name": "IMAGE_URL"}],
+                    "workspaces": [{"name": "source"}],
+                    "steps": [{"name": "build", "image": "quay.example/buildah:1", "script": "buildah bud ."}]
+                }
+            }),
+        ),
+        (
+            ("tekton.dev", "v1", "TaskRun"),
+            "taskruns",
+            json!({
+                "metadata": {"name": "nb-build"},
+                "spec": {
+                    "taskRef": {"name": "buildah"},
+                    "params": [{"name": "IMAGE", "value": "registry.example/nb:1"},
+                               {"name": "ARGS", "value": ["--layers"]}],
+                    "workspaces": [{"name": "source", "emptyDir": {}}],
+                    "serviceAccountName": "builder",
+                    "timeout": "1h0m0s"
+                }
+            }),
+        ),
+        (
+            ("tekton.dev", "v1", "Pipeline"),
+            "pipelines",
+            json!({
+                "metadata": {"name": "clone-build"},
+                "spec": {"tasks": [{"name": "build", "taskRef": {"name": "buildah"}}]}
+            }),
+        ),
+        (
+            ("tekton.dev", "v1", "PipelineRun"),
+            "pipelineruns",
+            json!({
+                "metadata": {"name": "nb-pipeline"},
+                "spec": {
+                    "pipelineRef": {"name": "clone-build"},
+                    "taskRunTemplate": {"serviceAccountName": "builder"},
+                    "timeouts": {"pipeline": "1h0m0s"},
+                    "workspaces": [{"name": "source", "volumeClaimTemplate": {
+                        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}]
+                }
+            }),
+        ),
+        (
+            ("shipwright.io", "v1beta1", "Build"),
+            "builds",
+            json!({
+                "metadata": {"name": "nb"},
+                "spec": {
+                    "source": {"type": "Git", "git": {"url": "https://git.example/nb.git", "revision": "main"}},
+                    "strategy": {"name": "buildah", "kind": "ClusterBuildStrategy"},
+                    "paramValues": [{"name": "dockerfile", "value": "Containerfile"}],
+                    "output": {"image": "registry.example/nb:1", "pushSecret": "push"}
+                }
+            }),
+        ),
+        (
+            ("shipwright.io", "v1beta1", "BuildRun"),
+            "buildruns",
+            json!({
+                "metadata": {"name": "nb-1"},
+                "spec": {"build": {"name": "nb"}, "serviceAccount": "builder"}
+            }),
+        ),
+    ];
+    for ((group, version, kind), plural, sample) in samples {
+        let api = dynamic_api(&env, (group, version, kind), plural, true);
+        let mut value = sample;
+        value["apiVersion"] = json!(format!("{group}/{version}"));
+        value["kind"] = json!(kind);
+        api.create(&pp, &object(value))
+            .await
+            .unwrap_or_else(|e| panic!("{group}/{version} {kind} rejected: {e}"));
+    }
+    let strategies = dynamic_api(
+        &env,
+        ("shipwright.io", "v1beta1", "ClusterBuildStrategy"),
+        "clusterbuildstrategies",
+        false,
+    );
+    let strategy_name = format!("buildah-{}", env.namespace);
+    strategies
+        .create(&pp, &object(json!({
+            "apiVersion": "shipwright.io/v1beta1",
+            "kind": "ClusterBuildStrategy",
+            "metadata": {"name": strategy_name},
+            "spec": {
+                "parameters": [{"name": "dockerfile", "default": "Dockerfile"}],
+                "steps": [{"name": "build", "image": "quay.example/buildah:1", "command": ["buildah"]}]
+            }
+        })))
+        .await
+        .unwrap();
+    strategies
+        .delete(&strategy_name, &DeleteParams::default())
+        .await
+        .unwrap();
+
+    // The status subresource: a test playing the build controller writes status there, and it is
+    // kept apart from spec.
+    let builds = dynamic_api(&env, ("build.openshift.io", "v1", "Build"), "builds", true);
+    let status = json!({"status": {
+        "phase": "Complete",
+        "outputDockerImageReference": "registry.example/nb:1",
+        "output": {"to": {"imageDigest": "sha256:0123"}}
+    }});
+    builds
+        .patch_status("nb-1", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+    let build = builds.get("nb-1").await.unwrap();
+    assert_eq!(build.data["status"]["phase"], "Complete");
+    assert_eq!(
+        build.data["status"]["output"]["to"]["imageDigest"],
+        "sha256:0123"
+    );
+    // Status sent through the main resource is ignored.
+    let mut changed = build.clone();
+    changed.data["status"]["phase"] = json!("Failed");
+    let replaced = builds.replace("nb-1", &pp, &changed).await.unwrap();
+    assert_eq!(replaced.data["status"]["phase"], "Complete");
+
+    // The schemas check the fields strategies rely on.
+    let err = api_error(
+        builds
+            .patch_status(
+                "nb-1",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"status": {"phase": "Done"}})),
+            )
+            .await,
+    );
+    assert_eq!(err.code, 422, "{err:?}");
+    assert!(err.message.contains("status.phase"), "{}", err.message);
+    let shipwright_builds =
+        dynamic_api(&env, ("shipwright.io", "v1beta1", "Build"), "builds", true);
+    let err = api_error(
+        shipwright_builds
+            .create(
+                &pp,
+                &object(json!({
+                    "apiVersion": "shipwright.io/v1beta1",
+                    "kind": "Build",
+                    "metadata": {"name": "no-output"},
+                    "spec": {"strategy": {"name": "buildah", "kind": "ClusterBuildStrategy"}}
+                })),
+            )
+            .await,
+    );
+    assert_eq!(err.code, 422, "{err:?}");
+    assert!(err.message.contains("spec.output"), "{}", err.message);
+}

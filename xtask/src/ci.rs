@@ -1,0 +1,97 @@
+//! `cargo xtask ci`: everything CI checks, in the order that fails fastest. It installs what it
+//! needs on a fresh machine (cargo-deny, the control-plane binaries, the Python runtime of the
+//! notebook tests).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::{codegen, sh};
+
+pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    sh::cargo_step(root, &["fmt", "--all", "--", "--check"])?;
+    codegen::run(root, true)?;
+    sh::cargo_step(
+        root,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    sh::cargo_step(
+        root,
+        &[
+            "clippy",
+            "-p",
+            "notebook-validator-operator",
+            "--all-targets",
+            "--features",
+            "community",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    sh::cargo_step(
+        root,
+        &[
+            "check",
+            "-p",
+            "notebook-validator-operator",
+            "--no-default-features",
+            "--locked",
+        ],
+    )?;
+    deny(root)?;
+    // Built once into a cache outside the work tree; later runs reuse it.
+    let built = sh::cargo_output(root, &["xtask", "controlplane", "build"])?;
+    let bin_dir = built.lines().last().unwrap_or_default().trim().to_owned();
+    // Tests must run, not be skipped: a snapshot without its file fails instead of being written.
+    let test = |args: &[&str]| {
+        let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        command
+            .current_dir(root)
+            .args(args)
+            .env("INSTA_UPDATE", "no")
+            .env("NBV_CONTROLPLANE_BIN_DIR", &bin_dir);
+        sh::run(command, &format!("cargo {}", args.join(" ")))
+    };
+    test(&["test", "--workspace", "--locked"])?;
+    test(&[
+        "test",
+        "-p",
+        "notebook-validator-operator",
+        "--features",
+        "community",
+        "--locked",
+    ])?;
+    println!("ci: all checks passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// cargo-deny: licenses, bans and sources (advisories need the network, which CI lacks).
+fn deny(root: &Path) -> anyhow::Result<()> {
+    if !sh::on_path("cargo-deny") {
+        sh::cargo_step(
+            root,
+            &["install", "cargo-deny", "--locked", "--version", "^0.20"],
+        )?;
+    }
+    sh::cargo_step(
+        root,
+        &[
+            "deny",
+            "--all-features",
+            "check",
+            "licenses",
+            "bans",
+            "sources",
+        ],
+    )
+}
