@@ -102,8 +102,7 @@ impl Registry {
     pub fn from_factories(
         strategies: impl IntoIterator<Item = (Box<dyn BuildStrategy>, String)>,
     ) -> Result<Self, RegistryError> {
-        let mut by_name: BTreeMap<(Tier, &'static str), (Arc<dyn BuildStrategy>, String)> =
-            BTreeMap::new();
+        let mut by_name: BTreeMap<(Tier, &'static str), Arc<dyn BuildStrategy>> = BTreeMap::new();
         let mut seen: BTreeMap<&'static str, String> = BTreeMap::new();
         for (strategy, module) in strategies {
             let info = strategy.info();
@@ -120,11 +119,11 @@ impl Registry {
                     second: module,
                 });
             }
-            seen.insert(info.name, module.clone());
-            by_name.insert((info.tier, info.name), (Arc::from(strategy), module));
+            seen.insert(info.name, module);
+            by_name.insert((info.tier, info.name), Arc::from(strategy));
         }
         Ok(Self {
-            strategies: by_name.into_values().map(|(s, _)| s).collect(),
+            strategies: by_name.into_values().collect(),
         })
     }
 

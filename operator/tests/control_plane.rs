@@ -427,3 +427,297 @@ async fn stand_in_crds_install_and_accept_sample_objects() {
     assert_eq!(err.code, 422, "{err:?}");
     assert!(err.message.contains("spec.output"), "{}", err.message);
 }
+
+// --- The NotebookValidationJob CRD (deploy/crds) and the examples ---------------------------
+
+const REPO_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+const NVJ_CRD: &str = "notebookvalidationjobs.mlops.redhat.com";
+
+/// Every CRD under deploy/crds, installed on the shared control plane.
+async fn install_deploy_crds(env: &TestEnv) -> Vec<String> {
+    let dir = std::path::Path::new(REPO_ROOT).join("deploy/crds");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    let manifests: Vec<String> = files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("readable CRD file"))
+        .collect();
+    let refs: Vec<&str> = manifests.iter().map(String::as_str).collect();
+    env.install_crds(&refs)
+        .await
+        .expect("the CRDs under deploy/crds install")
+}
+
+fn nvj_api(env: &TestEnv) -> Api<DynamicObject> {
+    dynamic_api(
+        env,
+        ("mlops.redhat.com", "v1alpha1", "NotebookValidationJob"),
+        "notebookvalidationjobs",
+        true,
+    )
+}
+
+#[tokio::test]
+async fn notebook_validation_job_crd_installs() {
+    let env = TestEnv::new("nvj-crd").await.unwrap();
+    let names = install_deploy_crds(&env).await;
+    assert!(names.iter().any(|n| n == NVJ_CRD), "installed: {names:?}");
+    // Served, with the short name people type.
+    let crd = Api::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>::all(env.client.clone())
+        .get(NVJ_CRD)
+        .await
+        .unwrap();
+    let short_names = crd.spec.names.short_names.unwrap_or_default();
+    assert!(short_names.iter().any(|s| s == "nvj"), "{short_names:?}");
+    nvj_api(&env).list(&ListParams::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn every_example_is_accepted() {
+    let env = TestEnv::new("nvj-examples").await.unwrap();
+    install_deploy_crds(&env).await;
+    let api = nvj_api(&env);
+    let dir = std::path::Path::new(REPO_ROOT).join("examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+
+    let mut accepted = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let value: serde_json::Value = serde::Deserialize::deserialize(doc)
+                .unwrap_or_else(|e| panic!("{}: invalid YAML: {e}", file.display()));
+            if value.get("kind") != Some(&json!("NotebookValidationJob")) {
+                continue;
+            }
+            api.create(&PostParams::default(), &object(value))
+                .await
+                .unwrap_or_else(|e| panic!("{} rejected: {e}", file.display()));
+            accepted += 1;
+        }
+    }
+    // An empty or renamed examples/ directory must not make this pass vacuously.
+    assert!(
+        accepted >= 1,
+        "no NotebookValidationJob found in {}",
+        dir.display()
+    );
+    eprintln!("{accepted} examples accepted from {} files", files.len());
+}
+
+/// A minimal valid spec; each case below breaks one rule of it.
+fn valid_spec() -> serde_json::Value {
+    json!({
+        "notebook": {
+            "git": {"url": "https://git.example/team/notebooks.git", "ref": "main"},
+            "path": "notebooks/analysis.ipynb"
+        }
+    })
+}
+
+/// Sets `value` at a `/`-separated path, creating objects on the way; `null` removes the field.
+fn set(spec: &mut serde_json::Value, path: &str, value: serde_json::Value) {
+    let (parents, last) = path.rsplit_once('/').unwrap_or(("", path));
+    let mut node = spec;
+    for key in parents.split('/').filter(|k| !k.is_empty()) {
+        node = node
+            .as_object_mut()
+            .expect("an object on the path")
+            .entry(key)
+            .or_insert_with(|| json!({}));
+    }
+    let map = node
+        .as_object_mut()
+        .expect("an object at the end of the path");
+    if value.is_null() {
+        map.remove(last);
+    } else {
+        map.insert(last.to_owned(), value);
+    }
+}
+
+#[tokio::test]
+async fn invalid_notebook_validation_jobs_are_rejected_with_their_message() {
+    let env = TestEnv::new("nvj-invalid").await.unwrap();
+    install_deploy_crds(&env).await;
+    let api = nvj_api(&env);
+
+    const IPYNB: &str = "notebook path must end in .ipynb, e.g. notebooks/analysis.ipynb";
+    const RELATIVE: &str =
+        "notebook path must be relative to the repository root and must not contain '..'";
+    const GIT_URL: &str =
+        "git url must start with https://, ssh://, git:// or git@ and contain no spaces";
+    const GIT_REF: &str = "git ref must be a branch, tag or commit SHA";
+    const DURATION: &str = "must be a duration such as 30m, 1h30m or 90s";
+    // (case, field to set, value (null removes it), field path in the error, message)
+    let cases: &[(&str, &str, serde_json::Value, &str, &str)] = &[
+        (
+            "no notebook",
+            "notebook",
+            json!(null),
+            "spec.notebook",
+            "Required value",
+        ),
+        (
+            "no git url",
+            "notebook/git/url",
+            json!(null),
+            "spec.notebook.git.url",
+            "Required value",
+        ),
+        (
+            "not a notebook",
+            "notebook/path",
+            json!("notebooks/analysis.py"),
+            "spec.notebook.path",
+            IPYNB,
+        ),
+        (
+            "path escapes the repository",
+            "notebook/path",
+            json!("../secrets/x.ipynb"),
+            "spec.notebook.path",
+            RELATIVE,
+        ),
+        (
+            "absolute path",
+            "notebook/path",
+            json!("/etc/nb.ipynb"),
+            "spec.notebook.path",
+            RELATIVE,
+        ),
+        (
+            "ftp url",
+            "notebook/git/url",
+            json!("ftp://git.example/nb.git"),
+            "spec.notebook.git.url",
+            GIT_URL,
+        ),
+        (
+            "url with a space",
+            "notebook/git/url",
+            json!("https://git.example/a b.git"),
+            "spec.notebook.git.url",
+            GIT_URL,
+        ),
+        (
+            "ref like an option",
+            "notebook/git/ref",
+            json!("--upload-pack=evil"),
+            "spec.notebook.git.ref",
+            GIT_REF,
+        ),
+        (
+            "ref with ..",
+            "notebook/git/ref",
+            json!("main..dev"),
+            "spec.notebook.git.ref",
+            GIT_REF,
+        ),
+        (
+            "golden not a notebook",
+            "goldenNotebook",
+            json!({"git": {"url": "https://git.example/nb.git"}, "path": "golden/out.txt"}),
+            "spec.goldenNotebook.path",
+            IPYNB,
+        ),
+        (
+            "unknown comparison",
+            "comparisonConfig/strategy",
+            json!("fuzzy"),
+            "spec.comparisonConfig.strategy",
+            "Unsupported value: \"fuzzy\"",
+        ),
+        (
+            "negative tolerance",
+            "comparisonConfig/floatingPointTolerance",
+            json!("-0.1"),
+            "spec.comparisonConfig.floatingPointTolerance",
+            "floatingPointTolerance must be a number >= 0 written as a string, e.g. \"0.0001\"",
+        ),
+        (
+            "build without strategy",
+            "podConfig/buildConfig",
+            json!({"enabled": true}),
+            "spec.podConfig.buildConfig",
+            "buildConfig.strategy is required when buildConfig.enabled is true",
+        ),
+        (
+            "strategy not a name",
+            "podConfig/buildConfig",
+            json!({"enabled": true, "strategy": "S2I!"}),
+            "spec.podConfig.buildConfig.strategy",
+            "buildConfig.strategy must be a strategy name such as s2i, tekton, buildah or auto",
+        ),
+        (
+            "build timeout in words",
+            "podConfig/buildConfig",
+            json!({"enabled": true, "strategy": "s2i", "timeout": "15 minutes"}),
+            "spec.podConfig.buildConfig.timeout",
+            "buildConfig.timeout must be a duration",
+        ),
+        (
+            "unknown fallback",
+            "podConfig/buildConfig",
+            json!({"enabled": true, "strategy": "auto", "fallbackStrategy": "retry"}),
+            "spec.podConfig.buildConfig.fallbackStrategy",
+            "Unsupported value: \"retry\"",
+        ),
+        (
+            "timeout in words",
+            "timeout",
+            json!("1 day"),
+            "spec.timeout",
+            DURATION,
+        ),
+    ];
+
+    let mut failures = Vec::new();
+    for (i, (case, field, value, path, message)) in cases.iter().enumerate() {
+        let mut spec = valid_spec();
+        set(&mut spec, field, value.clone());
+        let manifest = object(json!({
+            "apiVersion": "mlops.redhat.com/v1alpha1",
+            "kind": "NotebookValidationJob",
+            "metadata": {"name": format!("invalid-{i}")},
+            "spec": spec
+        }));
+        match api.create(&PostParams::default(), &manifest).await {
+            Ok(_) => failures.push(format!("{case}: accepted")),
+            Err(kube::Error::Api(status)) => {
+                let ok = status.code == 422
+                    && status.message.contains(path)
+                    && status.message.contains(message);
+                if !ok {
+                    failures.push(format!(
+                        "{case}: expected 422 mentioning {path:?} and {message:?}, got {}: {}",
+                        status.code, status.message
+                    ));
+                }
+            }
+            Err(e) => failures.push(format!("{case}: {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+
+    // The base of every case is itself valid: each rejection is due to its one change.
+    api.create(
+        &PostParams::default(),
+        &object(json!({
+            "apiVersion": "mlops.redhat.com/v1alpha1",
+            "kind": "NotebookValidationJob",
+            "metadata": {"name": "valid"},
+            "spec": valid_spec()
+        })),
+    )
+    .await
+    .unwrap();
+}

@@ -40,8 +40,7 @@ fn a_strategy_that_is_not_compiled_in_names_its_cargo_feature() {
         // Every in-tree strategy is compiled in: an unknown name gets the same error kind.
         let err = catalog(&[])
             .select("no-such-strategy")
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(matches!(err, SelectionError::NotCompiled { .. }));
         assert!(
             err.to_string()
@@ -50,7 +49,7 @@ fn a_strategy_that_is_not_compiled_in_names_its_cargo_feature() {
         );
         return;
     };
-    let err = catalog(&[name]).select(name).err().expect("refused");
+    let err = catalog(&[name]).select(name).expect_err("refused");
     assert_eq!(err.reason(), "StrategyNotCompiled");
     let message = err.to_string();
     assert!(
@@ -69,7 +68,7 @@ fn a_compiled_strategy_that_is_disabled_says_how_to_enable_it() {
         assert!(catalog(&[]).select("s2i").is_ok(), "s2i is always enabled");
         return;
     };
-    let err = catalog(&[]).select(name).err().expect("disabled");
+    let err = catalog(&[]).select(name).expect_err("disabled");
     assert_eq!(err.reason(), "StrategyDisabled");
     assert!(
         err.to_string()

@@ -47,23 +47,24 @@ impl BuildStrategy for Shipwright {
         request.reject_unknown_config_keys(NAME, &CONFIG_KEYS)?;
         git::validate_source(NAME, &request.source)?;
         pod_build::output_image(NAME, request)?;
-        if let Some(name) = request.config_str(NAME, "buildStrategyRef")? {
-            if !is_dns_label(name) {
-                return Err(StrategyError::invalid_config(
-                    NAME,
-                    "strategyConfig.buildStrategyRef",
-                    format!("'{name}' is not a build strategy name (e.g. buildah, buildpacks-v3)"),
-                ));
-            }
+        if let Some(name) = request.config_str(NAME, "buildStrategyRef")?
+            && !is_dns_label(name)
+        {
+            return Err(StrategyError::invalid_config(
+                NAME,
+                "strategyConfig.buildStrategyRef",
+                format!("'{name}' is not a build strategy name (e.g. buildah, buildpacks-v3)"),
+            ));
         }
-        if let Some(kind) = request.config_str(NAME, "buildStrategyKind")? {
-            if kind != "ClusterBuildStrategy" && kind != "BuildStrategy" {
-                return Err(StrategyError::invalid_config(
-                    NAME,
-                    "strategyConfig.buildStrategyKind",
-                    format!("'{kind}' must be ClusterBuildStrategy or BuildStrategy"),
-                ));
-            }
+        if let Some(kind) = request.config_str(NAME, "buildStrategyKind")?
+            && kind != "ClusterBuildStrategy"
+            && kind != "BuildStrategy"
+        {
+            return Err(StrategyError::invalid_config(
+                NAME,
+                "strategyConfig.buildStrategyKind",
+                format!("'{kind}' must be ClusterBuildStrategy or BuildStrategy"),
+            ));
         }
         match request.strategy_config.get("paramValues") {
             None => Ok(()),

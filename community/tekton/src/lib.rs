@@ -100,16 +100,14 @@ impl BuildStrategy for Tekton {
         request.reject_unknown_config_keys(NAME, &CONFIG_KEYS)?;
         git::validate_source(NAME, &request.source)?;
         pod_build::output_image(NAME, request)?;
-        if let Some(pipeline) = Self::pipeline_ref(request)? {
-            if !is_dns_label(pipeline) {
-                return Err(StrategyError::invalid_config(
-                    NAME,
-                    "strategyConfig.pipelineRef",
-                    format!(
-                        "'{pipeline}' is not a Pipeline name (lowercase letters, digits and '-')"
-                    ),
-                ));
-            }
+        if let Some(pipeline) = Self::pipeline_ref(request)?
+            && !is_dns_label(pipeline)
+        {
+            return Err(StrategyError::invalid_config(
+                NAME,
+                "strategyConfig.pipelineRef",
+                format!("'{pipeline}' is not a Pipeline name (lowercase letters, digits and '-')"),
+            ));
         }
         match request.strategy_config.get("params") {
             None => {}

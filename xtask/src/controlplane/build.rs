@@ -48,11 +48,11 @@ pub(super) fn build(force: bool) -> anyhow::Result<PathBuf> {
     let lock = File::create(cache.join(".lock")).context("creating the cache lock file")?;
     lock.lock().context("locking the cache")?;
 
+    remove_abandoned_builds(&cache);
     if !force && stamp_matches(&entry, &inputs) {
         eprintln!("control-plane binaries are up to date");
         return Ok(nbv_testenv::bin_dir_of(&entry));
     }
-    remove_abandoned_builds(&cache);
 
     let tmp = cache.join(format!(".build-{}", std::process::id()));
     if tmp.exists() {

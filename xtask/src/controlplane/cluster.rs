@@ -177,6 +177,17 @@ fn print_usage(state: &State) {
     println!();
     println!("kubeconfig: {}", state.kubeconfig.display());
     println!("  export KUBECONFIG={}", state.kubeconfig.display());
+    // `controlplane build` builds a kubectl of the same version next to the servers.
+    if let Ok(binaries) = nbv_testenv::Binaries::locate() {
+        let kubectl = binaries.dir.join("kubectl");
+        if kubectl.is_file() {
+            println!(
+                "  {} --kubeconfig {} get crds",
+                kubectl.display(),
+                state.kubeconfig.display()
+            );
+        }
+    }
     println!("stop it with `cargo xtask cluster down`");
 }
 
