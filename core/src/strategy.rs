@@ -91,6 +91,13 @@ pub trait BuildStrategy: Send + Sync + fmt::Debug {
         Vec::new()
     }
 
+    /// The kinds of the objects whose status changes mean the build progressed (the primary
+    /// objects), so the operator watches them instead of polling. Pods need not be listed: the
+    /// operator always watches the pods it owns.
+    fn watched_kinds(&self) -> Vec<GroupVersionKind> {
+        Vec::new()
+    }
+
     /// Whether the backend can run builds in this cluster.
     async fn detect(&self, client: &Client) -> Result<Availability, StrategyError> {
         let name = self.info().name;

@@ -281,63 +281,6 @@ pub struct BuildStatusReport {
     pub logs_tail: Option<String>,
 }
 
-/// One cell's result.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CellResult {
-    /// Index of the cell in the notebook.
-    pub cell_index: u32,
-    /// `success`, `failure` or `skipped`.
-    pub status: String,
-    /// Seconds the cell ran.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub execution_time: Option<f64>,
-    /// An excerpt of the output.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<String>,
-    /// The error, when the cell raised.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_message: Option<String>,
-}
-
-/// One difference from the golden notebook.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CellDiff {
-    /// Index of the cell.
-    pub cell_index: u32,
-    /// `code` or `markdown`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cell_type: Option<String>,
-    /// What differs (`output`, `missing_cell`, ...).
-    pub diff_type: String,
-    /// An excerpt of the expected value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected: Option<String>,
-    /// An excerpt of the actual value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actual: Option<String>,
-}
-
-/// The comparison's outcome.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ComparisonResult {
-    /// `exact` or `normalized`.
-    pub strategy: String,
-    /// `matched` or `failed`.
-    pub result: String,
-    /// Cells compared.
-    pub total_cells: u32,
-    /// Cells that matched.
-    pub matched_cells: u32,
-    /// Cells that differed.
-    pub mismatched_cells: u32,
-    /// The differences (bounded; the first ones).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub diffs: Vec<CellDiff>,
-}
-
 /// What the operator observed of a job.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -360,12 +303,12 @@ pub struct NotebookValidationJobStatus {
     /// The image build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_status: Option<BuildStatusReport>,
-    /// Per-cell results.
+    /// Per-cell results, as the runner reported them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub results: Vec<CellResult>,
-    /// The golden comparison.
+    pub results: Vec<nbv_report::CellResult>,
+    /// The golden comparison, as the runner reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comparison_result: Option<ComparisonResult>,
+    pub comparison_result: Option<nbv_report::ComparisonSummary>,
     /// The validation pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation_pod_name: Option<String>,

@@ -11,5 +11,10 @@
 
 pub mod catalog;
 pub mod config;
+pub mod controller;
 pub mod crd;
+pub mod duration;
+pub mod labels;
+pub mod rbac;
+pub mod reconcile;
 pub mod registration;

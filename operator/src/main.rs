@@ -3,11 +3,13 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use notebook_validator_operator::catalog::{Catalog, StrategyRow};
 use notebook_validator_operator::config::{ENV_ENABLED, EnabledStrategies};
-use notebook_validator_operator::crd;
+use notebook_validator_operator::reconcile::Context;
+use notebook_validator_operator::reconcile::validation_pod::PodSettings;
+use notebook_validator_operator::{controller, crd};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +42,18 @@ impl StrategySwitches {
     }
 }
 
+/// The operator image of this version, which holds the runner.
+const DEFAULT_RUNNER_IMAGE: &str = concat!(
+    "quay.io/nbv/notebook-validator-operator:v",
+    env!("CARGO_PKG_VERSION")
+);
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
     Table,
@@ -52,6 +66,25 @@ enum Command {
     Run {
         #[command(flatten)]
         switches: StrategySwitches,
+        /// Image holding the `nbv` runner (this operator's image); validation pods copy it from there.
+        #[arg(long, env = "NBV_RUNNER_IMAGE", default_value = DEFAULT_RUNNER_IMAGE)]
+        runner_image: String,
+        /// Image that clones repositories in validation pods (non-root, with git and sh); the
+        /// runner image by default.
+        #[arg(long, env = "NBV_GIT_IMAGE")]
+        git_image: Option<String>,
+        /// Notebook image for jobs that neither name nor build one.
+        #[arg(long, env = "NBV_DEFAULT_IMAGE", default_value = buildstrategy_api::BuildRequest::DEFAULT_BASE_IMAGE)]
+        default_image: String,
+        /// Watches only this namespace (default: all).
+        #[arg(long, env = "NBV_WATCH_NAMESPACE")]
+        namespace: Option<String>,
+        /// Log format.
+        #[arg(long, env = "NBV_LOG_FORMAT", value_enum, default_value = "text")]
+        log_format: LogFormat,
+        /// Log filter, e.g. `info` or `notebook_validator_operator=debug,info`.
+        #[arg(long, env = "NBV_LOG", default_value = "info")]
+        log_level: String,
     },
     /// Lists the build strategies: compiled in, enabled, and how to get the others.
     Strategies {
@@ -85,13 +118,46 @@ fn main() -> anyhow::Result<()> {
                 Format::Table => write_table(&mut out, &rows)?,
             }
         }
-        Command::Run { switches } => {
+        Command::Run {
+            switches,
+            runner_image,
+            git_image,
+            default_image,
+            namespace,
+            log_format,
+            log_level,
+        } => {
+            init_logging(log_format, &log_level)?;
             let catalog = switches.catalog().context("loading the build strategies")?;
-            anyhow::bail!(
-                "the controller is not implemented in this version (strategies ready: {}); use `nbv-operator strategies` and `nbv-operator crd`",
-                catalog.registry().names().join(", ")
-            );
+            let settings = PodSettings {
+                git_image: git_image.unwrap_or_else(|| runner_image.clone()),
+                runner_image,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let client = kube::Client::try_default().await.context(
+                    "connecting to the Kubernetes API (in-cluster config or KUBECONFIG)",
+                )?;
+                let ctx = Context::new(client, catalog, settings, default_image);
+                controller::run(ctx, namespace.as_deref()).await?;
+                anyhow::Ok(())
+            })?;
         }
+    }
+    Ok(())
+}
+
+fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).context("parsing the log filter")?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
     }
     Ok(())
 }

@@ -93,6 +93,10 @@ impl BuildStrategy for Shipwright {
         ]
     }
 
+    fn watched_kinds(&self) -> Vec<GroupVersionKind> {
+        vec![GroupVersionKind::gvk(GROUP, VERSION, "BuildRun")]
+    }
+
     fn required_kinds(&self) -> Vec<GroupVersionKind> {
         ["Build", "BuildRun", "ClusterBuildStrategy"]
             .map(|k| GroupVersionKind::gvk(GROUP, VERSION, k))

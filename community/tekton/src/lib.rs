@@ -160,6 +160,12 @@ impl BuildStrategy for Tekton {
         ]
     }
 
+    fn watched_kinds(&self) -> Vec<GroupVersionKind> {
+        ["TaskRun", "PipelineRun"]
+            .map(|k| GroupVersionKind::gvk(GROUP, VERSION, k))
+            .into()
+    }
+
     fn required_kinds(&self) -> Vec<GroupVersionKind> {
         ["Task", "TaskRun", "PipelineRun"]
             .map(|k| GroupVersionKind::gvk(GROUP, VERSION, k))

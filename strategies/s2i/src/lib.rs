@@ -143,6 +143,10 @@ impl BuildStrategy for SourceToImage {
         ]
     }
 
+    fn watched_kinds(&self) -> Vec<GroupVersionKind> {
+        vec![GroupVersionKind::gvk(BUILD_GROUP, "v1", "Build")]
+    }
+
     fn required_kinds(&self) -> Vec<GroupVersionKind> {
         vec![
             GroupVersionKind::gvk(BUILD_GROUP, "v1", "BuildConfig"),

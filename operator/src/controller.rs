@@ -1,0 +1,93 @@
+//! Wires the reconciler to watches: jobs, the pods they own, and the primary objects of every
+//! enabled strategy whose backend is served, so progress arrives as events, not by polling.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::runtime::{Controller, watcher};
+
+use crate::crd::NotebookValidationJob;
+use crate::reconcile::{self, Context};
+
+/// Label selecting what the operator created.
+const MANAGED: &str = "app.kubernetes.io/managed-by=nbv-operator";
+
+/// Why the controller cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The CRD is not installed, or the operator may not list jobs.
+    #[error(
+        "cannot list NotebookValidationJobs ({0}); install the CRD (`nbv-operator crd | kubectl apply -f -`) and check the operator's RBAC"
+    )]
+    JobsUnavailable(#[source] kube::Error),
+}
+
+/// Runs the controller until SIGTERM or Ctrl-C, over every namespace or only `namespace`.
+pub async fn run(ctx: Context, namespace: Option<&str>) -> Result<(), StartError> {
+    let client = ctx.client.clone();
+    let jobs: Api<NotebookValidationJob> = scoped(&client, namespace);
+    jobs.list(&ListParams::default().limit(1))
+        .await
+        .map_err(StartError::JobsUnavailable)?;
+    let managed = watcher::Config::default().labels(MANAGED);
+    let mut controller = Controller::new(jobs, watcher::Config::default())
+        .owns(scoped::<Pod>(&client, namespace), managed.clone());
+    for (strategy, api) in watched_kinds(&client, &ctx).await {
+        tracing::info!(strategy, kind = %api.kind, "watching build objects");
+        let objects = match namespace {
+            Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &api),
+            None => Api::<DynamicObject>::all_with(client.clone(), &api),
+        };
+        controller = controller.owns_with(objects, api, managed.clone());
+    }
+    tracing::info!(strategies = ?ctx.catalog.registry().names(), "controller started");
+    controller
+        .shutdown_on_signal()
+        .run(reconcile::reconcile, reconcile::error_policy, Arc::new(ctx))
+        .for_each(|result| async move {
+            match result {
+                Ok((job, _)) => {
+                    tracing::debug!(job = %job.name, namespace = ?job.namespace, "reconciled")
+                }
+                Err(e) => tracing::debug!(error = %e, "reconcile error"),
+            }
+        })
+        .await;
+    Ok(())
+}
+
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// The primary kinds of enabled strategies whose APIs this cluster serves.
+async fn watched_kinds(
+    client: &Client,
+    ctx: &Context,
+) -> Vec<(&'static str, kube::core::ApiResource)> {
+    let mut kinds = Vec::new();
+    for strategy in ctx.catalog.registry().iter() {
+        let name = strategy.info().name;
+        if ctx.catalog.select(name).is_err() {
+            continue;
+        }
+        for gvk in strategy.watched_kinds() {
+            match kube::discovery::oneshot::pinned_kind(client, &gvk).await {
+                Ok((api, _)) => kinds.push((name, api)),
+                Err(e) => {
+                    tracing::info!(strategy = name, kind = %gvk.kind, error = %e, "not served; builds of this strategy are unavailable here")
+                }
+            }
+        }
+    }
+    kinds
+}

@@ -1,0 +1,493 @@
+//! The reconcile pipeline, one module per step:
+//! [`plan`] (read the spec) → [`select`] (choose a strategy) → [`build`] (drive the build) →
+//! [`validation_pod`] and [`outcome`] (run the notebook, read its result) → [`status`] (write
+//! phase and conditions with server-side apply).
+//!
+//! Every step is idempotent and derives what to do from what exists: the build and the pod have
+//! deterministic names, so an operator restarted at any point finds them instead of creating
+//! second ones.
+
+pub mod build;
+pub mod outcome;
+pub mod plan;
+pub mod select;
+pub mod status;
+pub mod validation_pod;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+
+use self::outcome::PodOutcome;
+use self::plan::ImageSource;
+use self::status::{StatusUpdate, VALIDATION_COMPLETE};
+use self::validation_pod::{PodPlan, PodSettings};
+use crate::catalog::Catalog;
+use crate::crd::{NotebookValidationJob, NotebookValidationJobStatus, Phase};
+use crate::labels::{FIELD_MANAGER, FINALIZER};
+
+/// Infrastructure failures of the validation pod retried before the job fails.
+pub const MAX_INFRA_RETRIES: i32 = 3;
+
+/// What a step reached.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress<T> {
+    /// Done, with its product.
+    Done(T),
+    /// Waiting on the cluster; a watch event wakes the job, or the timer when given.
+    Waiting(Option<Duration>),
+    /// The job ended (status says how).
+    Ended,
+}
+
+/// Errors that make a reconcile retry with backoff. Failures of the job itself are not errors:
+/// they are written to its status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A Kubernetes call failed.
+    #[error("{action}: {source}")]
+    Kube {
+        /// What the operator was doing.
+        action: &'static str,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A strategy call failed.
+    #[error(transparent)]
+    Strategy(buildstrategy_api::StrategyError),
+    /// Strategy detection failed.
+    #[error(transparent)]
+    Select(select::SelectError),
+    /// The finalizer could not be added or removed.
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+}
+
+impl Error {
+    fn kube(action: &'static str) -> impl FnOnce(kube::Error) -> Self {
+        move |source| Self::Kube { action, source }
+    }
+
+    /// A short machine-readable kind, for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Kube { .. } => "kube",
+            Self::Strategy(_) => "strategy",
+            Self::Select(_) => "select",
+            Self::Finalizer(_) => "finalizer",
+        }
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// The strategies of this build and their switches.
+    pub catalog: Catalog,
+    /// Validation pod settings.
+    pub pod_settings: PodSettings,
+    /// The image used when a job neither names nor builds one.
+    pub default_image: String,
+    /// Publishes Kubernetes Events on jobs.
+    pub recorder: Recorder,
+    /// Cached strategy detection.
+    pub detection: select::DetectionCache,
+    backoff: Mutex<HashMap<String, u32>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("catalog", &self.catalog)
+            .field("pod_settings", &self.pod_settings)
+            .field("default_image", &self.default_image)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A context for `client`.
+    pub fn new(
+        client: Client,
+        catalog: Catalog,
+        pod_settings: PodSettings,
+        default_image: String,
+    ) -> Self {
+        let recorder = Recorder::new(client.clone(), "nbv-operator".into());
+        Self {
+            client,
+            catalog,
+            pod_settings,
+            default_image,
+            recorder,
+            detection: select::DetectionCache::default(),
+            backoff: Mutex::default(),
+        }
+    }
+
+    /// Publishes an Event on `job`; failing to publish is logged, never fatal.
+    pub async fn event(
+        &self,
+        job: &NotebookValidationJob,
+        type_: EventType,
+        reason: &str,
+        note: &str,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(buildstrategy_api::LogTail::new(40, 1024).apply(note)),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &job.object_ref(&())).await {
+            tracing::warn!(job = %job.name_any(), error = %e, "could not publish an event");
+        }
+    }
+}
+
+/// Reconciles one job.
+pub async fn reconcile(
+    job: Arc<NotebookValidationJob>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let namespace = job.namespace().unwrap_or_default();
+    let key = namespace_name(&namespace, &job.name_any());
+    let api: Api<NotebookValidationJob> = Api::namespaced(ctx.client.clone(), &namespace);
+    let builds = job.spec.pod_config.as_ref().is_some_and(|p| {
+        p.container_image.is_none() && p.build_config.as_ref().is_some_and(|b| b.enabled)
+    });
+    let has_finalizer = job.finalizers().iter().any(|f| f == FINALIZER);
+    let result = if builds || has_finalizer {
+        // Only jobs that build need a finalizer: everything else is removed by garbage collection.
+        finalizer(&api, FINALIZER, job, |event| async {
+            match event {
+                FinalizerEvent::Apply(job) => apply(&job, &ctx).await,
+                FinalizerEvent::Cleanup(job) => cleanup(&job, &ctx).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)))
+    } else if job.meta().deletion_timestamp.is_some() {
+        Ok(Action::await_change())
+    } else {
+        apply(&job, &ctx).await
+    };
+    if result.is_ok() {
+        if let Ok(mut backoff) = ctx.backoff.lock() {
+            backoff.remove(&key);
+        }
+    }
+    result
+}
+
+fn namespace_name(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+/// Retries failed reconciles with exponential backoff: 2 s, 4 s, ... up to 5 minutes.
+pub fn error_policy(job: Arc<NotebookValidationJob>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = namespace_name(&job.namespace().unwrap_or_default(), &job.name_any());
+    let attempts = ctx.backoff.lock().map_or(1, |mut map| {
+        let n = map.entry(key).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    });
+    let delay = Duration::from_secs(2_u64.saturating_pow(attempts.min(9)).min(300));
+    tracing::warn!(job = %job.name_any(), error = %error, attempts, ?delay, "reconcile failed; retrying");
+    Action::requeue(delay)
+}
+
+async fn apply(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Error> {
+    let current = job.status.as_ref();
+    let generation = job.metadata.generation;
+    let done = current.is_some_and(|s| matches!(s.phase, Some(Phase::Succeeded | Phase::Failed)));
+    if done && current.and_then(|s| s.observed_generation) == generation {
+        return Ok(Action::await_change());
+    }
+    let mut update = StatusUpdate::new(current, generation);
+    let action = run_steps(job, ctx, &mut update).await?;
+    write_status(job, ctx, current, &update.status).await?;
+    Ok(action)
+}
+
+async fn run_steps(
+    job: &NotebookValidationJob,
+    ctx: &Context,
+    update: &mut StatusUpdate,
+) -> Result<Action, Error> {
+    let plan = match plan::plan(job, &ctx.default_image) {
+        Ok(plan) => plan,
+        Err(e) => {
+            update.fail("InvalidSpec", e.to_string());
+            return Ok(Action::await_change());
+        }
+    };
+    let limit = i64::try_from(plan.job_timeout.as_secs()).unwrap_or(i64::MAX);
+    let remaining = limit - update.elapsed_secs();
+    if remaining <= 0 {
+        return timed_out(job, ctx, &plan, update).await;
+    }
+    let (image, requirements) = match &plan.image {
+        ImageSource::Given(image) => {
+            update.condition(
+                status::BUILD_READY,
+                true,
+                "ImageProvided",
+                format!("using podConfig.containerImage {image}"),
+            );
+            (image.clone(), None)
+        }
+        ImageSource::Default {
+            image,
+            requirements,
+        } => {
+            update.condition(status::BUILD_READY, true, "DefaultImage", format!("no image given or built: using {image}, the runner installs the requirements at start"));
+            (image.clone(), requirements.as_deref())
+        }
+        ImageSource::Build { strategy, request } => {
+            match build::run(ctx, job, strategy, request, plan.build_timeout, update).await? {
+                Progress::Done(image) => (image, None),
+                Progress::Waiting(after) => return Ok(requeue(after, remaining)),
+                Progress::Ended => return Ok(Action::await_change()),
+            }
+        }
+    };
+    let pod_plan = PodPlan {
+        image: &image,
+        requirements,
+        attempt: update.status.retry_count.unwrap_or(0),
+        deadline_secs: remaining,
+    };
+    match validate(job, ctx, &pod_plan, update).await? {
+        Progress::Waiting(after) => Ok(requeue(after, remaining)),
+        Progress::Done(()) | Progress::Ended => Ok(Action::await_change()),
+    }
+}
+
+/// Wakes the job at its deadline at the latest; otherwise watches wake it.
+fn requeue(after: Option<Duration>, remaining_secs: i64) -> Action {
+    let deadline = Duration::from_secs(u64::try_from(remaining_secs).unwrap_or(1).max(1));
+    Action::requeue(after.map_or(deadline, |a| a.min(deadline)))
+}
+
+async fn timed_out(
+    job: &NotebookValidationJob,
+    ctx: &Context,
+    plan: &plan::Plan,
+    update: &mut StatusUpdate,
+) -> Result<Action, Error> {
+    if let (ImageSource::Build { .. }, Some(report)) = (&plan.image, &update.status.build_status) {
+        let running = report
+            .phase
+            .as_deref()
+            .is_some_and(|p| p == "Pending" || p == "Running");
+        if let (true, Some(strategy)) = (
+            running,
+            report
+                .strategy
+                .as_deref()
+                .and_then(|s| ctx.catalog.registry().get(s)),
+        ) {
+            if let ImageSource::Build { request, .. } = &plan.image {
+                build::cancel(ctx, strategy.as_ref(), request).await;
+            }
+        }
+    }
+    let message = format!(
+        "the job ran longer than spec.timeout ({}s) and was stopped",
+        plan.job_timeout.as_secs()
+    );
+    update.fail("JobTimeout", message.clone());
+    ctx.event(job, EventType::Warning, "JobTimeout", &message)
+        .await;
+    Ok(Action::await_change())
+}
+
+/// Step 4: run the notebook in the validation pod and read its result.
+async fn validate(
+    job: &NotebookValidationJob,
+    ctx: &Context,
+    plan: &PodPlan<'_>,
+    update: &mut StatusUpdate,
+) -> Result<Progress<()>, Error> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
+    let name = crate::labels::validation_pod_name(job, plan.attempt);
+    update.status.validation_pod_name = Some(name.clone());
+    let Some(pod) = pods
+        .get_opt(&name)
+        .await
+        .map_err(Error::kube("reading the validation pod"))?
+    else {
+        let pod = validation_pod::render(job, plan, &ctx.pod_settings);
+        match pods
+            .create(
+                &PostParams {
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..PostParams::default()
+                },
+                &pod,
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(Error::kube("creating the validation pod")(e)),
+        }
+        update.condition_unknown(
+            VALIDATION_COMPLETE,
+            "PodCreated",
+            format!("validation pod {name} created with image {}", plan.image),
+        );
+        update.phase(
+            Phase::ValidationRunning,
+            format!("validating in pod {name}"),
+        );
+        return Ok(Progress::Waiting(None));
+    };
+    match outcome::read(&pod) {
+        PodOutcome::Running(message) => {
+            update.condition_unknown(VALIDATION_COMPLETE, "Running", message.clone());
+            update.phase(Phase::ValidationRunning, message);
+            Ok(Progress::Waiting(None))
+        }
+        PodOutcome::Finished(summary) => {
+            record(update, &summary);
+            Ok(Progress::Done(()))
+        }
+        PodOutcome::Failed { reason, message } => {
+            update.condition(VALIDATION_COMPLETE, false, reason, message.clone());
+            update.fail(reason, message.clone());
+            ctx.event(job, EventType::Warning, reason, &message).await;
+            Ok(Progress::Ended)
+        }
+        PodOutcome::Retryable { reason, message } => {
+            let attempt = update.status.retry_count.unwrap_or(0);
+            if attempt >= MAX_INFRA_RETRIES {
+                let message = format!("{message} (after {attempt} retries)");
+                update.condition(VALIDATION_COMPLETE, false, reason, message.clone());
+                update.fail(reason, message.clone());
+                ctx.event(job, EventType::Warning, reason, &message).await;
+                return Ok(Progress::Ended);
+            }
+            // The old pod goes (its logs were an infrastructure failure); the next attempt gets a
+            // new name, so no attempt is ever confused with another.
+            if let Err(e) = pods.delete(&name, &DeleteParams::background()).await {
+                tracing::warn!(pod = %name, error = %e, "could not delete the failed validation pod");
+            }
+            update.status.retry_count = Some(attempt + 1);
+            let note = format!(
+                "{message}; retrying ({} of {MAX_INFRA_RETRIES})",
+                attempt + 1
+            );
+            update.condition_unknown(VALIDATION_COMPLETE, reason, note.clone());
+            update.phase(Phase::ValidationRunning, note.clone());
+            ctx.event(job, EventType::Warning, "ValidationRetry", &note)
+                .await;
+            Ok(Progress::Waiting(Some(Duration::from_secs(1))))
+        }
+    }
+}
+
+/// Copies the runner's summary into the status and ends the job.
+fn record(update: &mut StatusUpdate, summary: &nbv_report::Summary) {
+    use nbv_report::Outcome;
+    update.status.results = summary.results.clone();
+    update.status.comparison_result = summary.comparison_result.clone();
+    let cut = summary
+        .truncated
+        .as_ref()
+        .map(|t| {
+            format!(
+                " ({} results and {} diffs were cut to fit the termination message)",
+                t.results_omitted, t.diffs_omitted
+            )
+        })
+        .unwrap_or_default();
+    let message = format!("{}{cut}", summary.message);
+    match summary.outcome {
+        Outcome::Passed => {
+            update.condition(VALIDATION_COMPLETE, true, "Passed", message.clone());
+            update.succeed(message);
+        }
+        other => {
+            let reason = match other {
+                Outcome::NotebookFailed => "NotebookFailed",
+                Outcome::OutputsDiffer => "OutputMismatch",
+                Outcome::InvalidInput => "InvalidNotebook",
+                _ => "ValidationFailed",
+            };
+            update.condition(VALIDATION_COMPLETE, true, reason, message.clone());
+            update.fail(reason, message);
+        }
+    }
+}
+
+/// Step 5: writes the status with server-side apply, only when it changed.
+async fn write_status(
+    job: &NotebookValidationJob,
+    ctx: &Context,
+    current: Option<&NotebookValidationJobStatus>,
+    status: &NotebookValidationJobStatus,
+) -> Result<(), Error> {
+    if current == Some(status) {
+        return Ok(());
+    }
+    let api: Api<NotebookValidationJob> =
+        Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": "mlops.redhat.com/v1alpha1",
+        "kind": "NotebookValidationJob",
+        "status": status,
+    });
+    api.patch_status(
+        &job.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(|_| ())
+    .map_err(Error::kube("writing the job status"))
+}
+
+/// Cleanup before a job goes: stops and deletes its build. Everything else the job owns is
+/// removed by garbage collection.
+async fn cleanup(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Error> {
+    let Ok(plan) = plan::plan(job, &ctx.default_image) else {
+        return Ok(Action::await_change());
+    };
+    let ImageSource::Build {
+        strategy: requested,
+        request,
+    } = &plan.image
+    else {
+        return Ok(Action::await_change());
+    };
+    let chosen = job
+        .status
+        .as_ref()
+        .and_then(|s| s.build_status.as_ref())
+        .and_then(|b| b.strategy.clone())
+        .unwrap_or_else(|| requested.clone());
+    if let Some(strategy) = ctx.catalog.registry().get(&chosen) {
+        build::cancel(ctx, strategy.as_ref(), request).await;
+        match strategy.delete_build(&ctx.client, request).await {
+            Ok(()) => {}
+            Err(e) if e.is_transient() => return Err(Error::Strategy(e)),
+            Err(e) => {
+                tracing::warn!(job = %job.name_any(), error = %e, "could not delete the build; garbage collection removes what the job owns")
+            }
+        }
+    }
+    Ok(Action::await_change())
+}

@@ -1,0 +1,187 @@
+//! Reading a validation pod: still running, finished with a result, or failed around the
+//! notebook. Results come only from the runner's termination message, never from logs; a
+//! missing or unreadable result is a failure with its own reason.
+
+use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Pod};
+use nbv_report::Summary;
+
+use super::validation_pod::VALIDATE_CONTAINER;
+
+/// What a validation pod says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PodOutcome {
+    /// Not finished; the text says where it is.
+    Running(String),
+    /// The runner finished and reported.
+    Finished(Box<Summary>),
+    /// The pod failed for a reason worth one more attempt (eviction, infrastructure error).
+    Retryable {
+        /// Condition reason.
+        reason: &'static str,
+        /// What happened.
+        message: String,
+    },
+    /// The pod failed for good.
+    Failed {
+        /// Condition reason.
+        reason: &'static str,
+        /// What happened.
+        message: String,
+    },
+}
+
+/// Image-pull and configuration errors the kubelet reports while a container waits.
+const STUCK_REASONS: [(&str, &str); 4] = [
+    ("ErrImagePull", "ImagePullFailed"),
+    ("ImagePullBackOff", "ImagePullFailed"),
+    ("InvalidImageName", "ImagePullFailed"),
+    ("CreateContainerConfigError", "PodConfigError"),
+];
+
+fn terminated(
+    statuses: Option<&Vec<ContainerStatus>>,
+    name: &str,
+) -> Option<ContainerStateTerminated> {
+    statuses?
+        .iter()
+        .find(|c| c.name == name)?
+        .state
+        .as_ref()?
+        .terminated
+        .clone()
+}
+
+/// Reads `pod`.
+pub fn read(pod: &Pod) -> PodOutcome {
+    let Some(status) = &pod.status else {
+        return PodOutcome::Running("the validation pod was created".into());
+    };
+    let all = status
+        .init_container_statuses
+        .iter()
+        .chain(status.container_statuses.iter())
+        .flatten();
+    for container in all {
+        let waiting = container.state.as_ref().and_then(|s| s.waiting.as_ref());
+        if let Some(waiting) = waiting {
+            let reason = waiting.reason.as_deref().unwrap_or_default();
+            if let Some((_, ours)) = STUCK_REASONS.iter().find(|(k, _)| *k == reason) {
+                return PodOutcome::Failed {
+                    reason: ours,
+                    message: format!(
+                        "container '{}' cannot start ({reason}): {}",
+                        container.name,
+                        waiting
+                            .message
+                            .as_deref()
+                            .unwrap_or("no detail from the kubelet")
+                    ),
+                };
+            }
+        }
+    }
+    let phase = status.phase.as_deref().unwrap_or("Pending");
+    match phase {
+        "Pending" => PodOutcome::Running("the validation pod is starting".into()),
+        "Running" => PodOutcome::Running("the notebook is running".into()),
+        "Succeeded" | "Failed" => finished(pod, phase),
+        other => PodOutcome::Running(format!("the validation pod is {other}")),
+    }
+}
+
+fn finished(pod: &Pod, phase: &str) -> PodOutcome {
+    let status = pod.status.clone().unwrap_or_default();
+    match status.reason.as_deref() {
+        Some("DeadlineExceeded") => {
+            return PodOutcome::Failed {
+                reason: "JobTimeout",
+                message: "the validation pod ran past the job's timeout and was stopped".into(),
+            };
+        }
+        Some("Evicted") => {
+            return PodOutcome::Retryable {
+                reason: "PodEvicted",
+                message: format!(
+                    "the validation pod was evicted: {}",
+                    status.message.unwrap_or_default()
+                ),
+            };
+        }
+        _ => {}
+    }
+    for init in status.init_container_statuses.iter().flatten() {
+        if let Some(t) = init
+            .state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .filter(|t| t.exit_code != 0)
+        {
+            let reason = if init.name.starts_with("clone") {
+                "FetchSourceFailed"
+            } else {
+                "RunnerInstallFailed"
+            };
+            return PodOutcome::Failed {
+                reason,
+                message: format!(
+                    "init container '{}' failed with exit code {}: {}",
+                    init.name,
+                    t.exit_code,
+                    t.message.as_deref().unwrap_or_default().trim()
+                ),
+            };
+        }
+    }
+    let Some(main) = terminated(status.container_statuses.as_ref(), VALIDATE_CONTAINER) else {
+        return PodOutcome::Failed {
+            reason: "ResultMissing",
+            message: format!(
+                "the validation pod is {phase} but its container reported no termination state"
+            ),
+        };
+    };
+    let message = main.message.clone().unwrap_or_default();
+    if message.trim().is_empty() {
+        let how = main
+            .reason
+            .clone()
+            .unwrap_or_else(|| "no reason given".into());
+        let (reason, text) = if how == "OOMKilled" {
+            (
+                "OutOfMemory",
+                format!(
+                    "the notebook ran out of memory (exit code {}); raise podConfig.resources.limits.memory",
+                    main.exit_code
+                ),
+            )
+        } else {
+            (
+                "ResultMissing",
+                format!(
+                    "the runner exited with code {} ({how}) without writing a result",
+                    main.exit_code
+                ),
+            )
+        };
+        return PodOutcome::Failed {
+            reason,
+            message: text,
+        };
+    }
+    match Summary::from_json(&message) {
+        Ok(summary) => {
+            if summary.outcome == nbv_report::Outcome::InfrastructureError {
+                PodOutcome::Retryable {
+                    reason: "InfrastructureError",
+                    message: summary.message.clone(),
+                }
+            } else {
+                PodOutcome::Finished(Box::new(summary))
+            }
+        }
+        Err(e) => PodOutcome::Failed {
+            reason: "ResultUnreadable",
+            message: format!("the runner's result could not be read: {e}"),
+        },
+    }
+}

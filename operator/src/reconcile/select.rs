@@ -1,0 +1,176 @@
+//! Step 2: choose the build strategy — the one the job names, or with `auto` the first that
+//! fits this cluster, following a fixed decision tree.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use buildstrategy_api::{Availability, BuildRequest, BuildStrategy, StrategyError};
+use kube::Client;
+
+use crate::catalog::{Catalog, SelectionError};
+
+/// The order `auto` tries strategies in: the OpenShift build API when served, then Tekton, then
+/// Shipwright, then the pod builders, least privileged first (Kaniko last: its upstream is
+/// archived and it needs root with seven capabilities).
+pub const AUTO_ORDER: [&str; 6] = [
+    "s2i",
+    "tekton",
+    "shipwright",
+    "buildah",
+    "buildkit",
+    "kaniko",
+];
+
+/// How long a detection result is trusted before the API server is asked again.
+const DETECTION_TTL: Duration = Duration::from_secs(120);
+
+/// The chosen strategy and why.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    /// The strategy.
+    pub strategy: Arc<dyn BuildStrategy>,
+    /// A sentence for the condition message.
+    pub why: String,
+}
+
+/// Why no strategy can build the job. Each variant is a distinct condition reason.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    /// Not compiled in, or disabled.
+    #[error(transparent)]
+    Selection(#[from] SelectionError),
+    /// Its backend is missing from the cluster.
+    #[error("build strategy '{name}' cannot run in this cluster: {missing}")]
+    Unavailable {
+        /// The strategy.
+        name: String,
+        /// What is missing.
+        missing: String,
+    },
+    /// Its configuration is wrong.
+    #[error(transparent)]
+    InvalidConfig(StrategyError),
+    /// `auto` found nothing usable.
+    #[error("no build strategy fits this cluster: {0}")]
+    NoneAvailable(String),
+    /// The API server could not be asked.
+    #[error(transparent)]
+    Detect(StrategyError),
+}
+
+impl SelectError {
+    /// The condition reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Selection(e) => e.reason(),
+            Self::Unavailable { .. } => "StrategyUnavailable",
+            Self::InvalidConfig(_) => "InvalidStrategyConfig",
+            Self::NoneAvailable(_) => "NoStrategyAvailable",
+            Self::Detect(_) => "StrategyDetectionFailed",
+        }
+    }
+
+    /// Whether trying again later may help.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Detect(e) if e.is_transient())
+    }
+}
+
+/// Remembers which backends the cluster serves, so discovery is not repeated on every reconcile.
+#[derive(Debug, Default)]
+pub struct DetectionCache {
+    entries: Mutex<HashMap<&'static str, (Instant, Availability)>>,
+}
+
+impl DetectionCache {
+    async fn detect(
+        &self,
+        client: &Client,
+        strategy: &dyn BuildStrategy,
+    ) -> Result<Availability, SelectError> {
+        let name = strategy.info().name;
+        if let Some((at, availability)) =
+            self.entries.lock().ok().and_then(|e| e.get(name).cloned())
+        {
+            if at.elapsed() < DETECTION_TTL {
+                return Ok(availability);
+            }
+        }
+        let availability = strategy.detect(client).await.map_err(SelectError::Detect)?;
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.insert(name, (Instant::now(), availability.clone()));
+        }
+        Ok(availability)
+    }
+}
+
+/// Chooses the strategy for `requested` (a name, or `auto`) and checks the request against it.
+pub async fn choose(
+    catalog: &Catalog,
+    cache: &DetectionCache,
+    client: &Client,
+    requested: &str,
+    request: &BuildRequest,
+) -> Result<Choice, SelectError> {
+    let choice = if requested == super::plan::AUTO {
+        choose_auto(catalog, cache, client).await?
+    } else {
+        let strategy = catalog.select(requested)?.clone();
+        if let Availability::Missing(missing) = cache.detect(client, strategy.as_ref()).await? {
+            return Err(SelectError::Unavailable {
+                name: requested.to_owned(),
+                missing,
+            });
+        }
+        Choice {
+            strategy,
+            why: format!("build strategy '{requested}' was requested"),
+        }
+    };
+    choice
+        .strategy
+        .validate_config(request)
+        .map_err(SelectError::InvalidConfig)?;
+    Ok(choice)
+}
+
+async fn choose_auto(
+    catalog: &Catalog,
+    cache: &DetectionCache,
+    client: &Client,
+) -> Result<Choice, SelectError> {
+    let mut skipped = Vec::new();
+    for name in AUTO_ORDER {
+        let strategy = match catalog.select(name) {
+            Ok(strategy) => strategy.clone(),
+            Err(e) => {
+                skipped.push(format!("{name}: {}", short(&e)));
+                continue;
+            }
+        };
+        match cache.detect(client, strategy.as_ref()).await? {
+            Availability::Available => {
+                let why = if skipped.is_empty() {
+                    format!(
+                        "'auto' chose '{name}', the first in the order {}",
+                        AUTO_ORDER.join(" > ")
+                    )
+                } else {
+                    format!("'auto' chose '{name}' (skipped {})", skipped.join("; "))
+                };
+                return Ok(Choice { strategy, why });
+            }
+            Availability::Missing(missing) => skipped.push(format!("{name}: {missing}")),
+            _ => skipped.push(format!("{name}: unavailable")),
+        }
+    }
+    Err(SelectError::NoneAvailable(skipped.join("; ")))
+}
+
+fn short(e: &SelectionError) -> &'static str {
+    match e {
+        SelectionError::NotCompiled { .. } => "not compiled in",
+        SelectionError::Disabled { .. } => "disabled in the operator config",
+    }
+}

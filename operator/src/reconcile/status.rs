@@ -1,0 +1,166 @@
+//! The job's status: phase, conditions and the reasons they carry.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+
+use crate::crd::{NotebookValidationJobStatus, Phase};
+
+/// Condition: the image to validate with is ready (built, or given).
+pub const BUILD_READY: &str = "BuildReady";
+/// Condition: the validation pod finished and its result was read.
+pub const VALIDATION_COMPLETE: &str = "ValidationComplete";
+/// Condition: the job succeeded.
+pub const READY: &str = "Ready";
+
+/// The status being computed in one reconcile, with the time it is computed at.
+#[derive(Debug, Clone)]
+pub struct StatusUpdate {
+    /// The new status.
+    pub status: NotebookValidationJobStatus,
+    generation: Option<i64>,
+    now: Time,
+}
+
+impl StatusUpdate {
+    /// Starts from the job's current status.
+    pub fn new(current: Option<&NotebookValidationJobStatus>, generation: Option<i64>) -> Self {
+        let now = Time(Timestamp::now());
+        let mut status = current.cloned().unwrap_or_default();
+        status.observed_generation = generation;
+        status.start_time.get_or_insert_with(|| now.clone());
+        status.phase.get_or_insert(Phase::Pending);
+        Self {
+            status,
+            generation,
+            now,
+        }
+    }
+
+    /// The time this reconcile runs at.
+    pub fn now(&self) -> &Time {
+        &self.now
+    }
+
+    /// Whether the job has ended.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.status.phase, Some(Phase::Succeeded | Phase::Failed))
+    }
+
+    /// Moves to `phase` with a one-line message.
+    pub fn phase(&mut self, phase: Phase, message: impl Into<String>) {
+        self.status.phase = Some(phase);
+        self.status.message = Some(message.into());
+    }
+
+    /// Sets a condition, keeping its transition time when its status does not change.
+    pub fn condition(
+        &mut self,
+        type_: &str,
+        status: bool,
+        reason: &str,
+        message: impl Into<String>,
+    ) {
+        self.condition_tri(
+            type_,
+            if status { "True" } else { "False" },
+            reason,
+            message,
+        );
+    }
+
+    /// Sets a condition to Unknown (in progress).
+    pub fn condition_unknown(&mut self, type_: &str, reason: &str, message: impl Into<String>) {
+        self.condition_tri(type_, "Unknown", reason, message);
+    }
+
+    fn condition_tri(
+        &mut self,
+        type_: &str,
+        status: &str,
+        reason: &str,
+        message: impl Into<String>,
+    ) {
+        let message = message.into();
+        let conditions = &mut self.status.conditions;
+        let transition = conditions
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .map(|c| c.last_transition_time.clone())
+            .unwrap_or_else(|| self.now.clone());
+        let condition = Condition {
+            type_: type_.to_owned(),
+            status: status.to_owned(),
+            reason: reason.to_owned(),
+            message,
+            observed_generation: self.generation,
+            last_transition_time: transition,
+        };
+        match conditions.iter_mut().find(|c| c.type_ == type_) {
+            Some(existing) => *existing = condition,
+            None => conditions.push(condition),
+        }
+    }
+
+    /// Ends the job as failed: phase, Ready=False, completion time, message.
+    pub fn fail(&mut self, reason: &str, message: impl Into<String>) {
+        let message = message.into();
+        self.condition(READY, false, reason, message.clone());
+        self.phase(Phase::Failed, message);
+        self.status
+            .completion_time
+            .get_or_insert_with(|| self.now.clone());
+    }
+
+    /// Ends the job as succeeded.
+    pub fn succeed(&mut self, message: impl Into<String>) {
+        let message = message.into();
+        self.condition(READY, true, "Succeeded", message.clone());
+        self.phase(Phase::Succeeded, message);
+        self.status
+            .completion_time
+            .get_or_insert_with(|| self.now.clone());
+    }
+
+    /// Seconds since the job started.
+    pub fn elapsed_secs(&self) -> i64 {
+        let start = self.status.start_time.as_ref().map_or(self.now.0, |t| t.0);
+        (self.now.0.as_second() - start.as_second()).max(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_keep_their_transition_time_while_unchanged() {
+        let mut update = StatusUpdate::new(None, Some(1));
+        update.condition(BUILD_READY, false, "Building", "one");
+        let first = update.status.conditions[0].last_transition_time.clone();
+        let mut later = StatusUpdate::new(Some(&update.status), Some(1));
+        later.now = Time(Timestamp::from_second(later.now.0.as_second() + 60).expect("time"));
+        later.condition(BUILD_READY, false, "Building", "two");
+        assert_eq!(later.status.conditions[0].last_transition_time, first);
+        later.condition(BUILD_READY, true, "BuildSucceeded", "done");
+        assert_ne!(later.status.conditions[0].last_transition_time, first);
+        assert_eq!(later.status.conditions.len(), 1);
+    }
+
+    #[test]
+    fn failing_sets_phase_ready_and_completion() {
+        let mut update = StatusUpdate::new(None, Some(3));
+        update.fail("BuildFailed", "pip install failed");
+        assert_eq!(update.status.phase, Some(Phase::Failed));
+        assert!(update.status.completion_time.is_some());
+        let ready = &update.status.conditions[0];
+        assert_eq!(
+            (
+                ready.type_.as_str(),
+                ready.status.as_str(),
+                ready.reason.as_str()
+            ),
+            ("Ready", "False", "BuildFailed")
+        );
+        assert_eq!(ready.observed_generation, Some(3));
+    }
+}

@@ -1,0 +1,257 @@
+//! The validation pod: clones the repository, runs the `nbv` runner on the notebook, and reports
+//! the result as JSON in its termination message. Pure rendering; no cluster access.
+//!
+//! It meets the restricted Pod Security level. User strings (URLs, refs, paths, parameters)
+//! reach containers only as environment variables and argv, never through a shell; clone
+//! credentials are mounted as files from the job's secret.
+
+use std::collections::BTreeMap;
+
+use buildstrategy_api::git;
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, Pod, PodSecurityContext, PodSpec,
+    SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+};
+use kube::ResourceExt;
+use kube::api::ObjectMeta;
+
+use crate::crd::{NotebookSource, NotebookValidationJob};
+use crate::labels;
+
+/// Name of the container that runs the notebook; its termination message is the result.
+pub const VALIDATE_CONTAINER: &str = "validate";
+/// Where the runner binary is copied, from the operator image, for any notebook image to run.
+const RUNNER_DIR: &str = "/opt/nbv/bin";
+/// Where the runner sits in the operator image.
+const RUNNER_IN_IMAGE: &str = "/usr/local/bin/nbv";
+const NOTEBOOK_DIR: &str = "/workspace/notebook";
+const GOLDEN_DIR: &str = "/workspace/golden";
+
+/// Operator-wide settings of validation pods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodSettings {
+    /// The image holding `nbv` (the operator image).
+    pub runner_image: String,
+    /// The image that clones the repository (it must run as non-root and hold git and sh).
+    pub git_image: String,
+}
+
+/// What the pod runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodPlan<'a> {
+    /// The notebook image.
+    pub image: &'a str,
+    /// A requirements file the runner installs first (the default-image option).
+    pub requirements: Option<&'a str>,
+    /// Which attempt this is (0 for the first), for the name.
+    pub attempt: i32,
+    /// Seconds the pod may run.
+    pub deadline_secs: i64,
+}
+
+fn restricted() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        run_as_non_root: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: None,
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            localhost_profile: None,
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+fn env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        value_from: None,
+    }
+}
+
+fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
+    }
+}
+
+fn empty_dir(name: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }
+}
+
+/// A clone init container for `source` into `dir`, with its credentials volume when it has one.
+fn clone_container(
+    name: &str,
+    source: &NotebookSource,
+    dir: &str,
+    settings: &PodSettings,
+) -> (Container, Option<Volume>) {
+    let mut git_source = buildstrategy_api::GitSource::new(source.git.url.clone());
+    git_source.git_ref = source.git.git_ref.clone();
+    let mut mounts = vec![
+        mount("workspace", "/workspace", false),
+        mount("home", "/home/nbv", false),
+    ];
+    let volume = source.git.credentials_secret.as_ref().map(|secret| {
+        let volume_name = format!("{name}-credentials");
+        mounts.push(mount(&volume_name, git::CREDENTIALS_MOUNT, true));
+        Volume {
+            name: volume_name,
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret.clone()),
+                default_mode: Some(0o400),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        }
+    });
+    let mut vars: Vec<EnvVar> = git::clone_env(&git_source, dir)
+        .into_iter()
+        .map(|(k, v)| env(k, v))
+        .collect();
+    vars.push(env("HOME", "/home/nbv"));
+    let container = Container {
+        name: name.into(),
+        image: Some(settings.git_image.clone()),
+        command: Some(vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            git::CLONE_SCRIPT.into(),
+        ]),
+        env: Some(vars),
+        volume_mounts: Some(mounts),
+        security_context: Some(restricted()),
+        ..Container::default()
+    };
+    (container, volume)
+}
+
+/// Renders the validation pod of `job`.
+pub fn render(job: &NotebookValidationJob, plan: &PodPlan<'_>, settings: &PodSettings) -> Pod {
+    let spec = &job.spec;
+    let pod_config = spec.pod_config.clone().unwrap_or_default();
+    let mut volumes = vec![
+        empty_dir("workspace"),
+        empty_dir("runner"),
+        empty_dir("home"),
+    ];
+    let mut init = vec![Container {
+        name: "install-runner".into(),
+        image: Some(settings.runner_image.clone()),
+        command: Some(vec![
+            "cp".into(),
+            RUNNER_IN_IMAGE.into(),
+            format!("{RUNNER_DIR}/nbv"),
+        ]),
+        volume_mounts: Some(vec![mount("runner", RUNNER_DIR, false)]),
+        security_context: Some(restricted()),
+        ..Container::default()
+    }];
+    let (clone, credentials) = clone_container("clone", &spec.notebook, NOTEBOOK_DIR, settings);
+    init.push(clone);
+    volumes.extend(credentials);
+
+    let mut vars = vec![
+        env(
+            "NBV_NOTEBOOK",
+            format!("{NOTEBOOK_DIR}/{}", spec.notebook.path),
+        ),
+        env("NBV_WORK_DIR", "/home/nbv/work"),
+        env("HOME", "/home/nbv"),
+        env("NBV_TIMEOUT", plan.deadline_secs.max(1).to_string()),
+        env("NBV_TERMINATION_MESSAGE_PATH", "/dev/termination-log"),
+        env("NBV_REPORT_PATH", "/home/nbv/report.json"),
+    ];
+    if let Some(golden) = &spec.golden_notebook {
+        let (clone, credentials) = clone_container("clone-golden", golden, GOLDEN_DIR, settings);
+        init.push(clone);
+        volumes.extend(credentials);
+        vars.push(env("NBV_GOLDEN", format!("{GOLDEN_DIR}/{}", golden.path)));
+    }
+    if let Some(parameters) = &spec.parameters {
+        vars.push(env(
+            "NBV_PARAMETERS",
+            serde_json::Value::from(serde_json::Map::from_iter(parameters.clone())).to_string(),
+        ));
+    }
+    if let Some(comparison) = &spec.comparison_config {
+        vars.push(env(
+            "NBV_COMPARISON_CONFIG",
+            serde_json::to_string(comparison).unwrap_or_default(),
+        ));
+    }
+    if let Some(requirements) = plan.requirements {
+        vars.push(env(
+            "NBV_REQUIREMENTS",
+            format!("{NOTEBOOK_DIR}/{requirements}"),
+        ));
+    }
+    vars.extend(pod_config.env.iter().cloned());
+    let mut mounts = vec![
+        mount("workspace", "/workspace", false),
+        mount("runner", RUNNER_DIR, true),
+        mount("home", "/home/nbv", false),
+    ];
+    mounts.extend(pod_config.volume_mounts.iter().cloned());
+    volumes.extend(pod_config.volumes.iter().cloned());
+
+    let main = Container {
+        name: VALIDATE_CONTAINER.into(),
+        image: Some(plan.image.to_owned()),
+        command: Some(vec![format!("{RUNNER_DIR}/nbv"), "run".into()]),
+        env: Some(vars),
+        env_from: (!pod_config.env_from.is_empty()).then(|| pod_config.env_from.clone()),
+        resources: pod_config.resources.clone(),
+        volume_mounts: Some(mounts),
+        security_context: Some(restricted()),
+        termination_message_policy: Some("File".into()),
+        working_dir: Some(NOTEBOOK_DIR.into()),
+        ..Container::default()
+    };
+    let mut pod_labels: BTreeMap<String, String> = labels::for_job(job);
+    pod_labels.insert(labels::COMPONENT_LABEL.into(), "validation".into());
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(labels::validation_pod_name(job, plan.attempt)),
+            namespace: job.namespace(),
+            labels: Some(pod_labels),
+            owner_references: Some(vec![labels::owner(job)]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PodSpec {
+            restart_policy: Some("Never".into()),
+            active_deadline_seconds: Some(plan.deadline_secs.max(1)),
+            automount_service_account_token: Some(false),
+            service_account_name: pod_config.service_account_name.clone(),
+            security_context: Some(PodSecurityContext {
+                run_as_non_root: Some(true),
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".into(),
+                    localhost_profile: None,
+                }),
+                ..PodSecurityContext::default()
+            }),
+            init_containers: Some(init),
+            containers: vec![main],
+            volumes: Some(volumes),
+            tolerations: (!pod_config.tolerations.is_empty())
+                .then(|| pod_config.tolerations.clone()),
+            node_selector: (!pod_config.node_selector.is_empty())
+                .then(|| pod_config.node_selector.clone()),
+            affinity: pod_config.affinity.clone(),
+            ..PodSpec::default()
+        }),
+        status: None,
+    }
+}

@@ -1,0 +1,540 @@
+//! The reconciler end to end on a real control plane. The tests play the kubelet and the
+//! OpenShift build controller by writing the status they would write.
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
+use kube::ResourceExt;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use nbv_report::Outcome;
+use notebook_validator_operator::catalog::Catalog;
+use notebook_validator_operator::config::EnabledStrategies;
+use notebook_validator_operator::crd::Phase;
+use serde_json::json;
+use support::{Harness, condition, job_yaml, summary};
+
+const S2I_BUILD: &str = "  podConfig:\n    buildConfig:\n      enabled: true\n      strategy: s2i\n      requirementsFile: requirements.txt\n";
+
+#[tokio::test]
+async fn a_prebuilt_image_job_runs_its_notebook_and_reports_every_cell() {
+    let mut h = Harness::new("prebuilt").await;
+    h.start_operator(&[], None);
+    let yaml = job_yaml(
+        "prebuilt",
+        "  podConfig:\n    containerImage: quay.io/jupyter/scipy-notebook:2025-06-30\n  parameters:\n    rows: 10\n  comparisonConfig:\n    strategy: exact\n",
+    );
+    h.create_job(&yaml).await;
+    let pod = h.wait_object(&h.pods(), "prebuilt-validation").await;
+    let spec = pod.spec.as_ref().expect("spec");
+    let main = &spec.containers[0];
+    assert_eq!(
+        main.image.as_deref(),
+        Some("quay.io/jupyter/scipy-notebook:2025-06-30")
+    );
+    let env: Vec<(String, String)> = main
+        .env
+        .iter()
+        .flatten()
+        .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+        .collect();
+    assert!(
+        env.contains(&("NBV_PARAMETERS".into(), r#"{"rows":10}"#.into())),
+        "{env:?}"
+    );
+    assert!(
+        env.iter()
+            .any(|(k, v)| k == "NBV_COMPARISON_CONFIG" && v.contains("exact")),
+        "{env:?}"
+    );
+    assert_eq!(pod.owner_references()[0].name, "prebuilt");
+    let job = h.wait_phase("prebuilt", Phase::ValidationRunning).await;
+    assert!(
+        job.finalizers().is_empty(),
+        "a job that builds nothing needs no finalizer"
+    );
+
+    h.finish_pod(
+        "prebuilt-validation",
+        "Succeeded",
+        0,
+        &summary(Outcome::Passed, None),
+    )
+    .await;
+    let job = h.wait_phase("prebuilt", Phase::Succeeded).await;
+    let status = job.status.as_ref().expect("status");
+    assert_eq!(status.results.len(), 3);
+    assert_eq!(status.observed_generation, job.metadata.generation);
+    assert!(status.completion_time.is_some());
+    assert_eq!(condition(&job, "Ready").map(|c| c.0), Some("True".into()));
+    assert_eq!(
+        condition(&job, "BuildReady").map(|c| c.1),
+        Some("ImageProvided".into())
+    );
+    assert_eq!(
+        condition(&job, "ValidationComplete").map(|c| c.1),
+        Some("Passed".into())
+    );
+}
+
+#[tokio::test]
+async fn the_default_image_installs_requirements_at_start_into_writable_directories() {
+    let mut h = Harness::new("default-image").await;
+    h.start_operator(&[], None);
+    h.create_job(&job_yaml("plain", "  podConfig:\n    buildConfig:\n      enabled: false\n      requirementsFile: requirements.txt\n")).await;
+    let pod = h.wait_object(&h.pods(), "plain-validation").await;
+    let main = &pod.spec.as_ref().expect("spec").containers[0];
+    assert_eq!(
+        main.image.as_deref(),
+        Some("quay.io/jupyter/minimal-notebook:latest")
+    );
+    let env: Vec<(String, String)> = main
+        .env
+        .iter()
+        .flatten()
+        .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+        .collect();
+    assert!(
+        env.contains(&(
+            "NBV_REQUIREMENTS".into(),
+            "/workspace/notebook/requirements.txt".into()
+        )),
+        "{env:?}"
+    );
+    assert!(
+        env.contains(&("HOME".into(), "/home/nbv".into())),
+        "HOME must be the writable emptyDir: {env:?}"
+    );
+    let mounts: Vec<&str> = main
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| m.mount_path.as_str())
+        .collect();
+    assert!(
+        !mounts.iter().any(|m| m.starts_with("/home/jovyan")),
+        "{mounts:?}"
+    );
+    h.finish_pod(
+        "plain-validation",
+        "Failed",
+        1,
+        &summary(Outcome::NotebookFailed, Some(1)),
+    )
+    .await;
+    let job = h.wait_phase("plain", Phase::Failed).await;
+    assert_eq!(
+        condition(&job, "Ready").map(|c| c.1),
+        Some("NotebookFailed".into())
+    );
+    let failed = &job.status.as_ref().expect("status").results[1];
+    assert_eq!(
+        failed.error_message.as_deref(),
+        Some("ZeroDivisionError: division by zero")
+    );
+}
+
+#[tokio::test]
+async fn an_s2i_build_feeds_its_digest_pinned_image_to_the_validation_pod() {
+    let mut h = Harness::new("s2i").await;
+    h.start_operator(&[], None);
+    h.create_job(&job_yaml("churn", S2I_BUILD)).await;
+    let builds = h.dynamic("build.openshift.io", "v1", "Build");
+    let build = h.wait_object(&builds, "churn-build").await;
+    assert_eq!(build.owner_references()[0].name, "churn");
+    h.wait_object(
+        &h.dynamic("build.openshift.io", "v1", "BuildConfig"),
+        "churn-build",
+    )
+    .await;
+    h.wait_object(
+        &h.dynamic("image.openshift.io", "v1", "ImageStream"),
+        "churn-build",
+    )
+    .await;
+    let job = h.wait_phase("churn", Phase::Building).await;
+    assert!(
+        condition(&job, "BuildReady")
+            .is_some_and(|c| c.0 == "Unknown" && c.2.contains("'s2i' was requested")),
+        "{:?}",
+        condition(&job, "BuildReady")
+    );
+    assert!(job.finalizers().iter().any(|f| f.contains("cleanup")));
+
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    h.patch_build(
+        "churn-build",
+        json!({ "phase": "Running", "startTimestamp": jiff_now() }),
+    )
+    .await;
+    h.patch_build("churn-build", json!({
+        "phase": "Complete", "completionTimestamp": jiff_now(),
+        "outputDockerImageReference": "image-registry.openshift-image-registry.svc:5000/ns/churn-build:latest",
+        "output": { "to": { "imageDigest": digest } }
+    })).await;
+    let pod = h.wait_object(&h.pods(), "churn-validation").await;
+    let image = pod.spec.as_ref().expect("spec").containers[0]
+        .image
+        .clone()
+        .expect("image");
+    assert_eq!(
+        image,
+        format!("image-registry.openshift-image-registry.svc:5000/ns/churn-build@{digest}")
+    );
+    let job = h.wait_phase("churn", Phase::ValidationRunning).await;
+    assert_eq!(
+        job.status
+            .as_ref()
+            .and_then(|s| s.build_status.as_ref())
+            .and_then(|b| b.image_reference.clone()),
+        Some(image)
+    );
+    h.finish_pod(
+        "churn-validation",
+        "Succeeded",
+        0,
+        &summary(Outcome::Passed, None),
+    )
+    .await;
+    h.wait_phase("churn", Phase::Succeeded).await;
+}
+
+#[tokio::test]
+async fn a_failed_build_carries_the_backend_reason_and_its_log_lines() {
+    let mut h = Harness::new("build-fails").await;
+    h.start_operator(&[], None);
+    h.create_job(&job_yaml("broken", S2I_BUILD)).await;
+    let builds = h.dynamic("build.openshift.io", "v1", "Build");
+    h.wait_object(&builds, "broken-build").await;
+    h.patch_build("broken-build", json!({
+        "phase": "Failed", "reason": "FetchSourceFailed", "message": "Failed to fetch the input source.",
+        "logSnippet": "Cloning \"https://github.com/example/notebooks.git\" ...\nerror: couldn't find remote ref refs/heads/nope"
+    })).await;
+    let job = h.wait_phase("broken", Phase::Failed).await;
+    let (_, reason, message) = condition(&job, "Ready").expect("Ready");
+    assert_eq!(reason, "BuildFailed");
+    assert!(
+        message.contains("FetchSourceFailed") && message.contains("couldn't find remote ref"),
+        "{message}"
+    );
+    assert_eq!(
+        condition(&job, "BuildReady").map(|c| c.1),
+        Some("FetchSourceFailed".into())
+    );
+    let tail = job
+        .status
+        .as_ref()
+        .and_then(|s| s.build_status.as_ref())
+        .and_then(|b| b.logs_tail.clone())
+        .expect("logs tail");
+    assert!(tail.contains("couldn't find remote ref"));
+    assert!(
+        h.pods()
+            .list(&ListParams::default())
+            .await
+            .expect("pods")
+            .items
+            .is_empty(),
+        "no validation after a failed build"
+    );
+    let events = h.events().await;
+    assert!(
+        events
+            .iter()
+            .any(|(reason, note)| reason == "BuildFailed"
+                && note.contains("couldn't find remote ref")),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_build_past_its_timeout_is_cancelled_and_fails_the_job() {
+    let mut h = Harness::new("build-timeout").await;
+    h.start_operator(&[], None);
+    h.create_job(&job_yaml(
+        "slow",
+        &format!("{S2I_BUILD}      timeout: 3s\n"),
+    ))
+    .await;
+    let builds = h.dynamic("build.openshift.io", "v1", "Build");
+    h.wait_object(&builds, "slow-build").await;
+    h.patch_build(
+        "slow-build",
+        json!({ "phase": "Running", "startTimestamp": jiff_now() }),
+    )
+    .await;
+    let job = h.wait_phase("slow", Phase::Failed).await;
+    let (_, reason, message) = condition(&job, "Ready").expect("Ready");
+    assert_eq!(reason, "BuildTimeout", "{message}");
+    assert!(message.contains("buildConfig.timeout (3s)"), "{message}");
+    let build = builds
+        .get("slow-build")
+        .await
+        .expect("build kept for inspection");
+    assert_eq!(
+        build.data["status"]["cancelled"],
+        json!(true),
+        "the build must be cancelled"
+    );
+}
+
+#[tokio::test]
+async fn a_job_past_its_timeout_fails_and_its_pod_is_bounded() {
+    let mut h = Harness::new("job-timeout").await;
+    h.start_operator(&[], None);
+    h.create_job(
+        &job_yaml(
+            "hangs",
+            "  podConfig:\n    containerImage: quay.io/jupyter/minimal-notebook:latest\n",
+        )
+        .replace("timeout: 10m", "timeout: 3s"),
+    )
+    .await;
+    let pod = h.wait_object(&h.pods(), "hangs-validation").await;
+    let deadline = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.active_deadline_seconds)
+        .expect("activeDeadlineSeconds");
+    assert!((1..=3).contains(&deadline), "{deadline}");
+    let job = h.wait_phase("hangs", Phase::Failed).await;
+    assert_eq!(
+        condition(&job, "Ready").map(|c| c.1),
+        Some("JobTimeout".into())
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_job_mid_build_leaves_nothing_behind() {
+    let mut h = Harness::new("delete-mid-build").await;
+    h.start_operator(&[], None);
+    h.create_job(&job_yaml("gone", S2I_BUILD)).await;
+    let builds = h.dynamic("build.openshift.io", "v1", "Build");
+    h.wait_object(&builds, "gone-build").await;
+    h.wait_phase("gone", Phase::Building).await;
+    h.jobs()
+        .delete("gone", &DeleteParams::default())
+        .await
+        .expect("delete");
+    for _ in 0..300 {
+        let job_gone = h.jobs().get_opt("gone").await.expect("read").is_none();
+        let build_gone = builds.get_opt("gone-build").await.expect("read").is_none();
+        let config_gone = h
+            .dynamic("build.openshift.io", "v1", "BuildConfig")
+            .get_opt("gone-build")
+            .await
+            .expect("read")
+            .is_none();
+        let stream_gone = h
+            .dynamic("image.openshift.io", "v1", "ImageStream")
+            .get_opt("gone-build")
+            .await
+            .expect("read")
+            .is_none();
+        if job_gone && build_gone && config_gone && stream_gone {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the job or its build objects are still there");
+}
+
+#[tokio::test]
+async fn an_operator_restarted_mid_build_carries_on_without_a_second_build_or_pod() {
+    let mut h = Harness::new("restart").await;
+    h.start_operator(&[], None);
+    h.create_job(&job_yaml("resume", S2I_BUILD)).await;
+    let builds = h.dynamic("build.openshift.io", "v1", "Build");
+    let first = h.wait_object(&builds, "resume-build").await;
+    h.wait_phase("resume", Phase::Building).await;
+    h.stop_operator();
+    h.patch_build("resume-build", json!({
+        "phase": "Complete", "outputDockerImageReference": "registry.local/ns/resume-build:latest",
+        "output": { "to": { "imageDigest": format!("sha256:{}", "cd".repeat(32)) } }
+    })).await;
+    h.start_operator(&[], None);
+    h.wait_object(&h.pods(), "resume-validation").await;
+    h.stop_operator();
+    h.start_operator(&[], None);
+    h.finish_pod(
+        "resume-validation",
+        "Succeeded",
+        0,
+        &summary(Outcome::Passed, None),
+    )
+    .await;
+    h.wait_phase("resume", Phase::Succeeded).await;
+    let all_builds = builds
+        .list(&ListParams::default())
+        .await
+        .expect("builds")
+        .items;
+    assert_eq!(all_builds.len(), 1, "exactly one build");
+    assert_eq!(all_builds[0].uid(), first.uid(), "the same build");
+    assert_eq!(
+        h.pods()
+            .list(&ListParams::default())
+            .await
+            .expect("pods")
+            .items
+            .len(),
+        1,
+        "exactly one pod"
+    );
+}
+
+#[tokio::test]
+async fn every_strategy_selection_error_has_its_own_reason() {
+    let mut h = Harness::new("selection").await;
+    h.start_operator(&[], None);
+    let build = |strategy: &str, extra: &str| {
+        format!(
+            "  podConfig:\n    buildConfig:\n      enabled: true\n      strategy: {strategy}\n      outputImage: registry.local/x:latest\n{extra}"
+        )
+    };
+    let not_compiled = if cfg!(feature = "kaniko") {
+        "no-such-strategy"
+    } else {
+        "kaniko"
+    };
+    h.create_job(&job_yaml("not-compiled", &build(not_compiled, "")))
+        .await;
+    h.create_job(&job_yaml(
+        "bad-config",
+        &build(
+            "s2i",
+            "      strategyConfig:\n        builderImage: \"has spaces\"\n",
+        ),
+    ))
+    .await;
+    let job = h.wait_phase("not-compiled", Phase::Failed).await;
+    let (_, reason, message) = condition(&job, "Ready").expect("Ready");
+    assert_eq!(reason, "StrategyNotCompiled", "{message}");
+    assert!(message.contains("compiled: s2i"), "{message}");
+    let job = h.wait_phase("bad-config", Phase::Failed).await;
+    let (_, reason, message) = condition(&job, "Ready").expect("Ready");
+    assert_eq!(reason, "InvalidStrategyConfig");
+    assert!(message.contains("strategyConfig.builderImage"), "{message}");
+    if cfg!(feature = "kaniko") {
+        h.create_job(&job_yaml("disabled", &build("kaniko", "")))
+            .await;
+        let job = h.wait_phase("disabled", Phase::Failed).await;
+        let (_, reason, message) = condition(&job, "Ready").expect("Ready");
+        assert_eq!(reason, "StrategyDisabled");
+        assert!(
+            message.contains("add 'kaniko' to enabledBuildStrategies"),
+            "{message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn hostile_git_refs_are_refused_by_the_api_server() {
+    let h = Harness::new("hostile").await;
+    for hostile in [
+        "--upload-pack=touch /tmp/pwned",
+        "main; rm -rf /",
+        "$(id)",
+        "`id`",
+        "a..b",
+    ] {
+        let yaml = job_yaml("hostile", "").replace(
+            "ref: main",
+            &format!("ref: {}", serde_json::to_string(hostile).expect("json")),
+        );
+        let job = serde_yaml_ng::from_str(&yaml).expect("yaml");
+        let err = h
+            .jobs()
+            .create(&PostParams::default(), &job)
+            .await
+            .expect_err(hostile);
+        let message = err.to_string();
+        assert!(
+            message.contains("git ref must be a branch, tag or commit SHA"),
+            "{hostile}: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_operator_works_under_only_its_generated_cluster_role() {
+    let mut h = Harness::new("rbac").await;
+    let catalog = Catalog::linked(EnabledStrategies::resolve(None, None, &[]).expect("config"))
+        .expect("registry");
+    let role_name = format!("nbv-operator-{}", h.env.namespace);
+    let role = notebook_validator_operator::rbac::cluster_role(&role_name, &catalog);
+    let roles: kube::Api<k8s_openapi::api::rbac::v1::ClusterRole> =
+        kube::Api::all(h.env.client.clone());
+    roles
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("role");
+    let binding = ClusterRoleBinding {
+        metadata: kube::api::ObjectMeta {
+            name: Some(role_name.clone()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: role_name.clone(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: "nbv-operator".into(),
+            namespace: Some(h.env.namespace.clone()),
+            api_group: None,
+        }]),
+    };
+    let bindings: kube::Api<ClusterRoleBinding> = kube::Api::all(h.env.client.clone());
+    bindings
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("binding");
+    let operator_client = h
+        .env
+        .service_account_client("nbv-operator")
+        .await
+        .expect("service account client");
+    h.start_operator(&[], Some(operator_client));
+    h.create_job(&job_yaml("least", S2I_BUILD)).await;
+    let builds = h.dynamic("build.openshift.io", "v1", "Build");
+    h.wait_object(&builds, "least-build").await;
+    h.patch_build("least-build", json!({
+        "phase": "Complete", "outputDockerImageReference": "registry.local/ns/least-build:latest",
+        "output": { "to": { "imageDigest": format!("sha256:{}", "ef".repeat(32)) } }
+    })).await;
+    h.wait_object(&h.pods(), "least-validation").await;
+    h.finish_pod(
+        "least-validation",
+        "Succeeded",
+        0,
+        &summary(Outcome::Passed, None),
+    )
+    .await;
+    h.wait_phase("least", Phase::Succeeded).await;
+    h.jobs()
+        .delete("least", &DeleteParams::default())
+        .await
+        .expect("delete");
+    for _ in 0..300 {
+        if h.jobs().get_opt("least").await.expect("read").is_none() {
+            roles
+                .delete(&role_name, &DeleteParams::default())
+                .await
+                .expect("cleanup role");
+            bindings
+                .delete(&role_name, &DeleteParams::default())
+                .await
+                .expect("cleanup binding");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the operator could not remove its finalizer under its own role");
+}
+
+fn jiff_now() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
