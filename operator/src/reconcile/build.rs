@@ -20,10 +20,10 @@ pub async fn run(
     update: &mut StatusUpdate,
 ) -> Result<Progress<String>, Error> {
     let previous = update.status.build_status.clone().unwrap_or_default();
-    if previous.phase.as_deref() == Some("Succeeded") {
-        if let Some(image) = &previous.image_reference {
-            return Ok(Progress::Done(image.clone()));
-        }
+    if previous.phase.as_deref() == Some("Succeeded")
+        && let Some(image) = &previous.image_reference
+    {
+        return Ok(Progress::Done(image.clone()));
     }
     let Choice { strategy, why } = match select::choose(
         &ctx.catalog,
@@ -170,10 +170,10 @@ pub async fn run(
                     .await;
                 Progress::Ended
             } else {
-                if status.phase == BuildPhase::Running {
-                    if let Ok(tail) = strategy.logs(&ctx.client, request, LogTail::DEFAULT).await {
-                        report.logs_tail = Some(tail);
-                    }
+                if status.phase == BuildPhase::Running
+                    && let Ok(tail) = strategy.logs(&ctx.client, request, LogTail::DEFAULT).await
+                {
+                    report.logs_tail = Some(tail);
                 }
                 update.condition_unknown(
                     BUILD_READY,

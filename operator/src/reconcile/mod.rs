@@ -183,10 +183,10 @@ pub async fn reconcile(
     } else {
         apply(&job, &ctx).await
     };
-    if result.is_ok() {
-        if let Ok(mut backoff) = ctx.backoff.lock() {
-            backoff.remove(&key);
-        }
+    if result.is_ok()
+        && let Ok(mut backoff) = ctx.backoff.lock()
+    {
+        backoff.remove(&key);
     }
     result
 }
@@ -287,22 +287,16 @@ async fn timed_out(
     plan: &plan::Plan,
     update: &mut StatusUpdate,
 ) -> Result<Action, Error> {
-    if let (ImageSource::Build { .. }, Some(report)) = (&plan.image, &update.status.build_status) {
-        let running = report
-            .phase
+    // A build still running when the job's time is up is stopped too.
+    if let ImageSource::Build { request, .. } = &plan.image
+        && let Some(report) = &update.status.build_status
+        && matches!(report.phase.as_deref(), Some("Pending" | "Running"))
+        && let Some(strategy) = report
+            .strategy
             .as_deref()
-            .is_some_and(|p| p == "Pending" || p == "Running");
-        if let (true, Some(strategy)) = (
-            running,
-            report
-                .strategy
-                .as_deref()
-                .and_then(|s| ctx.catalog.registry().get(s)),
-        ) {
-            if let ImageSource::Build { request, .. } = &plan.image {
-                build::cancel(ctx, strategy.as_ref(), request).await;
-            }
-        }
+            .and_then(|s| ctx.catalog.registry().get(s))
+    {
+        build::cancel(ctx, strategy.as_ref(), request).await;
     }
     let message = format!(
         "the job ran longer than spec.timeout ({}s) and was stopped",

@@ -92,10 +92,9 @@ impl DetectionCache {
         let name = strategy.info().name;
         if let Some((at, availability)) =
             self.entries.lock().ok().and_then(|e| e.get(name).cloned())
+            && at.elapsed() < DETECTION_TTL
         {
-            if at.elapsed() < DETECTION_TTL {
-                return Ok(availability);
-            }
+            return Ok(availability);
         }
         let availability = strategy.detect(client).await.map_err(SelectError::Detect)?;
         if let Ok(mut entries) = self.entries.lock() {
