@@ -29,12 +29,18 @@ fi
 git init -q -- "$NBV_SOURCE_DIR"
 cd "$NBV_SOURCE_DIR"
 git remote add origin -- "$NBV_GIT_URL"
-if [ -n "${NBV_GIT_REF:-}" ]; then
-  git fetch -q --depth 1 -- origin "$NBV_GIT_REF"
-else
+if [ -z "${NBV_GIT_REF:-}" ]; then
   git fetch -q --depth 1 -- origin HEAD
+  git checkout -q --detach FETCH_HEAD
+elif git fetch -q --depth 1 -- origin "$NBV_GIT_REF" 2>/dev/null; then
+  git checkout -q --detach FETCH_HEAD
+else
+  # Servers that refuse to send an unadvertised commit: fetch the branches and tags, then
+  # resolve the ref (a commit SHA) locally.
+  git fetch -q --tags -- origin '+refs/heads/*:refs/remotes/origin/*'
+  commit="$(git rev-parse --verify --end-of-options "$NBV_GIT_REF^{commit}")"
+  git checkout -q --detach "$commit"
 fi
-git checkout -q --detach FETCH_HEAD
 git log -1 --format='cloned %H'
 "#;
 
@@ -195,7 +201,102 @@ mod tests {
     fn the_clone_script_takes_no_user_input() {
         assert!(CLONE_SCRIPT.contains("\"$NBV_GIT_URL\""));
         assert!(CLONE_SCRIPT.contains("-- origin \"$NBV_GIT_REF\""));
+        assert!(CLONE_SCRIPT.contains("--end-of-options \"$NBV_GIT_REF^{commit}\""));
         assert!(validate_relative_path("../etc").is_err());
         assert!(validate_relative_path("notebooks/a").is_ok());
+    }
+}
+
+#[cfg(test)]
+mod clone_script {
+    //! The clone script, run for real with git against a local repository.
+
+    use std::path::Path;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn clone(url: &str, git_ref: &str, dest: &Path) -> std::process::Output {
+        Command::new("/bin/sh")
+            .args(["-c", super::CLONE_SCRIPT])
+            .env("NBV_GIT_URL", url)
+            .env("NBV_GIT_REF", git_ref)
+            .env("NBV_SOURCE_DIR", dest)
+            .env("HOME", dest.parent().expect("parent"))
+            .output()
+            .expect("sh runs")
+    }
+
+    #[test]
+    fn any_ref_checks_out_and_hostile_refs_run_nothing() {
+        let root = std::env::temp_dir().join(format!("nbv-clone-test-{}", std::process::id()));
+        let repo = root.join("repo");
+        std::fs::create_dir_all(&repo).expect("dir");
+        git(&repo, &["init", "-q", "-b", "main"]);
+        git(&repo, &["config", "user.email", "t@example.com"]);
+        git(&repo, &["config", "user.name", "t"]);
+        std::fs::write(repo.join("nb.ipynb"), "one").expect("write");
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-qm", "one"]);
+        let first = git(&repo, &["rev-parse", "HEAD"]);
+        git(&repo, &["tag", "v1"]);
+        std::fs::write(repo.join("nb.ipynb"), "two").expect("write");
+        git(&repo, &["commit", "-qam", "two"]);
+        git(&repo, &["branch", "feature"]);
+        let url = format!("file://{}", repo.display());
+        for (git_ref, expected) in [
+            ("main", "two"),
+            ("v1", "one"),
+            ("feature", "two"),
+            (first.as_str(), "one"),
+            ("", "two"),
+        ] {
+            let dest = root.join(format!(
+                "clone-{}",
+                if git_ref.is_empty() {
+                    "default"
+                } else {
+                    git_ref
+                }
+            ));
+            let out = clone(&url, git_ref, &dest);
+            assert!(
+                out.status.success(),
+                "ref {git_ref:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                std::fs::read_to_string(dest.join("nb.ipynb")).expect("cloned"),
+                expected,
+                "ref {git_ref:?}"
+            );
+        }
+        let marker = root.join("pwned");
+        for hostile in [
+            format!("--upload-pack=touch {}", marker.display()),
+            format!("$(touch {})", marker.display()),
+            format!("main; touch {}", marker.display()),
+        ] {
+            let out = clone(&url, &hostile, &root.join("hostile"));
+            assert!(
+                !out.status.success(),
+                "{hostile:?} must not check anything out"
+            );
+            assert!(!marker.exists(), "{hostile:?} ran a command");
+            let _ = std::fs::remove_dir_all(root.join("hostile"));
+        }
+        std::fs::remove_dir_all(&root).expect("cleanup");
     }
 }

@@ -538,3 +538,144 @@ async fn the_operator_works_under_only_its_generated_cluster_role() {
 fn jiff_now() -> String {
     k8s_openapi::jiff::Timestamp::now().to_string()
 }
+
+#[tokio::test]
+async fn credentials_reach_the_clone_as_files_and_results_only_come_from_the_termination_message() {
+    let mut h = Harness::new("results").await;
+    h.start_operator(&[], None);
+    let yaml = job_yaml(
+        "secret",
+        "  podConfig:\n    containerImage: quay.io/jupyter/minimal-notebook:latest\n",
+    )
+    .replace(
+        "      ref: main\n",
+        "      ref: main\n      credentialsSecret: git-token\n",
+    );
+    h.create_job(&yaml).await;
+    let pod = h.wait_object(&h.pods(), "secret-validation").await;
+    let spec = pod.spec.as_ref().expect("spec");
+    let clone = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .find(|c| c.name == "clone")
+        .expect("clone container");
+    assert!(
+        clone
+            .volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.mount_path == "/var/run/nbv/git-credentials" && m.read_only == Some(true))
+    );
+    let secret_volume = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.secret.is_some())
+        .expect("secret volume");
+    assert_eq!(
+        secret_volume
+            .secret
+            .as_ref()
+            .and_then(|s| s.secret_name.as_deref()),
+        Some("git-token")
+    );
+    for container in spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+    {
+        assert!(
+            container
+                .env
+                .iter()
+                .flatten()
+                .all(|e| e.value_from.is_none()),
+            "no secret in env of {}",
+            container.name
+        );
+        assert!(
+            !container
+                .command
+                .iter()
+                .flatten()
+                .chain(container.args.iter().flatten())
+                .any(|a| a.contains("git-token"))
+        );
+    }
+    // The runner died without writing its result: that is a failure, never a success.
+    h.finish_pod("secret-validation", "Succeeded", 0, "").await;
+    let job = h.wait_phase("secret", Phase::Failed).await;
+    assert_eq!(
+        condition(&job, "Ready").map(|c| c.1),
+        Some("ResultMissing".into())
+    );
+
+    h.create_job(&yaml.replace("name: secret", "name: garbled"))
+        .await;
+    h.wait_object(&h.pods(), "garbled-validation").await;
+    h.finish_pod(
+        "garbled-validation",
+        "Succeeded",
+        0,
+        "Results Summary: all good",
+    )
+    .await;
+    let job = h.wait_phase("garbled", Phase::Failed).await;
+    assert_eq!(
+        condition(&job, "Ready").map(|c| c.1),
+        Some("ResultUnreadable".into())
+    );
+}
+
+#[tokio::test]
+async fn infrastructure_failures_retry_visibly_and_failed_notebooks_never_rerun() {
+    let mut h = Harness::new("retries").await;
+    h.start_operator(&[], None);
+    h.create_job(&job_yaml(
+        "flaky",
+        "  podConfig:\n    containerImage: quay.io/jupyter/minimal-notebook:latest\n",
+    ))
+    .await;
+    h.wait_object(&h.pods(), "flaky-validation").await;
+    h.patch_pod_status("flaky-validation", json!({ "phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory." })).await;
+    let job = h
+        .wait_job("flaky", "a retry", |j| {
+            j.status.as_ref().and_then(|s| s.retry_count) == Some(1)
+        })
+        .await;
+    assert!(
+        condition(&job, "ValidationComplete").is_some_and(|c| c.2.contains("1 of 3")),
+        "{:?}",
+        condition(&job, "ValidationComplete")
+    );
+    h.wait_object(&h.pods(), "flaky-validation-1").await;
+    h.finish_pod(
+        "flaky-validation-1",
+        "Failed",
+        1,
+        &summary(Outcome::NotebookFailed, Some(2)),
+    )
+    .await;
+    h.wait_phase("flaky", Phase::Failed).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pods = h
+        .pods()
+        .list(&ListParams::default())
+        .await
+        .expect("pods")
+        .items;
+    let names: Vec<String> = pods.iter().map(|p| p.name_any()).collect();
+    assert!(
+        !names.iter().any(|n| n == "flaky-validation-2"),
+        "a failed notebook must not run again: {names:?}"
+    );
+    let events = h.events().await;
+    assert!(
+        events
+            .iter()
+            .any(|(reason, note)| reason == "ValidationRetry" && note.contains("evicted")),
+        "{events:?}"
+    );
+}

@@ -187,3 +187,40 @@ fn pod_mode_writes_bounded_summary_and_report() {
     let full = nbv_report::Report::from_json(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(full.parameters["name"], "nbv");
 }
+
+#[test]
+fn requirements_installed_with_read_only_home() {
+    ensure_python();
+    let dir = tempfile::tempdir().unwrap();
+    let nb = dir.path().join("uses-requirement.ipynb");
+    let notebook = serde_json::json!({
+        "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "cells": [{"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [],
+                   "source": "import tomli_w\nprint(tomli_w.dumps({'a': 1}))"}]
+    });
+    std::fs::write(&nb, notebook.to_string()).unwrap();
+    let requirements = dir.path().join("requirements.txt");
+    std::fs::write(&requirements, "tomli-w==1.0.0\n").unwrap();
+    let termination = dir.path().join("termination-log");
+    // /proc cannot be written, like the HOME of an arbitrary UID on OpenShift.
+    let out = command()
+        .arg("run")
+        .env("HOME", "/proc")
+        .env("NBV_NOTEBOOK", &nb)
+        .env("NBV_REQUIREMENTS", &requirements)
+        .env("NBV_TERMINATION_MESSAGE_PATH", &termination)
+        .env("NBV_WORK_DIR", dir.path().join("work"))
+        .output()
+        .unwrap();
+    let summary = Summary::from_json(&std::fs::read_to_string(&termination).unwrap()).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        summary.message,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(summary.results[0].output.as_deref(), Some("a = 1"));
+    assert!(dir.path().join("work/home").is_dir());
+}

@@ -318,6 +318,11 @@ async fn validate(
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
     let name = crate::labels::validation_pod_name(job, plan.attempt);
     update.status.validation_pod_name = Some(name.clone());
+    let retry = if plan.attempt > 0 {
+        format!(" (retry {} of {MAX_INFRA_RETRIES})", plan.attempt)
+    } else {
+        String::new()
+    };
     let Some(pod) = pods
         .get_opt(&name)
         .await
@@ -341,7 +346,10 @@ async fn validate(
         update.condition_unknown(
             VALIDATION_COMPLETE,
             "PodCreated",
-            format!("validation pod {name} created with image {}", plan.image),
+            format!(
+                "validation pod {name} created with image {}{retry}",
+                plan.image
+            ),
         );
         update.phase(
             Phase::ValidationRunning,
@@ -351,6 +359,7 @@ async fn validate(
     };
     match outcome::read(&pod) {
         PodOutcome::Running(message) => {
+            let message = format!("{message}{retry}");
             update.condition_unknown(VALIDATION_COMPLETE, "Running", message.clone());
             update.phase(Phase::ValidationRunning, message);
             Ok(Progress::Waiting(None))
