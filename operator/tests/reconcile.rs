@@ -679,3 +679,73 @@ async fn infrastructure_failures_retry_visibly_and_failed_notebooks_never_rerun(
         "{events:?}"
     );
 }
+
+#[cfg(feature = "s2i")]
+mod detection {
+    //! Strategy availability, asked of the real API server's discovery.
+
+    use buildstrategy_api::prelude::*;
+    use buildstrategy_api::{Registry, testkit};
+    use notebook_validator_operator::catalog::Catalog;
+    use notebook_validator_operator::config::EnabledStrategies;
+    use notebook_validator_operator::reconcile::select::{self, DetectionCache};
+
+    /// A strategy whose backend no cluster serves.
+    #[derive(Debug)]
+    struct Missing;
+
+    #[async_trait]
+    impl BuildStrategy for Missing {
+        fn info(&self) -> StrategyInfo {
+            StrategyInfo::new("missing", Tier::Community, "Needs an API nobody serves.")
+        }
+        fn required_kinds(&self) -> Vec<GroupVersionKind> {
+            vec![GroupVersionKind::gvk(
+                "builds.example.invalid",
+                "v1",
+                "Thing",
+            )]
+        }
+        fn render(&self, _: &BuildRequest) -> Result<RenderedBuild, StrategyError> {
+            Err(StrategyError::not_supported_yet(
+                "missing",
+                Operation::Render,
+            ))
+        }
+        fn map_status(&self, _: &DynamicObject) -> Result<BuildStatus, StrategyError> {
+            Err(StrategyError::not_supported_yet(
+                "missing",
+                Operation::Status,
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_strategy_whose_api_is_not_served_is_unavailable_and_auto_picks_the_first_served() {
+        let h = super::Harness::new("detection").await;
+        let strategies: Vec<(Box<dyn BuildStrategy>, String)> = vec![
+            (Box::new(Missing), "test".into()),
+            (Box::new(buildstrategy_s2i::SourceToImage), "s2i".into()),
+        ];
+        let catalog = Catalog::new(
+            Registry::from_factories(strategies).expect("registry"),
+            EnabledStrategies::resolve(None, None, &["missing".into()]).expect("config"),
+        );
+        let cache = DetectionCache::default();
+        let request = testkit::sample_request();
+        let err = select::choose(&catalog, &cache, &h.env.client, "missing", &request)
+            .await
+            .expect_err("unavailable");
+        assert_eq!(err.reason(), "StrategyUnavailable");
+        assert!(
+            err.to_string()
+                .contains("builds.example.invalid/v1 Thing is not served"),
+            "{err}"
+        );
+        let choice = select::choose(&catalog, &cache, &h.env.client, "auto", &request)
+            .await
+            .expect("auto");
+        assert_eq!(choice.strategy.info().name, "s2i");
+        assert!(choice.why.contains("'auto' chose 's2i'"), "{}", choice.why);
+    }
+}

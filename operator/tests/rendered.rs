@@ -1,0 +1,64 @@
+//! Snapshots of every Kubernetes object the operator renders itself (strategies snapshot their
+//! own): the validation pod and the operator's ClusterRole.
+
+use notebook_validator_operator::catalog::Catalog;
+use notebook_validator_operator::config::EnabledStrategies;
+use notebook_validator_operator::crd::NotebookValidationJob;
+use notebook_validator_operator::reconcile::validation_pod::{self, PodPlan, PodSettings};
+
+fn example(name: &str) -> NotebookValidationJob {
+    let path = format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut job: NotebookValidationJob =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(path).expect("example")).expect("job");
+    job.metadata.namespace = Some("team-a".into());
+    job.metadata.uid = Some("6f1c2d3e-4b5a-4978-8e6d-5c4b3a291807".into());
+    job
+}
+
+#[test]
+fn the_validation_pod_of_a_prebuilt_image_job() {
+    let job = example("prebuilt-image.yaml");
+    let settings = PodSettings {
+        runner_image: "quay.io/nbv/notebook-validator-operator:v0.1.0".into(),
+        git_image: "quay.io/nbv/notebook-validator-operator:v0.1.0".into(),
+    };
+    let plan = PodPlan {
+        image: "quay.io/jupyter/scipy-notebook:2025-06-30",
+        requirements: None,
+        attempt: 0,
+        deadline_secs: 1800,
+    };
+    insta::assert_yaml_snapshot!(validation_pod::render(&job, &plan, &settings));
+}
+
+#[test]
+fn the_validation_pod_of_a_retried_job_with_private_git() {
+    let job = example("s2i-build.yaml");
+    let settings = PodSettings {
+        runner_image: "quay.io/nbv/notebook-validator-operator:v0.1.0".into(),
+        git_image: "registry.example.com/tools/git:2".into(),
+    };
+    let plan = PodPlan {
+        image: "image-registry.openshift-image-registry.svc:5000/team-a/churn-model-s2i-build@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        requirements: None,
+        attempt: 2,
+        deadline_secs: 600,
+    };
+    insta::assert_yaml_snapshot!(validation_pod::render(&job, &plan, &settings));
+}
+
+#[test]
+fn the_cluster_role_of_this_build() {
+    let catalog = Catalog::linked(EnabledStrategies::resolve(None, None, &[]).expect("config"))
+        .expect("registry");
+    let role = notebook_validator_operator::rbac::cluster_role("nbv-operator", &catalog);
+    for rule in role.rules.iter().flatten() {
+        buildstrategy_api::rbac::check_rule(rule).unwrap_or_else(|why| panic!("{why}"));
+    }
+    let name = if cfg!(feature = "community") {
+        "cluster_role_community"
+    } else {
+        "cluster_role_default"
+    };
+    insta::assert_yaml_snapshot!(name, role);
+}
