@@ -197,7 +197,12 @@ async fn an_s2i_build_feeds_its_digest_pinned_image_to_the_validation_pod() {
         &summary(Outcome::Passed, None),
     )
     .await;
-    h.wait_phase("churn", Phase::Succeeded).await;
+    let job = h.wait_phase("churn", Phase::Succeeded).await;
+    // The README's status example comes from here: NBV_STATUS_EXAMPLE=<file> writes it.
+    if let Ok(path) = std::env::var("NBV_STATUS_EXAMPLE") {
+        std::fs::write(path, serde_yaml_ng::to_string(&job.status).expect("yaml"))
+            .expect("written");
+    }
 }
 
 #[tokio::test]
