@@ -47,6 +47,7 @@
 //! - Strategies must not rely on the registration mechanism (currently link-time collection);
 //!   they only call [`register_strategy!`].
 
+pub mod capabilities;
 pub mod dockerfile;
 pub mod error;
 pub mod git;
@@ -61,6 +62,7 @@ pub mod strategy;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use capabilities::{Capabilities, Support};
 pub use error::{Operation, StrategyError};
 pub use registry::{Registry, RegistryError, StrategyRegistration};
 pub use request::{BuildRequest, GitSource, Requirements};
@@ -71,9 +73,9 @@ pub use strategy::{BuildStrategy, StrategyInfo, Tier};
 /// Everything a strategy crate usually needs, in one import.
 pub mod prelude {
     pub use crate::{
-        Availability, BuildPhase, BuildRequest, BuildStatus, BuildStrategy, GitSource,
-        ImageReference, LogTail, Operation, RenderedBuild, Requirements, SetupStep, StrategyError,
-        StrategyInfo, Tier,
+        Availability, BuildPhase, BuildRequest, BuildStatus, BuildStrategy, Capabilities,
+        GitSource, ImageReference, LogTail, Operation, RenderedBuild, Requirements, SetupStep,
+        StrategyError, StrategyInfo, Support, Tier,
     };
     pub use async_trait::async_trait;
     pub use k8s_openapi::api::rbac::v1::PolicyRule;

@@ -80,6 +80,12 @@ pub trait BuildStrategy: Send + Sync + fmt::Debug {
         request.reject_unknown_config_keys(self.info().name, &[])
     }
 
+    /// What the strategy supports, for the documentation's parity matrix. The default declares
+    /// nothing.
+    fn capabilities(&self) -> crate::Capabilities {
+        crate::Capabilities::undeclared()
+    }
+
     /// The RBAC rules the operator needs to run this strategy, no wildcards.
     fn rbac_rules(&self) -> Vec<PolicyRule> {
         Vec::new()

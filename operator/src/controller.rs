@@ -2,14 +2,18 @@
 //! enabled strategy whose backend is served, so progress arrives as events, not by polling.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams};
+use kube::runtime::controller::Action;
 use kube::runtime::{Controller, watcher};
+use tokio_util::sync::CancellationToken;
 
 use crate::crd::NotebookValidationJob;
+use crate::health::Readiness;
 use crate::reconcile::{self, Context};
 
 /// Label selecting what the operator created.
@@ -27,6 +31,16 @@ pub enum StartError {
 
 /// Runs the controller until SIGTERM or Ctrl-C, over every namespace or only `namespace`.
 pub async fn run(ctx: Context, namespace: Option<&str>) -> Result<(), StartError> {
+    run_until(ctx, namespace, CancellationToken::new()).await
+}
+
+/// Same, also stopping when `stop` is cancelled (leadership lost, or the process shutting down).
+pub async fn run_until(
+    ctx: Context,
+    namespace: Option<&str>,
+    stop: CancellationToken,
+) -> Result<(), StartError> {
+    ctx.health.set(Readiness::Syncing);
     let client = ctx.client.clone();
     let jobs: Api<NotebookValidationJob> = scoped(&client, namespace);
     jobs.list(&ListParams::default().limit(1))
@@ -44,9 +58,19 @@ pub async fn run(ctx: Context, namespace: Option<&str>) -> Result<(), StartError
         controller = controller.owns_with(objects, api, managed.clone());
     }
     tracing::info!(strategies = ?ctx.catalog.registry().names(), "controller started");
+    let store = controller.store();
+    ctx.metrics.track_jobs(store.clone());
+    let health = ctx.health.clone();
+    // Ready once the jobs' watch has listed them all; it fails only if the controller stopped.
+    tokio::spawn(async move {
+        if store.wait_until_ready().await.is_ok() {
+            health.set(Readiness::Ready);
+        }
+    });
     controller
         .shutdown_on_signal()
-        .run(reconcile::reconcile, reconcile::error_policy, Arc::new(ctx))
+        .graceful_shutdown_on(stop.cancelled_owned())
+        .run(measured_reconcile, reconcile::error_policy, Arc::new(ctx))
         .for_each(|result| async move {
             match result {
                 Ok((job, _)) => {
@@ -57,6 +81,20 @@ pub async fn run(ctx: Context, namespace: Option<&str>) -> Result<(), StartError
         })
         .await;
     Ok(())
+}
+
+/// Reconciles `job`, recording the duration and any error's kind in the metrics.
+async fn measured_reconcile(
+    job: Arc<NotebookValidationJob>,
+    ctx: Arc<Context>,
+) -> Result<Action, reconcile::Error> {
+    let started = Instant::now();
+    let result = reconcile::reconcile(job, ctx.clone()).await;
+    ctx.metrics.reconciled(
+        started.elapsed(),
+        result.as_ref().err().map(reconcile::Error::kind),
+    );
+    result
 }
 
 fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>

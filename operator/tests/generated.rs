@@ -13,3 +13,26 @@ fn the_checked_in_crd_is_fresh() {
         "{path} is stale or missing: run `cargo xtask codegen`"
     );
 }
+
+/// The parity matrix covers all six strategies, so it is checked in the `community` build.
+#[cfg(feature = "community")]
+#[test]
+fn the_parity_matrix_is_fresh() {
+    use notebook_validator_operator::catalog::Catalog;
+    use notebook_validator_operator::config::EnabledStrategies;
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/community/build-strategies/parity-matrix.md"
+    );
+    let catalog = Catalog::linked(EnabledStrategies::resolve(None, None, &[]).expect("config"))
+        .expect("registry");
+    let fresh = notebook_validator_operator::docs::parity_matrix(&catalog);
+    if std::env::var_os("NBV_UPDATE_GENERATED").is_some() {
+        std::fs::write(path, &fresh).expect("written");
+    }
+    let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        checked_in == fresh,
+        "{path} is stale: NBV_UPDATE_GENERATED=1 cargo test -p notebook-validator-operator --features community --test generated"
+    );
+}

@@ -38,6 +38,12 @@ impl BuildStrategy for Buildah {
         pod_build::validate_request(NAME, request, &[])
     }
 
+    fn capabilities(&self) -> Capabilities {
+        let mut declared = buildstrategy_api::capabilities::POD_BUILD;
+        declared.privileges = "root with SETFCAP only, vfs storage, chroot isolation (Pod Security: privileged level, for the root user)";
+        declared
+    }
+
     fn rbac_rules(&self) -> Vec<PolicyRule> {
         pod_build::rbac_rules()
     }

@@ -42,6 +42,13 @@ impl BuildStrategy for BuildKit {
         pod_build::validate_request(NAME, request, &[])
     }
 
+    fn capabilities(&self) -> Capabilities {
+        let mut declared = buildstrategy_api::capabilities::POD_BUILD;
+        declared.privileges =
+            "uid 1000, seccomp and AppArmor Unconfined (Pod Security: privileged level)";
+        declared
+    }
+
     fn rbac_rules(&self) -> Vec<PolicyRule> {
         pod_build::rbac_rules()
     }

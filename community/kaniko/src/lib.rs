@@ -96,6 +96,13 @@ impl BuildStrategy for Kaniko {
         Ok(())
     }
 
+    fn capabilities(&self) -> Capabilities {
+        let mut declared = buildstrategy_api::capabilities::POD_BUILD;
+        declared.layer_cache = Support::Partly("strategyConfig.cache with a cacheRepo");
+        declared.privileges = "root with CHOWN, DAC_OVERRIDE, FOWNER, SETGID, SETUID, SETFCAP, KILL (Pod Security: privileged level)";
+        declared
+    }
+
     fn rbac_rules(&self) -> Vec<PolicyRule> {
         pod_build::rbac_rules()
     }

@@ -84,6 +84,26 @@ impl BuildStrategy for Shipwright {
         }
     }
 
+    fn capabilities(&self) -> Capabilities {
+        let mut declared = Capabilities::undeclared();
+        declared.public_git = Support::Yes;
+        declared.private_git = Support::Yes;
+        declared.context_dir = Support::Yes;
+        declared.requirements_file = Support::Partly("as the cluster build strategy handles it");
+        declared.package_list = Support::No;
+        declared.own_dockerfile =
+            Support::Partly("the repository's Dockerfile; a generated one is not passed");
+        declared.digest = Support::Yes;
+        declared.logs = Support::No;
+        declared.cancel = Support::Yes;
+        declared.timeout = Support::Yes;
+        declared.layer_cache = Support::Partly("as the cluster build strategy provides");
+        declared.privileges = "those of the chosen cluster build strategy";
+        declared.cluster_prerequisites =
+            "Shipwright Build and Tekton Pipelines, and the ClusterBuildStrategy named";
+        declared
+    }
+
     fn rbac_rules(&self) -> Vec<PolicyRule> {
         vec![
             rule(GROUP, &["builds", "buildruns"], MANAGE),

@@ -151,6 +151,27 @@ impl BuildStrategy for Tekton {
         Ok(())
     }
 
+    fn capabilities(&self) -> Capabilities {
+        let mut declared = Capabilities::undeclared();
+        declared.public_git = Support::Yes;
+        declared.private_git =
+            Support::Partly("through the run's service account, not credentialsSecret");
+        declared.context_dir = Support::Yes;
+        declared.requirements_file = Support::Yes;
+        declared.package_list = Support::Yes;
+        declared.own_dockerfile = Support::Yes;
+        declared.digest = Support::Yes;
+        declared.logs = Support::Partly("TaskRun mode; a PipelineRun's logs are not collected yet");
+        declared.cancel = Support::Yes;
+        declared.timeout = Support::Yes;
+        declared.layer_cache = Support::No;
+        declared.privileges =
+            "the Buildah step adds SETFCAP; your own Pipeline decides in PipelineRun mode";
+        declared.cluster_prerequisites =
+            "Tekton Pipelines; the nbv-buildah Task is installed per namespace";
+        declared
+    }
+
     fn rbac_rules(&self) -> Vec<PolicyRule> {
         vec![
             rule(GROUP, &["tasks", "taskruns", "pipelineruns"], MANAGE),

@@ -32,7 +32,9 @@ use self::status::{StatusUpdate, VALIDATION_COMPLETE};
 use self::validation_pod::{PodPlan, PodSettings};
 use crate::catalog::Catalog;
 use crate::crd::{NotebookValidationJob, NotebookValidationJobStatus, Phase};
+use crate::health::Health;
 use crate::labels::{FIELD_MANAGER, FINALIZER};
+use crate::metrics::Metrics;
 
 /// Infrastructure failures of the validation pod retried before the job fails.
 pub const MAX_INFRA_RETRIES: i32 = 3;
@@ -86,6 +88,20 @@ impl Error {
             Self::Finalizer(_) => "finalizer",
         }
     }
+
+    /// The API server's message when it refused a call for lack of permission (403). It names
+    /// the verb, resource and API group the operator's role is missing.
+    pub fn forbidden(&self) -> Option<&str> {
+        let source = match self {
+            Self::Kube { source, .. }
+            | Self::Strategy(buildstrategy_api::StrategyError::Kube { source, .. }) => source,
+            _ => return None,
+        };
+        match source {
+            kube::Error::Api(status) if status.code == 403 => Some(&status.message),
+            _ => None,
+        }
+    }
 }
 
 /// What every reconcile shares.
@@ -102,6 +118,10 @@ pub struct Context {
     pub recorder: Recorder,
     /// Cached strategy detection.
     pub detection: select::DetectionCache,
+    /// The operator's Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Readiness, as `/readyz` reports it.
+    pub health: Arc<Health>,
     backoff: Mutex<HashMap<String, u32>>,
 }
 
@@ -131,6 +151,8 @@ impl Context {
             default_image,
             recorder,
             detection: select::DetectionCache::default(),
+            metrics: Arc::default(),
+            health: Arc::default(),
             backoff: Mutex::default(),
         }
     }
@@ -216,9 +238,35 @@ async fn apply(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Err
         return Ok(Action::await_change());
     }
     let mut update = StatusUpdate::new(current, generation);
-    let action = run_steps(job, ctx, &mut update).await?;
+    let action = match run_steps(job, ctx, &mut update).await {
+        Ok(action) => action,
+        Err(e) => match e.forbidden() {
+            Some(denied) => {
+                forbidden(job, ctx, &mut update, denied).await;
+                Action::await_change()
+            }
+            None => return Err(e),
+        },
+    };
     write_status(job, ctx, current, &update.status).await?;
+    ctx.metrics.status_written(current, &update.status);
     Ok(action)
+}
+
+/// A permission the operator lacks fails the job with the API server's message: retrying
+/// cannot help until an administrator grants it, and the message says what to grant.
+async fn forbidden(
+    job: &NotebookValidationJob,
+    ctx: &Context,
+    update: &mut StatusUpdate,
+    denied: &str,
+) {
+    let message = format!(
+        "the operator's service account lacks a permission: {denied}; add it to the operator's ClusterRole (`cargo xtask manifests` generates the role for the strategies compiled in)"
+    );
+    update.fail("Forbidden", message.clone());
+    ctx.event(job, EventType::Warning, "Forbidden", &message)
+        .await;
 }
 
 async fn run_steps(

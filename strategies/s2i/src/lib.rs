@@ -135,6 +135,25 @@ impl BuildStrategy for SourceToImage {
         Ok(())
     }
 
+    fn capabilities(&self) -> Capabilities {
+        let mut declared = Capabilities::undeclared();
+        declared.public_git = Support::Yes;
+        declared.private_git = Support::Yes;
+        declared.context_dir = Support::Yes;
+        declared.requirements_file = Support::Yes;
+        declared.package_list = Support::Yes;
+        declared.own_dockerfile = Support::Yes;
+        declared.digest = Support::Yes;
+        declared.logs = Support::Yes;
+        declared.cancel = Support::Yes;
+        declared.timeout = Support::Yes;
+        declared.layer_cache = Support::Partly("strategyConfig.incremental with a Source build");
+        declared.privileges = "none for the user: OpenShift's build controller runs the build";
+        declared.cluster_prerequisites =
+            "OpenShift (build.openshift.io and image.openshift.io APIs)";
+        declared
+    }
+
     fn rbac_rules(&self) -> Vec<PolicyRule> {
         vec![
             rule(BUILD_GROUP, &["buildconfigs", "builds"], MANAGE),
