@@ -40,7 +40,7 @@ impl BuildStrategy for Buildah {
 
     fn capabilities(&self) -> Capabilities {
         let mut declared = buildstrategy_api::capabilities::POD_BUILD;
-        declared.privileges = "root with SETFCAP only, vfs storage, chroot isolation (Pod Security: privileged level, for the root user)";
+        declared.privileges = "root with SETFCAP only, vfs storage, chroot isolation (Pod Security: baseline level)";
         declared
     }
 

@@ -99,7 +99,7 @@ impl BuildStrategy for Kaniko {
     fn capabilities(&self) -> Capabilities {
         let mut declared = buildstrategy_api::capabilities::POD_BUILD;
         declared.layer_cache = Support::Partly("strategyConfig.cache with a cacheRepo");
-        declared.privileges = "root with CHOWN, DAC_OVERRIDE, FOWNER, SETGID, SETUID, SETFCAP, KILL (Pod Security: privileged level)";
+        declared.privileges = "root with CHOWN, DAC_OVERRIDE, FOWNER, SETGID, SETUID, SETFCAP, KILL (Pod Security: baseline level)";
         declared
     }
 
