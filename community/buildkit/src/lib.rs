@@ -1,7 +1,7 @@
 //! BuildKit build strategy (community tier): builds the notebook image in one pod with rootless
 //! BuildKit (`buildctl-daemonless.sh`), as uid 1000. Rootless BuildKit needs the seccomp and
-//! AppArmor profiles `Unconfined`, which the restricted Pod Security level forbids: run it in a
-//! namespace at the baseline level.
+//! AppArmor profiles `Unconfined`, which both the restricted and the baseline Pod Security levels
+//! forbid: run it in a namespace at the privileged level.
 //!
 //! `strategyConfig` keys: `executor` (image), `gitImage`.
 
