@@ -1,15 +1,20 @@
 //! `nbv-operator`: the command line of the notebook validator operator.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use notebook_validator_operator::catalog::{Catalog, StrategyRow};
 use notebook_validator_operator::config::{ENV_ENABLED, EnabledStrategies};
+use notebook_validator_operator::leader::{self, Ended, LeaseConfig};
 use notebook_validator_operator::reconcile::Context;
 use notebook_validator_operator::reconcile::validation_pod::PodSettings;
-use notebook_validator_operator::{controller, crd};
+use notebook_validator_operator::{controller, crd, health, rbac};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,6 +53,26 @@ const DEFAULT_RUNNER_IMAGE: &str = concat!(
     env!("CARGO_PKG_VERSION")
 );
 
+/// Leader election, so that of several replicas one reconciles at a time.
+#[derive(Debug, clap::Args)]
+struct Election {
+    /// Reconciles only while holding the leader-election Lease.
+    #[arg(long, env = "NBV_LEADER_ELECT")]
+    leader_elect: bool,
+    /// The Lease's name.
+    #[arg(long, env = "NBV_LEASE_NAME", default_value = "nbv-operator")]
+    lease_name: String,
+    /// The Lease's namespace (default: the operator's own, from the service account or kubeconfig).
+    #[arg(long, env = "NBV_POD_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// This replica's identity in the Lease (default: the host name, which is the pod name).
+    #[arg(long, env = "NBV_POD_NAME")]
+    lease_identity: Option<String>,
+    /// Seconds a Lease that is not renewed stays with its holder.
+    #[arg(long, env = "NBV_LEASE_DURATION_SECONDS", default_value_t = 15)]
+    lease_duration_seconds: u64,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
@@ -60,6 +85,8 @@ enum Format {
     Json,
 }
 
+// Parsed once at start: the size of the largest variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs the controller.
@@ -85,6 +112,20 @@ enum Command {
         /// Log filter, e.g. `info` or `notebook_validator_operator=debug,info`.
         #[arg(long, env = "NBV_LOG", default_value = "info")]
         log_level: String,
+        /// Address serving /metrics, /healthz and /readyz.
+        #[arg(long, env = "NBV_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+        metrics_addr: SocketAddr,
+        #[command(flatten)]
+        election: Election,
+    },
+    /// Prints, as JSON, what the generated deployment manifests need from this build: the CRD,
+    /// the ClusterRole of the compiled strategies, and the strategies (used by `cargo xtask
+    /// manifests`).
+    #[command(hide = true)]
+    Manifests {
+        /// The ClusterRole's name.
+        #[arg(long, default_value = "nbv-operator")]
+        role_name: String,
     },
     /// Lists the build strategies: compiled in, enabled, and how to get the others.
     Strategies {
@@ -106,6 +147,17 @@ fn main() -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Crd => out.write_all(crd::crd_yaml().as_bytes())?,
+        Command::Manifests { role_name } => {
+            let catalog = Catalog::linked(EnabledStrategies::resolve(None, None, &[])?)?;
+            let strategies: Vec<_> = catalog.rows().into_iter().filter(|r| r.compiled).collect();
+            let build = serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "crd": crd::crd_yaml(),
+                "clusterRole": rbac::cluster_role(&role_name, &catalog),
+                "strategies": strategies,
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&build)?)?;
+        }
         Command::Strategies {
             switches,
             output,
@@ -126,6 +178,8 @@ fn main() -> anyhow::Result<()> {
             namespace,
             log_format,
             log_level,
+            metrics_addr,
+            election,
         } => {
             init_logging(log_format, &log_level)?;
             let catalog = switches.catalog().context("loading the build strategies")?;
@@ -140,13 +194,105 @@ fn main() -> anyhow::Result<()> {
                 let client = kube::Client::try_default().await.context(
                     "connecting to the Kubernetes API (in-cluster config or KUBECONFIG)",
                 )?;
-                let ctx = Context::new(client, catalog, settings, default_image);
-                controller::run(ctx, namespace.as_deref()).await?;
-                anyhow::Ok(())
+                let lease = election
+                    .leader_elect
+                    .then(|| lease_config(&election, &client));
+                let ctx = Context::new(client.clone(), catalog, settings, default_image);
+                run(ctx, namespace, metrics_addr, lease).await
             })?;
         }
     }
     Ok(())
+}
+
+fn lease_config(election: &Election, client: &kube::Client) -> LeaseConfig {
+    let identity = election.lease_identity.clone().unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "nbv-operator".into());
+        format!("{host}-{}", std::process::id())
+    });
+    let namespace = election
+        .lease_namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_owned());
+    LeaseConfig::new(
+        &election.lease_name,
+        namespace,
+        identity,
+        Duration::from_secs(election.lease_duration_seconds),
+    )
+}
+
+/// Serves the endpoints and runs the controller (while leading, with a lease) until SIGTERM,
+/// then stops the controller, releases the lease and stops the server, in that order.
+async fn run(
+    ctx: Context,
+    namespace: Option<String>,
+    metrics_addr: SocketAddr,
+    lease: Option<LeaseConfig>,
+) -> anyhow::Result<()> {
+    let stop = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(stop.clone()));
+    let listener = health::bind(metrics_addr).await?;
+    let server_stop = CancellationToken::new();
+    let server = tokio::spawn(health::serve(
+        listener,
+        ctx.metrics.clone(),
+        ctx.health.clone(),
+        server_stop.clone(),
+    ));
+    tracing::info!(addr = %metrics_addr, "serving /metrics, /healthz and /readyz");
+    let result = match lease {
+        None => controller::run_until(ctx, namespace.as_deref(), stop)
+            .await
+            .map_err(anyhow::Error::from),
+        Some(lease) => {
+            let client = ctx.client.clone();
+            let health = Arc::clone(&ctx.health);
+            let failed = Arc::new(std::sync::Mutex::new(None));
+            let failure = Arc::clone(&failed);
+            let ended = leader::lead(client, lease, &health, stop, |until| async move {
+                if let Err(e) = controller::run_until(ctx, namespace.as_deref(), until).await
+                    && let Ok(mut slot) = failure.lock()
+                {
+                    *slot = Some(e);
+                }
+            })
+            .await;
+            match (ended, failed.lock().ok().and_then(|mut f| f.take())) {
+                (_, Some(e)) => Err(e.into()),
+                // Exiting lets Kubernetes restart the pod as a standby; reconciling on would risk
+                // two replicas acting on the same job.
+                (Ended::Lost, None) => Err(anyhow::anyhow!(
+                    "lost the leader-election lease; exiting so that only the new leader reconciles"
+                )),
+                (Ended::Stopped, None) => Ok(()),
+            }
+        }
+    };
+    server_stop.cancel();
+    server.await??;
+    result
+}
+
+/// Cancels `stop` on SIGTERM (how Kubernetes stops a pod) or Ctrl-C.
+async fn cancel_on_signal(stop: CancellationToken) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down");
+    stop.cancel();
 }
 
 fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {

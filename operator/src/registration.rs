@@ -1,30 +1,11 @@
-//! The one place that links the strategy crates chosen by Cargo features into the operator.
+//! Links the strategy crates chosen by Cargo features into the operator.
 //!
-//! A crate nothing refers to is not linked, and its `register_strategy!` would never run: each
-//! enabled crate is named here once.
+//! A crate nothing refers to is not linked, and its `register_strategy!` would never run, so each
+//! enabled strategy crate is named here once. The build script writes those names from the
+//! features in `Cargo.toml` (`<name> = ["dep:buildstrategy-<name>"]`), so adding a strategy
+//! touches no Rust file of the operator.
 
-#[cfg(feature = "buildah")]
-use buildstrategy_buildah as _;
-#[cfg(feature = "buildkit")]
-use buildstrategy_buildkit as _;
-#[cfg(feature = "kaniko")]
-use buildstrategy_kaniko as _;
-#[cfg(feature = "s2i")]
-use buildstrategy_s2i as _;
-#[cfg(feature = "shipwright")]
-use buildstrategy_shipwright as _;
-#[cfg(feature = "tekton")]
-use buildstrategy_tekton as _;
-
-/// The strategies this repository ships, with the Cargo feature that compiles each in.
-pub const IN_TREE: [(&str, &str); 6] = [
-    ("s2i", "s2i"),
-    ("tekton", "tekton"),
-    ("kaniko", "kaniko"),
-    ("shipwright", "shipwright"),
-    ("buildah", "buildah"),
-    ("buildkit", "buildkit"),
-];
+include!(concat!(env!("OUT_DIR"), "/registration.rs"));
 
 /// The Cargo feature that compiles in the in-tree strategy `name`, if it is one.
 pub fn cargo_feature(name: &str) -> Option<&'static str> {

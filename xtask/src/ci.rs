@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::{codegen, sh};
+use crate::{codegen, scaffold, sh};
 
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
@@ -71,6 +71,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         "community",
         "--locked",
     ])?;
+    scaffold::check(root)?;
     println!("ci: all checks passed in {:.0?}", started.elapsed());
     Ok(())
 }

@@ -3,6 +3,7 @@
 mod ci;
 mod codegen;
 mod controlplane;
+mod scaffold;
 mod sh;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,14 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Scaffolds a community strategy crate and the operator feature for it.
+    NewStrategy {
+        /// The strategy's name (lowercase letters, digits and '-').
+        name: String,
+        /// Skips running the new crate's tests (which also write its first snapshots).
+        #[arg(long)]
+        no_test: bool,
+    },
     /// Build (or reuse from the cache) etcd, kube-apiserver and kube-controller-manager.
     #[command(subcommand)]
     Controlplane(controlplane::ControlplaneCommand),
@@ -40,6 +49,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ci => ci::run(&root),
         Command::Codegen { check } => codegen::run(&root, check),
+        Command::NewStrategy { name, no_test } => scaffold::run(&root, &name, !no_test),
         Command::Controlplane(cmd) => controlplane::run_controlplane(cmd),
         Command::Cluster(cmd) => controlplane::run_cluster(cmd),
     }

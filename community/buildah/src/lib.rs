@@ -40,7 +40,8 @@ impl BuildStrategy for Buildah {
 
     fn capabilities(&self) -> Capabilities {
         let mut declared = buildstrategy_api::capabilities::POD_BUILD;
-        declared.privileges = "root with SETFCAP only, vfs storage, chroot isolation (Pod Security: baseline level)";
+        declared.privileges =
+            "root with SETFCAP only, vfs storage, chroot isolation (Pod Security: baseline level)";
         declared
     }
 

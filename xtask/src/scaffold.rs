@@ -1,0 +1,210 @@
+//! `cargo xtask new-strategy <name>`: a new community strategy crate that compiles and passes
+//! its tests at once, and the operator's Cargo feature for it.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use crate::sh;
+
+/// Template files: (path in the new crate, content).
+const TEMPLATES: [(&str, &str); 5] = [
+    (
+        "Cargo.toml",
+        include_str!("../templates/strategy/Cargo.toml.tmpl"),
+    ),
+    (
+        "src/lib.rs",
+        include_str!("../templates/strategy/src/lib.rs.tmpl"),
+    ),
+    (
+        "tests/strategy.rs",
+        include_str!("../templates/strategy/tests/strategy.rs.tmpl"),
+    ),
+    (
+        "README.md",
+        include_str!("../templates/strategy/README.md.tmpl"),
+    ),
+    (
+        "example-job.yaml",
+        include_str!("../templates/strategy/example-job.yaml.tmpl"),
+    ),
+];
+
+/// Where the feature goes in the operator's manifest: before this line.
+const FEATURE_ANCHOR: &str = "## All community strategies.";
+/// Where the dependency goes: after the last strategy dependency.
+const DEPENDENCY_ANCHOR: &str = "buildstrategy-buildkit = { workspace = true, optional = true }\n";
+
+pub(crate) fn run(root: &Path, name: &str, test: bool) -> anyhow::Result<()> {
+    check_name(name)?;
+    let dir = root.join("community").join(name);
+    if dir.exists() {
+        bail!("{} already exists; choose another name", dir.display());
+    }
+    let operator_manifest = root.join("operator/Cargo.toml");
+    let manifest = std::fs::read_to_string(&operator_manifest)?;
+    if manifest.contains(&format!("buildstrategy-{name}"))
+        || manifest
+            .lines()
+            .any(|l| l.starts_with(&format!("{name} =")))
+    {
+        bail!("the operator already has a feature or dependency named '{name}'");
+    }
+    let (Some(_), Some(_)) = (
+        manifest.find(FEATURE_ANCHOR),
+        manifest.find(DEPENDENCY_ANCHOR),
+    ) else {
+        bail!(
+            "operator/Cargo.toml has changed shape; add the feature by hand (see docs/community/CONTRIBUTING.md)"
+        );
+    };
+
+    for (path, template) in TEMPLATES {
+        let target = dir.join(path);
+        std::fs::create_dir_all(target.parent().context("template path has a parent")?)?;
+        std::fs::write(&target, fill(template, name))
+            .with_context(|| format!("writing {}", target.display()))?;
+    }
+    let manifest = manifest
+        .replacen(FEATURE_ANCHOR, &format!("## {} (community, scaffolded).\n{name} = [\"dep:buildstrategy-{name}\"]\n{FEATURE_ANCHOR}", title(name)), 1)
+        .replacen(
+            DEPENDENCY_ANCHOR,
+            &format!("{DEPENDENCY_ANCHOR}buildstrategy-{name} = {{ path = \"../community/{name}\", optional = true }}\n"),
+            1,
+        );
+    std::fs::write(&operator_manifest, manifest)?;
+    println!("created community/{name} and the operator feature '{name}'");
+
+    if test {
+        // The snapshots are written by this first run, for the author to review like code.
+        let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        command
+            .current_dir(root)
+            .args(["test", "-p", &format!("buildstrategy-{name}")])
+            .env("INSTA_UPDATE", "always");
+        sh::run(command, &format!("cargo test -p buildstrategy-{name}"))?;
+    }
+    println!("next: cargo run -p notebook-validator-operator --features {name} -- strategies");
+    Ok(())
+}
+
+fn check_name(name: &str) -> anyhow::Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.as_bytes()[0].is_ascii_lowercase()
+        && !name.ends_with('-');
+    if !valid {
+        bail!(
+            "'{name}' is not a strategy name: use lowercase letters, digits and '-', starting with a letter, at most 32 characters"
+        );
+    }
+    if ["auto", "community", "s2i"].contains(&name) {
+        bail!("'{name}' is reserved");
+    }
+    Ok(())
+}
+
+fn fill(template: &str, name: &str) -> String {
+    template
+        .replace("{{name}}", name)
+        .replace("{{crate}}", &name.replace('-', "_"))
+        .replace("{{Name}}", &title(name))
+        .replace("{{Type}}", &title(name).replace(' ', ""))
+}
+
+/// `my-builder` → `My Builder`.
+fn title(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_and_titled() {
+        assert!(check_name("podman").is_ok());
+        assert!(check_name("Podman").is_err());
+        assert!(check_name("auto").is_err());
+        assert!(check_name("-x").is_err());
+        assert_eq!(title("img-builder"), "Img Builder");
+        assert!(fill("{{Type}} {{crate}}", "img-builder") == "ImgBuilder img_builder");
+    }
+}
+
+/// Proves the scaffold on a copy of the workspace: scaffolds a strategy, runs its tests, and
+/// checks the operator built with its feature lists it. The copy shares this workspace's target
+/// directory, so only the workspace's own crates are rebuilt.
+pub(crate) fn check(root: &Path) -> anyhow::Result<()> {
+    let copy = std::env::temp_dir().join(format!("nbv-scaffold-check-{}", std::process::id()));
+    let result = check_in(root, &copy);
+    let _ = std::fs::remove_dir_all(&copy);
+    result
+}
+
+fn check_in(root: &Path, copy: &Path) -> anyhow::Result<()> {
+    let files = Command::new("git")
+        .current_dir(root)
+        .args(["ls-files", "-co", "--exclude-standard", "-z"])
+        .output()?;
+    if !files.status.success() {
+        bail!("git ls-files failed in {}", root.display());
+    }
+    for file in files.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+        let relative = Path::new(std::str::from_utf8(file)?);
+        let (from, to) = (root.join(relative), copy.join(relative));
+        if from.is_file() {
+            std::fs::create_dir_all(to.parent().context("file has a parent")?)?;
+            std::fs::copy(&from, &to)?;
+        }
+    }
+    let target = root.join("target");
+    let cargo = || {
+        let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        command.current_dir(copy).env("CARGO_TARGET_DIR", &target);
+        command
+    };
+    let mut scaffold = cargo();
+    scaffold.args(["xtask", "new-strategy", "scaffold-check"]);
+    sh::run(
+        scaffold,
+        "cargo xtask new-strategy scaffold-check (in a copy of the workspace)",
+    )?;
+    let listed = cargo()
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "notebook-validator-operator",
+            "--features",
+            "scaffold-check",
+            "--",
+            "strategies",
+            "-o",
+            "json",
+        ])
+        .output()?;
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    if !listed.status.success() || !stdout.contains("\"name\": \"scaffold-check\"") {
+        bail!(
+            "the scaffolded strategy is not listed by the operator built with its feature:\n{stdout}{}",
+            String::from_utf8_lossy(&listed.stderr)
+        );
+    }
+    println!("scaffold check: the new strategy compiles, passes its tests and is listed");
+    Ok(())
+}
