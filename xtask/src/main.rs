@@ -2,6 +2,7 @@
 
 mod ci;
 mod codegen;
+mod dist;
 mod controlplane;
 mod scaffold;
 mod sh;
@@ -28,6 +29,12 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Builds the operator and runner for a distribution with the chosen strategies.
+    Dist {
+        /// Operator features: strategy names and/or `community`, comma-separated.
+        #[arg(long, default_value = "s2i")]
+        features: String,
+    },
     /// Scaffolds a community strategy crate and the operator feature for it.
     NewStrategy {
         /// The strategy's name (lowercase letters, digits and '-').
@@ -49,6 +56,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ci => ci::run(&root),
         Command::Codegen { check } => codegen::run(&root, check),
+        Command::Dist { features } => dist::run(&root, &features),
         Command::NewStrategy { name, no_test } => scaffold::run(&root, &name, !no_test),
         Command::Controlplane(cmd) => controlplane::run_controlplane(cmd),
         Command::Cluster(cmd) => controlplane::run_cluster(cmd),
