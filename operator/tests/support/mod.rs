@@ -38,10 +38,15 @@ impl Drop for Harness {
 impl Harness {
     /// A fresh namespace with our CRD and every stand-in CRD installed.
     pub async fn new(prefix: &str) -> Self {
-        // Restricted Pod Security: every pod the operator creates must pass it.
+        // Restricted Pod Security: every pod the operator creates itself must pass it.
+        Self::with_pod_security(prefix, "restricted").await
+    }
+
+    /// The same at another Pod Security level, for build pods that need more.
+    pub async fn with_pod_security(prefix: &str, level: &str) -> Self {
         let env = TestEnv::with_namespace_labels(
             prefix,
-            &[("pod-security.kubernetes.io/enforce", "restricted")],
+            &[("pod-security.kubernetes.io/enforce", level)],
         )
         .await
         .expect("control plane");

@@ -1,0 +1,180 @@
+//! Each community strategy end to end on the real control plane: the test plays the backend's
+//! controller (Tekton, Shipwright) or the kubelet running the build pod, and the job must reach
+//! Succeeded with the built image's digest in the validation pod.
+
+#![cfg(feature = "community")]
+
+mod support;
+
+use nbv_report::Outcome;
+use notebook_validator_operator::crd::Phase;
+use serde_json::{Value, json};
+use support::{Harness, condition, job_yaml, summary};
+
+const IMAGE: &str = "registry.example.com/team-a/nb";
+
+fn build_job(name: &str, strategy: &str, extra: &str) -> String {
+    job_yaml(
+        name,
+        &format!(
+            "  podConfig:\n    buildConfig:\n      enabled: true\n      strategy: {strategy}\n      requirementsFile: requirements.txt\n      outputImage: {IMAGE}:{name}\n      pushSecret: registry-push\n{extra}"
+        ),
+    )
+}
+
+fn digest(byte: &str) -> String {
+    format!("sha256:{}", byte.repeat(32))
+}
+
+/// Finishes the validation pod as the runner would and checks the job succeeded with `image`.
+async fn validate_with(h: &Harness, job: &str, image: &str) {
+    let pod = h.wait_object(&h.pods(), &format!("{job}-validation")).await;
+    assert_eq!(
+        pod.spec.as_ref().expect("spec").containers[0]
+            .image
+            .as_deref(),
+        Some(image)
+    );
+    h.finish_pod(
+        &format!("{job}-validation"),
+        "Succeeded",
+        0,
+        &summary(Outcome::Passed, None),
+    )
+    .await;
+    let done = h.wait_phase(job, Phase::Succeeded).await;
+    let built = done
+        .status
+        .as_ref()
+        .and_then(|s| s.build_status.as_ref())
+        .and_then(|b| b.image_reference.clone());
+    assert_eq!(built.as_deref(), Some(image));
+}
+
+/// Plays the kubelet for a pod builder: the build container pushed and wrote its digest.
+async fn finish_build_pod(h: &Harness, name: &str, digest: &str) {
+    let pod = h.wait_object(&h.pods(), name).await;
+    let spec = pod.spec.expect("spec");
+    let terminated = |c: &k8s_openapi::api::core::v1::Container, message: &str| {
+        json!({
+            "name": c.name, "ready": false, "restartCount": 0, "image": c.image, "imageID": "",
+            "state": { "terminated": { "exitCode": 0, "reason": "Completed", "message": message, "finishedAt": "2026-01-01T10:05:00Z" } }
+        })
+    };
+    let inits: Vec<Value> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| terminated(c, ""))
+        .collect();
+    let mains: Vec<Value> = spec
+        .containers
+        .iter()
+        .map(|c| terminated(c, digest))
+        .collect();
+    h.patch_pod_status(
+        name,
+        json!({ "phase": "Succeeded", "initContainerStatuses": inits, "containerStatuses": mains }),
+    )
+    .await;
+}
+
+async fn pod_builder_succeeds(strategy: &str, level: &str) {
+    let mut h = Harness::with_pod_security(strategy, level).await;
+    h.start_operator(&[strategy], None);
+    let job = format!("{strategy}-ok");
+    h.create_job(&build_job(&job, strategy, "")).await;
+    let build_pod = format!("{job}-build");
+    h.wait_object(&h.pods(), &build_pod).await;
+    h.wait_phase(&job, Phase::Building).await;
+    let pushed = digest("ab");
+    finish_build_pod(&h, &build_pod, &pushed).await;
+    validate_with(&h, &job, &format!("{IMAGE}@{pushed}")).await;
+}
+
+#[tokio::test]
+async fn buildah_builds_in_a_baseline_namespace_and_reports_its_digest() {
+    pod_builder_succeeds("buildah", "baseline").await;
+}
+
+#[tokio::test]
+async fn kaniko_builds_in_a_baseline_namespace_and_reports_its_digest() {
+    pod_builder_succeeds("kaniko", "baseline").await;
+}
+
+#[tokio::test]
+async fn buildkit_builds_in_a_privileged_namespace_and_reports_its_digest() {
+    pod_builder_succeeds("buildkit", "privileged").await;
+}
+
+#[tokio::test]
+async fn buildkit_is_refused_by_a_baseline_namespace_with_a_clear_reason() {
+    let mut h = Harness::with_pod_security("buildkit-baseline", "baseline").await;
+    h.start_operator(&["buildkit"], None);
+    h.create_job(&build_job("refused", "buildkit", "")).await;
+    let job = h.wait_phase("refused", Phase::Failed).await;
+    let (_, reason, message) = condition(&job, "Ready").expect("Ready");
+    assert!(
+        message.contains("violates PodSecurity"),
+        "{reason}: {message}"
+    );
+}
+
+#[tokio::test]
+async fn tekton_runs_its_task_and_takes_the_digest_from_the_results() {
+    let mut h = Harness::new("tekton").await;
+    h.start_operator(&["tekton"], None);
+    h.create_job(&build_job("tkn", "tekton", "")).await;
+    h.wait_object(&h.dynamic("tekton.dev", "v1", "Task"), "nbv-buildah")
+        .await;
+    let runs = h.dynamic("tekton.dev", "v1", "TaskRun");
+    let run = h.wait_object(&runs, "tkn-build").await;
+    assert_eq!(run.data["spec"]["taskRef"]["name"], "nbv-buildah");
+    h.wait_phase("tkn", Phase::Building).await;
+    let pushed = digest("cd");
+    h.patch_status(&runs, "tkn-build", json!({
+        "conditions": [{ "type": "Succeeded", "status": "True", "reason": "Succeeded", "message": "All Steps have completed executing" }],
+        "results": [{ "name": "IMAGE_DIGEST", "type": "string", "value": pushed }, { "name": "IMAGE_URL", "type": "string", "value": format!("{IMAGE}:tkn") }]
+    })).await;
+    validate_with(&h, "tkn", &format!("{IMAGE}@{pushed}")).await;
+}
+
+#[tokio::test]
+async fn tekton_failures_carry_the_condition_reason() {
+    let mut h = Harness::new("tekton-fail").await;
+    h.start_operator(&["tekton"], None);
+    h.create_job(&build_job("tkn-bad", "tekton", "")).await;
+    let runs = h.dynamic("tekton.dev", "v1", "TaskRun");
+    h.wait_object(&runs, "tkn-bad-build").await;
+    h.patch_status(&runs, "tkn-bad-build", json!({
+        "conditions": [{ "type": "Succeeded", "status": "False", "reason": "TaskRunImagePullFailed", "message": "the step \"build\" failed to pull the image" }]
+    })).await;
+    let job = h.wait_phase("tkn-bad", Phase::Failed).await;
+    assert_eq!(
+        condition(&job, "BuildReady").map(|c| c.1),
+        Some("TaskRunImagePullFailed".into())
+    );
+}
+
+#[tokio::test]
+async fn shipwright_runs_a_buildrun_and_takes_the_digest_from_its_output() {
+    let mut h = Harness::new("shipwright").await;
+    h.start_operator(&["shipwright"], None);
+    h.create_job(&build_job(
+        "shp",
+        "shipwright",
+        "      strategyConfig:\n        buildStrategyRef: buildah\n",
+    ))
+    .await;
+    h.wait_object(&h.dynamic("shipwright.io", "v1beta1", "Build"), "shp-build")
+        .await;
+    let runs = h.dynamic("shipwright.io", "v1beta1", "BuildRun");
+    h.wait_object(&runs, "shp-build").await;
+    h.wait_phase("shp", Phase::Building).await;
+    let pushed = digest("ef");
+    h.patch_status(&runs, "shp-build", json!({
+        "conditions": [{ "type": "Succeeded", "status": "True", "reason": "Succeeded", "message": "All Steps have completed executing" }],
+        "output": { "digest": pushed, "size": 1024 }
+    })).await;
+    validate_with(&h, "shp", &format!("{IMAGE}@{pushed}")).await;
+}
