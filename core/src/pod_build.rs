@@ -14,9 +14,93 @@ use serde_json::{Value, json};
 
 use crate::resources::{FIELD_MANAGER, RenderedBuild, RenderedObject};
 use crate::{
-    BuildPhase, BuildRequest, BuildStatus, ImageReference, LogTail, Operation, StrategyError,
-    dockerfile, git,
+    BuildPhase, BuildRequest, BuildStatus, BuildStrategy, Capabilities, ImageReference, LogTail,
+    Operation, StrategyError, StrategyInfo, dockerfile, git,
 };
+
+/// A strategy that builds in one pod. Describe the builder; the [`BuildStrategy`]
+/// implementation (config checks, rendering, status, logs, cancel, RBAC) comes with it.
+///
+/// ```ignore
+/// impl PodStrategy for Buildah {
+///     fn info(&self) -> StrategyInfo { ... }
+///     fn builder(&self, request: &BuildRequest) -> Result<PodBuilder, StrategyError> { ... }
+/// }
+/// buildstrategy_api::register_strategy!(|| Box::new(Buildah));
+/// ```
+pub trait PodStrategy: Send + Sync + std::fmt::Debug {
+    /// Name, tier and description.
+    fn info(&self) -> StrategyInfo;
+
+    /// The builder container for `request`.
+    fn builder(&self, request: &BuildRequest) -> Result<PodBuilder, StrategyError>;
+
+    /// `strategyConfig` keys beyond [`COMMON_CONFIG_KEYS`].
+    fn extra_config_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Checks the values of the extra keys.
+    fn validate_extra(&self, request: &BuildRequest) -> Result<(), StrategyError> {
+        let _ = request;
+        Ok(())
+    }
+
+    /// What the strategy supports: [`crate::capabilities::POD_BUILD`] by default; set the
+    /// privileges at least.
+    fn capabilities(&self) -> Capabilities {
+        crate::capabilities::POD_BUILD
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: PodStrategy> BuildStrategy for T {
+    fn info(&self) -> StrategyInfo {
+        PodStrategy::info(self)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        PodStrategy::capabilities(self)
+    }
+
+    fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
+        validate_request(
+            PodStrategy::info(self).name,
+            request,
+            self.extra_config_keys(),
+        )?;
+        self.validate_extra(request)
+    }
+
+    fn rbac_rules(&self) -> Vec<k8s_openapi::api::rbac::v1::PolicyRule> {
+        rbac_rules()
+    }
+
+    fn render(&self, request: &BuildRequest) -> Result<RenderedBuild, StrategyError> {
+        render(&self.builder(request)?, request)
+    }
+
+    fn map_status(&self, primary: &DynamicObject) -> Result<BuildStatus, StrategyError> {
+        map_status(PodStrategy::info(self).name, primary)
+    }
+
+    async fn logs(
+        &self,
+        client: &Client,
+        request: &BuildRequest,
+        tail: LogTail,
+    ) -> Result<String, StrategyError> {
+        logs(client, PodStrategy::info(self).name, request, tail).await
+    }
+
+    async fn cancel_build(
+        &self,
+        client: &Client,
+        request: &BuildRequest,
+    ) -> Result<(), StrategyError> {
+        cancel(client, PodStrategy::info(self).name, request).await
+    }
+}
 
 /// The default image of the clone init container.
 pub const DEFAULT_GIT_IMAGE: &str = "docker.io/alpine/git:v2.49.1";

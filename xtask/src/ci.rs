@@ -49,6 +49,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         ],
     )?;
     deny(root)?;
+    semver(root)?;
     // Built once into a cache outside the work tree; later runs reuse it.
     let built = sh::cargo_output(root, &["xtask", "controlplane", "build"])?;
     let bin_dir = built.lines().last().unwrap_or_default().trim().to_owned();
@@ -93,6 +94,41 @@ fn deny(root: &Path) -> anyhow::Result<()> {
             "licenses",
             "bans",
             "sources",
+        ],
+    )
+}
+
+/// cargo-semver-checks: the public API of `buildstrategy-api` against the baseline revision in
+/// `core/semver-baseline` (see docs/api-stability.md for when it moves).
+fn semver(root: &Path) -> anyhow::Result<()> {
+    if !sh::on_path("cargo-semver-checks") {
+        sh::cargo_step(
+            root,
+            &[
+                "install",
+                "cargo-semver-checks",
+                "--locked",
+                "--version",
+                "^0.51",
+            ],
+        )?;
+    }
+    let baseline = std::fs::read_to_string(root.join("core/semver-baseline"))?;
+    let baseline = baseline
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    sh::cargo_step(
+        root,
+        &[
+            "semver-checks",
+            "check-release",
+            "-p",
+            "buildstrategy-api",
+            "--baseline-rev",
+            &baseline,
         ],
     )
 }

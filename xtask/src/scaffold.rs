@@ -131,21 +131,6 @@ fn title(name: &str) -> String {
         .join(" ")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_checked_and_titled() {
-        assert!(check_name("podman").is_ok());
-        assert!(check_name("Podman").is_err());
-        assert!(check_name("auto").is_err());
-        assert!(check_name("-x").is_err());
-        assert_eq!(title("img-builder"), "Img Builder");
-        assert!(fill("{{Type}} {{crate}}", "img-builder") == "ImgBuilder img_builder");
-    }
-}
-
 /// Proves the scaffold on a copy of the workspace: scaffolds a strategy, runs its tests, and
 /// checks the operator built with its feature lists it. The copy shares this workspace's target
 /// directory, so only the workspace's own crates are rebuilt.
@@ -207,4 +192,19 @@ fn check_in(root: &Path, copy: &Path) -> anyhow::Result<()> {
     }
     println!("scaffold check: the new strategy compiles, passes its tests and is listed");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_and_titled() {
+        assert!(check_name("podman").is_ok());
+        assert!(check_name("Podman").is_err());
+        assert!(check_name("auto").is_err());
+        assert!(check_name("-x").is_err());
+        assert_eq!(title("img-builder"), "Img Builder");
+        assert!(fill("{{Type}} {{crate}}", "img-builder") == "ImgBuilder img_builder");
+    }
 }

@@ -5,7 +5,7 @@
 //!
 //! `strategyConfig` keys: `executor` (image), `gitImage`.
 
-use buildstrategy_api::pod_build::{self, PodBuilder};
+use buildstrategy_api::pod_build::{self, PodBuilder, PodStrategy};
 use buildstrategy_api::prelude::*;
 use serde_json::json;
 
@@ -28,18 +28,13 @@ const NAME: &str = "buildkit";
 #[derive(Debug, Default, Clone, Copy)]
 pub struct BuildKit;
 
-#[async_trait]
-impl BuildStrategy for BuildKit {
+impl PodStrategy for BuildKit {
     fn info(&self) -> StrategyInfo {
         StrategyInfo::new(
             NAME,
             Tier::Community,
             "Builds in a pod with rootless BuildKit (uid 1000, unconfined seccomp and AppArmor).",
         )
-    }
-
-    fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
-        pod_build::validate_request(NAME, request, &[])
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -49,12 +44,8 @@ impl BuildStrategy for BuildKit {
         declared
     }
 
-    fn rbac_rules(&self) -> Vec<PolicyRule> {
-        pod_build::rbac_rules()
-    }
-
-    fn render(&self, request: &BuildRequest) -> Result<RenderedBuild, StrategyError> {
-        let builder = PodBuilder::new(
+    fn builder(&self, request: &BuildRequest) -> Result<PodBuilder, StrategyError> {
+        Ok(PodBuilder::new(
             NAME,
             pod_build::executor_image(NAME, request, DEFAULT_EXECUTOR)?,
             vec!["/bin/sh".into(), "-c".into(), BUILD_SCRIPT.into()],
@@ -70,29 +61,7 @@ impl BuildStrategy for BuildKit {
             "runAsNonRoot": true,
             "seccompProfile": { "type": "Unconfined" },
             "appArmorProfile": { "type": "Unconfined" }
-        }));
-        pod_build::render(&builder, request)
-    }
-
-    fn map_status(&self, primary: &DynamicObject) -> Result<BuildStatus, StrategyError> {
-        pod_build::map_status(NAME, primary)
-    }
-
-    async fn logs(
-        &self,
-        client: &kube::Client,
-        request: &BuildRequest,
-        tail: LogTail,
-    ) -> Result<String, StrategyError> {
-        pod_build::logs(client, NAME, request, tail).await
-    }
-
-    async fn cancel_build(
-        &self,
-        client: &kube::Client,
-        request: &BuildRequest,
-    ) -> Result<(), StrategyError> {
-        pod_build::cancel(client, NAME, request).await
+        })))
     }
 }
 

@@ -7,7 +7,7 @@
 //!
 //! `strategyConfig` keys: `executor` (image), `gitImage`, `cache` (bool), `cacheRepo`.
 
-use buildstrategy_api::pod_build::{self, PodBuilder};
+use buildstrategy_api::pod_build::{self, PodBuilder, PodStrategy};
 use buildstrategy_api::prelude::*;
 use serde_json::{Value, json};
 
@@ -31,7 +31,45 @@ const NAME: &str = "kaniko";
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Kaniko;
 
-impl Kaniko {
+impl PodStrategy for Kaniko {
+    fn info(&self) -> StrategyInfo {
+        StrategyInfo::new(
+            NAME,
+            Tier::Community,
+            "Builds in a pod with the Kaniko executor (root with 7 capabilities, no daemon).",
+        )
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut declared = buildstrategy_api::capabilities::POD_BUILD;
+        declared.layer_cache = Support::Partly("strategyConfig.cache with a cacheRepo");
+        declared.privileges = "root with CHOWN, DAC_OVERRIDE, FOWNER, SETGID, SETUID, SETFCAP, KILL (Pod Security: baseline level)";
+        declared
+    }
+
+    fn extra_config_keys(&self) -> &'static [&'static str] {
+        &["cache", "cacheRepo"]
+    }
+
+    fn validate_extra(&self, request: &BuildRequest) -> Result<(), StrategyError> {
+        if let Some(other) = request
+            .strategy_config
+            .get("cache")
+            .filter(|v| !v.is_boolean())
+        {
+            return Err(StrategyError::invalid_config(
+                NAME,
+                "strategyConfig.cache",
+                format!("expected true or false, found {other}"),
+            ));
+        }
+        if let Some(repo) = request.config_str(NAME, "cacheRepo")? {
+            pod_build::check_image_reference(repo)
+                .map_err(|r| StrategyError::invalid_config(NAME, "strategyConfig.cacheRepo", r))?;
+        }
+        Ok(())
+    }
+
     fn builder(&self, request: &BuildRequest) -> Result<PodBuilder, StrategyError> {
         let image = pod_build::output_image(NAME, request)?;
         let mut command = vec![
@@ -64,72 +102,6 @@ impl Kaniko {
             "capabilities": { "drop": ["ALL"], "add": CAPABILITIES },
             "seccompProfile": { "type": "RuntimeDefault" }
         })))
-    }
-}
-
-#[async_trait]
-impl BuildStrategy for Kaniko {
-    fn info(&self) -> StrategyInfo {
-        StrategyInfo::new(
-            NAME,
-            Tier::Community,
-            "Builds in a pod with the Kaniko executor (root with 7 capabilities, no daemon).",
-        )
-    }
-
-    fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
-        pod_build::validate_request(NAME, request, &["cache", "cacheRepo"])?;
-        match request.strategy_config.get("cache") {
-            None | Some(Value::Bool(_)) => {}
-            Some(other) => {
-                return Err(StrategyError::invalid_config(
-                    NAME,
-                    "strategyConfig.cache",
-                    format!("expected true or false, found {other}"),
-                ));
-            }
-        }
-        if let Some(repo) = request.config_str(NAME, "cacheRepo")? {
-            pod_build::check_image_reference(repo)
-                .map_err(|r| StrategyError::invalid_config(NAME, "strategyConfig.cacheRepo", r))?;
-        }
-        Ok(())
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        let mut declared = buildstrategy_api::capabilities::POD_BUILD;
-        declared.layer_cache = Support::Partly("strategyConfig.cache with a cacheRepo");
-        declared.privileges = "root with CHOWN, DAC_OVERRIDE, FOWNER, SETGID, SETUID, SETFCAP, KILL (Pod Security: baseline level)";
-        declared
-    }
-
-    fn rbac_rules(&self) -> Vec<PolicyRule> {
-        pod_build::rbac_rules()
-    }
-
-    fn render(&self, request: &BuildRequest) -> Result<RenderedBuild, StrategyError> {
-        pod_build::render(&self.builder(request)?, request)
-    }
-
-    fn map_status(&self, primary: &DynamicObject) -> Result<BuildStatus, StrategyError> {
-        pod_build::map_status(NAME, primary)
-    }
-
-    async fn logs(
-        &self,
-        client: &kube::Client,
-        request: &BuildRequest,
-        tail: LogTail,
-    ) -> Result<String, StrategyError> {
-        pod_build::logs(client, NAME, request, tail).await
-    }
-
-    async fn cancel_build(
-        &self,
-        client: &kube::Client,
-        request: &BuildRequest,
-    ) -> Result<(), StrategyError> {
-        pod_build::cancel(client, NAME, request).await
     }
 }
 
