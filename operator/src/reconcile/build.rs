@@ -5,6 +5,7 @@ use std::time::Duration;
 use buildstrategy_api::{BuildPhase, BuildRequest, BuildStatus, LogTail, StrategyError};
 use kube::runtime::events::EventType;
 
+use super::plan::Plan;
 use super::select::{self, Choice};
 use super::status::{BUILD_READY, StatusUpdate};
 use super::{Context, Error, Progress};
@@ -16,16 +17,17 @@ pub async fn run(
     job: &NotebookValidationJob,
     requested: &str,
     request: &BuildRequest,
-    timeout: Duration,
+    plan: &Plan,
     update: &mut StatusUpdate,
 ) -> Result<Progress<String>, Error> {
+    let timeout = plan.build_timeout;
     let previous = update.status.build_status.clone().unwrap_or_default();
     if previous.phase.as_deref() == Some("Succeeded")
         && let Some(image) = &previous.image_reference
     {
         return Ok(Progress::Done(image.clone()));
     }
-    let Choice { strategy, why } = match select::choose(
+    let Choice { strategy, mut why } = match select::choose(
         &ctx.catalog,
         &ctx.detection,
         &ctx.client,
@@ -44,6 +46,9 @@ pub async fn run(
             return Ok(Progress::Ended);
         }
     };
+    if let Some(warning) = &plan.warning {
+        why = format!("{why} (warning: {warning})");
+    }
     let name = strategy.info().name;
     let status = match strategy.build_status(&ctx.client, request).await {
         Ok(status) => status,

@@ -304,7 +304,7 @@ async fn run_steps(
             (image.clone(), requirements.as_deref())
         }
         ImageSource::Build { strategy, request } => {
-            match build::run(ctx, job, strategy, request, plan.build_timeout, update).await? {
+            match build::run(ctx, job, strategy, request, &plan, update).await? {
                 Progress::Done(image) => (image, None),
                 Progress::Waiting(after) => return Ok(requeue(after, remaining)),
                 Progress::Ended => return Ok(Action::await_change()),

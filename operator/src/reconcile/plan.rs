@@ -6,7 +6,7 @@ use buildstrategy_api::naming::build_name;
 use buildstrategy_api::{BuildRequest, GitSource, Requirements};
 use kube::ResourceExt;
 
-use crate::crd::{BuildConfig, NotebookValidationJob};
+use crate::crd::{BuildConfig, FallbackStrategy, NotebookValidationJob};
 use crate::duration::{self, DurationError};
 use crate::labels;
 
@@ -48,6 +48,8 @@ pub struct Plan {
     pub job_timeout: Duration,
     /// Bound on the build.
     pub build_timeout: Duration,
+    /// Something the user should know that does not stop the job.
+    pub warning: Option<String>,
 }
 
 /// Why a job's spec cannot be acted on (the API server's validation missed it, e.g. because the
@@ -57,6 +59,16 @@ pub enum PlanError {
     /// A duration field does not parse.
     #[error(transparent)]
     Duration(#[from] DurationError),
+    /// The build has no requirements and `fallbackStrategy: fail` says that is an error.
+    #[error(
+        "buildConfig names no requirementsFile, packages or dockerfile, and fallbackStrategy is 'fail'; name one, or set fallbackStrategy to 'warn' to build from the base image alone"
+    )]
+    NoRequirements,
+    /// `fallbackStrategy: auto` would generate requirements from the notebook's imports.
+    #[error(
+        "fallbackStrategy 'auto' (requirements generated from the notebook's imports) is not supported yet; name requirementsFile or packages, or use fallbackStrategy 'warn'"
+    )]
+    GeneratedRequirementsNotSupported,
 }
 
 /// Reads the plan of `job`.
@@ -72,10 +84,23 @@ pub fn plan(job: &NotebookValidationJob, default_image: &str) -> Result<Plan, Pl
         Some(t) => duration::parse("spec.podConfig.buildConfig.timeout", t)?,
         None => DEFAULT_BUILD_TIMEOUT,
     };
+    let mut warning = None;
     let image = match (&pod.container_image, build) {
         (Some(image), _) => ImageSource::Given(image.clone()),
         (None, Some(build)) => ImageSource::Build {
-            strategy: build.strategy.clone().unwrap_or_else(|| AUTO.to_owned()),
+            strategy: {
+                let bare = build.requirements_file.is_none()
+                    && build.packages.is_empty()
+                    && build.dockerfile.is_none();
+                if bare {
+                    match build.fallback_strategy {
+                        Some(FallbackStrategy::Fail) => return Err(PlanError::NoRequirements),
+                        Some(FallbackStrategy::Auto) => return Err(PlanError::GeneratedRequirementsNotSupported),
+                        _ => warning = Some("no requirementsFile, packages or dockerfile: the image is the base image plus the runner's packages".to_owned()),
+                    }
+                }
+                build.strategy.clone().unwrap_or_else(|| AUTO.to_owned())
+            },
             request: Box::new(build_request(job, build, build_timeout)),
         },
         (None, None) => ImageSource::Default {
@@ -87,6 +112,7 @@ pub fn plan(job: &NotebookValidationJob, default_image: &str) -> Result<Plan, Pl
         image,
         job_timeout,
         build_timeout,
+        warning,
     })
 }
 
@@ -129,4 +155,72 @@ fn build_request(
         request = request.with_strategy_config(config.clone());
     }
     request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(build: &str) -> NotebookValidationJob {
+        let yaml = format!(
+            "apiVersion: mlops.redhat.com/v1alpha1\nkind: NotebookValidationJob\nmetadata: {{ name: j, namespace: ns }}\nspec:\n  notebook: {{ git: {{ url: 'https://h/r.git' }}, path: a.ipynb }}\n  podConfig:\n    buildConfig: {build}\n"
+        );
+        serde_yaml_ng::from_str(&yaml).expect("job")
+    }
+
+    #[test]
+    fn the_fallback_strategy_decides_what_a_build_without_requirements_does() {
+        let warn = plan(&job("{ enabled: true, strategy: s2i }"), "img").expect("warn by default");
+        assert!(warn.warning.is_some_and(|w| w.contains("base image")));
+        assert_eq!(
+            plan(
+                &job("{ enabled: true, strategy: s2i, fallbackStrategy: fail }"),
+                "img"
+            ),
+            Err(PlanError::NoRequirements)
+        );
+        assert_eq!(
+            plan(
+                &job("{ enabled: true, strategy: s2i, fallbackStrategy: auto }"),
+                "img"
+            ),
+            Err(PlanError::GeneratedRequirementsNotSupported)
+        );
+        let named = plan(
+            &job(
+                "{ enabled: true, strategy: s2i, fallbackStrategy: fail, requirementsFile: r.txt }",
+            ),
+            "img",
+        )
+        .expect("named");
+        assert_eq!(named.warning, None);
+    }
+
+    #[test]
+    fn durations_and_images_follow_the_spec() {
+        let mut prebuilt = job("{ enabled: false }");
+        prebuilt
+            .spec
+            .pod_config
+            .get_or_insert_with(Default::default)
+            .container_image = Some("quay.io/x:1".into());
+        let given = plan(&prebuilt, "img").expect("plan");
+        assert_eq!(given.image, ImageSource::Given("quay.io/x:1".into()));
+        let default =
+            plan(&job("{ enabled: false, requirementsFile: r.txt }"), "img").expect("plan");
+        assert_eq!(
+            default.image,
+            ImageSource::Default {
+                image: "img".into(),
+                requirements: Some("r.txt".into())
+            }
+        );
+        let timed = plan(
+            &job("{ enabled: true, strategy: s2i, timeout: 90s, packages: [pandas] }"),
+            "img",
+        )
+        .expect("plan");
+        assert_eq!(timed.build_timeout, Duration::from_secs(90));
+        assert_eq!(timed.job_timeout, DEFAULT_JOB_TIMEOUT);
+    }
 }
