@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The main job: validate an example notebook on this machine, then start the local control plane
-# with the CRD installed and show which build strategies this operator build offers.
+# The main job: validate an example notebook on this machine, then run the operator against a
+# local control plane (etcd, kube-apiserver, kube-controller-manager built from source) and show
+# what it does with an example job. The local control plane has no kubelet, so the validation pod
+# it creates stays Pending there; on a real cluster it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,10 +10,21 @@ echo "== nbv validate: a notebook against its golden copy (sets up papermill on 
 cargo run --quiet -p nbv-runner --bin nbv -- validate \
   examples/notebooks/passing.ipynb --golden examples/notebooks/passing.golden.ipynb
 
-echo "== the local control plane (etcd, kube-apiserver, kube-controller-manager built from source)"
-cargo xtask cluster up
+echo "== the local control plane, with the CRD and the OpenShift/Tekton/Shipwright stand-ins"
+up="$(cargo xtask cluster up --stand-ins)"
+echo "$up"
+kubeconfig="$(printf '%s\n' "$up" | sed -n 's/^kubeconfig: //p')"
+kubectl="$(cargo xtask controlplane path)/kubectl"
+export KUBECONFIG="$kubeconfig"
 
-echo "== the build strategies of an operator built with --features community"
-cargo run --quiet -p notebook-validator-operator --features community -- strategies --all
+echo "== the build strategies of this operator build"
+cargo run --quiet -p notebook-validator-operator -- strategies
+
+echo "== a job, and the operator reconciling it for 20 seconds"
+"$kubectl" apply -n default -f examples/prebuilt-image.yaml
+timeout --signal=TERM 20 cargo run --quiet -p notebook-validator-operator -- run --namespace default --log-level warn || true
+"$kubectl" get nvj -n default
+"$kubectl" get pods -n default
+"$kubectl" get nvj analysis-prebuilt -n default -o jsonpath='{range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\n"}{end}'
 
 echo "Stop the control plane with: cargo xtask cluster down"
