@@ -2,7 +2,7 @@
 //! enabled strategy whose backend is served, so progress arrives as events, not by polling.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -61,10 +61,15 @@ pub async fn run_until(
     let store = controller.store();
     ctx.metrics.track_jobs(store.clone());
     let health = ctx.health.clone();
-    // Ready once the jobs' watch has listed them all; it fails only if the controller stopped.
+    // Ready once the jobs' watch has listed them all. The store's readiness wakes only one
+    // waiter, and the controller itself waits on it, so this one asks again every 100 ms.
     tokio::spawn(async move {
-        if store.wait_until_ready().await.is_ok() {
-            health.set(Readiness::Ready);
+        loop {
+            match tokio::time::timeout(Duration::from_millis(100), store.wait_until_ready()).await {
+                Ok(Ok(())) => break health.set(Readiness::Ready),
+                Ok(Err(_)) => break, // the controller stopped before its cache synced
+                Err(_) => {}
+            }
         }
     });
     controller

@@ -188,14 +188,14 @@ fn build_ended(
     let report = after.build_status.as_ref()?;
     let strategy = report.strategy.clone()?;
     let outcome = match report.phase.as_deref() {
-        Some(phase) if build_phase(before) == Some(phase) => return None,
-        Some("Succeeded") => "succeeded",
-        Some("Failed") => "failed",
-        Some("Cancelled") => "cancelled",
         // A build still pending or running when the job ends was stopped by a timeout.
         Some("Pending" | "Running") if is_terminal(Some(after)) && !is_terminal(before) => {
             "timeout"
         }
+        Some(phase) if build_phase(before) == Some(phase) => return None,
+        Some("Succeeded") => "succeeded",
+        Some("Failed") => "failed",
+        Some("Cancelled") => "cancelled",
         _ => return None,
     };
     let took = match (&report.start_time, &report.completion_time) {

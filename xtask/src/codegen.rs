@@ -48,5 +48,6 @@ pub(crate) fn run(root: &Path, check: bool) -> anyhow::Result<()> {
             stale.join(", ")
         );
     }
-    Ok(())
+    // The deployment manifests embed the CRD and the strategies' RBAC rules.
+    crate::manifests::run(root, None, check)
 }

@@ -15,13 +15,35 @@ pub(crate) fn run(root: &Path, features: &str) -> anyhow::Result<()> {
     let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     build
         .current_dir(root)
-        .args(["build", "--release", "--locked", "-p", "notebook-validator-operator", "-p", "nbv-runner"])
-        .args(["--no-default-features", "--features", &format!("notebook-validator-operator/{}", features.replace(',', ",notebook-validator-operator/"))]);
-    sh::run(build, &format!("cargo build --release (features: {features})"))?;
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "notebook-validator-operator",
+            "-p",
+            "nbv-runner",
+        ])
+        .args([
+            "--no-default-features",
+            "--features",
+            &format!(
+                "notebook-validator-operator/{}",
+                features.replace(',', ",notebook-validator-operator/")
+            ),
+        ]);
+    sh::run(
+        build,
+        &format!("cargo build --release (features: {features})"),
+    )?;
     let binary = root.join("target/release/nbv-operator");
     let mut list = Command::new(&binary);
     list.args(["strategies", "--all"]);
     sh::run(list, &format!("{} strategies --all", binary.display()))?;
-    println!("binaries: {} and {}", binary.display(), root.join("target/release/nbv").display());
+    println!(
+        "binaries: {} and {}",
+        binary.display(),
+        root.join("target/release/nbv").display()
+    );
     Ok(())
 }

@@ -2,8 +2,9 @@
 
 mod ci;
 mod codegen;
-mod dist;
 mod controlplane;
+mod dist;
+mod manifests;
 mod scaffold;
 mod sh;
 
@@ -23,7 +24,7 @@ struct Cli {
 enum Command {
     /// Everything CI checks: formatting, lints, generated files, licenses, all tests.
     Ci,
-    /// Regenerates the files generated from Rust (the CRD).
+    /// Regenerates the files generated from Rust (the CRD, the deployment manifests).
     Codegen {
         /// Fails instead of writing when a file is stale.
         #[arg(long)]
@@ -43,6 +44,16 @@ enum Command {
         #[arg(long)]
         no_test: bool,
     },
+    /// Generates the deployment manifests (Kustomize bases, Helm chart) from operator builds.
+    Manifests {
+        /// Only this Cargo feature set of the operator (e.g. `s2i,buildah`), written to
+        /// deploy/kustomize/<set>; by default every checked-in set and the Helm chart.
+        #[arg(long)]
+        features: Option<String>,
+        /// Fails instead of writing when a file is stale.
+        #[arg(long)]
+        check: bool,
+    },
     /// Build (or reuse from the cache) etcd, kube-apiserver and kube-controller-manager.
     #[command(subcommand)]
     Controlplane(controlplane::ControlplaneCommand),
@@ -56,6 +67,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ci => ci::run(&root),
         Command::Codegen { check } => codegen::run(&root, check),
+        Command::Manifests { features, check } => manifests::run(&root, features.as_deref(), check),
         Command::Dist { features } => dist::run(&root, &features),
         Command::NewStrategy { name, no_test } => scaffold::run(&root, &name, !no_test),
         Command::Controlplane(cmd) => controlplane::run_controlplane(cmd),

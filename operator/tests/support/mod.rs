@@ -63,6 +63,18 @@ impl Harness {
     /// Starts the operator on this namespace with `enabled` strategies switched on, acting with
     /// `client` (the admin client when `None`).
     pub fn start_operator(&mut self, enabled: &[&str], client: Option<Client>) {
+        let ctx = self.context(enabled, client);
+        let namespace = self.env.namespace.clone();
+        self.operator = Some(tokio::spawn(async move {
+            if let Err(e) = controller::run(ctx, Some(&namespace)).await {
+                panic!("operator stopped: {e}");
+            }
+        }));
+    }
+
+    /// The operator's context with `enabled` strategies switched on, acting with `client` (the
+    /// admin client when `None`).
+    pub fn context(&self, enabled: &[&str], client: Option<Client>) -> Context {
         let enabled: Vec<String> = enabled.iter().map(|s| (*s).to_owned()).collect();
         let catalog =
             Catalog::linked(EnabledStrategies::resolve(None, None, &enabled).expect("config"))
@@ -71,18 +83,12 @@ impl Harness {
             runner_image: RUNNER_IMAGE.into(),
             git_image: RUNNER_IMAGE.into(),
         };
-        let ctx = Context::new(
+        Context::new(
             client.unwrap_or_else(|| self.env.client.clone()),
             catalog,
             settings,
             "quay.io/jupyter/minimal-notebook:latest".into(),
-        );
-        let namespace = self.env.namespace.clone();
-        self.operator = Some(tokio::spawn(async move {
-            if let Err(e) = controller::run(ctx, Some(&namespace)).await {
-                panic!("operator stopped: {e}");
-            }
-        }));
+        )
     }
 
     /// Stops the operator, as a crash or a rollout would.
