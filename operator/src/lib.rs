@@ -10,6 +10,7 @@
 //! - `community`: all five community strategies.
 
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod controller;
 pub mod crd;

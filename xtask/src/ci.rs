@@ -73,6 +73,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         "--locked",
     ])?;
     scaffold::check(root)?;
+    out_of_tree(root)?;
     println!("ci: all checks passed in {:.0?}", started.elapsed());
     Ok(())
 }
@@ -131,4 +132,29 @@ fn semver(root: &Path) -> anyhow::Result<()> {
             &baseline,
         ],
     )
+}
+
+/// The out-of-tree example: a strategy crate and a distribution binary outside this workspace,
+/// built against it unchanged; the binary must list the external strategy.
+fn out_of_tree(root: &Path) -> anyhow::Result<()> {
+    let manifest = root.join("examples/out-of-tree/Cargo.toml");
+    let manifest = manifest.to_string_lossy();
+    let target = root.join("target");
+    let mut test = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    test.current_dir(root)
+        .env("CARGO_TARGET_DIR", &target)
+        .args(["test", "--locked", "--manifest-path", &manifest]);
+    sh::run(
+        test,
+        "cargo test --manifest-path examples/out-of-tree/Cargo.toml",
+    )?;
+    let listed = Command::new(target.join("debug/acme-nbv-operator"))
+        .args(["strategies", "-o", "json"])
+        .output()?;
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    if !listed.status.success() || !stdout.contains("\"name\": \"podman\"") {
+        anyhow::bail!("the out-of-tree distribution does not list its podman strategy:\n{stdout}");
+    }
+    println!("out-of-tree: the distribution binary lists the external strategy");
+    Ok(())
 }
