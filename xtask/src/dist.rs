@@ -1,5 +1,6 @@
 //! `cargo xtask dist --features <set>`: the operator for a distribution, built in release mode
-//! with exactly the chosen strategies, and the list of what it contains.
+//! with the chosen strategies on top of the core S2I one (as the Containerfile's `FEATURES`
+//! does), and the list of what it contains.
 
 use std::path::Path;
 use std::process::Command;
@@ -25,7 +26,6 @@ pub(crate) fn run(root: &Path, features: &str) -> anyhow::Result<()> {
             "nbv-runner",
         ])
         .args([
-            "--no-default-features",
             "--features",
             &format!(
                 "notebook-validator-operator/{}",

@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
 
+mod bench;
 mod ci;
 mod codegen;
 mod controlplane;
@@ -60,6 +61,18 @@ enum Command {
     /// Start, stop or inspect a local control plane for running the operator by hand.
     #[command(subcommand)]
     Cluster(controlplane::ClusterCommand),
+    /// Scale benchmark of the operator on a real control plane (release build; not part of CI).
+    Bench {
+        /// Operator features: strategy names and/or `community`, comma-separated.
+        #[arg(long, default_value = "s2i")]
+        features: String,
+        /// Job counts, comma-separated.
+        #[arg(long, default_value = "100,1000")]
+        jobs: String,
+        /// Directory for scale.md and scale-<N>.json, relative to the workspace root.
+        #[arg(long, default_value = "docs/benchmarks")]
+        out: std::path::PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -72,5 +85,10 @@ fn main() -> anyhow::Result<()> {
         Command::NewStrategy { name, no_test } => scaffold::run(&root, &name, !no_test),
         Command::Controlplane(cmd) => controlplane::run_controlplane(cmd),
         Command::Cluster(cmd) => controlplane::run_cluster(cmd),
+        Command::Bench {
+            features,
+            jobs,
+            out,
+        } => bench::run(&root, &features, &jobs, &out),
     }
 }
