@@ -1,0 +1,45 @@
+//! `cargo xtask bench`: the scale benchmark (`xtask/bench`), built in release mode with the
+//! chosen operator features, against a real control plane. It reports figures; CI does not run it.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::bail;
+
+use crate::sh;
+
+pub(crate) fn run(root: &Path, features: &str, jobs: &str, out: &Path) -> anyhow::Result<()> {
+    if features.split(',').any(|f| f.trim().is_empty()) {
+        bail!("--features takes a comma-separated list such as 's2i,buildah' or 'community'");
+    }
+    let out = root.join(out);
+    let command = format!("cargo xtask bench --features {features} --jobs {jobs}");
+    let mut bench = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    bench
+        .current_dir(root)
+        .args([
+            "run",
+            "--release",
+            "--locked",
+            "-p",
+            "nbv-bench",
+            "--features",
+        ])
+        .arg(format!(
+            "notebook-validator-operator/{}",
+            features.replace(',', ",notebook-validator-operator/")
+        ))
+        .args([
+            "--",
+            "run",
+            "--features",
+            features,
+            "--jobs",
+            jobs,
+            "--command",
+            &command,
+        ])
+        .arg("--out")
+        .arg(&out);
+    sh::run(bench, &command)
+}
