@@ -53,6 +53,7 @@ pub mod error;
 pub mod git;
 pub mod naming;
 pub mod pod_build;
+pub mod pod_logs;
 pub mod rbac;
 pub mod registry;
 pub mod request;

@@ -178,3 +178,71 @@ async fn shipwright_runs_a_buildrun_and_takes_the_digest_from_its_output() {
     })).await;
     validate_with(&h, "shp", &format!("{IMAGE}@{pushed}")).await;
 }
+
+#[tokio::test]
+async fn every_strategy_implements_every_operation_on_a_real_api_server() {
+    use buildstrategy_api::{Registry, StrategyError, testkit};
+    let h = Harness::with_pod_security("operations", "privileged").await;
+    let registry = Registry::from_linked().expect("registry");
+    assert_eq!(
+        registry.len(),
+        6,
+        "the community build links all six strategies"
+    );
+    let not_yet = |e: &StrategyError| matches!(e, StrategyError::NotSupportedYet { .. });
+    for strategy in registry.iter() {
+        let name = strategy.info().name;
+        let mut request = testkit::sample_request();
+        request.namespace = h.env.namespace.clone();
+        request.owner = None;
+        request.service_account = None;
+        request.build_name = format!("{name}-ops");
+        strategy
+            .ensure_prerequisites(&h.env.client, &request)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: setup: {e}"));
+        strategy
+            .create_build(&h.env.client, &request)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: create: {e}"));
+        let status = strategy
+            .build_status(&h.env.client, &request)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: status: {e}"));
+        assert!(
+            !status.phase.is_terminal(),
+            "{name}: a build nobody ran cannot have ended"
+        );
+        let image = strategy.built_image(&h.env.client, &request).await;
+        assert!(
+            image.as_ref().is_err_and(|e| !not_yet(e)),
+            "{name}: image before the build ended: {image:?}"
+        );
+        if let Err(e) = strategy
+            .logs(&h.env.client, &request, buildstrategy_api::LogTail::DEFAULT)
+            .await
+        {
+            // Without a kubelet there may be no logs to read; the operation itself must exist.
+            assert!(!not_yet(&e), "{name}: logs: {e}");
+        }
+        strategy
+            .cancel_build(&h.env.client, &request)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: cancel: {e}"));
+        strategy
+            .delete_build(&h.env.client, &request)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: delete: {e}"));
+        for object in strategy.render(&request).expect("renders").objects() {
+            let live = buildstrategy_api::resources::get(&h.env.client, object)
+                .await
+                .expect("readable");
+            assert!(
+                live.is_none_or(|o| o.metadata.deletion_timestamp.is_some()),
+                "{name}: {} {} left behind",
+                object.api.kind,
+                object.name()
+            );
+        }
+    }
+}

@@ -9,12 +9,12 @@
 //! `strategyConfig` keys: `buildStrategyRef` (default `buildah`), `buildStrategyKind`
 //! (`ClusterBuildStrategy` by default, or `BuildStrategy`), `paramValues` (object of strings).
 
-use buildstrategy_api::git;
 use buildstrategy_api::naming::is_dns_label;
 use buildstrategy_api::pod_build;
 use buildstrategy_api::prelude::*;
 use buildstrategy_api::rbac::{MANAGE, READ, rule};
 use buildstrategy_api::resources::{RenderedObject, condition, str_field, time_field};
+use buildstrategy_api::{git, pod_logs};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
@@ -94,7 +94,7 @@ impl BuildStrategy for Shipwright {
         declared.own_dockerfile =
             Support::Partly("the repository's Dockerfile; a generated one is not passed");
         declared.digest = Support::Yes;
-        declared.logs = Support::No;
+        declared.logs = Support::Yes;
         declared.cancel = Support::Yes;
         declared.timeout = Support::Yes;
         declared.layer_cache = Support::Partly("as the cluster build strategy provides");
@@ -237,6 +237,19 @@ impl BuildStrategy for Shipwright {
             ),
         };
         Ok(status.with_times(times.0, times.1))
+    }
+
+    async fn logs(
+        &self,
+        client: &kube::Client,
+        request: &BuildRequest,
+        tail: LogTail,
+    ) -> Result<String, StrategyError> {
+        // Shipwright labels the executor's pods with the BuildRun's name.
+        let selector = format!("buildrun.shipwright.io/name={}", request.build_name);
+        pod_logs::of_labelled_pods(client, &request.namespace, &selector, "step-", tail)
+            .await
+            .map_err(|e| StrategyError::kube(NAME, Operation::Logs, e))
     }
 
     async fn cancel_build(

@@ -12,13 +12,13 @@
 //! `strategyConfig` keys: `pipelineRef`, `params` (object of strings), `executor` (Buildah image),
 //! `gitImage`, `workspaceSize` (default `1Gi`).
 
-use buildstrategy_api::git;
 use buildstrategy_api::naming::is_dns_label;
 use buildstrategy_api::pod_build::{self, check_image_reference};
 use buildstrategy_api::prelude::*;
 use buildstrategy_api::rbac::{MANAGE, READ, rule};
-use buildstrategy_api::resources::{RenderedObject, condition, str_field, time_field};
-use kube::api::{Api, LogParams, Patch, PatchParams};
+use buildstrategy_api::resources::{RenderedObject, condition, time_field};
+use buildstrategy_api::{git, pod_logs};
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
 const NAME: &str = "tekton";
@@ -161,7 +161,7 @@ impl BuildStrategy for Tekton {
         declared.package_list = Support::Yes;
         declared.own_dockerfile = Support::Yes;
         declared.digest = Support::Yes;
-        declared.logs = Support::Partly("TaskRun mode; a PipelineRun's logs are not collected yet");
+        declared.logs = Support::Yes;
         declared.cancel = Support::Yes;
         declared.timeout = Support::Yes;
         declared.layer_cache = Support::No;
@@ -383,32 +383,15 @@ impl BuildStrategy for Tekton {
         request: &BuildRequest,
         tail: LogTail,
     ) -> Result<String, StrategyError> {
-        if Self::pipeline_ref(request)?.is_some() {
-            return Err(StrategyError::not_supported_yet(NAME, Operation::Logs));
-        }
-        let runs: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), &request.namespace, &api("TaskRun"));
-        let run = runs
-            .get(&request.build_name)
+        // Tekton labels every pod of a run with the run's name.
+        let label = match Self::pipeline_ref(request)? {
+            Some(_) => "tekton.dev/pipelineRun",
+            None => "tekton.dev/taskRun",
+        };
+        let selector = format!("{label}={}", request.build_name);
+        pod_logs::of_labelled_pods(client, &request.namespace, &selector, "step-", tail)
             .await
-            .map_err(|e| StrategyError::kube(NAME, Operation::Logs, e))?;
-        let pod = str_field(&run, "/status/podName").ok_or_else(|| {
-            StrategyError::backend(NAME, "the TaskRun has no pod yet, so there are no logs")
-        })?;
-        let pods: Api<k8s_openapi::api::core::v1::Pod> =
-            Api::namespaced(client.clone(), &request.namespace);
-        let mut combined = String::new();
-        for step in ["step-clone", "step-build"] {
-            let params = LogParams {
-                container: Some(step.into()),
-                tail_lines: Some(i64::from(tail.lines)),
-                ..LogParams::default()
-            };
-            if let Ok(log) = pods.logs(pod, &params).await {
-                combined.push_str(&log);
-            }
-        }
-        Ok(tail.apply(&combined))
+            .map_err(|e| StrategyError::kube(NAME, Operation::Logs, e))
     }
 
     async fn cancel_build(
