@@ -3,7 +3,6 @@
 //! notebook tests).
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::{codegen, scaffold, sh};
 
@@ -55,7 +54,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     let bin_dir = built.lines().last().unwrap_or_default().trim().to_owned();
     // Tests must run, not be skipped: a snapshot without its file fails instead of being written.
     let test = |args: &[&str]| {
-        let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        let mut command = sh::cargo();
         command
             .current_dir(root)
             .args(args)
@@ -140,7 +139,7 @@ fn out_of_tree(root: &Path) -> anyhow::Result<()> {
     let manifest = root.join("examples/out-of-tree/Cargo.toml");
     let manifest = manifest.to_string_lossy();
     let target = root.join("target");
-    let mut test = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut test = sh::cargo();
     test.current_dir(root)
         .env("CARGO_TARGET_DIR", &target)
         .args(["test", "--locked", "--manifest-path", &manifest]);
@@ -148,8 +147,22 @@ fn out_of_tree(root: &Path) -> anyhow::Result<()> {
         test,
         "cargo test --manifest-path examples/out-of-tree/Cargo.toml",
     )?;
-    let listed = Command::new(target.join("debug/acme-nbv-operator"))
-        .args(["strategies", "-o", "json"])
+    let listed = sh::cargo()
+        .current_dir(root)
+        .env("CARGO_TARGET_DIR", &target)
+        .args([
+            "run",
+            "--quiet",
+            "--locked",
+            "--manifest-path",
+            &manifest,
+            "-p",
+            "acme-nbv-operator",
+            "--",
+            "strategies",
+            "-o",
+            "json",
+        ])
         .output()?;
     let stdout = String::from_utf8_lossy(&listed.stdout);
     if !listed.status.success() || !stdout.contains("\"name\": \"podman\"") {

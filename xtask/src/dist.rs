@@ -13,7 +13,7 @@ pub(crate) fn run(root: &Path, features: &str) -> anyhow::Result<()> {
     if features.split(',').any(|f| f.trim().is_empty()) {
         bail!("--features takes a comma-separated list such as 's2i,buildah' or 'community'");
     }
-    let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut build = sh::cargo();
     build
         .current_dir(root)
         .args([

@@ -79,7 +79,7 @@ pub(crate) fn run(root: &Path, name: &str, test: bool) -> anyhow::Result<()> {
 
     if test {
         // The snapshots are written by this first run, for the author to review like code.
-        let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        let mut command = sh::cargo();
         command
             .current_dir(root)
             .args(["test", "-p", &format!("buildstrategy-{name}")])
@@ -159,7 +159,7 @@ fn check_in(root: &Path, copy: &Path) -> anyhow::Result<()> {
     }
     let target = root.join("target");
     let cargo = || {
-        let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        let mut command = sh::cargo();
         command.current_dir(copy).env("CARGO_TARGET_DIR", &target);
         command
     };
