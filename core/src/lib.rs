@@ -60,6 +60,7 @@ pub mod request;
 pub mod resources;
 pub mod status;
 pub mod strategy;
+pub mod succeeded_condition;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

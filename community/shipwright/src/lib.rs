@@ -13,7 +13,8 @@ use buildstrategy_api::naming::is_dns_label;
 use buildstrategy_api::pod_build;
 use buildstrategy_api::prelude::*;
 use buildstrategy_api::rbac::{MANAGE, READ, rule};
-use buildstrategy_api::resources::{RenderedObject, condition, str_field, time_field};
+use buildstrategy_api::resources::{RenderedObject, str_field};
+use buildstrategy_api::succeeded_condition::{self, Vocabulary};
 use buildstrategy_api::{git, pod_logs};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -183,21 +184,14 @@ impl BuildStrategy for Shipwright {
     }
 
     fn map_status(&self, primary: &DynamicObject) -> Result<BuildStatus, StrategyError> {
-        let times = (
-            time_field(primary, "/status/startTime"),
-            time_field(primary, "/status/completionTime"),
-        );
-        let Some(condition) = condition(primary, "Succeeded") else {
-            return Ok(BuildStatus::new(
-                BuildPhase::Pending,
-                "Pending",
-                "waiting for the Shipwright controller to start the BuildRun",
-            ));
+        const WORDS: Vocabulary = Vocabulary {
+            object: "the BuildRun",
+            controller: "Shipwright",
+            cancelled: &["BuildRunCanceled"],
         };
-        let reason = condition["reason"].as_str().unwrap_or("Unknown").to_owned();
-        let message = condition["message"].as_str().unwrap_or_default().to_owned();
-        let status = match condition["status"].as_str() {
-            Some("True") => {
+        let status = succeeded_condition::status(primary, &WORDS);
+        Ok(match status.phase {
+            BuildPhase::Succeeded => {
                 let image = str_field(primary, "/spec/output/image")
                     .or_else(|| str_field(primary, "/status/buildSpec/output/image"))
                     .map(ImageReference::parse);
@@ -205,38 +199,17 @@ impl BuildStrategy for Shipwright {
                     (Some(image), Some(digest)) => Some(image.with_digest(digest)),
                     (image, _) => image,
                 };
-                BuildStatus::new(
-                    BuildPhase::Succeeded,
-                    reason,
-                    if message.is_empty() {
-                        "the BuildRun succeeded".into()
-                    } else {
-                        message
-                    },
-                )
-                .with_image(image)
+                status.with_image(image)
             }
-            Some("False") if reason == "BuildRunCanceled" => {
-                BuildStatus::new(BuildPhase::Cancelled, reason, message)
+            BuildPhase::Failed => {
+                let mut status = status;
+                if let Some(detail) = str_field(primary, "/status/failureDetails/message") {
+                    status.message = format!("{}: {detail}", status.message);
+                }
+                status
             }
-            Some("False") => {
-                let detail = str_field(primary, "/status/failureDetails/message")
-                    .map(|d| format!(": {d}"))
-                    .unwrap_or_default();
-                BuildStatus::new(BuildPhase::Failed, reason, format!("{message}{detail}"))
-            }
-            _ if reason == "Pending" => BuildStatus::new(BuildPhase::Pending, reason, message),
-            _ => BuildStatus::new(
-                BuildPhase::Running,
-                reason,
-                if message.is_empty() {
-                    "the BuildRun is running".into()
-                } else {
-                    message
-                },
-            ),
-        };
-        Ok(status.with_times(times.0, times.1))
+            _ => status,
+        })
     }
 
     async fn logs(

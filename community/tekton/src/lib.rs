@@ -16,7 +16,8 @@ use buildstrategy_api::naming::is_dns_label;
 use buildstrategy_api::pod_build::{self, check_image_reference};
 use buildstrategy_api::prelude::*;
 use buildstrategy_api::rbac::{MANAGE, READ, rule};
-use buildstrategy_api::resources::{RenderedObject, condition, time_field};
+use buildstrategy_api::resources::{RenderedObject, field};
+use buildstrategy_api::succeeded_condition::{self, Vocabulary};
 use buildstrategy_api::{git, pod_logs};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -306,75 +307,38 @@ impl BuildStrategy for Tekton {
     }
 
     fn map_status(&self, primary: &DynamicObject) -> Result<BuildStatus, StrategyError> {
-        let condition = condition(primary, "Succeeded");
-        let times = (
-            time_field(primary, "/status/startTime"),
-            time_field(primary, "/status/completionTime"),
-        );
-        let Some(condition) = condition else {
-            return Ok(BuildStatus::new(
-                BuildPhase::Pending,
-                "Pending",
-                "waiting for the Tekton controller to start the run",
-            ));
+        const WORDS: Vocabulary = Vocabulary {
+            object: "the run",
+            controller: "Tekton",
+            cancelled: &[
+                "TaskRunCancelled",
+                "Cancelled",
+                "PipelineRunCancelled",
+                "StoppedRunFinally",
+                "CancelledRunFinally",
+            ],
         };
-        let reason = condition["reason"].as_str().unwrap_or("Unknown").to_owned();
-        let message = condition["message"].as_str().unwrap_or_default().to_owned();
-        let status = match condition["status"].as_str() {
-            Some("True") => {
-                let result = |name: &str| {
-                    primary
-                        .data
-                        .pointer("/status/results")
-                        .and_then(Value::as_array)
-                        .and_then(|results| {
-                            results
-                                .iter()
-                                .find(|r| r["name"] == name)
-                                .and_then(|r| r["value"].as_str())
-                                .map(|s| s.trim().to_owned())
-                        })
-                };
-                let image = result("IMAGE_URL").map(|url| {
-                    let image = ImageReference::parse(&url);
-                    match result("IMAGE_DIGEST") {
-                        Some(digest) if !digest.is_empty() => image.with_digest(digest),
-                        _ => image,
-                    }
-                });
-                BuildStatus::new(
-                    BuildPhase::Succeeded,
-                    reason,
-                    if message.is_empty() {
-                        "the run succeeded".into()
-                    } else {
-                        message
-                    },
-                )
-                .with_image(image)
-            }
-            Some("False") => {
-                let phase = if reason.contains("Cancelled") {
-                    BuildPhase::Cancelled
-                } else {
-                    BuildPhase::Failed
-                };
-                BuildStatus::new(phase, reason, message)
-            }
-            _ if reason == "Pending" || reason == "Started" && times.0.is_none() => {
-                BuildStatus::new(BuildPhase::Pending, reason, message)
-            }
-            _ => BuildStatus::new(
-                BuildPhase::Running,
-                reason,
-                if message.is_empty() {
-                    "the run is running".into()
-                } else {
-                    message
-                },
-            ),
+        let status = succeeded_condition::status(primary, &WORDS);
+        if status.phase != BuildPhase::Succeeded {
+            return Ok(status);
+        }
+        // The Task (or the user's Pipeline) reports what it pushed as results.
+        let result = |name: &str| {
+            field(primary, "/status/results")
+                .and_then(Value::as_array)
+                .and_then(|results| results.iter().find(|r| r["name"] == name))
+                .and_then(|r| r["value"].as_str())
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
         };
-        Ok(status.with_times(times.0, times.1))
+        let image = result("IMAGE_URL").map(|url| {
+            let image = ImageReference::parse(&url);
+            match result("IMAGE_DIGEST") {
+                Some(digest) => image.with_digest(digest),
+                None => image,
+            }
+        });
+        Ok(status.with_image(image))
     }
 
     async fn logs(
