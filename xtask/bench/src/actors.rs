@@ -474,8 +474,10 @@ pub(crate) fn tracker(
     });
 }
 
-/// Plays an operator with a bare client, for the floor: for each created job, creates its
-/// validation pod (rendered by the operator's own code) and writes its status `patches` times.
+/// Plays an operator with a bare client, for the floor: as soon as a job exists, one pool of
+/// `workers` creates its validation pod (rendered by the operator's own code); then another pool
+/// writes its status `patches` times. Pod creation never waits behind status writes, so the time
+/// to the pod is the API server's, not the order of this client's work.
 pub(crate) fn bare_operator(
     tasks: &mut JoinSet<()>,
     client: &Client,
@@ -487,35 +489,11 @@ pub(crate) fn bare_operator(
     use notebook_validator_operator::reconcile::validation_pod::{self, PodPlan, PodSettings};
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let jobs: Api<NotebookValidationJob> = Api::namespaced(client.clone(), namespace);
-    let settings = Arc::new(PodSettings {
-        runner_image: crate::RUNNER_IMAGE.into(),
-        git_image: crate::RUNNER_IMAGE.into(),
-    });
-    paced_pool(
-        tasks,
-        workers,
-        Duration::ZERO,
-        move |job: NotebookValidationJob| {
-            let (pods, jobs, settings, timeline) = (
-                pods.clone(),
-                jobs.clone(),
-                settings.clone(),
-                timeline.clone(),
-            );
+    let status_writer = {
+        let timeline = timeline.clone();
+        paced_pool(tasks, workers, Duration::ZERO, move |name: String| {
+            let (jobs, timeline) = (jobs.clone(), timeline.clone());
             async move {
-                let name = job.name_any();
-                let plan = PodPlan {
-                    image: PREBUILT_IMAGE,
-                    requirements: None,
-                    attempt: 0,
-                    deadline_secs: 1800,
-                };
-                let pod = validation_pod::render(&job, &plan, &settings);
-                let post = PostParams::default();
-                if let Err(e) = retried(|| pods.create(&post, &pod)).await {
-                    timeline.failed(format!("floor: creating the pod of {name}: {e}"));
-                    return;
-                }
                 let apply = PatchParams::apply("nbv-bench-floor").force();
                 for i in 0..patches {
                     // Each patch changes the status, so each is a real write, as the operator's are.
@@ -532,6 +510,41 @@ pub(crate) fn bare_operator(
                     }
                 }
                 timeline.mark(&name, |t| &mut t.terminal);
+            }
+        })
+    };
+    let status_writer = Arc::new(status_writer);
+    let settings = Arc::new(PodSettings {
+        runner_image: crate::RUNNER_IMAGE.into(),
+        git_image: crate::RUNNER_IMAGE.into(),
+    });
+    paced_pool(
+        tasks,
+        workers,
+        Duration::ZERO,
+        move |job: NotebookValidationJob| {
+            let (pods, settings, timeline, status_writer) = (
+                pods.clone(),
+                settings.clone(),
+                timeline.clone(),
+                status_writer.clone(),
+            );
+            async move {
+                let name = job.name_any();
+                let plan = PodPlan {
+                    image: PREBUILT_IMAGE,
+                    requirements: None,
+                    attempt: 0,
+                    deadline_secs: 1800,
+                };
+                let pod = validation_pod::render(&job, &plan, &settings);
+                let post = PostParams::default();
+                match retried(|| pods.create(&post, &pod)).await {
+                    Ok(_) => {
+                        status_writer.push(name);
+                    }
+                    Err(e) => timeline.failed(format!("floor: creating the pod of {name}: {e}")),
+                }
             }
         },
     )

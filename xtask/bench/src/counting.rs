@@ -147,10 +147,6 @@ where
                 .to_owned(),
             ..call
         };
-        if std::env::var("NBV_BENCH_TRACE").is_ok_and(|t| job.as_deref() == Some(t.as_str())) {
-            let body = request.body().try_clone().and_then(|b| b.collect_bytes().now_or_never()).and_then(Result::ok).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-            eprintln!("TRACE {:?} {} {} {}", std::time::SystemTime::now(), request.method(), request.uri(), body);
-        }
         self.layer.counts.record(call, job);
         self.inner.call(request)
     }

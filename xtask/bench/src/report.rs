@@ -455,10 +455,11 @@ pub(crate) fn markdown(runs: &[Scale], analysis: &str) -> String {
         "- The operator runs as a child process (the library's controller, the same code as \
          `nbv-operator run`, every compiled-in strategy enabled) on one namespace; its API requests \
          are counted by a layer around its client; memory and CPU from `/proc`.\n- The floor: on a \
-         fresh control plane, the same job creations, and a bare client ({} workers) that creates \
-         each validation pod as soon as its job exists and writes the job's status as often as the \
-         operator wrote a prebuilt job's: the same create and status-patch round trips with no \
-         operator in between. Times to the pod are measured the same way in both (a watch).\n",
+         fresh control plane, the same job creations, and a bare client that creates each \
+         validation pod as soon as its job exists ({} workers) and then writes the job's status as \
+         often as the operator wrote a prebuilt job's (as many workers): the same create and \
+         status-patch round trips with no operator in between. Times to the pod are measured the \
+         same way in both (a watch on the pods).\n",
         first.floor.workers
     );
     let header = |out: &mut String, title: &str| {
@@ -539,6 +540,15 @@ pub(crate) fn markdown(runs: &[Scale], analysis: &str) -> String {
             format!("{:.1}x / {:.1}x / {:.1}x", q.p50, q.p95, q.p99)
         })
     });
+    row(
+        &mut out,
+        "operator ÷ floor, until every job has its pod",
+        &|r| {
+            opt(r.floor_ratio.as_ref().and_then(|q| q.all_pods), |q| {
+                format!("{q:.1}x")
+            })
+        },
+    );
     row(&mut out, "build Complete → validation pod, S2I", &|r| {
         pcts(&r.latency_ms.build_to_pod)
     });
