@@ -9,7 +9,9 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::runtime::controller::Action;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{
+    Controller, Predicate, PredicateConfig, WatchStreamExt, predicates, reflector, watcher,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::crd::NotebookValidationJob;
@@ -47,7 +49,23 @@ pub async fn run_until(
         .await
         .map_err(StartError::JobsUnavailable)?;
     let managed = watcher::Config::default().labels(MANAGED);
-    let mut controller = Controller::new(jobs, watcher::Config::default())
+    let (reader, writer) = reflector::store();
+    // The cache sees every change of a job, but only changes of its spec (generation), its
+    // finalizers or its deletion start a reconcile: the operator's own status writes do not.
+    // Progress arrives through the watches on what the job owns.
+    let job_changes = watcher(jobs, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation
+                .combine(predicates::finalizers)
+                .combine(|job: &NotebookValidationJob| {
+                    job.metadata.deletion_timestamp.as_ref().map(|_| 1)
+                }),
+            PredicateConfig::default(),
+        );
+    let mut controller = Controller::for_stream(job_changes, reader)
         .owns(scoped::<Pod>(&client, namespace), managed.clone());
     for (strategy, api) in watched_kinds(&client, &ctx).await {
         tracing::info!(strategy, kind = %api.kind, "watching build objects");

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use buildstrategy_api::{BuildPhase, BuildRequest, BuildStatus, LogTail, StrategyError};
+use buildstrategy_api::{
+    BuildPhase, BuildRequest, BuildStatus, ImageReference, LogTail, StrategyError,
+};
 use kube::runtime::events::EventType;
 
 use super::plan::Plan;
@@ -89,10 +91,15 @@ pub async fn run(
     };
     let progress = match status.phase {
         BuildPhase::Succeeded => {
-            let image = strategy
-                .built_image(&ctx.client, request)
-                .await
-                .map_err(Error::Strategy)?;
+            // The status just read usually carries the pinned image; only without a digest is the
+            // strategy asked again (S2I then reads its ImageStream).
+            let image = match status.image.clone().filter(ImageReference::is_pinned) {
+                Some(image) => image,
+                None => strategy
+                    .built_image(&ctx.client, request)
+                    .await
+                    .map_err(Error::Strategy)?,
+            };
             let pull = image.pull_spec();
             report.image_reference = Some(pull.clone());
             let pinned = if image.is_pinned() {

@@ -123,6 +123,10 @@ pub struct Context {
     /// Readiness, as `/readyz` reports it.
     pub health: Arc<Health>,
     backoff: Mutex<HashMap<String, u32>>,
+    /// The status last written for each job in progress, by uid. The job cache lags behind the
+    /// operator's own writes, and the operator is the only writer of status, so this is the
+    /// job's real status: reconciles start from it and skip writes that would change nothing.
+    written: Mutex<HashMap<String, NotebookValidationJobStatus>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -154,6 +158,7 @@ impl Context {
             metrics: Arc::default(),
             health: Arc::default(),
             backoff: Mutex::default(),
+            written: Mutex::default(),
         }
     }
 
@@ -231,7 +236,9 @@ pub fn error_policy(job: Arc<NotebookValidationJob>, error: &Error, ctx: Arc<Con
 }
 
 async fn apply(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Error> {
-    let current = job.status.as_ref();
+    let uid = job.uid().unwrap_or_default();
+    let remembered = ctx.written.lock().ok().and_then(|w| w.get(&uid).cloned());
+    let current = remembered.as_ref().or(job.status.as_ref());
     let generation = job.metadata.generation;
     let done = current.is_some_and(|s| matches!(s.phase, Some(Phase::Succeeded | Phase::Failed)));
     if done && current.and_then(|s| s.observed_generation) == generation {
@@ -248,8 +255,17 @@ async fn apply(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Err
             None => return Err(e),
         },
     };
-    write_status(job, ctx, current, &update.status).await?;
-    ctx.metrics.status_written(current, &update.status);
+    if current != Some(&update.status) {
+        write_status(job, ctx, &update.status).await?;
+        ctx.metrics.status_written(current, &update.status);
+    }
+    if let Ok(mut written) = ctx.written.lock() {
+        if update.is_terminal() {
+            written.remove(&uid);
+        } else {
+            written.insert(uid, update.status);
+        }
+    }
     Ok(action)
 }
 
@@ -371,6 +387,21 @@ async fn validate(
     } else {
         String::new()
     };
+    // The same status from creating the pod until it runs, so that nothing is written in between.
+    let starting = |update: &mut StatusUpdate| {
+        update.condition_unknown(
+            VALIDATION_COMPLETE,
+            "PodCreated",
+            format!(
+                "validation pod {name} created with image {}{retry}",
+                plan.image
+            ),
+        );
+        update.phase(
+            Phase::ValidationRunning,
+            format!("validating in pod {name}"),
+        );
+    };
     let Some(pod) = pods
         .get_opt(&name)
         .await
@@ -391,21 +422,14 @@ async fn validate(
             Err(kube::Error::Api(s)) if s.code == 409 => {}
             Err(e) => return Err(Error::kube("creating the validation pod")(e)),
         }
-        update.condition_unknown(
-            VALIDATION_COMPLETE,
-            "PodCreated",
-            format!(
-                "validation pod {name} created with image {}{retry}",
-                plan.image
-            ),
-        );
-        update.phase(
-            Phase::ValidationRunning,
-            format!("validating in pod {name}"),
-        );
+        starting(update);
         return Ok(Progress::Waiting(None));
     };
     match outcome::read(&pod) {
+        PodOutcome::Starting => {
+            starting(update);
+            Ok(Progress::Waiting(None))
+        }
         PodOutcome::Running(message) => {
             let message = format!("{message}{retry}");
             update.condition_unknown(VALIDATION_COMPLETE, "Running", message.clone());
@@ -488,12 +512,8 @@ fn record(update: &mut StatusUpdate, summary: &nbv_report::Summary) {
 async fn write_status(
     job: &NotebookValidationJob,
     ctx: &Context,
-    current: Option<&NotebookValidationJobStatus>,
     status: &NotebookValidationJobStatus,
 ) -> Result<(), Error> {
-    if current == Some(status) {
-        return Ok(());
-    }
     let api: Api<NotebookValidationJob> =
         Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
     let patch = json!({
@@ -514,6 +534,9 @@ async fn write_status(
 /// Cleanup before a job goes: stops and deletes its build. Everything else the job owns is
 /// removed by garbage collection.
 async fn cleanup(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Error> {
+    if let Ok(mut written) = ctx.written.lock() {
+        written.remove(&job.uid().unwrap_or_default());
+    }
     let Ok(plan) = plan::plan(job, &ctx.default_image) else {
         return Ok(Action::await_change());
     };

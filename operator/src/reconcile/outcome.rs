@@ -10,6 +10,8 @@ use super::validation_pod::VALIDATE_CONTAINER;
 /// What a validation pod says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PodOutcome {
+    /// Created, not running yet.
+    Starting,
     /// Not finished; the text says where it is.
     Running(String),
     /// The runner finished and reported.
@@ -54,7 +56,7 @@ fn terminated(
 /// Reads `pod`.
 pub fn read(pod: &Pod) -> PodOutcome {
     let Some(status) = &pod.status else {
-        return PodOutcome::Running("the validation pod was created".into());
+        return PodOutcome::Starting;
     };
     let all = status
         .init_container_statuses
@@ -82,7 +84,7 @@ pub fn read(pod: &Pod) -> PodOutcome {
     }
     let phase = status.phase.as_deref().unwrap_or("Pending");
     match phase {
-        "Pending" => PodOutcome::Running("the validation pod is starting".into()),
+        "Pending" => PodOutcome::Starting,
         "Running" => PodOutcome::Running("the notebook is running".into()),
         "Succeeded" | "Failed" => finished(pod, phase),
         other => PodOutcome::Running(format!("the validation pod is {other}")),
