@@ -38,7 +38,7 @@ pub async fn run(ctx: Context, namespace: Option<&str>) -> Result<(), StartError
 
 /// Same, also stopping when `stop` is cancelled (leadership lost, or the process shutting down).
 pub async fn run_until(
-    ctx: Context,
+    mut ctx: Context,
     namespace: Option<&str>,
     stop: CancellationToken,
 ) -> Result<(), StartError> {
@@ -65,8 +65,14 @@ pub async fn run_until(
                 }),
             PredicateConfig::default(),
         );
-    let mut controller = Controller::for_stream(job_changes, reader)
-        .owns(scoped::<Pod>(&client, namespace), managed.clone());
+    // The pods the jobs own are cached too: reconciles read them from there, not from the API.
+    let (pod_reader, pod_writer) = reflector::store();
+    let pod_changes = watcher(scoped::<Pod>(&client, namespace), managed.clone())
+        .default_backoff()
+        .reflect(pod_writer)
+        .touched_objects();
+    ctx.use_pod_cache(pod_reader);
+    let mut controller = Controller::for_stream(job_changes, reader).owns_stream(pod_changes);
     for (strategy, api) in watched_kinds(&client, &ctx).await {
         tracing::info!(strategy, kind = %api.kind, "watching build objects");
         let objects = match namespace {

@@ -23,6 +23,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
@@ -127,6 +128,8 @@ pub struct Context {
     /// operator's own writes, and the operator is the only writer of status, so this is the
     /// job's real status: reconciles start from it and skip writes that would change nothing.
     written: Mutex<HashMap<String, NotebookValidationJobStatus>>,
+    /// The cache of the pods jobs own, when the controller keeps one.
+    pods: Option<Store<Pod>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -159,7 +162,14 @@ impl Context {
             health: Arc::default(),
             backoff: Mutex::default(),
             written: Mutex::default(),
+            pods: None,
         }
+    }
+
+    /// Reads validation pods from `pods`, the controller's cache of the pods jobs own, instead of
+    /// asking the API server.
+    pub fn use_pod_cache(&mut self, pods: Store<Pod>) {
+        self.pods = Some(pods);
     }
 
     /// Publishes an Event on `job`; failing to publish is logged, never fatal.
@@ -402,11 +412,17 @@ async fn validate(
             format!("validating in pod {name}"),
         );
     };
-    let Some(pod) = pods
-        .get_opt(&name)
-        .await
-        .map_err(Error::kube("reading the validation pod"))?
-    else {
+    let cached = ctx.pods.as_ref().map(|store| {
+        store.get(&ObjectRef::new(&name).within(&job.namespace().unwrap_or_default()))
+    });
+    let found = match cached {
+        Some(pod) => pod.map(|p| Pod::clone(&p)),
+        None => pods
+            .get_opt(&name)
+            .await
+            .map_err(Error::kube("reading the validation pod"))?,
+    };
+    let Some(pod) = found else {
         let pod = validation_pod::render(job, plan, &ctx.pod_settings);
         match pods
             .create(
