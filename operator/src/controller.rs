@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::{
     Controller, Predicate, PredicateConfig, WatchStreamExt, predicates, reflector, watcher,
 };
+use kube::{Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::crd::NotebookValidationJob;
@@ -69,6 +69,11 @@ pub async fn run_until(
     let (pod_reader, pod_writer) = reflector::store();
     let pod_changes = watcher(scoped::<Pod>(&client, namespace), managed.clone())
         .default_backoff()
+        // Reconciles read a pod's status and owners only; the rest would cost memory per pod.
+        .modify(|pod: &mut Pod| {
+            pod.managed_fields_mut().clear();
+            pod.spec = None;
+        })
         .reflect(pod_writer)
         .touched_objects();
     ctx.use_pod_cache(pod_reader);
