@@ -8,7 +8,7 @@ mod support;
 
 use nbv_report::Outcome;
 use notebook_validator_operator::crd::Phase;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::{Harness, condition, job_yaml, summary};
 
 const IMAGE: &str = "registry.example.com/team-a/nb";
@@ -51,34 +51,6 @@ async fn validate_with(h: &Harness, job: &str, image: &str) {
     assert_eq!(built.as_deref(), Some(image));
 }
 
-/// Plays the kubelet for a pod builder: the build container pushed and wrote its digest.
-async fn finish_build_pod(h: &Harness, name: &str, digest: &str) {
-    let pod = h.wait_object(&h.pods(), name).await;
-    let spec = pod.spec.expect("spec");
-    let terminated = |c: &k8s_openapi::api::core::v1::Container, message: &str| {
-        json!({
-            "name": c.name, "ready": false, "restartCount": 0, "image": c.image, "imageID": "",
-            "state": { "terminated": { "exitCode": 0, "reason": "Completed", "message": message, "finishedAt": "2026-01-01T10:05:00Z" } }
-        })
-    };
-    let inits: Vec<Value> = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .map(|c| terminated(c, ""))
-        .collect();
-    let mains: Vec<Value> = spec
-        .containers
-        .iter()
-        .map(|c| terminated(c, digest))
-        .collect();
-    h.patch_pod_status(
-        name,
-        json!({ "phase": "Succeeded", "initContainerStatuses": inits, "containerStatuses": mains }),
-    )
-    .await;
-}
-
 async fn pod_builder_succeeds(strategy: &str, level: &str) {
     let mut h = Harness::with_pod_security(strategy, level).await;
     h.start_operator(&[strategy], None);
@@ -88,7 +60,9 @@ async fn pod_builder_succeeds(strategy: &str, level: &str) {
     h.wait_object(&h.pods(), &build_pod).await;
     h.wait_phase(&job, Phase::Building).await;
     let pushed = digest("ab");
-    finish_build_pod(&h, &build_pod, &pushed).await;
+    h.wait_object(&h.pods(), &build_pod).await;
+    // Plays the kubelet: the builder pushed and wrote its digest as its termination message.
+    h.finish_pod(&build_pod, "Succeeded", 0, &pushed).await;
     validate_with(&h, &job, &format!("{IMAGE}@{pushed}")).await;
 }
 

@@ -33,12 +33,7 @@ async fn a_prebuilt_image_job_runs_its_notebook_and_reports_every_cell() {
         main.image.as_deref(),
         Some("quay.io/jupyter/scipy-notebook:2025-06-30")
     );
-    let env: Vec<(String, String)> = main
-        .env
-        .iter()
-        .flatten()
-        .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
-        .collect();
+    let env = support::env_of(main);
     assert!(
         env.contains(&("NBV_PARAMETERS".into(), r#"{"rows":10}"#.into())),
         "{env:?}"
@@ -89,12 +84,7 @@ async fn the_default_image_installs_requirements_at_start_into_writable_director
         main.image.as_deref(),
         Some("quay.io/jupyter/minimal-notebook:latest")
     );
-    let env: Vec<(String, String)> = main
-        .env
-        .iter()
-        .flatten()
-        .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
-        .collect();
+    let env = support::env_of(main);
     assert!(
         env.contains(&(
             "NBV_REQUIREMENTS".into(),

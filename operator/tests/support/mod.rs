@@ -291,3 +291,13 @@ impl Harness {
             .collect()
     }
 }
+
+/// A container's environment as (name, value) pairs.
+pub fn env_of(container: &k8s_openapi::api::core::v1::Container) -> Vec<(String, String)> {
+    container
+        .env
+        .iter()
+        .flatten()
+        .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+        .collect()
+}
