@@ -21,7 +21,7 @@ use crate::{
 /// A strategy that builds in one pod. Describe the builder; the [`BuildStrategy`]
 /// implementation (config checks, rendering, status, logs, cancel, RBAC) comes with it.
 ///
-/// ```ignore
+/// ```text
 /// impl PodStrategy for Buildah {
 ///     fn info(&self) -> StrategyInfo { ... }
 ///     fn builder(&self, request: &BuildRequest) -> Result<PodBuilder, StrategyError> { ... }

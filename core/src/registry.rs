@@ -17,7 +17,7 @@ use crate::{BuildStrategy, Tier};
 /// The argument is a function (or non-capturing closure) returning the boxed strategy; it runs
 /// when a registry is built, not at start-up.
 ///
-/// ```ignore
+/// ```text
 /// buildstrategy_api::register_strategy!(|| Box::new(MyStrategy::default()));
 /// ```
 #[macro_export]

@@ -1,6 +1,6 @@
 //! The conformance kit: checks every strategy crate runs from its own tests.
 //!
-//! ```ignore
+//! ```text
 //! #[test]
 //! fn conformance() {
 //!     buildstrategy_api::testkit::check_offline(&MyStrategy::default(), &my_case());
