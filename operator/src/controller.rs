@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::runtime::controller::Action;
@@ -50,12 +50,19 @@ pub async fn run_until(
         .map_err(StartError::JobsUnavailable)?;
     let managed = watcher::Config::default().labels(MANAGED);
     let (reader, writer) = reflector::store();
+    let memo = ctx.written.clone();
     // The cache sees every change of a job, but only changes of its spec (generation), its
     // finalizers or its deletion start a reconcile: the operator's own status writes do not.
     // Progress arrives through the watches on what the job owns.
     let job_changes = watcher(jobs, watcher::Config::default())
         .default_backoff()
         .reflect(writer)
+        // A job without a finalizer is gone without a reconcile: forget its status here.
+        .inspect_ok(move |event| {
+            if let watcher::Event::Delete(job) = event {
+                memo.forget(&job.uid().unwrap_or_default());
+            }
+        })
         .applied_objects()
         .predicate_filter(
             predicates::generation

@@ -320,6 +320,13 @@ pub struct NotebookValidationJobStatus {
     pub retry_count: Option<i32>,
 }
 
+impl NotebookValidationJobStatus {
+    /// Whether the job has ended: Succeeded or Failed.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.phase, Some(Phase::Succeeded | Phase::Failed))
+    }
+}
+
 fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "object",

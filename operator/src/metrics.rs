@@ -173,7 +173,7 @@ impl Metrics {
 }
 
 fn is_terminal(status: Option<&NotebookValidationJobStatus>) -> bool {
-    status.is_some_and(|s| matches!(s.phase, Some(Phase::Succeeded | Phase::Failed)))
+    status.is_some_and(NotebookValidationJobStatus::is_terminal)
 }
 
 fn build_phase(status: Option<&NotebookValidationJobStatus>) -> Option<&str> {

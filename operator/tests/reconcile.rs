@@ -301,6 +301,40 @@ async fn a_job_past_its_timeout_fails_and_its_pod_is_bounded() {
 }
 
 #[tokio::test]
+async fn a_job_deleted_mid_run_leaves_nothing_in_the_operator_memory() {
+    let mut h = Harness::new("forget").await;
+    let ctx = h.context(&[], None);
+    let memo = ctx.written.clone();
+    h.start_operator_with(ctx);
+    h.create_job(&job_yaml(
+        "forgotten",
+        "  podConfig:\n    containerImage: quay.io/jupyter/scipy-notebook:2025-06-30\n",
+    ))
+    .await;
+    h.wait_phase("forgotten", Phase::ValidationRunning).await;
+    // The status is remembered once its write returns, just after the phase shows.
+    for _ in 0..50 {
+        if memo.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(memo.len(), 1, "the job in progress is remembered");
+    // No finalizer: the job is gone at once, and no reconcile runs for it.
+    h.jobs()
+        .delete("forgotten", &DeleteParams::default())
+        .await
+        .expect("delete");
+    for _ in 0..100 {
+        if memo.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the deleted job's status is still remembered");
+}
+
+#[tokio::test]
 async fn deleting_a_job_mid_build_leaves_nothing_behind() {
     let mut h = Harness::new("delete-mid-build").await;
     h.start_operator(&[], None);

@@ -29,7 +29,7 @@ use serde_json::json;
 
 use self::outcome::PodOutcome;
 use self::plan::ImageSource;
-use self::status::{StatusUpdate, VALIDATION_COMPLETE};
+use self::status::{StatusMemo, StatusUpdate, VALIDATION_COMPLETE};
 use self::validation_pod::{PodPlan, PodSettings};
 use crate::catalog::Catalog;
 use crate::crd::{NotebookValidationJob, NotebookValidationJobStatus, Phase};
@@ -124,10 +124,8 @@ pub struct Context {
     /// Readiness, as `/readyz` reports it.
     pub health: Arc<Health>,
     backoff: Mutex<HashMap<String, u32>>,
-    /// The status last written for each job in progress, by uid. The job cache lags behind the
-    /// operator's own writes, and the operator is the only writer of status, so this is the
-    /// job's real status: reconciles start from it and skip writes that would change nothing.
-    written: Mutex<HashMap<String, NotebookValidationJobStatus>>,
+    /// The status last written for each job in progress.
+    pub written: StatusMemo,
     /// The cache of the pods jobs own, when the controller keeps one.
     pods: Option<Store<Pod>>,
 }
@@ -161,7 +159,7 @@ impl Context {
             metrics: Arc::default(),
             health: Arc::default(),
             backoff: Mutex::default(),
-            written: Mutex::default(),
+            written: StatusMemo::default(),
             pods: None,
         }
     }
@@ -247,10 +245,10 @@ pub fn error_policy(job: Arc<NotebookValidationJob>, error: &Error, ctx: Arc<Con
 
 async fn apply(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Error> {
     let uid = job.uid().unwrap_or_default();
-    let remembered = ctx.written.lock().ok().and_then(|w| w.get(&uid).cloned());
+    let remembered = ctx.written.get(&uid);
     let current = remembered.as_ref().or(job.status.as_ref());
     let generation = job.metadata.generation;
-    let done = current.is_some_and(|s| matches!(s.phase, Some(Phase::Succeeded | Phase::Failed)));
+    let done = current.is_some_and(NotebookValidationJobStatus::is_terminal);
     if done && current.and_then(|s| s.observed_generation) == generation {
         return Ok(Action::await_change());
     }
@@ -269,13 +267,7 @@ async fn apply(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Err
         write_status(job, ctx, &update.status).await?;
         ctx.metrics.status_written(current, &update.status);
     }
-    if let Ok(mut written) = ctx.written.lock() {
-        if update.is_terminal() {
-            written.remove(&uid);
-        } else {
-            written.insert(uid, update.status);
-        }
-    }
+    ctx.written.remember(uid, update.status);
     Ok(action)
 }
 
@@ -550,9 +542,7 @@ async fn write_status(
 /// Cleanup before a job goes: stops and deletes its build. Everything else the job owns is
 /// removed by garbage collection.
 async fn cleanup(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Error> {
-    if let Ok(mut written) = ctx.written.lock() {
-        written.remove(&job.uid().unwrap_or_default());
-    }
+    ctx.written.forget(&job.uid().unwrap_or_default());
     let Ok(plan) = plan::plan(job, &ctx.default_image) else {
         return Ok(Action::await_change());
     };

@@ -1,4 +1,8 @@
-//! The job's status: phase, conditions and the reasons they carry.
+//! The job's status: phase, conditions and the reasons they carry, and the memory of what the
+//! operator last wrote.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -11,6 +15,48 @@ pub const BUILD_READY: &str = "BuildReady";
 pub const VALIDATION_COMPLETE: &str = "ValidationComplete";
 /// Condition: the job succeeded.
 pub const READY: &str = "Ready";
+
+/// The status last written for each job in progress, by uid. The job cache lags behind the
+/// operator's own writes, and the operator is the only writer of status, so this is the job's
+/// real status: reconciles start from it and skip writes that would change nothing. Entries go
+/// when the job ends, is cleaned up or is deleted. Clones share the same memory.
+#[derive(Debug, Clone, Default)]
+pub struct StatusMemo(Arc<Mutex<HashMap<String, NotebookValidationJobStatus>>>);
+
+impl StatusMemo {
+    /// The status last written for the job with `uid`, if it is in progress.
+    pub fn get(&self, uid: &str) -> Option<NotebookValidationJobStatus> {
+        self.0.lock().ok()?.get(uid).cloned()
+    }
+
+    /// Remembers `status` as written for `uid`, or forgets the job when the status ends it.
+    pub fn remember(&self, uid: String, status: NotebookValidationJobStatus) {
+        if let Ok(mut map) = self.0.lock() {
+            if status.is_terminal() {
+                map.remove(&uid);
+            } else {
+                map.insert(uid, status);
+            }
+        }
+    }
+
+    /// Forgets the job with `uid` (cleaned up or deleted).
+    pub fn forget(&self, uid: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(uid);
+        }
+    }
+
+    /// How many jobs are remembered: the jobs in progress.
+    pub fn len(&self) -> usize {
+        self.0.lock().map_or(0, |map| map.len())
+    }
+
+    /// Whether no job is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// The status being computed in one reconcile, with the time it is computed at.
 #[derive(Debug, Clone)]
@@ -39,11 +85,6 @@ impl StatusUpdate {
     /// The time this reconcile runs at.
     pub fn now(&self) -> &Time {
         &self.now
-    }
-
-    /// Whether the job has ended.
-    pub fn is_terminal(&self) -> bool {
-        matches!(self.status.phase, Some(Phase::Succeeded | Phase::Failed))
     }
 
     /// Moves to `phase` with a one-line message.

@@ -64,6 +64,11 @@ impl Harness {
     /// `client` (the admin client when `None`).
     pub fn start_operator(&mut self, enabled: &[&str], client: Option<Client>) {
         let ctx = self.context(enabled, client);
+        self.start_operator_with(ctx);
+    }
+
+    /// Starts the operator with `ctx`, which the test may have kept handles into.
+    pub fn start_operator_with(&mut self, ctx: Context) {
         let namespace = self.env.namespace.clone();
         self.operator = Some(tokio::spawn(async move {
             if let Err(e) = controller::run(ctx, Some(&namespace)).await {
