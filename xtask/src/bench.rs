@@ -8,12 +8,21 @@ use anyhow::bail;
 
 use crate::sh;
 
-pub(crate) fn run(root: &Path, features: &str, jobs: &str, out: &Path) -> anyhow::Result<()> {
+pub(crate) fn run(
+    root: &Path,
+    features: &str,
+    jobs: &str,
+    out: &Path,
+    options: &[String],
+) -> anyhow::Result<()> {
     if features.split(',').any(|f| f.trim().is_empty()) {
         bail!("--features takes a comma-separated list such as 's2i,buildah' or 'community'");
     }
     let out = root.join(out);
-    let command = format!("cargo xtask bench --features {features} --jobs {jobs}");
+    let mut command = format!("cargo xtask bench --features {features} --jobs {jobs}");
+    if !options.is_empty() {
+        command = format!("{command} -- {}", options.join(" "));
+    }
     let mut bench = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     bench
         .current_dir(root)
@@ -40,6 +49,7 @@ pub(crate) fn run(root: &Path, features: &str, jobs: &str, out: &Path) -> anyhow
             &command,
         ])
         .arg("--out")
-        .arg(&out);
+        .arg(&out)
+        .args(options);
     sh::run(bench, &command)
 }

@@ -72,6 +72,10 @@ enum Command {
         /// Directory for scale.md and scale-<N>.json, relative to the workspace root.
         #[arg(long, default_value = "docs/benchmarks")]
         out: std::path::PathBuf,
+        /// Further options of the benchmark, after `--` (e.g. `-- --create-rate 0`; see
+        /// `cargo run -p nbv-bench -- run --help`).
+        #[arg(last = true)]
+        options: Vec<String>,
     },
 }
 
@@ -89,6 +93,7 @@ fn main() -> anyhow::Result<()> {
             features,
             jobs,
             out,
-        } => bench::run(&root, &features, &jobs, &out),
+            options,
+        } => bench::run(&root, &features, &jobs, &out, &options),
     }
 }

@@ -29,7 +29,7 @@ const REGISTRY: &str = "image-registry.openshift-image-registry.svc:5000";
 const ATTEMPTS: u32 = 5;
 
 /// The kinds of job the benchmark creates; the prefix of each job's name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Class {
     /// `podConfig.containerImage` given: no build.
     Prebuilt,
@@ -116,6 +116,8 @@ pub(crate) fn built_image(namespace: &str, name: &str) -> String {
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Times {
     pub(crate) created: Option<Duration>,
+    /// The job's creation arrived through a watch on the jobs.
+    pub(crate) seen: Option<Duration>,
     pub(crate) build_done: Option<Duration>,
     pub(crate) pod_seen: Option<Duration>,
     pub(crate) terminal: Option<Duration>,
@@ -124,7 +126,7 @@ pub(crate) struct Times {
 /// The run's clock and what it recorded, shared by every actor.
 #[derive(Debug)]
 pub(crate) struct Timeline {
-    start: Instant,
+    start: Mutex<Instant>,
     jobs: Mutex<HashMap<String, Times>>,
     terminal: Mutex<HashMap<String, Phase>>,
     failures: Mutex<Vec<String>>,
@@ -133,7 +135,7 @@ pub(crate) struct Timeline {
 impl Timeline {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
-            start: Instant::now(),
+            start: Mutex::new(Instant::now()),
             jobs: Mutex::default(),
             terminal: Mutex::default(),
             failures: Mutex::default(),
@@ -141,7 +143,16 @@ impl Timeline {
     }
 
     pub(crate) fn elapsed(&self) -> Duration {
-        self.start.elapsed()
+        self.start
+            .lock()
+            .map_or(Duration::ZERO, |start| start.elapsed())
+    }
+
+    /// Starts the clock again: times count from the first job's creation, not from set-up.
+    pub(crate) fn restart(&self) {
+        if let Ok(mut start) = self.start.lock() {
+            *start = Instant::now();
+        }
     }
 
     /// Records `step` of `job` the first time it happens.
@@ -193,12 +204,13 @@ where
     }
 }
 
-/// Creates the jobs `names`, `concurrency` at a time, recording when each was created, and
-/// queues each created object on `created` (the bare client playing the operator, for the floor).
+/// Creates the jobs `names`, `options.creators` at a time and at `options.create_rate` per
+/// second, recording when each was created, and queues each created object on `created` (the
+/// bare client playing the operator, for the floor).
 pub(crate) async fn create_jobs(
     api: &Api<NotebookValidationJob>,
     names: &[String],
-    concurrency: usize,
+    options: &crate::run::Options,
     timeline: &Timeline,
     created: Option<&Queue<NotebookValidationJob>>,
 ) -> anyhow::Result<()> {
@@ -206,8 +218,14 @@ pub(crate) async fn create_jobs(
         .iter()
         .map(|n| job(n))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    futures::stream::iter(objects)
-        .for_each_concurrent(concurrency, |object| async move {
+    let start = tokio::time::Instant::now();
+    let rate = options.create_rate;
+    futures::stream::iter(objects.into_iter().enumerate())
+        .for_each_concurrent(options.creators, |(i, object)| async move {
+            // Each job has its due time, so a slow create delays no other (while creators last).
+            if let Some(rate) = rate {
+                tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate)).await;
+            }
             let name = object.name_any();
             let post = PostParams::default();
             match retried(|| api.create(&post, &object)).await {
@@ -447,7 +465,8 @@ pub(crate) fn builder(
     });
 }
 
-/// Watches the jobs, recording when each reaches Succeeded or Failed.
+/// Watches the jobs, recording when each is first seen through the watch (the API server's watch
+/// delay, which every operator pays before it can act) and when it reaches Succeeded or Failed.
 pub(crate) fn tracker(
     tasks: &mut JoinSet<()>,
     api: Api<NotebookValidationJob>,
@@ -459,6 +478,7 @@ pub(crate) fn tracker(
             .applied_objects();
         let mut stream = std::pin::pin!(stream);
         while let Ok(Some(job)) = stream.try_next().await {
+            timeline.mark(&job.name_any(), |t| &mut t.seen);
             let phase = job.status.as_ref().and_then(|s| s.phase);
             if let Some(phase @ (Phase::Succeeded | Phase::Failed)) = phase {
                 let name = job.name_any();
@@ -476,14 +496,15 @@ pub(crate) fn tracker(
 
 /// Plays an operator with a bare client, for the floor: as soon as a job exists, one pool of
 /// `workers` creates its validation pod (rendered by the operator's own code); then another pool
-/// writes its status `patches` times. Pod creation never waits behind status writes, so the time
-/// to the pod is the API server's, not the order of this client's work.
+/// writes its status as many times as `status_writes` gives for the job's class. Pod creation
+/// never waits behind status writes, so the time to the pod is the API server's, not the order of
+/// this client's work.
 pub(crate) fn bare_operator(
     tasks: &mut JoinSet<()>,
     client: &Client,
     namespace: &str,
     workers: usize,
-    patches: usize,
+    status_writes: HashMap<Class, usize>,
     timeline: Arc<Timeline>,
 ) -> Queue<NotebookValidationJob> {
     use notebook_validator_operator::reconcile::validation_pod::{self, PodPlan, PodSettings};
@@ -491,11 +512,14 @@ pub(crate) fn bare_operator(
     let jobs: Api<NotebookValidationJob> = Api::namespaced(client.clone(), namespace);
     let status_writer = {
         let timeline = timeline.clone();
+        let status_writes = Arc::new(status_writes);
         paced_pool(tasks, workers, Duration::ZERO, move |name: String| {
             let (jobs, timeline) = (jobs.clone(), timeline.clone());
+            let status_writes = status_writes.clone();
             async move {
                 let apply = PatchParams::apply("nbv-bench-floor").force();
-                for i in 0..patches {
+                let patches = Class::of(&name).and_then(|c| status_writes.get(&c).copied());
+                for i in 0..patches.unwrap_or_default() {
                     // Each patch changes the status, so each is a real write, as the operator's are.
                     let status = json!({
                         "apiVersion": "mlops.redhat.com/v1alpha1", "kind": "NotebookValidationJob",

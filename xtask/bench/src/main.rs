@@ -62,6 +62,10 @@ enum Command {
         /// Jobs created at a time.
         #[arg(long, default_value_t = 16)]
         creators: usize,
+        /// Jobs created per second, at a steady pace; 0 creates them as fast as the API server
+        /// takes them, which saturates it, so that latencies then measure its queues.
+        #[arg(long, default_value_t = 25.0)]
+        create_rate: f64,
         /// How long a validation pod runs before the played kubelet finishes it (ms).
         #[arg(long, default_value_t = 1000)]
         pod_run_ms: u64,
@@ -134,6 +138,7 @@ fn main() -> anyhow::Result<()> {
             command,
             build_percent,
             creators,
+            create_rate,
             pod_run_ms,
             kubelet_workers,
             build_ms,
@@ -153,6 +158,7 @@ fn main() -> anyhow::Result<()> {
                 features,
                 build_percent: build_percent.min(100),
                 creators,
+                create_rate: (create_rate > 0.0).then_some(create_rate),
                 pace: actors::Pace {
                     pod_run: Duration::from_millis(pod_run_ms),
                     kubelet_workers,

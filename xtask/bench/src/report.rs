@@ -80,6 +80,9 @@ pub(crate) struct Setup {
     pub(crate) prebuilt_jobs: usize,
     pub(crate) s2i_jobs: usize,
     pub(crate) creators: usize,
+    /// Jobs created per second; none: as fast as the API server took them.
+    #[serde(default)]
+    pub(crate) create_rate: Option<f64>,
     pub(crate) pod_run_ms: u64,
     pub(crate) kubelet_workers: usize,
     pub(crate) build_ms: u64,
@@ -119,6 +122,8 @@ impl Outcome {
 /// Latencies, in milliseconds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Latency {
+    /// Job created → its creation seen through a watch on the jobs: the API server's watch delay.
+    pub(crate) job_seen: Option<Percentiles>,
     /// Job created → its validation pod seen, for prebuilt-image jobs.
     pub(crate) job_to_pod_prebuilt: Option<Percentiles>,
     /// The same for S2I jobs (includes the build time of the played build controller).
@@ -236,9 +241,13 @@ pub(crate) struct ServerFigures {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Floor {
     pub(crate) workers: usize,
-    pub(crate) status_patches_per_job: usize,
+    /// Status writes per job, by job class: the operator's writes for such a job, less the pod.
+    pub(crate) status_writes_per_job: BTreeMap<String, usize>,
     /// Job creates, pod creates and status patches.
     pub(crate) round_trips: u64,
+    /// Job created → its creation seen through the watch on the jobs.
+    pub(crate) job_seen: Option<Percentiles>,
+    /// Job created → its validation pod seen, for prebuilt-image jobs.
     pub(crate) job_to_pod: Option<Percentiles>,
     pub(crate) all_pods_seconds: Option<f64>,
     pub(crate) all_writes_seconds: Option<f64>,
@@ -350,6 +359,7 @@ pub(crate) fn assemble(
             prebuilt_jobs: n - s2i_jobs,
             s2i_jobs: if parts.builds_compiled { s2i_jobs } else { 0 },
             creators: options.creators,
+            create_rate: options.create_rate,
             pod_run_ms: options.pace.pod_run.as_millis() as u64,
             kubelet_workers: options.pace.kubelet_workers,
             build_ms: options.pace.build_time.as_millis() as u64,
@@ -439,11 +449,15 @@ pub(crate) fn markdown(runs: &[Scale], analysis: &str) -> String {
     let s = &first.setup;
     let _ = writeln!(
         out,
-        "- Jobs: {}% prebuilt image, the rest S2I builds; created {} at a time as fast as the API \
-         server takes them. The benchmark plays the kubelet ({} workers; a pod runs {} ms, then \
-         Succeeded with a runner summary as its termination message) and the OpenShift build \
-         controller ({} workers; a build takes {} ms, then Complete with a digest).",
+        "- Jobs: {}% prebuilt image, the rest S2I builds; created {}, at most {} at a time. The \
+         benchmark plays the kubelet ({} workers; a pod runs {} ms, then Succeeded with a runner \
+         summary as its termination message) and the OpenShift build controller ({} workers; a \
+         build takes {} ms, then Complete with a digest).",
         100 * s.prebuilt_jobs / first.jobs.max(1),
+        s.create_rate.map_or_else(
+            || "as fast as the API server takes them".to_owned(),
+            |rate| format!("at {rate} per second")
+        ),
         s.creators,
         s.kubelet_workers,
         s.pod_run_ms,
@@ -455,12 +469,21 @@ pub(crate) fn markdown(runs: &[Scale], analysis: &str) -> String {
         "- The operator runs as a child process (the library's controller, the same code as \
          `nbv-operator run`, every compiled-in strategy enabled) on one namespace; its API requests \
          are counted by a layer around its client; memory and CPU from `/proc`.\n- The floor: on a \
-         fresh control plane, the same job creations, and a bare client that creates each \
-         validation pod as soon as its job exists ({} workers) and then writes the job's status as \
-         often as the operator wrote a prebuilt job's (as many workers): the same create and \
-         status-patch round trips with no operator in between. Times to the pod are measured the \
-         same way in both (a watch on the pods).\n",
-        first.floor.workers
+         fresh control plane, everything as in the operator's run (the same job creations, the \
+         same played kubelet, the same watch on the jobs) except the operator: a bare client \
+         creates each validation pod as soon as its job's creation returns ({} workers), with no \
+         watch in between, then writes the job's status as many times as the operator wrote to \
+         the API server for a job of its class, less the pod ({}; as many workers). The API \
+         server carries the same writes; the floor skips only the operator's watch delay and \
+         work. Times to the pod are measured the same way in both (a watch on the pods).\n",
+        first.floor.workers,
+        first
+            .floor
+            .status_writes_per_job
+            .iter()
+            .map(|(class, w)| format!("{w} for {class}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let header = |out: &mut String, title: &str| {
         let _ = writeln!(out, "## {title}\n");
@@ -527,6 +550,12 @@ pub(crate) fn markdown(runs: &[Scale], analysis: &str) -> String {
     out.push('\n');
 
     header(&mut out, "Latency (ms, p50 / p95 / p99)");
+    row(
+        &mut out,
+        "job created → seen through a watch on the jobs (the API server's watch delay)",
+        &|r| pcts(&r.latency_ms.job_seen),
+    );
+    row(&mut out, "the same, floor", &|r| pcts(&r.floor.job_seen));
     row(
         &mut out,
         "job created → validation pod, prebuilt image",
@@ -733,6 +762,7 @@ mod tests {
                 prebuilt_jobs: jobs * 4 / 5,
                 s2i_jobs: jobs / 5,
                 creators: 16,
+                create_rate: Some(25.0),
                 pod_run_ms: 1000,
                 kubelet_workers: 16,
                 build_ms: 2000,
@@ -746,6 +776,7 @@ mod tests {
                 ..Outcome::default()
             },
             latency_ms: Latency {
+                job_seen: p,
                 job_to_pod_prebuilt: p,
                 job_to_pod_s2i: p,
                 build_to_pod: p,
@@ -785,8 +816,9 @@ mod tests {
             servers: BTreeMap::new(),
             floor: Floor {
                 workers: 64,
-                status_patches_per_job: 2,
+                status_writes_per_job: BTreeMap::from([("pre".to_owned(), 2)]),
                 round_trips: 4 * jobs as u64,
+                job_seen: p,
                 job_to_pod: p,
                 all_pods_seconds: Some(1.0),
                 all_writes_seconds: Some(1.0),

@@ -37,6 +37,8 @@ pub(crate) struct Options {
     pub(crate) build_percent: u32,
     /// Jobs created at a time.
     pub(crate) creators: usize,
+    /// Jobs created per second; none: as fast as the API server takes them.
+    pub(crate) create_rate: Option<f64>,
     /// The played controllers' pace.
     pub(crate) pace: Pace,
     /// Concurrent workers of the bare client of the floor.
@@ -55,35 +57,19 @@ impl Options {
 
 /// Pod Security level of the benchmark namespaces: what the operator's pods meet in production.
 const RESTRICTED: (&str, &str) = ("pod-security.kubernetes.io/enforce", "restricted");
+/// How long both runs let a fresh control plane and their watches settle before the first job.
+const SETTLE: Duration = Duration::from_secs(1);
 /// How often the run checks whether it is done.
 const POLL: Duration = Duration::from_millis(200);
 
 /// Measures the operator and the floor with `n` jobs.
 pub(crate) async fn measure(n: usize, options: &Options, log_dir: &Path) -> anyhow::Result<Scale> {
     let operator_run = run_operator(n, options, log_dir).await?;
-    let pre_jobs = operator_run
-        .names
-        .iter()
-        .filter(|j| Class::of(j) == Some(Class::Prebuilt))
-        .count();
-    // The floor writes each job's status as often as the operator wrote a prebuilt job's.
-    let status_patches = operator_run
-        .report
-        .requests
-        .calls
-        .iter()
-        .filter(|(c, _)| {
-            c.class == Class::Prebuilt.prefix()
-                && c.verb == "patch"
-                && c.resource == "notebookvalidationjobs/status"
-        })
-        .map(|(_, count)| *count)
-        .sum::<u64>();
-    let patches = (status_patches as f64 / pre_jobs.max(1) as f64)
-        .round()
-        .max(1.0) as usize;
-    eprintln!("nbv-bench: {n} jobs: the floor ({patches} status writes per job)");
-    let floor = run_floor(&operator_run.names, patches, options).await?;
+    let status_writes = floor_status_writes(&operator_run);
+    eprintln!(
+        "nbv-bench: {n} jobs: the floor (status writes per job of each class: {status_writes:?})"
+    );
+    let floor = run_floor(&operator_run.names, status_writes, options).await?;
     Ok(crate::report::assemble(
         n,
         options,
@@ -91,6 +77,28 @@ pub(crate) async fn measure(n: usize, options: &Options, log_dir: &Path) -> anyh
         operator_run.into_parts(),
         floor,
     ))
+}
+
+/// How many status writes the floor makes for a job of each class: as many writes as the operator
+/// made for such a job on average, less the pod creation, so that both put the same number of
+/// writes on the API server.
+fn floor_status_writes(run: &OperatorRun) -> HashMap<Class, usize> {
+    Class::ALL
+        .into_iter()
+        .filter_map(|class| {
+            let writes: Vec<u64> = run
+                .names
+                .iter()
+                .filter(|j| Class::of(j) == Some(class))
+                .map(|j| {
+                    let by_job = &run.report.requests.writes_by_job;
+                    by_job.get(j).copied().unwrap_or_default()
+                })
+                .collect();
+            let mean = writes.iter().sum::<u64>() as f64 / writes.len().max(1) as f64;
+            (!writes.is_empty()).then(|| (class, (mean.round() as usize).max(2) - 1))
+        })
+        .collect()
 }
 
 /// What the operator run measured, before the report is assembled.
@@ -109,19 +117,9 @@ pub(crate) struct OperatorRun {
 impl OperatorRun {
     fn into_parts(self) -> crate::report::OperatorParts {
         let times = self.timeline.times();
-        let class_of = |j: &str| Class::of(j);
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let between = |class: Option<Class>,
-                       from: fn(&actors::Times) -> Option<Duration>,
-                       to: fn(&actors::Times) -> Option<Duration>| {
-            let samples: Vec<f64> = times
-                .iter()
-                .filter(|(j, _)| class.is_none() || class_of(j) == class)
-                .filter_map(|(_, t)| Some(ms(to(t)?.saturating_sub(from(t)?))))
-                .collect();
-            Percentiles::of(&samples)
-        };
+        let between = |class, from, to| between(&times, class, from, to);
         let latency = Latency {
+            job_seen: between(None, |t| t.created, |t| t.seen),
             job_to_pod_prebuilt: between(Some(Class::Prebuilt), |t| t.created, |t| t.pod_seen),
             job_to_pod_s2i: between(Some(Class::S2i), |t| t.created, |t| t.pod_seen),
             build_to_pod: between(Some(Class::S2i), |t| t.build_done, |t| t.pod_seen),
@@ -162,6 +160,22 @@ impl OperatorRun {
     }
 }
 
+/// The percentiles, in milliseconds, of the time from step `from` to step `to` of the jobs of
+/// `class` (of all jobs when none).
+fn between(
+    times: &HashMap<String, actors::Times>,
+    class: Option<Class>,
+    from: fn(&actors::Times) -> Option<Duration>,
+    to: fn(&actors::Times) -> Option<Duration>,
+) -> Option<Percentiles> {
+    let samples: Vec<f64> = times
+        .iter()
+        .filter(|(j, _)| class.is_none() || Class::of(j) == class)
+        .filter_map(|(_, t)| Some(to(t)?.saturating_sub(from(t)?).as_secs_f64() * 1000.0))
+        .collect();
+    Percentiles::of(&samples)
+}
+
 /// A fresh control plane with our CRD and the stand-ins, and a namespace for the jobs.
 async fn control_plane(prefix: &str) -> anyhow::Result<(ControlPlane, Client, String)> {
     let cp = ControlPlane::start()
@@ -180,9 +194,6 @@ async fn run_operator(n: usize, options: &Options, log_dir: &Path) -> anyhow::Re
     let (cp, client, namespace) = control_plane("bench").await?;
     let log = log_dir.join(format!("nbv-bench-operator-{n}.log"));
     let mut operator = OperatorProcess::start(cp.kubeconfig_path(), &namespace, &log).await?;
-    // Let start-up allocations and the first watch lists settle before the idle figure.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle = operator.usage()?;
     // The operator process is this same binary, so it links the same strategies.
     let strategies_built = crate::compiled_strategies()?.iter().any(|s| s == "s2i");
     let build_percent = if strategies_built {
@@ -210,8 +221,12 @@ async fn run_operator(n: usize, options: &Options, log_dir: &Path) -> anyhow::Re
         timeline.clone(),
         options.pace,
     );
+    // Let start-up allocations and the first watch lists settle before the idle figure.
+    tokio::time::sleep(SETTLE).await;
+    let idle = operator.usage()?;
+    timeline.restart();
     eprintln!("nbv-bench: {n} jobs: creating them");
-    actors::create_jobs(&jobs, &names, options.creators, &timeline, None).await?;
+    actors::create_jobs(&jobs, &names, options, &timeline, None).await?;
     let create_all = timeline.elapsed();
     let deadline = options.deadline_for(n);
     let mut last_report = 0;
@@ -266,21 +281,42 @@ async fn run_operator(n: usize, options: &Options, log_dir: &Path) -> anyhow::Re
     })
 }
 
-async fn run_floor(names: &[String], patches: usize, options: &Options) -> anyhow::Result<Floor> {
+/// The floor: the operator's part played by a bare client, with everything else as in the
+/// operator's run (the same job creations, the same played kubelet finishing the pods at the same
+/// pace, the same watch on the jobs), so that the API server carries the same load.
+async fn run_floor(
+    names: &[String],
+    status_writes: HashMap<Class, usize>,
+    options: &Options,
+) -> anyhow::Result<Floor> {
     let (cp, client, namespace) = control_plane("floor").await?;
     let jobs: Api<NotebookValidationJob> = Api::namespaced(client.clone(), &namespace);
     let timeline = Timeline::new();
     let mut tasks = JoinSet::new();
-    actors::kubelet(&mut tasks, &client, &namespace, timeline.clone(), None);
+    actors::tracker(&mut tasks, jobs.clone(), timeline.clone());
+    actors::kubelet(
+        &mut tasks,
+        &client,
+        &namespace,
+        timeline.clone(),
+        Some(options.pace),
+    );
+    let writes_of_all: u64 = names
+        .iter()
+        .filter_map(|j| status_writes.get(&Class::of(j)?))
+        .map(|&w| w as u64)
+        .sum();
     let queue = actors::bare_operator(
         &mut tasks,
         &client,
         &namespace,
         options.floor_workers,
-        patches,
+        status_writes.clone(),
         timeline.clone(),
     );
-    actors::create_jobs(&jobs, names, options.creators, &timeline, Some(&queue)).await?;
+    tokio::time::sleep(SETTLE).await;
+    timeline.restart();
+    actors::create_jobs(&jobs, names, options, &timeline, Some(&queue)).await?;
     let done = |t: &actors::Times| t.pod_seen.is_some() && t.terminal.is_some();
     let deadline = options.deadline_for(names.len());
     while timeline.times().values().filter(|t| done(t)).count() < names.len()
@@ -291,22 +327,22 @@ async fn run_floor(names: &[String], patches: usize, options: &Options) -> anyho
     tasks.shutdown().await;
     drop(cp);
     let times = timeline.times();
-    let samples: Vec<f64> = times
-        .values()
-        .filter_map(|t| Some(t.pod_seen?.saturating_sub(t.created?).as_secs_f64() * 1000.0))
-        .collect();
     let last = |step: fn(&actors::Times) -> Option<Duration>| {
         let all: Vec<Duration> = times.values().filter_map(step).collect();
         (all.len() == names.len()).then(|| all.into_iter().max().unwrap_or_default().as_secs_f64())
     };
-    let n = names.len() as u64;
-    let round_trips = n * (2 + patches as u64);
+    // Job creations, pod creations and status writes.
+    let round_trips = 2 * names.len() as u64 + writes_of_all;
     let all_writes = last(|t| t.terminal);
     Ok(Floor {
         workers: options.floor_workers,
-        status_patches_per_job: patches,
+        status_writes_per_job: status_writes
+            .into_iter()
+            .map(|(class, w)| (class.prefix().to_owned(), w))
+            .collect(),
         round_trips,
-        job_to_pod: Percentiles::of(&samples),
+        job_seen: between(&times, None, |t| t.created, |t| t.seen),
+        job_to_pod: between(&times, Some(Class::Prebuilt), |t| t.created, |t| t.pod_seen),
         all_pods_seconds: last(|t| t.pod_seen),
         all_writes_seconds: all_writes,
         round_trips_per_second: all_writes.map(|s| round_trips as f64 / s),
