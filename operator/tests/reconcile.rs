@@ -294,9 +294,13 @@ async fn a_job_past_its_timeout_fails_and_its_pod_is_bounded() {
         .expect("activeDeadlineSeconds");
     assert!((1..=3).contains(&deadline), "{deadline}");
     let job = h.wait_phase("hangs", Phase::Failed).await;
-    assert_eq!(
-        condition(&job, "Ready").map(|c| c.1),
-        Some("JobTimeout".into())
+    let (_, reason, message) = condition(&job, "Ready").expect("Ready");
+    assert_eq!(reason, "JobTimeout");
+    // No kubelet ran the pod: the message says so, and where to look.
+    assert!(
+        message.contains("hangs-validation never started")
+            && message.contains("kubectl describe pod hangs-validation"),
+        "{message}"
     );
 }
 

@@ -364,14 +364,40 @@ async fn timed_out(
     {
         build::cancel(ctx, strategy.as_ref(), request).await;
     }
-    let message = format!(
+    let mut message = format!(
         "the job ran longer than spec.timeout ({}s) and was stopped",
         plan.job_timeout.as_secs()
     );
+    // A pod that never started is the usual cause; say so, and where to look.
+    if let Some(name) = update.status.validation_pod_name.clone() {
+        let pods: Api<Pod> =
+            Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
+        if let Ok(Some(pod)) = find_pod(ctx, &pods, &name).await
+            && !outcome::started(&pod)
+        {
+            message = format!("{message}: {}", outcome::never_started(&name));
+        }
+    }
     update.fail("JobTimeout", message.clone());
     ctx.event(job, EventType::Warning, "JobTimeout", &message)
         .await;
     Ok(Action::await_change())
+}
+
+/// The pod `name`, from the controller's cache of owned pods when it keeps one.
+async fn find_pod(ctx: &Context, pods: &Api<Pod>, name: &str) -> Result<Option<Pod>, Error> {
+    match &ctx.pods {
+        Some(store) => {
+            let namespace = pods.namespace().unwrap_or_default();
+            Ok(store
+                .get(&ObjectRef::new(name).within(namespace))
+                .map(|p| Pod::clone(&p)))
+        }
+        None => pods
+            .get_opt(name)
+            .await
+            .map_err(Error::kube("reading the validation pod")),
+    }
 }
 
 /// Step 4: run the notebook in the validation pod and read its result.
@@ -404,17 +430,7 @@ async fn validate(
             format!("validating in pod {name}"),
         );
     };
-    let cached = ctx.pods.as_ref().map(|store| {
-        store.get(&ObjectRef::new(&name).within(&job.namespace().unwrap_or_default()))
-    });
-    let found = match cached {
-        Some(pod) => pod.map(|p| Pod::clone(&p)),
-        None => pods
-            .get_opt(&name)
-            .await
-            .map_err(Error::kube("reading the validation pod"))?,
-    };
-    let Some(pod) = found else {
+    let Some(pod) = find_pod(ctx, &pods, &name).await? else {
         let pod = validation_pod::render(job, plan, &ctx.pod_settings);
         match pods
             .create(

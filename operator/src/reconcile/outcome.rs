@@ -53,6 +53,33 @@ fn terminated(
         .clone()
 }
 
+/// Whether any container of `pod` has started (is running, or ran and ended).
+pub fn started(pod: &Pod) -> bool {
+    let Some(status) = &pod.status else {
+        return false;
+    };
+    status
+        .init_container_statuses
+        .iter()
+        .chain(status.container_statuses.iter())
+        .flatten()
+        .filter_map(|c| c.state.as_ref())
+        .any(|s| {
+            s.running.is_some()
+                || s.terminated
+                    .as_ref()
+                    .is_some_and(|t| t.started_at.is_some())
+        })
+}
+
+/// What to tell about validation pod `pod` that never started: where to look, and the usual
+/// causes, none of which the pod's status names.
+pub fn never_started(pod: &str) -> String {
+    format!(
+        "its validation pod {pod} never started; `kubectl describe pod {pod}` shows why in its events (usually a credentialsSecret that does not exist, or no node that can take the pod; image pull errors fail the job earlier with ImagePullFailed)"
+    )
+}
+
 /// Reads `pod`.
 pub fn read(pod: &Pod) -> PodOutcome {
     let Some(status) = &pod.status else {
@@ -95,9 +122,17 @@ fn finished(pod: &Pod, phase: &str) -> PodOutcome {
     let status = pod.status.clone().unwrap_or_default();
     match status.reason.as_deref() {
         Some("DeadlineExceeded") => {
+            let message = if started(pod) {
+                "the validation pod ran past the job's timeout and was stopped".to_owned()
+            } else {
+                format!(
+                    "the job's timeout passed before its pod ran: {}",
+                    never_started(&pod.metadata.name.clone().unwrap_or_default())
+                )
+            };
             return PodOutcome::Failed {
                 reason: "JobTimeout",
-                message: "the validation pod ran past the job's timeout and was stopped".into(),
+                message,
             };
         }
         Some("Evicted") => {
@@ -185,5 +220,52 @@ fn finished(pod: &Pod, phase: &str) -> PodOutcome {
             reason: "ResultUnreadable",
             message: format!("the runner's result could not be read: {e}"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(
+            json!({ "metadata": { "name": "job-validation" }, "status": status }),
+        )
+        .expect("pod")
+    }
+
+    #[test]
+    fn a_pod_stopped_by_its_deadline_says_whether_it_ever_ran() {
+        let waiting = json!([{ "name": VALIDATE_CONTAINER, "image": "i", "imageID": "", "ready": false,
+            "restartCount": 0, "state": { "waiting": { "reason": "ContainerCreating" } } }]);
+        let never_ran = pod(json!({ "phase": "Failed", "reason": "DeadlineExceeded",
+            "containerStatuses": waiting }));
+        assert!(!started(&never_ran));
+        let PodOutcome::Failed { reason, message } = read(&never_ran) else {
+            panic!("{:?}", read(&never_ran));
+        };
+        assert_eq!(reason, "JobTimeout");
+        assert!(
+            message.contains("job-validation never started")
+                && message.contains("kubectl describe pod job-validation"),
+            "{message}"
+        );
+
+        let ran = json!([{ "name": VALIDATE_CONTAINER, "image": "i", "imageID": "", "ready": false,
+            "restartCount": 0, "state": { "terminated": { "exitCode": 137,
+                "startedAt": "2026-01-01T10:00:00Z", "finishedAt": "2026-01-01T10:01:00Z" } } }]);
+        let stopped = pod(json!({ "phase": "Failed", "reason": "DeadlineExceeded",
+            "containerStatuses": ran }));
+        assert!(started(&stopped));
+        assert_eq!(
+            read(&stopped),
+            PodOutcome::Failed {
+                reason: "JobTimeout",
+                message: "the validation pod ran past the job's timeout and was stopped".into(),
+            }
+        );
+        assert!(!started(&pod(json!({ "phase": "Pending" }))));
     }
 }
