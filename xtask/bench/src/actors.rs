@@ -296,17 +296,17 @@ pub(crate) struct Pace {
     pub(crate) builder_workers: usize,
 }
 
-/// Watches the validation pods in `namespace`, recording when each appears, and (with a pace)
-/// plays the kubelet: each pod succeeds with a runner summary in its termination message.
+/// Watches the validation pods in `namespace`, recording when each appears, and plays the
+/// kubelet: each pod succeeds with a runner summary in its termination message.
 pub(crate) fn kubelet(
     tasks: &mut JoinSet<()>,
     client: &Client,
     namespace: &str,
     timeline: Arc<Timeline>,
-    pace: Option<Pace>,
+    pace: Pace,
 ) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let finish = pace.map(|pace| {
+    let finish = {
         let pods = pods.clone();
         let timeline = timeline.clone();
         let message = Arc::new(passed_summary());
@@ -329,7 +329,7 @@ pub(crate) fn kubelet(
                 }
             },
         )
-    });
+    };
     tasks.spawn(async move {
         let mut seen = HashSet::new();
         let stream = watcher(pods, watcher::Config::default().labels(MANAGED))
@@ -344,9 +344,7 @@ pub(crate) fn kubelet(
                 continue;
             }
             timeline.mark(&job, |t| &mut t.pod_seen);
-            if let Some(finish) = &finish {
-                finish.push(pod);
-            }
+            finish.push(pod);
         }
     });
 }

@@ -206,14 +206,7 @@ async fn run_operator(n: usize, options: &Options, log_dir: &Path) -> anyhow::Re
     let jobs: Api<NotebookValidationJob> = Api::namespaced(client.clone(), &namespace);
     let timeline = Timeline::new();
     let mut tasks = JoinSet::new();
-    actors::tracker(&mut tasks, jobs.clone(), timeline.clone());
-    actors::kubelet(
-        &mut tasks,
-        &client,
-        &namespace,
-        timeline.clone(),
-        Some(options.pace),
-    );
+    start_common_actors(&mut tasks, &client, &namespace, &timeline, options);
     actors::builder(
         &mut tasks,
         &client,
@@ -281,6 +274,20 @@ async fn run_operator(n: usize, options: &Options, log_dir: &Path) -> anyhow::Re
     })
 }
 
+/// Starts what both runs have around the operator or the floor: the watch on the jobs, and the
+/// played kubelet finishing the validation pods at the run's pace.
+fn start_common_actors(
+    tasks: &mut JoinSet<()>,
+    client: &Client,
+    namespace: &str,
+    timeline: &Arc<Timeline>,
+    options: &Options,
+) {
+    let jobs: Api<NotebookValidationJob> = Api::namespaced(client.clone(), namespace);
+    actors::tracker(tasks, jobs, timeline.clone());
+    actors::kubelet(tasks, client, namespace, timeline.clone(), options.pace);
+}
+
 /// The floor: the operator's part played by a bare client, with everything else as in the
 /// operator's run (the same job creations, the same played kubelet finishing the pods at the same
 /// pace, the same watch on the jobs), so that the API server carries the same load.
@@ -293,14 +300,7 @@ async fn run_floor(
     let jobs: Api<NotebookValidationJob> = Api::namespaced(client.clone(), &namespace);
     let timeline = Timeline::new();
     let mut tasks = JoinSet::new();
-    actors::tracker(&mut tasks, jobs.clone(), timeline.clone());
-    actors::kubelet(
-        &mut tasks,
-        &client,
-        &namespace,
-        timeline.clone(),
-        Some(options.pace),
-    );
+    start_common_actors(&mut tasks, &client, &namespace, &timeline, options);
     let writes_of_all: u64 = names
         .iter()
         .filter_map(|j| status_writes.get(&Class::of(j)?))
