@@ -1,8 +1,9 @@
-//! The generated deployment manifests (`deploy/kustomize/<set>`, `cargo xtask manifests`) of this
-//! build's feature set on the real control plane, and the operator's HTTP endpoints.
+//! The generated deployment manifests (`deploy/kustomize/<set>` and the Helm chart, from
+//! `cargo xtask manifests`) on the real control plane, and the operator's HTTP endpoints.
 //!
-//! The manifests are rendered with the kubectl that `cargo xtask controlplane build` builds next
-//! to the servers, and every object passes server-side apply (dry run, strict field validation).
+//! The manifests are rendered with the kubectl and helm that `cargo xtask controlplane build`
+//! builds next to the servers, and every object passes server-side apply (dry run, strict field
+//! validation).
 
 mod support;
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{Scope, oneshot::pinned_kind};
@@ -75,37 +77,71 @@ fn set() -> &'static str {
     }
 }
 
-/// The objects of `deploy/kustomize/<set>/<overlay>`, as `kubectl kustomize` renders them.
-fn render(overlay: &str) -> Vec<Value> {
-    let dir: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "..",
-        "deploy",
-        "kustomize",
-        set(),
-        overlay,
-    ]
-    .iter()
-    .collect();
-    let kubectl = nbv_testenv::Binaries::locate()
+/// `deploy/<parts>` in the work tree.
+fn deploy_path(parts: &[&str]) -> PathBuf {
+    [env!("CARGO_MANIFEST_DIR"), "..", "deploy"]
+        .iter()
+        .chain(parts)
+        .collect()
+}
+
+/// `name` (kubectl, helm) from the directory `cargo xtask controlplane build` fills.
+fn tool(name: &str) -> PathBuf {
+    nbv_testenv::Binaries::locate()
         .expect("control-plane binaries")
         .dir
-        .join("kubectl");
-    let output = std::process::Command::new(&kubectl)
-        .arg("kustomize")
-        .arg(&dir)
+        .join(name)
+}
+
+/// Runs `tool` with `args`: the YAML documents it printed, or what it said on failure.
+fn rendered_by(tool: &std::path::Path, args: &[std::ffi::OsString]) -> Result<Vec<Value>, String> {
+    let output = std::process::Command::new(tool)
+        .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", kubectl.display()));
-    assert!(
-        output.status.success(),
-        "kubectl kustomize {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .unwrap_or_else(|e| panic!("running {}: {e}", tool.display()));
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
     let text = String::from_utf8(output.stdout).expect("utf-8");
-    serde_yaml_ng::Deserializer::from_str(&text)
+    Ok(serde_yaml_ng::Deserializer::from_str(&text)
         .map(|doc| serde::Deserialize::deserialize(doc).expect("a YAML document"))
-        .collect()
+        .filter(|doc: &Value| !doc.is_null())
+        .collect())
+}
+
+/// The objects of `deploy/kustomize/<set>/<overlay>`, as `kubectl kustomize` renders them.
+fn render_set(set: &str, overlay: &str) -> Vec<Value> {
+    let dir = deploy_path(&["kustomize", set, overlay]);
+    rendered_by(&tool("kubectl"), &["kustomize".into(), dir.clone().into()])
+        .unwrap_or_else(|e| panic!("kubectl kustomize {}: {e}", dir.display()))
+}
+
+/// The same for this build's feature set.
+fn render(overlay: &str) -> Vec<Value> {
+    render_set(set(), overlay)
+}
+
+/// The Helm chart's objects, CRD included, as `helm template` renders them with `values`
+/// (`key=value` pairs for `--set`), or helm's error.
+fn helm_template(values: &[&str]) -> Result<Vec<Value>, String> {
+    let chart = deploy_path(&["helm", "notebook-validator-operator"]);
+    let mut args: Vec<std::ffi::OsString> = [
+        "template",
+        "nbv",
+        "--namespace",
+        "nbv-system",
+        "--include-crds",
+        // Offline, helm assumes an old Kubernetes, which the chart's kubeVersion refuses.
+        "--kube-version",
+        nbv_testenv::KUBERNETES_VERSION,
+    ]
+    .map(Into::into)
+    .into();
+    args.push(chart.into());
+    for value in values {
+        args.extend(["--set".into(), (*value).into()]);
+    }
+    rendered_by(&tool("helm"), &args)
 }
 
 fn find<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
@@ -206,6 +242,98 @@ async fn every_generated_object_passes_server_side_dry_run_apply() {
     let parsed: notebook_validator_operator::config::OperatorConfig =
         serde_yaml_ng::from_str(config).expect("the operator reads its config");
     assert!(parsed.enabled_build_strategies.is_empty());
+}
+
+#[tokio::test]
+async fn the_helm_chart_lints_and_its_objects_pass_server_side_dry_run_apply() {
+    let h = Harness::new("chart").await;
+    h.env
+        .install_crds(&[SERVICE_MONITOR_CRD])
+        .await
+        .expect("ServiceMonitor stand-in");
+    let chart = deploy_path(&["helm", "notebook-validator-operator"]);
+    let lint = std::process::Command::new(tool("helm"))
+        .args(["lint", "--strict"])
+        .arg(&chart)
+        .output()
+        .expect("helm lint");
+    assert!(
+        lint.status.success(),
+        "helm lint: {}",
+        String::from_utf8_lossy(&lint.stdout)
+    );
+
+    let objects = helm_template(&[
+        "enabledStrategies={tekton,buildah}",
+        "serviceMonitor.enabled=true",
+        "watchNamespace=team-a",
+    ])
+    .unwrap_or_else(|e| panic!("helm template: {e}"));
+    let mut kinds: Vec<&str> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().expect("kind"))
+        .collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "CustomResourceDefinition",
+            "Deployment",
+            "Service",
+            "ServiceAccount",
+            "ServiceMonitor"
+        ]
+    );
+    for object in &objects {
+        if let Err(e) = dry_run_apply(&h.env.client, &h.env.namespace, object).await {
+            panic!(
+                "{} {} refused: {e}",
+                object["kind"], object["metadata"]["name"]
+            );
+        }
+    }
+    let config = find(&objects, "ConfigMap")["data"]["config.yaml"]
+        .as_str()
+        .expect("config.yaml");
+    let parsed: notebook_validator_operator::config::OperatorConfig =
+        serde_yaml_ng::from_str(config).expect("the operator reads its config");
+    assert_eq!(parsed.enabled_build_strategies, ["tekton", "buildah"]);
+    let args = &find(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"];
+    let args: Vec<&str> = args
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        args.windows(2).any(|w| w == ["--namespace", "team-a"]),
+        "{args:?}"
+    );
+
+    // The chart deploys the community image: the same role and CRD as that set's manifests.
+    let kustomized = render_set("community", "base");
+    assert_eq!(
+        find(&objects, "ClusterRole")["rules"],
+        find(&kustomized, "ClusterRole")["rules"]
+    );
+    // Typed, so that kubectl's `0` and helm's `0.0` read the same.
+    let crd = |objects: &[Value]| -> CustomResourceDefinition {
+        serde_json::from_value(find(objects, "CustomResourceDefinition").clone()).expect("CRD")
+    };
+    assert!(
+        crd(&objects).spec == crd(&kustomized).spec,
+        "the chart's CRD differs from the manifests': run `cargo xtask manifests`"
+    );
+
+    // A strategy the image does not hold is refused by the values schema, naming those it does.
+    let refused = helm_template(&["enabledStrategies={podman}"]).expect_err("refused");
+    assert!(
+        refused.contains("enabledStrategies") && refused.contains("'tekton'"),
+        "{refused}"
+    );
 }
 
 #[tokio::test]

@@ -8,6 +8,8 @@ use crate::Error;
 pub const KUBERNETES_VERSION: &str = "v1.34.4";
 /// The etcd release the binaries are built from.
 pub const ETCD_VERSION: &str = "v3.5.35";
+/// The Helm release built next to the servers, for the tests of the operator's chart.
+pub const HELM_VERSION: &str = "v3.22.0";
 /// Names a directory of prebuilt binaries to use instead of the cache.
 pub const BIN_DIR_ENV: &str = "NBV_CONTROLPLANE_BIN_DIR";
 /// The file `cargo xtask controlplane build` writes last; a cache entry without it is not used.

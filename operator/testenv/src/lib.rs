@@ -30,8 +30,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use binaries::{
-    BIN_DIR_ENV, Binaries, ETCD_VERSION, EXECUTABLES, KUBERNETES_VERSION, STAMP_FILE, bin_dir_of,
-    cache_root, versioned_dir,
+    BIN_DIR_ENV, Binaries, ETCD_VERSION, EXECUTABLES, HELM_VERSION, KUBERNETES_VERSION, STAMP_FILE,
+    bin_dir_of, cache_root, versioned_dir,
 };
 pub use controlplane::{
     ControlPlane, ControlPlaneBuilder, DEFAULT_CONTROLLERS, KEEP_ENV, StartupTimings, client_from,

@@ -1,5 +1,5 @@
-//! `cargo xtask controlplane build`: etcd, kube-apiserver, kube-controller-manager and the
-//! supervisor, from the Go wrapper modules in `xtask/controlplane`.
+//! `cargo xtask controlplane build`: etcd, kube-apiserver, kube-controller-manager, the
+//! supervisor, kubectl and helm, from the Go wrapper modules in `xtask/controlplane`.
 //!
 //! The result goes to a cache entry outside the work tree, keyed by version. It is built in a
 //! temporary directory next to it and renamed into place only when complete, with a stamp
@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail, ensure};
-use nbv_testenv::{Binaries, ETCD_VERSION, KUBERNETES_VERSION, STAMP_FILE};
+use nbv_testenv::{Binaries, ETCD_VERSION, HELM_VERSION, KUBERNETES_VERSION, STAMP_FILE};
 use sha2::{Digest as _, Sha256};
 
 use super::wrappers_dir;
@@ -117,6 +117,13 @@ fn build_into(wrappers: &Path, bin: &Path) -> anyhow::Result<()> {
         &bin.join("nbv-supervise"),
         "-s -w",
         &["."],
+    )?;
+    // For the tests of the operator's chart.
+    go_build(
+        &wrappers.join("helm"),
+        &bin.join("helm"),
+        &format!("-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}"),
+        &["helm.sh/helm/v3/cmd/helm"],
     )
 }
 
@@ -152,6 +159,7 @@ fn check_pinned_versions(wrappers: &Path) -> anyhow::Result<()> {
     for (module, dependency, expected) in [
         ("kubernetes", "k8s.io/kubernetes", KUBERNETES_VERSION),
         ("etcd", "go.etcd.io/etcd/server/v3", ETCD_VERSION),
+        ("helm", "helm.sh/helm/v3", HELM_VERSION),
     ] {
         let go_mod = wrappers.join(module).join("go.mod");
         let text =
@@ -198,6 +206,9 @@ fn inputs_hash(wrappers: &Path, go_version: &str) -> anyhow::Result<String> {
         "etcd/go.sum",
         "supervisor/go.mod",
         "supervisor/main.go",
+        "helm/go.mod",
+        "helm/go.sum",
+        "helm/tools.go",
     ] {
         let path = wrappers.join(file);
         let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -214,7 +225,10 @@ fn stamp_matches(entry: &Path, inputs: &str) -> bool {
     };
     let recorded = stamp.lines().find_map(|l| l.strip_prefix("inputs-sha256 "));
     let bin = nbv_testenv::bin_dir_of(entry);
-    recorded == Some(inputs) && Binaries::in_dir(&bin).is_ok() && bin.join("kubectl").is_file()
+    recorded == Some(inputs)
+        && Binaries::in_dir(&bin).is_ok()
+        && bin.join("kubectl").is_file()
+        && bin.join("helm").is_file()
 }
 
 fn write_stamp(entry: &Path, inputs: &str, go_version: &str) -> anyhow::Result<()> {
@@ -222,6 +236,7 @@ fn write_stamp(entry: &Path, inputs: &str, go_version: &str) -> anyhow::Result<(
     let mut file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     writeln!(file, "kubernetes {KUBERNETES_VERSION}")?;
     writeln!(file, "etcd {ETCD_VERSION}")?;
+    writeln!(file, "helm {HELM_VERSION}")?;
     writeln!(file, "go {go_version}")?;
     writeln!(file, "inputs-sha256 {inputs}")?;
     file.sync_all()?;
@@ -245,6 +260,11 @@ fn verify_versions(bin: &Path) -> anyhow::Result<()> {
     ensure!(
         out.contains(ETCD_VERSION.trim_start_matches('v')),
         "etcd --version says {out:?}, expected {ETCD_VERSION}"
+    );
+    let out = command_output(Command::new(bin.join("helm")).args(["version", "--short"]))?;
+    ensure!(
+        out.contains(HELM_VERSION),
+        "helm version says {out:?}, expected {HELM_VERSION}"
     );
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context as _, ensure};
-use nbv_testenv::{ETCD_VERSION, KUBERNETES_VERSION};
+use nbv_testenv::{ETCD_VERSION, HELM_VERSION, KUBERNETES_VERSION};
 
 use super::build::command_output;
 use super::wrappers_dir;
@@ -20,6 +20,7 @@ pub(super) fn regenerate() -> anyhow::Result<()> {
     let wrappers = wrappers_dir()?;
     kubernetes(&wrappers.join("kubernetes"))?;
     etcd(&wrappers.join("etcd"))?;
+    helm(&wrappers.join("helm"))?;
     eprintln!(
         "regenerated {}; `cargo xtask controlplane build` rebuilds with them",
         wrappers.display()
@@ -96,6 +97,20 @@ fn etcd(dir: &Path) -> anyhow::Result<()> {
         "require go.etcd.io/etcd/server/v3 {ETCD_VERSION}\n"
     ));
     write_module(dir, &text, &["go.etcd.io/etcd/server/v3"])
+}
+
+fn helm(dir: &Path) -> anyhow::Result<()> {
+    let upstream = upstream_go_mod("helm.sh/helm/v3", HELM_VERSION)?;
+    let mut text = String::from(
+        "// Wrapper module that builds helm, which the tests of the operator's chart run.\n\
+         module nbv.local/controlplane/helm\n\n",
+    );
+    if let Some(go) = upstream.lines().find(|l| l.starts_with("go ")) {
+        text.push_str(go);
+        text.push_str("\n\n");
+    }
+    text.push_str(&format!("require helm.sh/helm/v3 {HELM_VERSION}\n"));
+    write_module(dir, &text, &["helm.sh/helm/v3/cmd/helm"])
 }
 
 /// Writes go.mod and a tools.go importing `commands`, then lets `go mod tidy` complete both.
