@@ -178,6 +178,28 @@ async fn dry_run_apply(
         .map(|_| ())
 }
 
+/// The kinds of `objects`, sorted.
+fn kinds(objects: &[Value]) -> Vec<&str> {
+    let mut kinds: Vec<&str> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().expect("kind"))
+        .collect();
+    kinds.sort_unstable();
+    kinds
+}
+
+/// [`dry_run_apply`] of every object; the test fails at the first one refused.
+async fn dry_run_apply_all(h: &Harness, objects: &[Value]) {
+    for object in objects {
+        if let Err(e) = dry_run_apply(&h.env.client, &h.env.namespace, object).await {
+            panic!(
+                "{} {} refused: {e}",
+                object["kind"], object["metadata"]["name"]
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn every_generated_object_passes_server_side_dry_run_apply() {
     let h = Harness::new("manifests").await;
@@ -186,13 +208,8 @@ async fn every_generated_object_passes_server_side_dry_run_apply() {
         .await
         .expect("ServiceMonitor stand-in");
     let objects = render("monitoring");
-    let mut kinds: Vec<&str> = objects
-        .iter()
-        .map(|o| o["kind"].as_str().expect("kind"))
-        .collect();
-    kinds.sort_unstable();
     assert_eq!(
-        kinds,
+        kinds(&objects),
         [
             "ClusterRole",
             "ClusterRoleBinding",
@@ -205,14 +222,7 @@ async fn every_generated_object_passes_server_side_dry_run_apply() {
             "ServiceMonitor"
         ]
     );
-    for object in &objects {
-        if let Err(e) = dry_run_apply(&h.env.client, &h.env.namespace, object).await {
-            panic!(
-                "{} {} refused: {e}",
-                object["kind"], object["metadata"]["name"]
-            );
-        }
-    }
+    dry_run_apply_all(&h, &objects).await;
     // The base alone leaves the ServiceMonitor out, for clusters without the Prometheus Operator.
     assert!(!render("base").iter().any(|o| o["kind"] == "ServiceMonitor"));
 
@@ -269,13 +279,8 @@ async fn the_helm_chart_lints_and_its_objects_pass_server_side_dry_run_apply() {
         "watchNamespace=team-a",
     ])
     .unwrap_or_else(|e| panic!("helm template: {e}"));
-    let mut kinds: Vec<&str> = objects
-        .iter()
-        .map(|o| o["kind"].as_str().expect("kind"))
-        .collect();
-    kinds.sort_unstable();
     assert_eq!(
-        kinds,
+        kinds(&objects),
         [
             "ClusterRole",
             "ClusterRoleBinding",
@@ -287,14 +292,7 @@ async fn the_helm_chart_lints_and_its_objects_pass_server_side_dry_run_apply() {
             "ServiceMonitor"
         ]
     );
-    for object in &objects {
-        if let Err(e) = dry_run_apply(&h.env.client, &h.env.namespace, object).await {
-            panic!(
-                "{} {} refused: {e}",
-                object["kind"], object["metadata"]["name"]
-            );
-        }
-    }
+    dry_run_apply_all(&h, &objects).await;
     let config = find(&objects, "ConfigMap")["data"]["config.yaml"]
         .as_str()
         .expect("config.yaml");
