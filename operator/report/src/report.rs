@@ -61,7 +61,7 @@ pub enum CellStatus {
     TimedOut,
     /// Not executed because an earlier cell failed or timed out.
     NotRun,
-    /// Not a code cell.
+    /// Not executed: marked `NBVAL_SKIP`.
     Skipped,
 }
 

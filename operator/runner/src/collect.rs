@@ -4,6 +4,8 @@ use nbv_compare::notebook::{Cell, MimeData, Output};
 use nbv_compare::{CellControl, Notebook};
 use nbv_report::{CellError, CellReport, CellStatus, CellType, format_duration, truncate_chars};
 
+use crate::prepare::NOT_EXECUTED;
+
 /// Characters of a cell's output kept in the report.
 const OUTPUT_CHARS: usize = 1000;
 
@@ -34,6 +36,7 @@ fn cell_report(index: usize, cell: &Cell) -> CellReport {
     });
     let expected_error = CellControl::of(cell).raises_exception;
     let status = match (&error, papermill.status.as_deref()) {
+        _ if cell.has_tag(NOT_EXECUTED) => CellStatus::Skipped,
         // papermill's executor interrupts a cell that exceeds the cell timeout.
         (Some(e), _) if e.ename == "KeyboardInterrupt" => CellStatus::TimedOut,
         (Some(_), _) if !expected_error => CellStatus::Failed,

@@ -17,7 +17,7 @@ use crate::dirs::{create_dir, writable_home_env};
 use crate::error::{RunError, invalid};
 use crate::papermill::{Execution, Finished, output_path};
 use crate::params::Parameters;
-use crate::prepare::prepare;
+use crate::prepare::{prepare, restore_skipped};
 use crate::python;
 use crate::requirements;
 
@@ -127,7 +127,8 @@ fn execute_and_compare(settings: &Settings, log: &Log) -> Result<Verdict, RunErr
 
     let executed = notebook::read(&output)
         .ok()
-        .map(Notebook::without_injected_cells);
+        .map(Notebook::without_injected_cells)
+        .map(restore_skipped);
     let cells = executed.as_ref().map(cell_reports).unwrap_or_default();
     if let Some(verdict) = execution_problem(settings, &finished, &cells, executed.is_some()) {
         return Ok(verdict);
@@ -135,7 +136,7 @@ fn execute_and_compare(settings: &Settings, log: &Log) -> Result<Verdict, RunErr
     let (Some(executed), Some(golden)) = (executed, golden) else {
         return Ok(Verdict {
             outcome: Outcome::Passed,
-            message: format!("{} cells executed without error", cells.len()),
+            message: format!("{} without error", executed_cells(&cells)),
             cells,
             comparison: None,
         });
@@ -158,8 +159,8 @@ fn execute_and_compare(settings: &Settings, log: &Log) -> Result<Verdict, RunErr
         _ => (
             Outcome::Passed,
             format!(
-                "{} cells executed; outputs match the golden notebook ({})",
-                cells.len(),
+                "{}; outputs match the golden notebook ({})",
+                executed_cells(&cells),
                 comparison.strategy.as_str()
             ),
         ),
@@ -170,6 +171,20 @@ fn execute_and_compare(settings: &Settings, log: &Log) -> Result<Verdict, RunErr
         cells,
         comparison: Some(comparison),
     })
+}
+
+/// "N cells executed", with how many `NBVAL_SKIP` kept from running.
+fn executed_cells(cells: &[CellReport]) -> String {
+    let skipped = cells
+        .iter()
+        .filter(|c| c.status == CellStatus::Skipped)
+        .count();
+    let executed = cells.len() - skipped;
+    if skipped == 0 {
+        format!("{executed} cells executed")
+    } else {
+        format!("{executed} cells executed, {skipped} not (NBVAL_SKIP)")
+    }
 }
 
 /// Classifies a run that did not simply succeed; `None` when execution went fine.
@@ -221,7 +236,10 @@ fn execution_problem(
             format!("cell {} raised an exception{error}", failed.cell_index),
         ));
     }
-    let all_ran = have_output && cells.iter().all(|c| c.status == CellStatus::Passed);
+    let all_ran = have_output
+        && cells
+            .iter()
+            .all(|c| matches!(c.status, CellStatus::Passed | CellStatus::Skipped));
     // papermill also exits non-zero for exceptions the notebook declared as expected.
     if status.success() || all_ran {
         return None;

@@ -1,15 +1,31 @@
 //! Input preparation: cells marked `NBVAL_RAISES_EXCEPTION` by comment get the
 //! `raises-exception` tag, the marker papermill's executor understands, so
-//! execution goes on past them.
+//! execution goes on past them; cells marked `NBVAL_SKIP` become raw cells, which
+//! papermill does not execute, and [`restore_skipped`] turns them back afterwards.
 
 use std::path::{Path, PathBuf};
 
 use nbv_compare::{CellControl, Notebook};
+use nbv_report::CellType;
 use serde_json::Value;
 
 use crate::error::{RunError, infra, invalid};
 
 const TAG: &str = "raises-exception";
+/// Tag of the cells kept from execution by `NBVAL_SKIP`.
+pub(crate) const NOT_EXECUTED: &str = "nbv-not-executed";
+
+fn add_tag(cell: &mut Value, tag: &str) {
+    let metadata = &mut cell["metadata"];
+    if !metadata.is_object() {
+        *metadata = Value::Object(serde_json::Map::new());
+    }
+    let tags = &mut metadata["tags"];
+    match tags {
+        Value::Array(list) => list.push(Value::from(tag)),
+        _ => *tags = Value::Array(vec![Value::from(tag)]),
+    }
+}
 
 /// Returns the notebook path to execute: `input` itself, or a tagged copy in `work_dir`.
 pub(crate) fn prepare(
@@ -17,14 +33,16 @@ pub(crate) fn prepare(
     notebook: &Notebook,
     work_dir: &Path,
 ) -> Result<PathBuf, RunError> {
-    let needs_tag: Vec<usize> = notebook
-        .cells
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| CellControl::of(c).raises_exception && !c.has_tag(TAG))
-        .map(|(i, _)| i)
+    let controls: Vec<CellControl> = notebook.cells.iter().map(CellControl::of).collect();
+    let code = |i: usize| notebook.cells[i].cell_type == CellType::Code;
+    let skipped: Vec<usize> = (0..controls.len())
+        .filter(|&i| controls[i].skip && code(i))
         .collect();
-    if needs_tag.is_empty() {
+    let needs_tag: Vec<usize> = (0..controls.len())
+        .filter(|&i| controls[i].raises_exception && !controls[i].skip)
+        .filter(|&i| !notebook.cells[i].has_tag(TAG))
+        .collect();
+    if needs_tag.is_empty() && skipped.is_empty() {
         return Ok(input.to_path_buf());
     }
     let text = std::fs::read(input)
@@ -32,14 +50,16 @@ pub(crate) fn prepare(
     let mut doc: Value =
         serde_json::from_slice(&text).map_err(|e| invalid(format!("{}: {e}", input.display())))?;
     for index in needs_tag {
-        let metadata = &mut doc["cells"][index]["metadata"];
-        if !metadata.is_object() {
-            *metadata = Value::Object(serde_json::Map::new());
-        }
-        let tags = &mut metadata["tags"];
-        match tags {
-            Value::Array(list) => list.push(Value::from(TAG)),
-            _ => *tags = Value::Array(vec![Value::from(TAG)]),
+        add_tag(&mut doc["cells"][index], TAG);
+    }
+    for index in skipped {
+        let cell = &mut doc["cells"][index];
+        add_tag(cell, NOT_EXECUTED);
+        cell["cell_type"] = Value::from("raw");
+        // nbformat refuses these fields on a raw cell.
+        if let Some(fields) = cell.as_object_mut() {
+            fields.remove("outputs");
+            fields.remove("execution_count");
         }
     }
     let prepared = work_dir.join("input.ipynb");
@@ -48,4 +68,17 @@ pub(crate) fn prepare(
     std::fs::write(&prepared, json)
         .map_err(|e| infra(format!("cannot write {}: {e}", prepared.display())))?;
     Ok(prepared)
+}
+
+/// Turns the cells [`prepare`] kept from execution back into the code cells they are, with no
+/// outputs.
+pub(crate) fn restore_skipped(mut notebook: Notebook) -> Notebook {
+    for cell in &mut notebook.cells {
+        if cell.has_tag(NOT_EXECUTED) {
+            cell.cell_type = CellType::Code;
+            cell.outputs.clear();
+            cell.execution_count = None;
+        }
+    }
+    notebook
 }

@@ -1,11 +1,12 @@
 //! Broken inputs and environments: each gives a clear message and its exit code, never a panic.
+//! Also cells that would break the run if executed, but are marked not to be.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
 use common::{command, ensure_python, example, path, validate};
-use nbv_report::{DiffKind, Outcome, Summary};
+use nbv_report::{CellStatus, DiffKind, Outcome, Summary};
 use serde_json::json;
 
 fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
@@ -224,4 +225,61 @@ fn huge_output_keeps_the_summary_bounded() {
         "{}",
         summary.message
     );
+}
+
+#[test]
+fn nbval_skip_cells_are_neither_executed_nor_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    // Were it executed, the skipped cell would leave a file behind and fail the run.
+    let skipped = format!(
+        "# NBVAL_SKIP\nopen({:?}, 'w').write('x')\n1 / 0",
+        marker.display().to_string()
+    );
+    let mut by_tag = code("raise SystemExit('not to be run')");
+    by_tag["metadata"] = json!({"tags": ["nbval-skip"]});
+    let cells = json!([
+        code("print('before')"),
+        code(&skipped),
+        by_tag,
+        code("print('after')")
+    ]);
+    let nb = write(dir.path(), "skip.ipynb", &notebook(cells, "python3"));
+    // The golden's outputs for the skipped cells differ; they are not compared.
+    let mut golden: serde_json::Value = serde_json::from_str(&notebook(
+        json!([
+            code("print('before')"),
+            code(&skipped),
+            code("x"),
+            code("print('after')")
+        ]),
+        "python3",
+    ))
+    .unwrap();
+    for (index, text) in [(0, "before\n"), (1, "golden only\n"), (3, "after\n")] {
+        golden["cells"][index]["outputs"] =
+            json!([{"output_type": "stream", "name": "stdout", "text": text}]);
+    }
+    let g = write(dir.path(), "skip.golden.ipynb", &golden.to_string());
+    let (code, report, _) = validate(&[path(&nb), "--golden", path(&g)]);
+    assert_eq!(code, 0, "{}", report.message);
+    assert!(!marker.exists(), "the NBVAL_SKIP cell was executed");
+    let statuses: Vec<CellStatus> = report.cells.iter().map(|c| c.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            CellStatus::Passed,
+            CellStatus::Skipped,
+            CellStatus::Skipped,
+            CellStatus::Passed
+        ]
+    );
+    assert!(
+        report
+            .message
+            .contains("2 cells executed, 2 not (NBVAL_SKIP)"),
+        "{}",
+        report.message
+    );
+    assert_eq!(report.comparison.unwrap().totals.cells_skipped, 2);
 }
