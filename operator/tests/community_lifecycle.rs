@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
-use nbv_report::Outcome;
 use notebook_validator_operator::crd::Phase;
 use serde_json::{Value, json};
-use support::{Harness, condition, job_yaml, summary};
+use support::{Harness, condition, job_yaml};
 
 /// How a test plays one backend.
 #[derive(Clone, Copy)]
@@ -271,13 +270,7 @@ async fn a_restarted_operator_finishes_the_build_it_started_without_a_second_one
             "{}: {image}",
             backend.name()
         );
-        h.finish_pod(
-            "resume-validation",
-            "Succeeded",
-            0,
-            &summary(Outcome::Passed, None),
-        )
-        .await;
+        h.pass_pod("resume-validation").await;
         h.wait_phase("resume", Phase::Succeeded).await;
         let again = backend
             .primary(&h)

@@ -17,13 +17,12 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{Scope, oneshot::pinned_kind};
-use nbv_report::Outcome;
 use notebook_validator_operator::catalog::Catalog;
 use notebook_validator_operator::config::EnabledStrategies;
 use notebook_validator_operator::crd::Phase;
 use notebook_validator_operator::{controller, health, rbac};
 use serde_json::{Value, json};
-use support::{Harness, condition, job_yaml, summary};
+use support::{Harness, condition, job_yaml};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -509,13 +508,7 @@ async fn the_operator_completes_a_build_under_exactly_the_generated_cluster_role
     }))
     .await;
     h.wait_object(&h.pods(), "least-validation").await;
-    h.finish_pod(
-        "least-validation",
-        "Succeeded",
-        0,
-        &summary(Outcome::Passed, None),
-    )
-    .await;
+    h.pass_pod("least-validation").await;
     h.wait_phase("least", Phase::Succeeded).await;
     h.stop_operator();
     guard.remove().await;
@@ -619,13 +612,7 @@ async fn metrics_health_and_readiness_are_served_and_stop_on_shutdown() {
 
     h.create_job(&job_yaml("measured", PREBUILT)).await;
     h.wait_object(&h.pods(), "measured-validation").await;
-    h.finish_pod(
-        "measured-validation",
-        "Succeeded",
-        0,
-        &summary(Outcome::Passed, None),
-    )
-    .await;
+    h.pass_pod("measured-validation").await;
     h.wait_phase("measured", Phase::Succeeded).await;
     let (code, text) = get(addr, "/metrics").await;
     assert_eq!(code, 200);

@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ListParams, PostParams};
-use nbv_report::Outcome;
 use notebook_validator_operator::controller;
 use notebook_validator_operator::crd::Phase;
 use notebook_validator_operator::health::{Health, Readiness};
 use notebook_validator_operator::leader::{self, Ended, LeaseConfig};
-use support::{Harness, job_yaml, summary};
+use support::{Harness, job_yaml};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -236,13 +235,7 @@ async fn of_two_operators_one_processes_a_job_and_the_standby_finishes_it() {
     let (_, _, stop, task) = operators.remove(leading);
     stop.cancel();
     assert_eq!(task.await.expect("task"), Ended::Stopped);
-    h.finish_pod(
-        "once-validation",
-        "Succeeded",
-        0,
-        &summary(Outcome::Passed, None),
-    )
-    .await;
+    h.pass_pod("once-validation").await;
     h.wait_phase("once", Phase::Succeeded).await;
     let (standby, health, stop, task) = operators.remove(0);
     assert_eq!(

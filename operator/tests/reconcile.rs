@@ -50,13 +50,7 @@ async fn a_prebuilt_image_job_runs_its_notebook_and_reports_every_cell() {
         "a job that builds nothing needs no finalizer"
     );
 
-    h.finish_pod(
-        "prebuilt-validation",
-        "Succeeded",
-        0,
-        &summary(Outcome::Passed, None),
-    )
-    .await;
+    h.pass_pod("prebuilt-validation").await;
     let job = h.wait_phase("prebuilt", Phase::Succeeded).await;
     let status = job.status.as_ref().expect("status");
     assert_eq!(status.results.len(), 3);
@@ -180,13 +174,7 @@ async fn an_s2i_build_feeds_its_digest_pinned_image_to_the_validation_pod() {
             .and_then(|b| b.image_reference.clone()),
         Some(image)
     );
-    h.finish_pod(
-        "churn-validation",
-        "Succeeded",
-        0,
-        &summary(Outcome::Passed, None),
-    )
-    .await;
+    h.pass_pod("churn-validation").await;
     let job = h.wait_phase("churn", Phase::Succeeded).await;
     // The README's status example comes from here: NBV_STATUS_EXAMPLE=<file> writes it.
     if let Ok(path) = std::env::var("NBV_STATUS_EXAMPLE") {
@@ -390,13 +378,7 @@ async fn an_operator_restarted_mid_build_carries_on_without_a_second_build_or_po
     h.wait_object(&h.pods(), "resume-validation").await;
     h.stop_operator();
     h.start_operator(&[], None);
-    h.finish_pod(
-        "resume-validation",
-        "Succeeded",
-        0,
-        &summary(Outcome::Passed, None),
-    )
-    .await;
+    h.pass_pod("resume-validation").await;
     h.wait_phase("resume", Phase::Succeeded).await;
     let all_builds = builds
         .list(&ListParams::default())
@@ -539,13 +521,7 @@ async fn the_operator_works_under_only_its_generated_cluster_role() {
         "output": { "to": { "imageDigest": format!("sha256:{}", "ef".repeat(32)) } }
     })).await;
     h.wait_object(&h.pods(), "least-validation").await;
-    h.finish_pod(
-        "least-validation",
-        "Succeeded",
-        0,
-        &summary(Outcome::Passed, None),
-    )
-    .await;
+    h.pass_pod("least-validation").await;
     h.wait_phase("least", Phase::Succeeded).await;
     h.jobs()
         .delete("least", &DeleteParams::default())
