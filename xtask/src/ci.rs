@@ -1,10 +1,10 @@
 //! `cargo xtask ci`: everything CI checks, in the order that fails fastest. It installs what it
-//! needs on a fresh machine (cargo-deny, the control-plane binaries, the Python runtime of the
-//! notebook tests).
+//! needs on a fresh machine (cargo-deny, the control-plane binaries, the node's packages and
+//! images, the Python runtime of the notebook tests).
 
 use std::path::Path;
 
-use crate::{codegen, scaffold, sh};
+use crate::{codegen, node, scaffold, sh};
 
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
@@ -52,6 +52,10 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     // Built once into a cache outside the work tree; later runs reuse it.
     let built = sh::cargo_output(root, &["xtask", "controlplane", "build"])?;
     let bin_dir = built.lines().last().unwrap_or_default().trim().to_owned();
+    // The node's packages when missing, and its images (cached by their inputs; the operator
+    // image follows the code under test).
+    node::install_deps()?;
+    node::build_images(root, false)?;
     // Tests must run, not be skipped: a snapshot without its file fails instead of being written.
     let test = |args: &[&str]| {
         let mut command = sh::cargo();

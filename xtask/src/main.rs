@@ -6,6 +6,7 @@ mod codegen;
 mod controlplane;
 mod dist;
 mod manifests;
+mod node;
 mod scaffold;
 mod sh;
 
@@ -58,6 +59,9 @@ enum Command {
     /// Build (or reuse from the cache) etcd, kube-apiserver and kube-controller-manager.
     #[command(subcommand)]
     Controlplane(controlplane::ControlplaneCommand),
+    /// What the local node needs: its distribution packages and its images.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
     /// Start, stop or inspect a local control plane for running the operator by hand.
     #[command(subcommand)]
     Cluster(controlplane::ClusterCommand),
@@ -89,6 +93,7 @@ fn main() -> anyhow::Result<()> {
         Command::NewStrategy { name, no_test } => scaffold::run(&root, &name, !no_test),
         Command::Controlplane(cmd) => controlplane::run_controlplane(cmd),
         Command::Cluster(cmd) => controlplane::run_cluster(cmd),
+        Command::Node(cmd) => node::run(&root, cmd),
         Command::Bench {
             features,
             jobs,

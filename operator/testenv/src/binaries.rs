@@ -23,6 +23,15 @@ pub const EXECUTABLES: [&str; 4] = [
     "nbv-supervise",
 ];
 
+/// The executables a node adds to the control plane, in the same directory.
+pub const NODE_EXECUTABLES: [&str; 5] = [
+    "kube-scheduler",
+    "kubelet",
+    "nbv-pause",
+    "nbv-node-down",
+    "nbv-node-serve",
+];
+
 /// `$XDG_CACHE_HOME/nbv-controlplane`, or `~/.cache/nbv-controlplane`: outside the work tree, so
 /// `cargo clean` and fresh checkouts keep the binaries, which take minutes to build.
 pub fn cache_root() -> Result<PathBuf, Error> {

@@ -28,6 +28,9 @@ pub const DEFAULT_CONTROLLERS: &[&str] = &[
     "root-ca-certificate-publisher-controller",
 ];
 
+/// Removes the `not-ready` taint from a Node once its kubelet reports Ready.
+const NODE_LIFECYCLE_CONTROLLER: &str = "node-lifecycle-controller";
+
 /// How long each server gets to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long a supervisor gets to stop its server and clean up before it is killed.
@@ -45,6 +48,7 @@ pub struct ControlPlaneBuilder {
     lifetime: Lifetime,
     controllers: Vec<String>,
     binaries: Option<Binaries>,
+    node: bool,
 }
 
 impl Default for ControlPlaneBuilder {
@@ -57,6 +61,7 @@ impl Default for ControlPlaneBuilder {
                 .map(|c| (*c).to_owned())
                 .collect(),
             binaries: None,
+            node: false,
         }
     }
 }
@@ -82,6 +87,20 @@ impl ControlPlaneBuilder {
         S: Into<String>,
     {
         self.controllers = controllers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Also starts a node (see [`crate::node`]): kube-scheduler, containerd and a kubelet, and the
+    /// controller manager's node-lifecycle controller, which lifts the not-ready taint.
+    pub fn with_node(mut self) -> Self {
+        self.node = true;
+        if !self
+            .controllers
+            .iter()
+            .any(|c| c == NODE_LIFECYCLE_CONTROLLER)
+        {
+            self.controllers.push(NODE_LIFECYCLE_CONTROLLER.to_owned());
+        }
         self
     }
 
@@ -129,6 +148,7 @@ impl ControlPlaneBuilder {
             lifetime: self.lifetime,
             owns_root,
             timings: StartupTimings::default(),
+            node_images: None,
         };
         // On any error below, dropping `cp` stops whatever was started.
         let pki_dir = mkdir(&root, "pki")?;
@@ -164,6 +184,7 @@ impl ControlPlaneBuilder {
                 run_dir: &run_dir,
                 // etcd is stopped last, so its supervisor removes the whole state directory.
                 cleanup: owns_root.then_some(root.as_path()),
+                after: Vec::new(),
                 lifetime: self.lifetime,
             }
             .start()?,
@@ -200,6 +221,11 @@ impl ControlPlaneBuilder {
                 pki.service_account_key.display()
             ),
             "--allow-privileged=true".into(),
+            // The node's name does not resolve; its address does.
+            "--kubelet-preferred-address-types=InternalIP".into(),
+            // The kubelet admits clients with a certificate of this CA only.
+            format!("--kubelet-client-certificate={}", pki.admin.cert.display()),
+            format!("--kubelet-client-key={}", pki.admin.key.display()),
             "--profiling=false".into(),
         ]);
         cp.processes.push(
@@ -210,6 +236,7 @@ impl ControlPlaneBuilder {
                 args: apiserver_args,
                 run_dir: &run_dir,
                 cleanup: None,
+                after: Vec::new(),
                 lifetime: self.lifetime,
             }
             .start()?,
@@ -252,6 +279,7 @@ impl ControlPlaneBuilder {
                 ]),
                 run_dir: &run_dir,
                 cleanup: None,
+                after: Vec::new(),
                 lifetime: self.lifetime,
             }
             .start()?,
@@ -276,6 +304,22 @@ impl ControlPlaneBuilder {
             .await?;
         }
         cp.timings.controller_manager = t.elapsed();
+
+        if self.node {
+            let t = Instant::now();
+            let node = crate::node::start(crate::node::NodeInputs {
+                binaries: &binaries,
+                run_dir: &run_dir,
+                kubeconfig: &cp.kubeconfig,
+                client_ca: &pki.ca.cert,
+                lifetime: self.lifetime,
+                client: &client,
+            })
+            .await?;
+            cp.processes.extend(node.processes);
+            cp.node_images = Some(node.images);
+            cp.timings.node = t.elapsed();
+        }
         cp.timings.total = started.elapsed();
         tracing::info!(root = %cp.root.display(), server = %server, timings = ?cp.timings, "control plane started");
         Ok(cp)
@@ -291,6 +335,8 @@ pub struct StartupTimings {
     pub apiserver: Duration,
     /// Until kube-controller-manager was seen working.
     pub controller_manager: Duration,
+    /// Until the node was Ready and schedulable (zero without a node).
+    pub node: Duration,
     /// From the call to ready, certificates included.
     pub total: Duration,
 }
@@ -310,6 +356,7 @@ pub struct ControlPlane {
     /// Whether the state directory is a temporary one this control plane removes.
     owns_root: bool,
     timings: StartupTimings,
+    node_images: Option<crate::NodeImages>,
 }
 
 impl ControlPlane {
@@ -351,6 +398,11 @@ impl ControlPlane {
     /// The supervised servers, in start order.
     pub fn processes(&self) -> Vec<ProcessInfo> {
         self.processes.iter().map(Supervised::info).collect()
+    }
+
+    /// The images imported into the node, when it has one.
+    pub fn node_images(&self) -> Option<&crate::NodeImages> {
+        self.node_images.as_ref()
     }
 
     /// How long start-up took.
@@ -491,7 +543,11 @@ impl Drop for ControlPlane {
 }
 
 /// Polls `ready` until it holds, failing early with the log tail if the server exits.
-async fn wait_until<F, Fut>(process: &mut Supervised, what: &str, mut ready: F) -> Result<(), Error>
+pub(crate) async fn wait_until<F, Fut>(
+    process: &mut Supervised,
+    what: &str,
+    mut ready: F,
+) -> Result<(), Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -533,7 +589,7 @@ fn mkdir(root: &Path, name: &str) -> Result<PathBuf, Error> {
 
 /// A port the kernel just handed out on loopback. Another process could take it before the server
 /// binds it; on a test machine that is rare enough, and the server then fails loudly.
-fn free_port() -> Result<u16, Error> {
+pub(crate) fn free_port() -> Result<u16, Error> {
     let listener =
         TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| Error::io("127.0.0.1:0", e))?;
     let port = listener

@@ -22,6 +22,7 @@
 mod binaries;
 mod controlplane;
 pub mod crds;
+pub mod node;
 mod pki;
 mod process;
 mod shared;
@@ -30,17 +31,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use binaries::{
-    BIN_DIR_ENV, Binaries, ETCD_VERSION, EXECUTABLES, HELM_VERSION, KUBERNETES_VERSION, STAMP_FILE,
-    bin_dir_of, cache_root, versioned_dir,
+    BIN_DIR_ENV, Binaries, ETCD_VERSION, EXECUTABLES, HELM_VERSION, KUBERNETES_VERSION,
+    NODE_EXECUTABLES, STAMP_FILE, bin_dir_of, cache_root, versioned_dir,
 };
 pub use controlplane::{
     ControlPlane, ControlPlaneBuilder, DEFAULT_CONTROLLERS, KEEP_ENV, StartupTimings, client_from,
     config_from, readyz,
 };
 pub use crds::install_crds;
+pub use node::{NodeImage, NodeImages, NodeServer};
 pub use pki::{CertPair, Pki};
 pub use process::{Lifetime, ProcessInfo, is_running, rss_kib};
-pub use shared::{TestEnv, shared};
+pub use shared::{TestEnv, shared, shared_with_node};
 
 /// What can go wrong starting or using a control plane.
 ///

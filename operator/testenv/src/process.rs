@@ -55,6 +55,8 @@ pub(crate) struct Spawn<'a> {
     pub(crate) run_dir: &'a Path,
     /// Removed by the supervisor after the server has stopped.
     pub(crate) cleanup: Option<&'a Path>,
+    /// A command the supervisor runs after the server has stopped (program, then arguments).
+    pub(crate) after: Vec<OsString>,
     pub(crate) lifetime: Lifetime,
 }
 
@@ -73,6 +75,9 @@ impl Spawn<'_> {
             .arg(&exit_file);
         if let Some(path) = self.cleanup {
             cmd.arg("--cleanup").arg(path);
+        }
+        for arg in &self.after {
+            cmd.arg("--after").arg(arg);
         }
         match self.lifetime {
             Lifetime::Owned => {

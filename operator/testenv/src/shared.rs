@@ -4,7 +4,10 @@ use std::sync::{Arc, OnceLock};
 
 use crate::{ControlPlane, Error};
 
-static SHARED: OnceLock<Result<ControlPlane, Arc<Error>>> = OnceLock::new();
+type Shared = OnceLock<Result<ControlPlane, Arc<Error>>>;
+
+static SHARED: Shared = OnceLock::new();
+static SHARED_WITH_NODE: Shared = OnceLock::new();
 
 /// The control plane shared by all tests of this binary, started by the first caller.
 ///
@@ -14,24 +17,36 @@ static SHARED: OnceLock<Result<ControlPlane, Arc<Error>>> = OnceLock::new();
 /// statics); its servers stop when the process ends, because their supervisors see their stdin
 /// pipe close. A failed start is remembered and reported to every test, not retried.
 pub async fn shared() -> Result<&'static ControlPlane, Error> {
-    let result = match SHARED.get() {
+    shared_in(&SHARED, false).await
+}
+
+/// The same with a node (see [`crate::node`]), so that pods really run. One node runs per
+/// machine: keep the tests that need it in one test binary.
+pub async fn shared_with_node() -> Result<&'static ControlPlane, Error> {
+    shared_in(&SHARED_WITH_NODE, true).await
+}
+
+async fn shared_in(cell: &'static Shared, node: bool) -> Result<&'static ControlPlane, Error> {
+    let result = match cell.get() {
         Some(result) => result,
         // Concurrent first callers block in `get_or_init` until the first one is done; on a
         // blocking-pool thread, so their runtimes are not stalled.
-        None => tokio::task::spawn_blocking(|| SHARED.get_or_init(start_on_own_thread))
+        None => tokio::task::spawn_blocking(move || cell.get_or_init(|| start_on_own_thread(node)))
             .await
             .map_err(|e| Error::Invalid(format!("starting the shared control plane: {e}")))?,
     };
     result.as_ref().map_err(|e| Error::Shared(Arc::clone(e)))
 }
 
-fn start_on_own_thread() -> Result<ControlPlane, Arc<Error>> {
-    let start = || -> Result<ControlPlane, Error> {
+fn start_on_own_thread(node: bool) -> Result<ControlPlane, Arc<Error>> {
+    let start = move || -> Result<ControlPlane, Error> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Error::io("tokio runtime", e))?;
-        runtime.block_on(ControlPlane::start())
+        let builder = ControlPlane::builder();
+        let builder = if node { builder.with_node() } else { builder };
+        runtime.block_on(builder.start())
     };
     std::thread::Builder::new()
         .name("nbv-testenv-start".into())
@@ -74,7 +89,19 @@ impl TestEnv {
         prefix: &str,
         labels: &[(&str, &str)],
     ) -> Result<Self, Error> {
-        let control_plane = shared().await?;
+        Self::in_control_plane(shared().await?, prefix, labels).await
+    }
+
+    /// A namespace on the shared control plane with a node, where pods really run.
+    pub async fn on_node(prefix: &str, labels: &[(&str, &str)]) -> Result<Self, Error> {
+        Self::in_control_plane(shared_with_node().await?, prefix, labels).await
+    }
+
+    async fn in_control_plane(
+        control_plane: &'static ControlPlane,
+        prefix: &str,
+        labels: &[(&str, &str)],
+    ) -> Result<Self, Error> {
         let namespace = control_plane.create_namespace(prefix, labels).await?;
         Ok(Self {
             client: control_plane.client()?,

@@ -8,7 +8,8 @@
 //     its file descriptors), and then the supervisor stops the server: SIGTERM, SIGKILL after a
 //     grace period;
 //   - the server gets PR_SET_PDEATHSIG=SIGKILL, so it also dies if the supervisor itself is killed;
-//   - after the server has stopped, the --cleanup paths are removed (the temporary state dir).
+//   - after the server has stopped, the --after command runs (the node's host clean-up), then the
+//     --cleanup paths are removed (the temporary state dir).
 //
 // With --detached (for `cargo xtask cluster up`), stdin is not watched; SIGTERM or SIGINT stops it.
 //
@@ -39,6 +40,8 @@ func (p *pathList) Set(v string) error { *p = append(*p, v); return nil }
 func main() {
 	var cleanup pathList
 	flag.Var(&cleanup, "cleanup", "path to remove after the server has stopped (repeatable)")
+	var after pathList
+	flag.Var(&after, "after", "argument of a command to run after the server has stopped, before --cleanup (repeatable: program, then its arguments)")
 	detached := flag.Bool("detached", false, "do not watch stdin; stop on SIGTERM or SIGINT only")
 	grace := flag.Duration("grace", 5*time.Second, "time between SIGTERM and SIGKILL")
 	pidFile := flag.String("pid-file", "", "file to write the server's pid to")
@@ -77,6 +80,7 @@ func main() {
 			_ = os.WriteFile(*exitFile, []byte("start failed: "+err.Error()+"\n"), 0o644)
 		}
 		waitForStop(*detached, signals)
+		runAfter(after)
 		removeAll(cleanup)
 		os.Exit(1)
 	}
@@ -112,8 +116,22 @@ func main() {
 			code = exitCode(<-exited)
 		}
 	}
+	runAfter(after)
 	removeAll(cleanup)
 	os.Exit(code)
+}
+
+// runAfter runs the --after command, if any, with the supervisor's output.
+func runAfter(argv []string) {
+	if len(argv) == 0 {
+		return
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout = os.Stdout
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "nbv-supervise: %s: %v\n", argv[0], err)
+	}
 }
 
 // waitForStop returns when stdin reaches EOF (unless detached) or a stop signal arrives.

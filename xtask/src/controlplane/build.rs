@@ -1,5 +1,5 @@
 //! `cargo xtask controlplane build`: etcd, kube-apiserver, kube-controller-manager, the
-//! supervisor, kubectl and helm, from the Go wrapper modules in `xtask/controlplane`.
+//! supervisor, kubectl and helm, and the node's kube-scheduler, kubelet and pause program, from the Go wrapper modules in `xtask/controlplane`.
 //!
 //! The result goes to a cache entry outside the work tree, keyed by version. It is built in a
 //! temporary directory next to it and renamed into place only when complete, with a stamp
@@ -13,7 +13,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail, ensure};
-use nbv_testenv::{Binaries, ETCD_VERSION, HELM_VERSION, KUBERNETES_VERSION, STAMP_FILE};
+use nbv_testenv::{
+    Binaries, ETCD_VERSION, HELM_VERSION, KUBERNETES_VERSION, NODE_EXECUTABLES, STAMP_FILE,
+};
 use sha2::{Digest as _, Sha256};
 
 use super::wrappers_dir;
@@ -103,6 +105,9 @@ fn build_into(wrappers: &Path, bin: &Path) -> anyhow::Result<()> {
             "k8s.io/kubernetes/cmd/kube-controller-manager",
             // Not needed by tests; for people using `cargo xtask cluster`.
             "k8s.io/kubernetes/cmd/kubectl",
+            // The node.
+            "k8s.io/kubernetes/cmd/kube-scheduler",
+            "k8s.io/kubernetes/cmd/kubelet",
         ],
     )?;
     // Output files named explicitly: go would name etcd's binary after its module path.
@@ -115,6 +120,27 @@ fn build_into(wrappers: &Path, bin: &Path) -> anyhow::Result<()> {
     go_build(
         &wrappers.join("supervisor"),
         &bin.join("nbv-supervise"),
+        "-s -w",
+        &["."],
+    )?;
+    // The node's sandbox ("pause") image holds only this.
+    go_build(
+        &wrappers.join("pause"),
+        &bin.join("nbv-pause"),
+        "-s -w",
+        &["."],
+    )?;
+    // Git and files for the node's pods, which reach nothing outside the machine.
+    go_build(
+        &wrappers.join("nodeserve"),
+        &bin.join("nbv-node-serve"),
+        "-s -w",
+        &["."],
+    )?;
+    // Undoes the node's changes to the host, even when its owner died.
+    go_build(
+        &wrappers.join("nodedown"),
+        &bin.join("nbv-node-down"),
         "-s -w",
         &["."],
     )?;
@@ -206,6 +232,12 @@ fn inputs_hash(wrappers: &Path, go_version: &str) -> anyhow::Result<String> {
         "etcd/go.sum",
         "supervisor/go.mod",
         "supervisor/main.go",
+        "pause/go.mod",
+        "pause/main.go",
+        "nodeserve/go.mod",
+        "nodeserve/main.go",
+        "nodedown/go.mod",
+        "nodedown/main.go",
         "helm/go.mod",
         "helm/go.sum",
         "helm/tools.go",
@@ -229,6 +261,7 @@ fn stamp_matches(entry: &Path, inputs: &str) -> bool {
         && Binaries::in_dir(&bin).is_ok()
         && bin.join("kubectl").is_file()
         && bin.join("helm").is_file()
+        && NODE_EXECUTABLES.iter().all(|name| bin.join(name).is_file())
 }
 
 fn write_stamp(entry: &Path, inputs: &str, go_version: &str) -> anyhow::Result<()> {
@@ -249,6 +282,8 @@ fn verify_versions(bin: &Path) -> anyhow::Result<()> {
         ("kube-apiserver", &["--version"][..]),
         ("kube-controller-manager", &["--version"]),
         ("kubectl", &["version", "--client"]),
+        ("kube-scheduler", &["--version"]),
+        ("kubelet", &["--version"]),
     ] {
         let out = command_output(Command::new(bin.join(name)).args(args))?;
         ensure!(

@@ -1,0 +1,95 @@
+//! The images the node runs, built on this machine by `cargo xtask node images` (no registry
+//! outside the machine is reachable) and imported into the node's containerd at start.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// One image: its reference as pods name it, and the OCI archive holding it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeImage {
+    /// `nbv.local/<name>:<content hash>`.
+    pub reference: String,
+    /// An OCI image layout in a tar file.
+    pub archive: PathBuf,
+}
+
+/// The images of the node, as `cargo xtask node images` last built them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeImages {
+    /// The sandbox image: only a program that waits for a signal.
+    pub pause: NodeImage,
+    /// A notebook image: Python with papermill and ipykernel, git, a numeric non-root user.
+    pub notebook: NodeImage,
+    /// The operator image: `nbv-operator` and the `nbv` runner, with git and sh for the
+    /// validation pod's init containers (the Containerfile's content).
+    pub operator: NodeImage,
+}
+
+impl NodeImages {
+    /// `<cache root>/node-images`.
+    pub fn cache_dir() -> Result<PathBuf, Error> {
+        Ok(crate::cache_root()?.join("node-images"))
+    }
+
+    /// Where the list of built images is kept.
+    pub fn manifest_path() -> Result<PathBuf, Error> {
+        Ok(Self::cache_dir()?.join("images.json"))
+    }
+
+    /// The images last built; fails, saying how to build them, when there are none.
+    pub fn load() -> Result<Self, Error> {
+        let path = Self::manifest_path()?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::Invalid(format!(
+                    "the node's images are not built ({} is missing); build them with `cargo xtask node images`",
+                    path.display()
+                ))
+            } else {
+                Error::io(&path, e)
+            }
+        })?;
+        let images: Self = serde_json::from_str(&text)
+            .map_err(|e| Error::Invalid(format!("reading {}: {e}", path.display())))?;
+        for image in images.all() {
+            if !image.archive.is_file() {
+                return Err(Error::Invalid(format!(
+                    "{} lists {}, which is gone; rebuild with `cargo xtask node images`",
+                    path.display(),
+                    image.archive.display()
+                )));
+            }
+        }
+        Ok(images)
+    }
+
+    /// Every image.
+    pub fn all(&self) -> [&NodeImage; 3] {
+        [&self.pause, &self.notebook, &self.operator]
+    }
+}
+
+/// Imports the archives into containerd's `k8s.io` namespace (the kubelet's).
+pub(crate) fn import(socket: &Path, images: &NodeImages) -> Result<(), Error> {
+    for image in images.all() {
+        let out = Command::new("ctr")
+            .arg("--address")
+            .arg(socket)
+            .args(["--namespace", "k8s.io", "images", "import"])
+            .arg(&image.archive)
+            .output()
+            .map_err(|e| Error::io("ctr", e))?;
+        if !out.status.success() {
+            return Err(Error::Invalid(format!(
+                "importing {} into containerd failed: {}",
+                image.archive.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+    }
+    Ok(())
+}
