@@ -11,6 +11,13 @@ use crate::{GitSource, StrategyError};
 /// Where a clone container mounts clone credentials (from the job's secret, as files).
 pub const CREDENTIALS_MOUNT: &str = "/var/run/nbv/git-credentials";
 
+/// File mode of the mounted credentials. Secret files belong to root unless the pod sets an
+/// `fsGroup`, which the operator cannot choose for an arbitrary namespace, and clone containers
+/// run as non-root: owner-only modes make the files unreadable to them. Only the clone
+/// container mounts them, so other containers of the pod never see them either way (ssh
+/// accepts a key that the current user does not own whatever its mode).
+pub const CREDENTIALS_MODE: i32 = 0o444;
+
 /// The shell script a clone container runs. It reads `NBV_GIT_URL`, `NBV_GIT_REF` (may be empty),
 /// `NBV_SOURCE_DIR` and, when credentials are mounted, the files `username`/`password` or
 /// `ssh-privatekey` under [`CREDENTIALS_MOUNT`]. Any ref works: branch, tag or commit SHA.

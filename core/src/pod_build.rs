@@ -320,7 +320,7 @@ pub fn render(
     ];
     if let Some(secret) = &request.source.credentials_secret {
         clone_mounts.push(json!({ "name": "git-credentials", "mountPath": git::CREDENTIALS_MOUNT, "readOnly": true }));
-        volumes.push(json!({ "name": "git-credentials", "secret": { "secretName": secret, "defaultMode": 0o400 } }));
+        volumes.push(json!({ "name": "git-credentials", "secret": { "secretName": secret, "defaultMode": git::CREDENTIALS_MODE } }));
     }
     let mut build_env: BTreeMap<String, String> = builder.env.clone();
     if let Some(secret) = &request.push_secret {

@@ -26,7 +26,14 @@ pub fn operator_rules() -> Vec<PolicyRule> {
             &["notebookvalidationjobs/finalizers"],
             &["update"],
         ),
-        rule("", &["pods"], &["get", "list", "watch", "create", "delete"]),
+        // patch: a pod still running at the verdict is stopped through its deadline.
+        rule(
+            "",
+            &["pods"],
+            &["get", "list", "watch", "create", "patch", "delete"],
+        ),
+        // The kubelet's events say why a validation pod cannot start (a missing secret).
+        rule("", &["events"], &["list"]),
         rule("events.k8s.io", &["events"], &["create", "patch"]),
         rule("coordination.k8s.io", &["leases"], MANAGE),
         // Strategy detection reads the API server's discovery documents, which every

@@ -10,6 +10,7 @@
 pub mod build;
 pub mod outcome;
 pub mod plan;
+pub mod pod_lifecycle;
 pub mod select;
 pub mod status;
 pub mod validation_pod;
@@ -368,14 +369,18 @@ async fn timed_out(
         "the job ran longer than spec.timeout ({}s) and was stopped",
         plan.job_timeout.as_secs()
     );
-    // A pod that never started is the usual cause; say so, and where to look.
+    // A pod that never started is the usual cause; say so, and where to look. The notebook
+    // must not run on after the verdict.
     if let Some(name) = update.status.validation_pod_name.clone() {
         let pods: Api<Pod> =
             Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
-        if let Ok(Some(pod)) = find_pod(ctx, &pods, &name).await
-            && !outcome::started(&pod)
-        {
-            message = format!("{message}: {}", outcome::never_started(&name));
+        if let Ok(Some(pod)) = find_pod(ctx, &pods, &name).await {
+            if !outcome::started(&pod) {
+                message = format!("{message}: {}", outcome::never_started(&name));
+            }
+            if let Some(stopped) = pod_lifecycle::stop(&pods, &pod).await {
+                message = format!("{message}; {stopped}");
+            }
         }
     }
     update.fail("JobTimeout", message.clone());
@@ -451,8 +456,28 @@ async fn validate(
     };
     match outcome::read(&pod) {
         PodOutcome::Starting => {
+            let waited = pod
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map_or(0, |t| update.now().0.as_second() - t.0.as_second());
+            if waited >= pod_lifecycle::EVENTS_AFTER.as_secs().cast_signed()
+                && let Some(why) = pod_lifecycle::unstartable(&ctx.client, job, &pod).await
+            {
+                let stopped = pod_lifecycle::stop(&pods, &pod).await;
+                let message = match stopped {
+                    Some(stopped) => format!("{}; {stopped}", why.message),
+                    None => why.message,
+                };
+                update.condition(VALIDATION_COMPLETE, false, why.reason, message.clone());
+                update.fail(why.reason, message.clone());
+                ctx.event(job, EventType::Warning, why.reason, &message)
+                    .await;
+                return Ok(Progress::Ended);
+            }
             starting(update);
-            Ok(Progress::Waiting(None))
+            // Nothing in the pod changes while a volume cannot be mounted: look again.
+            Ok(Progress::Waiting(Some(pod_lifecycle::RECHECK)))
         }
         PodOutcome::Running(message) => {
             let message = format!("{message}{retry}");
@@ -465,6 +490,10 @@ async fn validate(
             Ok(Progress::Done(()))
         }
         PodOutcome::Failed { reason, message } => {
+            let message = match pod_lifecycle::stop(&pods, &pod).await {
+                Some(stopped) => format!("{message}; {stopped}"),
+                None => message,
+            };
             update.condition(VALIDATION_COMPLETE, false, reason, message.clone());
             update.fail(reason, message.clone());
             ctx.event(job, EventType::Warning, reason, &message).await;

@@ -53,6 +53,16 @@ fn terminated(
         .clone()
 }
 
+/// What to change, for the kubelet messages whose fix is not obvious from them.
+fn hint(detail: &str) -> &'static str {
+    if detail.contains("non-numeric user") {
+        // The pod runs as non-root without naming a UID, so the image must name one.
+        "; the validation pod runs as non-root and takes the user from the image, which must give it as a number: rebuild the image with a numeric USER (for example `USER 1000`, as Jupyter's images do)"
+    } else {
+        ""
+    }
+}
+
 /// Whether any container of `pod` has started (is running, or ran and ended).
 pub fn started(pod: &Pod) -> bool {
     let Some(status) = &pod.status else {
@@ -95,15 +105,16 @@ pub fn read(pod: &Pod) -> PodOutcome {
         if let Some(waiting) = waiting {
             let reason = waiting.reason.as_deref().unwrap_or_default();
             if let Some((_, ours)) = STUCK_REASONS.iter().find(|(k, _)| *k == reason) {
+                let detail = waiting
+                    .message
+                    .as_deref()
+                    .unwrap_or("no detail from the kubelet");
                 return PodOutcome::Failed {
                     reason: ours,
                     message: format!(
-                        "container '{}' cannot start ({reason}): {}",
+                        "container '{}' cannot start ({reason}): {detail}{}",
                         container.name,
-                        waiting
-                            .message
-                            .as_deref()
-                            .unwrap_or("no detail from the kubelet")
+                        hint(detail)
                     ),
                 };
             }

@@ -142,9 +142,20 @@ impl StatusUpdate {
         }
     }
 
-    /// Ends the job as failed: phase, Ready=False, completion time, message.
+    /// Ends the job as failed: phase, Ready=False, completion time, message. A condition still
+    /// in progress ends False with the same reason: every condition says how the job ended.
     pub fn fail(&mut self, reason: &str, message: impl Into<String>) {
         let message = message.into();
+        let open: Vec<String> = self
+            .status
+            .conditions
+            .iter()
+            .filter(|c| c.status == "Unknown")
+            .map(|c| c.type_.clone())
+            .collect();
+        for type_ in open {
+            self.condition(&type_, false, reason, message.clone());
+        }
         self.condition(READY, false, reason, message.clone());
         self.phase(Phase::Failed, message);
         self.status
@@ -185,6 +196,25 @@ mod tests {
         later.condition(BUILD_READY, true, "BuildSucceeded", "done");
         assert_ne!(later.status.conditions[0].last_transition_time, first);
         assert_eq!(later.status.conditions.len(), 1);
+    }
+
+    #[test]
+    fn failing_ends_every_condition_in_progress() {
+        let mut update = StatusUpdate::new(None, Some(1));
+        update.condition(BUILD_READY, true, "ImageProvided", "given");
+        update.condition_unknown(VALIDATION_COMPLETE, "Running", "the notebook is running");
+        update.fail("JobTimeout", "too long");
+        let of = |type_: &str| {
+            update
+                .status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == type_)
+                .map(|c| (c.status.as_str(), c.reason.as_str()))
+        };
+        assert_eq!(of(BUILD_READY), Some(("True", "ImageProvided")));
+        assert_eq!(of(VALIDATION_COMPLETE), Some(("False", "JobTimeout")));
+        assert_eq!(of(READY), Some(("False", "JobTimeout")));
     }
 
     #[test]

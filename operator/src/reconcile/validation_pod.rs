@@ -110,7 +110,7 @@ fn clone_container(
             name: volume_name,
             secret: Some(SecretVolumeSource {
                 secret_name: Some(secret.clone()),
-                default_mode: Some(0o400),
+                default_mode: Some(git::CREDENTIALS_MODE),
                 ..SecretVolumeSource::default()
             }),
             ..Volume::default()
@@ -132,6 +132,8 @@ fn clone_container(
         env: Some(vars),
         volume_mounts: Some(mounts),
         security_context: Some(restricted()),
+        // git's own words (an unknown ref, a refused login) reach the job's status.
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()
     };
     (container, volume)
@@ -156,6 +158,7 @@ pub fn render(job: &NotebookValidationJob, plan: &PodPlan<'_>, settings: &PodSet
         ]),
         volume_mounts: Some(vec![mount("runner", RUNNER_DIR, false)]),
         security_context: Some(restricted()),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()
     }];
     let (clone, credentials) = clone_container("clone", &spec.notebook, NOTEBOOK_DIR, settings);

@@ -1,0 +1,175 @@
+//! The validation pod around its run: noticing early that it can never start, and stopping it
+//! once the job has its verdict.
+//!
+//! A pod whose volume cannot be mounted (a `credentialsSecret` that does not exist) stays Pending
+//! with nothing in its status, and the kubelet does not enforce `activeDeadlineSeconds` while it
+//! waits for the mount; only the kubelet's events say why. So after [`EVENTS_AFTER`] of waiting,
+//! the operator reads the pod's `FailedMount` events (a `list` on events, in its role).
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+
+use super::outcome;
+use crate::crd::NotebookValidationJob;
+use crate::labels::FIELD_MANAGER;
+
+/// How long a pod may wait to start before its events are read.
+pub const EVENTS_AFTER: Duration = Duration::from_secs(3);
+/// How often a pod that has not started is looked at again.
+pub const RECHECK: Duration = Duration::from_secs(3);
+
+/// Why a pod can never start, as a condition reason and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unstartable {
+    /// `CredentialsSecretNotFound` or `VolumeNotFound`.
+    pub reason: &'static str,
+    /// What is missing and what to do.
+    pub message: String,
+}
+
+/// Reads the kubelet's `FailedMount` events of `pod`: a Secret or ConfigMap that does not exist
+/// never mounts. `None` when nothing says so, or when the operator may not read events (the
+/// job's timeout still ends it then).
+pub async fn unstartable(
+    client: &kube::Client,
+    job: &NotebookValidationJob,
+    pod: &Pod,
+) -> Option<Unstartable> {
+    let namespace = pod.namespace().unwrap_or_default();
+    let uid = pod.uid()?;
+    let events: Api<Event> = Api::namespaced(client.clone(), &namespace);
+    let params =
+        ListParams::default().fields(&format!("involvedObject.uid={uid},reason=FailedMount"));
+    let listed = match events.list(&params).await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::warn!(pod = %pod.name_any(), error = %e, "cannot read the validation pod's events; a pod that cannot start ends at spec.timeout");
+            return None;
+        }
+    };
+    listed
+        .items
+        .iter()
+        .filter_map(|e| e.message.as_deref())
+        .find_map(|message| missing_object(job, &namespace, message))
+}
+
+/// The kubelet's `... secret "name" not found` (or configmap), explained.
+fn missing_object(
+    job: &NotebookValidationJob,
+    namespace: &str,
+    message: &str,
+) -> Option<Unstartable> {
+    let (kind, rest) = ["secret", "configmap"].iter().find_map(|kind| {
+        message
+            .split_once(&format!("{kind} \""))
+            .map(|(_, rest)| (*kind, rest))
+    })?;
+    let (name, tail) = rest.split_once('"')?;
+    if !tail.trim_start().starts_with("not found") {
+        return None;
+    }
+    let credentials = [Some(&job.spec.notebook), job.spec.golden_notebook.as_ref()]
+        .into_iter()
+        .flatten()
+        .find(|source| source.git.credentials_secret.as_deref() == Some(name));
+    Some(match credentials {
+        Some(_) => Unstartable {
+            reason: "CredentialsSecretNotFound",
+            message: format!(
+                "the credentialsSecret \"{name}\" does not exist in namespace {namespace}: create it (keys username and password, or ssh-privatekey) or correct the job's credentialsSecret, then re-create the job"
+            ),
+        },
+        None => Unstartable {
+            reason: "VolumeNotFound",
+            message: format!(
+                "the validation pod cannot mount {kind} \"{name}\", which does not exist in namespace {namespace}: create it or correct podConfig.volumes (kubelet: {message})"
+            ),
+        },
+    })
+}
+
+/// Stops the validation pod once the job has its verdict, keeping what a user needs: a pod whose
+/// containers ran is ended through its deadline, so its logs stay readable; a pod that never
+/// started has no logs and is deleted (its events outlive it). Returns what happened, for the
+/// status message; nothing for a pod that already finished.
+pub async fn stop(pods: &Api<Pod>, pod: &Pod) -> Option<String> {
+    let name = pod.name_any();
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    if matches!(phase, Some("Succeeded" | "Failed")) {
+        return None;
+    }
+    if outcome::started(pod) {
+        // The kubelet kills a pod past its deadline at once; lowering it is allowed.
+        let patch = serde_json::json!({"spec": {"activeDeadlineSeconds": 1}});
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        match pods.patch(&name, &params, &Patch::Merge(&patch)).await {
+            Ok(_) => Some(format!(
+                "validation pod {name} was stopped; `kubectl logs {name} --all-containers` shows what it did"
+            )),
+            Err(e) => {
+                tracing::warn!(pod = %name, error = %e, "could not stop the validation pod");
+                None
+            }
+        }
+    } else {
+        match pods.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => Some(format!(
+                "validation pod {name}, which never started, was deleted; its events stay for about an hour: `kubectl get events --field-selector involvedObject.name={name}`"
+            )),
+            Err(e) => {
+                tracing::warn!(pod = %name, error = %e, "could not delete the validation pod");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> NotebookValidationJob {
+        serde_yaml_ng::from_str(
+            "apiVersion: mlops.redhat.com/v1alpha1\nkind: NotebookValidationJob\nmetadata:\n  name: j\nspec:\n  notebook:\n    git:\n      url: https://example.com/r.git\n      credentialsSecret: git-creds\n    path: a.ipynb\n",
+        )
+        .expect("job")
+    }
+
+    #[test]
+    fn a_missing_credentials_secret_is_named_with_what_to_do() {
+        let found = missing_object(
+            &job(),
+            "team",
+            "MountVolume.SetUp failed for volume \"clone-credentials\" : secret \"git-creds\" not found",
+        )
+        .expect("recognised");
+        assert_eq!(found.reason, "CredentialsSecretNotFound");
+        assert!(
+            found
+                .message
+                .contains("\"git-creds\" does not exist in namespace team"),
+            "{}",
+            found.message
+        );
+    }
+
+    #[test]
+    fn other_missing_objects_and_other_failures() {
+        let found = missing_object(
+            &job(),
+            "team",
+            "MountVolume.SetUp failed for volume \"data\" : configmap \"inputs\" not found",
+        )
+        .expect("recognised");
+        assert_eq!(found.reason, "VolumeNotFound");
+        assert!(missing_object(&job(), "team", "MountVolume.SetUp failed: timed out").is_none());
+        assert!(missing_object(&job(), "team", "secret \"x\" is being deleted").is_none());
+    }
+}
