@@ -5,12 +5,9 @@ mod support;
 
 use std::time::Duration;
 
-use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
 use kube::ResourceExt;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use nbv_report::Outcome;
-use notebook_validator_operator::catalog::Catalog;
-use notebook_validator_operator::config::EnabledStrategies;
 use notebook_validator_operator::crd::Phase;
 use serde_json::json;
 use support::{Harness, condition, job_yaml, summary};
@@ -475,43 +472,7 @@ async fn hostile_git_refs_are_refused_by_the_api_server() {
 #[tokio::test]
 async fn the_operator_works_under_only_its_generated_cluster_role() {
     let mut h = Harness::new("rbac").await;
-    let catalog = Catalog::linked(EnabledStrategies::resolve(None, None, &[]).expect("config"))
-        .expect("registry");
-    let role_name = format!("nbv-operator-{}", h.env.namespace);
-    let role = notebook_validator_operator::rbac::cluster_role(&role_name, &catalog);
-    let roles: kube::Api<k8s_openapi::api::rbac::v1::ClusterRole> =
-        kube::Api::all(h.env.client.clone());
-    roles
-        .create(&PostParams::default(), &role)
-        .await
-        .expect("role");
-    let binding = ClusterRoleBinding {
-        metadata: kube::api::ObjectMeta {
-            name: Some(role_name.clone()),
-            ..Default::default()
-        },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "ClusterRole".into(),
-            name: role_name.clone(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: "nbv-operator".into(),
-            namespace: Some(h.env.namespace.clone()),
-            api_group: None,
-        }]),
-    };
-    let bindings: kube::Api<ClusterRoleBinding> = kube::Api::all(h.env.client.clone());
-    bindings
-        .create(&PostParams::default(), &binding)
-        .await
-        .expect("binding");
-    let operator_client = h
-        .env
-        .service_account_client("nbv-operator")
-        .await
-        .expect("service account client");
+    let operator_client = h.least_privilege_client().await;
     h.start_operator(&[], Some(operator_client));
     h.create_job(&job_yaml("least", S2I_BUILD)).await;
     let builds = h.dynamic("build.openshift.io", "v1", "Build");
@@ -529,14 +490,7 @@ async fn the_operator_works_under_only_its_generated_cluster_role() {
         .expect("delete");
     for _ in 0..300 {
         if h.jobs().get_opt("least").await.expect("read").is_none() {
-            roles
-                .delete(&role_name, &DeleteParams::default())
-                .await
-                .expect("cleanup role");
-            bindings
-                .delete(&role_name, &DeleteParams::default())
-                .await
-                .expect("cleanup binding");
+            h.remove_least_privilege_role().await;
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

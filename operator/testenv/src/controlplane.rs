@@ -149,6 +149,7 @@ impl ControlPlaneBuilder {
             owns_root,
             timings: StartupTimings::default(),
             node_images: None,
+            node_down: None,
         };
         // On any error below, dropping `cp` stops whatever was started.
         let pki_dir = mkdir(&root, "pki")?;
@@ -317,6 +318,7 @@ impl ControlPlaneBuilder {
             })
             .await?;
             cp.processes.extend(node.processes);
+            cp.node_down = Some(binaries.dir.join("nbv-node-down"));
             cp.node_images = Some(node.images);
             cp.timings.node = t.elapsed();
         }
@@ -357,6 +359,8 @@ pub struct ControlPlane {
     owns_root: bool,
     timings: StartupTimings,
     node_images: Option<crate::NodeImages>,
+    /// `nbv-node-down`, when this control plane runs a node.
+    node_down: Option<PathBuf>,
 }
 
 impl ControlPlane {
@@ -507,8 +511,9 @@ impl ControlPlane {
     /// where they are.
     pub fn detach(mut self) -> Vec<ProcessInfo> {
         let info = self.processes();
-        // Forget the handles: the supervisors run on by design.
+        // Forget the handles: the supervisors run on by design, and so does the node.
         self.processes.clear();
+        self.node_down = None;
         info
     }
 
@@ -533,6 +538,13 @@ impl ControlPlane {
             }
         }
         self.processes.clear();
+        // containerd's supervisor undoes the node's host changes, unless it was killed.
+        if let Some(node_down) = &self.node_down {
+            let record = Path::new(crate::node::HOST_RECORD);
+            if record.exists() {
+                let _ = std::process::Command::new(node_down).arg(record).status();
+            }
+        }
     }
 }
 

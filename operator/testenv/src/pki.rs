@@ -56,16 +56,7 @@ impl Pki {
     /// Generates everything into `dir`.
     pub fn generate(dir: &Path) -> Result<Self, Error> {
         let ca_key = KeyPair::generate()?;
-        let mut ca_params = CertificateParams::default();
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "nbv-testenv-ca");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        let ca_params = ca_params("nbv-testenv-ca");
         let ca_cert = ca_params.self_signed(&ca_key)?;
         let ca = write_pair(dir, "ca", &ca_cert.pem(), &ca_key)?;
         let issuer = Issuer::new(ca_params, ca_key);
@@ -113,6 +104,40 @@ impl Pki {
             service_account_pub,
         })
     }
+}
+
+/// The parameters of a self-signed CA named `common_name`. The same parameters and key give an
+/// issuer whose certificates verify against a CA certificate made earlier from them.
+pub(crate) fn ca_params(common_name: &str) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params
+}
+
+/// A serving certificate for `names` (host names or IP addresses) signed by `issuer`.
+pub(crate) fn serving_pair(
+    dir: &Path,
+    file_stem: &str,
+    issuer: &Issuer<'_, KeyPair>,
+    names: &[&str],
+) -> Result<CertPair, Error> {
+    leaf(
+        dir,
+        file_stem,
+        issuer,
+        names.first().copied().unwrap_or("localhost"),
+        None,
+        names,
+        ExtendedKeyUsagePurpose::ServerAuth,
+    )
 }
 
 fn leaf(

@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleRef, Subject};
 use kube::Client;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use nbv_report::{CellResult, CellStatus, Outcome, SCHEMA_VERSION, Summary};
 use nbv_testenv::TestEnv;
@@ -58,6 +59,97 @@ impl Harness {
             env,
             operator: None,
         }
+    }
+
+    /// A fresh namespace (restricted Pod Security) on the control plane with a node, where pods
+    /// really run, with our CRD installed.
+    pub async fn on_node(prefix: &str) -> Self {
+        let env = TestEnv::on_node(
+            prefix,
+            &[("pod-security.kubernetes.io/enforce", "restricted")],
+        )
+        .await
+        .expect("control plane with a node");
+        let ours = crd::crd_yaml();
+        env.install_crds(&[&ours]).await.expect("CRD installs");
+        Self {
+            env,
+            operator: None,
+        }
+    }
+
+    /// The images of the node this harness runs on.
+    pub fn node_images(&self) -> nbv_testenv::NodeImages {
+        self.env
+            .control_plane()
+            .node_images()
+            .expect("this harness runs on a node")
+            .clone()
+    }
+
+    /// The operator's context on the node: the runner and clone containers from the operator
+    /// image, the notebook image as the default one, as a deployment on this node would have.
+    pub fn node_context(&self, enabled: &[&str], client: Option<Client>) -> Context {
+        let images = self.node_images();
+        let mut ctx = self.context(enabled, client);
+        ctx.pod_settings = PodSettings {
+            runner_image: images.operator.reference.clone(),
+            git_image: images.operator.reference,
+        };
+        ctx.default_image = images.notebook.reference;
+        ctx
+    }
+
+    /// A client acting as ServiceAccount `nbv-operator` of this namespace, bound to exactly the
+    /// ClusterRole generated for the strategies `enabled` would compile (named after the
+    /// namespace, so tests do not share it).
+    pub async fn least_privilege_client(&self) -> Client {
+        let catalog = Catalog::linked(EnabledStrategies::resolve(None, None, &[]).expect("config"))
+            .expect("registry");
+        let role_name = format!("nbv-operator-{}", self.env.namespace);
+        let role = notebook_validator_operator::rbac::cluster_role(&role_name, &catalog);
+        Api::<ClusterRole>::all(self.env.client.clone())
+            .create(&PostParams::default(), &role)
+            .await
+            .expect("role");
+        let binding = ClusterRoleBinding {
+            metadata: kube::api::ObjectMeta {
+                name: Some(role_name.clone()),
+                ..Default::default()
+            },
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: "ClusterRole".into(),
+                name: role_name,
+            },
+            subjects: Some(vec![Subject {
+                kind: "ServiceAccount".into(),
+                name: "nbv-operator".into(),
+                namespace: Some(self.env.namespace.clone()),
+                api_group: None,
+            }]),
+        };
+        Api::<ClusterRoleBinding>::all(self.env.client.clone())
+            .create(&PostParams::default(), &binding)
+            .await
+            .expect("binding");
+        self.env
+            .service_account_client("nbv-operator")
+            .await
+            .expect("service account client")
+    }
+
+    /// Deletes what [`Harness::least_privilege_client`] created.
+    pub async fn remove_least_privilege_role(&self) {
+        let name = format!("nbv-operator-{}", self.env.namespace);
+        Api::<ClusterRole>::all(self.env.client.clone())
+            .delete(&name, &DeleteParams::default())
+            .await
+            .expect("cleanup role");
+        Api::<ClusterRoleBinding>::all(self.env.client.clone())
+            .delete(&name, &DeleteParams::default())
+            .await
+            .expect("cleanup binding");
     }
 
     /// Starts the operator on this namespace with `enabled` strategies switched on, acting with

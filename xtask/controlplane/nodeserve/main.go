@@ -7,7 +7,8 @@
 //     the password in --password-file.
 //   - /files/: the files under --files-root (a wheel directory for pip's --find-links, say).
 //
-// It listens on --listen (the node's gateway address) and stops on SIGTERM or SIGINT.
+// It listens on --listen (the node's gateway address), over HTTPS with --tls-cert and --tls-key,
+// and stops on SIGTERM or SIGINT.
 package main
 
 import (
@@ -32,6 +33,8 @@ func main() {
 	filesRoot := flag.String("files-root", "", "directory served under /files/")
 	user := flag.String("user", "", "user name for repositories under private/")
 	passwordFile := flag.String("password-file", "", "file holding the password for repositories under private/")
+	tlsCert := flag.String("tls-cert", "", "serving certificate (PEM); HTTPS when given")
+	tlsKey := flag.String("tls-key", "", "its key (PEM)")
 	flag.Parse()
 	if *listen == "" || *gitRoot == "" {
 		fmt.Fprintln(os.Stderr, "usage: nbv-node-serve --listen host:port --git-root DIR [--files-root DIR] [--user U --password-file F]")
@@ -77,7 +80,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "nbv-node-serve:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("serving on http://%s\n", ln.Addr())
+	scheme := "http"
+	if *tlsCert != "" {
+		scheme = "https"
+	}
+	fmt.Printf("serving on %s://%s\n", scheme, ln.Addr())
 
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
@@ -87,7 +94,12 @@ func main() {
 		defer cancel()
 		_ = server.Shutdown(ctx)
 	}()
-	if err := server.Serve(ln); err != nil && err != http.ErrServerClosed {
+	if scheme == "https" {
+		err = server.ServeTLS(ln, *tlsCert, *tlsKey)
+	} else {
+		err = server.Serve(ln)
+	}
+	if err != nil && err != http.ErrServerClosed {
 		fmt.Fprintln(os.Stderr, "nbv-node-serve:", err)
 		os.Exit(1)
 	}

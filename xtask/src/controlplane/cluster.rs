@@ -24,6 +24,16 @@ struct State {
     kubeconfig: PathBuf,
     processes: Vec<ProcessInfo>,
     crds: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    node: Option<NodeState>,
+}
+
+/// What a cluster with a node adds.
+#[derive(Debug, Serialize, Deserialize)]
+struct NodeState {
+    images: nbv_testenv::NodeImages,
+    /// Clone URL of examples/notebooks on the node's git server.
+    examples_repo: String,
 }
 
 /// `<cache root>/cluster`, or `NBV_CLUSTER_DIR`.
@@ -52,7 +62,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the tokio runtime")
 }
 
-pub(super) fn up(stand_ins: bool) -> anyhow::Result<()> {
+pub(super) fn up(stand_ins: bool, node: bool) -> anyhow::Result<()> {
     let dir = state_dir()?;
     if let Some(state) = read_state(&dir)? {
         if all_running(&state) {
@@ -67,6 +77,12 @@ pub(super) fn up(stand_ins: bool) -> anyhow::Result<()> {
         fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
     }
 
+    if node {
+        nbv_testenv::node::preflight()
+            .or_else(|_| crate::node::install_deps())
+            .context("installing the node's packages")?;
+        crate::node::build_images(&repo_root()?, false)?;
+    }
     let crd_files = deploy_crds()?;
     let manifests: Vec<String> = crd_files
         .iter()
@@ -75,11 +91,11 @@ pub(super) fn up(stand_ins: bool) -> anyhow::Result<()> {
 
     let rt = runtime()?;
     let (cp, crds) = rt.block_on(async {
-        let cp = ControlPlane::builder()
+        let builder = ControlPlane::builder()
             .root_dir(&dir)
-            .lifetime(Lifetime::Detached)
-            .start()
-            .await?;
+            .lifetime(Lifetime::Detached);
+        let builder = if node { builder.with_node() } else { builder };
+        let cp = builder.start().await?;
         let client = cp.client()?;
         let mut refs: Vec<&str> = manifests.iter().map(String::as_str).collect();
         if stand_ins {
@@ -89,11 +105,31 @@ pub(super) fn up(stand_ins: bool) -> anyhow::Result<()> {
         anyhow::Ok((cp, crds))
     })?;
     let timings = cp.startup_timings();
+    let mut processes = cp.processes();
+    let node_state = match cp.node_images() {
+        Some(images) => {
+            let server =
+                nbv_testenv::NodeServer::start(&dir.join("node-serve"), Lifetime::Detached)?;
+            let examples = examples_files()?;
+            let refs: Vec<(&str, &[u8])> = examples
+                .iter()
+                .map(|(p, c)| (p.as_str(), c.as_slice()))
+                .collect();
+            let repo = server.repo("examples", &refs)?;
+            processes.extend(server.detach());
+            Some(NodeState {
+                images: images.clone(),
+                examples_repo: repo.url,
+            })
+        }
+        None => None,
+    };
     let state = State {
         server: cp.server_url(),
         kubeconfig: cp.kubeconfig_path().to_path_buf(),
-        processes: cp.processes(),
+        processes,
         crds,
+        node: node_state,
     };
     let path = dir.join(STATE_FILE);
     fs::write(&path, serde_json::to_string_pretty(&state)?)
@@ -113,8 +149,35 @@ pub(super) fn up(stand_ins: bool) -> anyhow::Result<()> {
     for crd in &state.crds {
         println!("installed CRD {crd}");
     }
+    if let Some(node) = &state.node {
+        println!(
+            "node {} ready in {:.1?}",
+            nbv_testenv::node::NODE_NAME,
+            timings.node
+        );
+        println!("examples repository: {}", node.examples_repo);
+        println!("notebook image: {}", node.images.notebook.reference);
+        println!("operator image: {}", node.images.operator.reference);
+    }
     print_usage(&state);
     Ok(())
+}
+
+/// examples/notebooks, as (path, content), for the node's git server.
+fn examples_files() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let dir = repo_root()?.join("examples").join("notebooks");
+    let mut files = Vec::new();
+    for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            files.push((
+                entry.file_name().to_string_lossy().into_owned(),
+                fs::read(entry.path())?,
+            ));
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 pub(super) fn down() -> anyhow::Result<()> {
@@ -240,6 +303,20 @@ fn stop(dir: &Path, state: &State) -> anyhow::Result<()> {
         .collect();
     if !survivors.is_empty() {
         bail!("still running after stop: {}", survivors.join(", "));
+    }
+    // containerd's supervisor undoes the node's host changes; not if it had to be killed.
+    let record = Path::new(nbv_testenv::node::HOST_RECORD);
+    if state.node.is_some() && record.exists() {
+        let node_down = nbv_testenv::Binaries::locate()?.dir.join("nbv-node-down");
+        let status = std::process::Command::new(&node_down)
+            .arg(record)
+            .status()?;
+        if !status.success() {
+            bail!(
+                "the node's host changes were not all undone; the record stays in {}",
+                record.display()
+            );
+        }
     }
     fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))
 }

@@ -30,6 +30,11 @@ pub(crate) enum ClusterCommand {
         /// Also install the stand-in CRDs for OpenShift builds, Tekton and Shipwright.
         #[arg(long)]
         stand_ins: bool,
+        /// Also run a node (containerd, kubelet, kube-scheduler) so pods really run, and a git
+        /// server on it holding examples/notebooks. Installs the node's packages and builds its
+        /// images first when missing (needs root).
+        #[arg(long)]
+        node: bool,
     },
     /// Stop it and remove its files.
     Down,
@@ -55,7 +60,7 @@ pub(crate) fn run_controlplane(cmd: ControlplaneCommand) -> anyhow::Result<()> {
 
 pub(crate) fn run_cluster(cmd: ClusterCommand) -> anyhow::Result<()> {
     match cmd {
-        ClusterCommand::Up { stand_ins } => cluster::up(stand_ins),
+        ClusterCommand::Up { stand_ins, node } => cluster::up(stand_ins, node),
         ClusterCommand::Down => cluster::down(),
         ClusterCommand::Status => cluster::status(),
     }

@@ -34,8 +34,15 @@ const BASE_PACKAGES: &str = "git,ca-certificates,openssh-client,python3,python3-
 const NOTEBOOK_PIP: [&str; 2] = ["papermill==2.7.0", "ipykernel==7.4.0"];
 /// Where the notebook image's Python environment lives.
 const NOTEBOOK_VENV: &str = "/opt/nbv-python";
+/// Notebook images that differ only in their user: (image name, USER).
+const USER_VARIANTS: [(&str, &str); 2] = [
+    ("notebook-arbitrary-uid", "1000680000:0"),
+    ("notebook-named-user", "nobody"),
+];
 /// Bumped whenever the recipes below change in a way the hashed inputs do not show.
 const RECIPE: &str = "node-images-1";
+/// Debian's bundle of trusted CA certificates.
+const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
 const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Builds what is missing and writes the list of images; returns the list's path.
@@ -65,14 +72,34 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
         mirror.as_bytes(),
     ]);
     let base_tag = format!("base-{base_key}");
-    if force || !has(&base_tag) {
-        build_base(&cache, &layout, &base_tag, &mirror)?;
+    let base_bundle = cache.join(format!("{base_tag}.ca-certificates.crt"));
+    if force || !has(&base_tag) || !base_bundle.is_file() {
+        build_base(&cache, &layout, &base_tag, &mirror, &base_bundle)?;
     }
+    // The node's CA, trusted by the images that talk to the node's services.
+    let ca = nbv_testenv::node::NodeCa::load_or_create()?;
+    let ca_pem = read(&ca.cert)?;
+    let mut trusted = read(&base_bundle)?;
+    trusted.extend_from_slice(&ca_pem);
 
-    let notebook_key = hash(&[base_key.as_bytes(), NOTEBOOK_PIP.join(" ").as_bytes()]);
+    let notebook_key = hash(&[
+        base_key.as_bytes(),
+        NOTEBOOK_PIP.join(" ").as_bytes(),
+        &ca_pem,
+    ]);
     let notebook_tag = format!("notebook-{notebook_key}");
     if force || !has(&notebook_tag) {
-        build_notebook(&cache, &layout, &base_tag, &notebook_tag)?;
+        build_notebook(&cache, &layout, &base_tag, &notebook_tag, &trusted)?;
+    }
+    // The same layers under another user: only the image configuration differs.
+    for (variant, user) in USER_VARIANTS {
+        let tag = format!("{variant}-{notebook_key}");
+        if force || !has(&tag) {
+            umoci(
+                &["config", "--tag", &tag, "--config.user", user, "--image"],
+                &[&image_arg(&layout, &notebook_tag)],
+            )?;
+        }
     }
 
     let bin = nbv_testenv::Binaries::locate()?.dir;
@@ -83,22 +110,47 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
     }
 
     let binaries = operator_binaries(root)?;
-    let mut inputs = vec![base_key.clone().into_bytes()];
+    let mut inputs = vec![base_key.clone().into_bytes(), trusted.clone()];
     for path in &binaries {
         inputs.push(read(path)?);
     }
     let operator_key = hash(&inputs.iter().map(Vec::as_slice).collect::<Vec<_>>());
     let operator_tag = format!("operator-{operator_key}");
     if !has(&operator_tag) {
-        build_operator(&cache, &layout, &base_tag, &operator_tag, &binaries)?;
+        build_operator(
+            &cache,
+            &layout,
+            &base_tag,
+            &operator_tag,
+            &binaries,
+            &trusted,
+        )?;
     }
 
     let images = NodeImages {
         pause: export(&cache, &layout, "pause", &pause_key)?,
         notebook: export(&cache, &layout, "notebook", &notebook_key)?,
         operator: export(&cache, &layout, "operator", &operator_key)?,
+        notebook_arbitrary_uid: export(&cache, &layout, USER_VARIANTS[0].0, &notebook_key)?,
+        notebook_named_user: export(&cache, &layout, USER_VARIANTS[1].0, &notebook_key)?,
     };
     remove_stale_archives(&cache, &images)?;
+    // Tags of earlier inputs go, and the blobs only they used.
+    let current = [
+        base_tag.as_str(),
+        &notebook_tag,
+        &pause_tag,
+        &operator_tag,
+        &format!("{}-{notebook_key}", USER_VARIANTS[0].0),
+        &format!("{}-{notebook_key}", USER_VARIANTS[1].0),
+    ];
+    for tag in tags.lines().map(str::trim).filter(|t| !t.is_empty()) {
+        if !current.contains(&tag) {
+            umoci(&["rm", "--image"], &[&image_arg(&layout, tag)])?;
+            let _ = fs::remove_file(cache.join(format!("{tag}.ca-certificates.crt")));
+        }
+    }
+    umoci(&["gc", "--layout"], &[layout.as_os_str()])?;
     let manifest = NodeImages::manifest_path()?;
     fs::write(&manifest, serde_json::to_string_pretty(&images)?)
         .with_context(|| format!("writing {}", manifest.display()))?;
@@ -126,7 +178,13 @@ fn build_pause(layout: &Path, tag: &str, program: &Path) -> anyhow::Result<()> {
 }
 
 /// debootstrap into a bundle's rootfs, repacked as one layer.
-fn build_base(cache: &Path, layout: &Path, tag: &str, mirror: &str) -> anyhow::Result<()> {
+fn build_base(
+    cache: &Path,
+    layout: &Path,
+    tag: &str,
+    mirror: &str,
+    bundle_copy: &Path,
+) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let bundle = fresh_path(cache, "bundle-base")?;
     let image = image_arg(layout, tag);
@@ -150,6 +208,8 @@ fn build_base(cache: &Path, layout: &Path, tag: &str, mirror: &str) -> anyhow::R
     for dir in ["var/cache/apt/archives", "var/lib/apt/lists", "var/log"] {
         clear_dir(&rootfs.join(dir))?;
     }
+    // Kept beside the layer: the images above it add the node's CA to it.
+    fs::copy(rootfs.join(CA_BUNDLE), bundle_copy).context("keeping the base's CA bundle")?;
     umoci(&["repack", "--image"], &[&image, bundle.as_os_str()])?;
     umoci(
         &[
@@ -166,7 +226,13 @@ fn build_base(cache: &Path, layout: &Path, tag: &str, mirror: &str) -> anyhow::R
 }
 
 /// The base plus a virtualenv with papermill and ipykernel, installed in a chroot.
-fn build_notebook(cache: &Path, layout: &Path, base: &str, tag: &str) -> anyhow::Result<()> {
+fn build_notebook(
+    cache: &Path,
+    layout: &Path,
+    base: &str,
+    tag: &str,
+    trusted: &[u8],
+) -> anyhow::Result<()> {
     let bundle = fresh_path(cache, "bundle-notebook")?;
     umoci(
         &["unpack", "--image"],
@@ -199,6 +265,7 @@ fn build_notebook(cache: &Path, layout: &Path, base: &str, tag: &str) -> anyhow:
     sh::run(pip, "pip install papermill ipykernel (notebook image)")?;
     let _ = fs::remove_file(&ca_in_root);
     fs::write(rootfs.join("etc/resolv.conf"), "").context("emptying resolv.conf")?;
+    fs::write(rootfs.join(CA_BUNDLE), trusted).context("adding the node's CA")?;
     // Writable by the notebook's user (any UID in group 0, as on OpenShift).
     for dir in ["home/jovyan", "workspace"] {
         let path = rootfs.join(dir);
@@ -231,22 +298,31 @@ fn build_operator(
     base: &str,
     tag: &str,
     binaries: &[PathBuf],
+    trusted: &[u8],
 ) -> anyhow::Result<()> {
-    let staging = fresh_dir(cache, "operator-bin")?;
+    // One layer: the binaries and the CA bundle with the node's CA.
+    let staging = fresh_dir(cache, "operator-layer")?;
+    let bin = staging.join("usr/local/bin");
+    fs::create_dir_all(&bin)?;
     for path in binaries {
         let name = path.file_name().context("binary without a name")?;
-        let dest = staging.join(name);
+        let dest = bin.join(name);
         fs::copy(path, &dest).with_context(|| format!("copying {}", path.display()))?;
         let status = Command::new("strip").arg(&dest).status();
         if !status.is_ok_and(|s| s.success()) {
             eprintln!("strip {} failed; keeping its symbols", dest.display());
         }
     }
-    let image = image_arg(layout, base);
-    let tag_arg = tag.to_owned();
+    let bundle = staging.join(CA_BUNDLE);
+    fs::create_dir_all(bundle.parent().context("bundle path")?)?;
+    fs::write(&bundle, trusted)?;
     umoci(
-        &["insert", "--tag", &tag_arg, "--image"],
-        &[&image, staging.as_os_str(), OsStr::new("/usr/local/bin")],
+        &["insert", "--tag", tag, "--image"],
+        &[
+            &image_arg(layout, base),
+            staging.as_os_str(),
+            OsStr::new("/"),
+        ],
     )?;
     umoci(
         &[

@@ -27,6 +27,12 @@ pub struct NodeImages {
     /// The operator image: `nbv-operator` and the `nbv` runner, with git and sh for the
     /// validation pod's init containers (the Containerfile's content).
     pub operator: NodeImage,
+    /// The notebook image run as UID 1000680000 in group 0, as OpenShift's restricted SCC runs
+    /// containers: a UID no file in the image belongs to.
+    pub notebook_arbitrary_uid: NodeImage,
+    /// The notebook image with a user given by name (`USER nobody`), which a pod that must run
+    /// as non-root cannot verify.
+    pub notebook_named_user: NodeImage,
 }
 
 impl NodeImages {
@@ -68,8 +74,14 @@ impl NodeImages {
     }
 
     /// Every image.
-    pub fn all(&self) -> [&NodeImage; 3] {
-        [&self.pause, &self.notebook, &self.operator]
+    pub fn all(&self) -> [&NodeImage; 5] {
+        [
+            &self.pause,
+            &self.notebook,
+            &self.operator,
+            &self.notebook_arbitrary_uid,
+            &self.notebook_named_user,
+        ]
     }
 }
 

@@ -11,6 +11,7 @@
 //! One node per machine: the kubelet's shared paths (`/var/log/containers`,
 //! `/var/lib/kubelet/device-plugins`) and the `kubepods` cgroups cannot be shared.
 
+mod ca;
 mod config;
 mod host;
 mod images;
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 
+pub use ca::NodeCa;
 pub use images::{NodeImage, NodeImages};
 pub use serve::{GIT_USER, NodeServer, Repo};
 

@@ -19,7 +19,8 @@ pub struct NodeServer {
     base_url: String,
     root: PathBuf,
     password: String,
-    process: Supervised,
+    /// None once detached.
+    process: Option<Supervised>,
 }
 
 /// A repository published on a [`NodeServer`].
@@ -33,7 +34,8 @@ pub struct Repo {
 
 impl NodeServer {
     /// Starts a server on the gateway address, with a fresh git root and files directory below
-    /// `dir`. It stops when dropped, or when this process ends.
+    /// `dir`. It stops when dropped, or when this process ends (with [`Lifetime::Owned`]), and
+    /// then removes `dir`.
     pub fn start(dir: &Path, lifetime: Lifetime) -> Result<Self, Error> {
         let binaries = crate::Binaries::locate()?;
         let program = binaries.dir.join("nbv-node-serve");
@@ -66,8 +68,12 @@ impl NodeServer {
             s.push(path);
             s
         };
+        // HTTPS with a certificate of the node's CA, which the node's images trust.
+        let tls = super::NodeCa::load_or_create()?.serving_pair(&root)?;
         let args = vec![
             format!("--listen={listen}").into(),
+            arg("--tls-cert=", &tls.cert),
+            arg("--tls-key=", &tls.key),
             arg("--git-root=", &root.join("git")),
             arg("--files-root=", &root.join("files")),
             format!("--user={GIT_USER}").into(),
@@ -79,16 +85,16 @@ impl NodeServer {
             program: &program,
             args,
             run_dir: &root.join("run"),
-            cleanup: None,
+            cleanup: Some(&root),
             after: Vec::new(),
             lifetime,
         }
         .start()?;
         let server = Self {
-            base_url: format!("http://{listen}"),
+            base_url: format!("https://{listen}"),
             root,
             password,
-            process,
+            process: Some(process),
         };
         server.wait_listening(port)?;
         Ok(server)
@@ -109,11 +115,16 @@ impl NodeServer {
             }
             std::thread::sleep(std::time::Duration::from_millis(25));
         }
+        let (log, tail) = self
+            .process
+            .as_ref()
+            .map(|p| (p.log.clone(), p.log_tail(20)))
+            .unwrap_or_default();
         Err(Error::ServerFailed {
             name: "nbv-node-serve",
             detail: format!("not listening on {addr}"),
-            log: self.process.log.clone(),
-            tail: self.process.log_tail(20),
+            log,
+            tail,
         })
     }
 
@@ -137,7 +148,7 @@ impl NodeServer {
         self.root.join("files")
     }
 
-    /// `http://<gateway>:<port>/files/`.
+    /// `https://<gateway>:<port>/files/`.
     pub fn files_url(&self) -> String {
         format!("{}/files/", self.base_url)
     }
@@ -190,10 +201,25 @@ impl NodeServer {
     }
 }
 
+impl NodeServer {
+    /// Leaves the server running (for [`Lifetime::Detached`]); returns its process for whoever
+    /// stops it later.
+    pub fn detach(mut self) -> Option<crate::ProcessInfo> {
+        self.process.take().map(|p| p.info())
+    }
+
+    /// `https://<gateway>:<port>`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+}
+
 impl Drop for NodeServer {
     fn drop(&mut self) {
-        self.process.request_stop();
-        self.process.wait(std::time::Duration::from_secs(10));
+        if let Some(mut process) = self.process.take() {
+            process.request_stop();
+            process.wait(std::time::Duration::from_secs(10));
+        }
     }
 }
 

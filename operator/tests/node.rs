@@ -1,0 +1,487 @@
+//! The validation pod for real: jobs run to their verdict on a real node (containerd, kubelet),
+//! the operator under exactly its generated ClusterRole, notebooks cloned from a git server on
+//! the node and executed by a real Jupyter kernel in the node's notebook image.
+
+mod support;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{LogParams, PostParams};
+use nbv_report::CellStatus;
+use nbv_testenv::node::{GIT_USER, Repo};
+use nbv_testenv::{Lifetime, NodeServer};
+use notebook_validator_operator::crd::{NotebookValidationJob, Phase};
+use support::{Harness, condition};
+
+/// What the node's git and file server holds for these tests.
+struct Served {
+    server: NodeServer,
+    notebooks: Repo,
+    private: Repo,
+}
+
+fn served() -> &'static Served {
+    static SERVED: OnceLock<Served> = OnceLock::new();
+    SERVED.get_or_init(|| {
+        // Removed by the server's supervisor when this test binary ends.
+        let dir = std::env::temp_dir().join(format!("nbv-node-serve-{}", std::process::id()));
+        let server = NodeServer::start(&dir, Lifetime::Owned).expect("node server");
+        let examples =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/notebooks");
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&examples)
+            .expect("examples")
+            .flatten()
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).expect("read"),
+                )
+            })
+            .collect();
+        files.push((
+            "slow.ipynb".into(),
+            notebook(&["import time\ntime.sleep(600)"]),
+        ));
+        files.push((
+            "uses-package.ipynb".into(),
+            notebook(&["import nbvdemo\nprint(nbvdemo.VALUE)"]),
+        ));
+        files.push(("requirements.txt".into(), b"nbvdemo==1.0\n".to_vec()));
+        let refs: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.as_slice()))
+            .collect();
+        let notebooks = server.repo("notebooks", &refs).expect("public repository");
+        let private = server
+            .private_repo("private", &refs)
+            .expect("private repository");
+        write_wheel(&server.files_dir().join("wheels"));
+        Served {
+            server,
+            notebooks,
+            private,
+        }
+    })
+}
+
+/// A notebook of code cells, never executed.
+fn notebook(cells: &[&str]) -> Vec<u8> {
+    let cells: Vec<serde_json::Value> = cells
+        .iter()
+        .map(|source| {
+            serde_json::json!({"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [], "source": source})
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "cells": cells,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5
+    }))
+    .expect("json")
+}
+
+/// A pure-Python wheel `nbvdemo` 1.0 (module `nbvdemo`, `VALUE = 42`) in `dir`, for pip's
+/// --find-links: the package index the requirements test installs from.
+fn write_wheel(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).expect("wheel dir");
+    let script = r#"
+import base64, hashlib, sys, zipfile
+files = {
+    "nbvdemo/__init__.py": "VALUE = 42\n",
+    "nbvdemo-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: nbvdemo\nVersion: 1.0\n",
+    "nbvdemo-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: nbv-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+record = []
+with zipfile.ZipFile(sys.argv[1] + "/nbvdemo-1.0-py3-none-any.whl", "w") as z:
+    for name, text in files.items():
+        data = text.encode()
+        z.writestr(name, data)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+    record.append("nbvdemo-1.0.dist-info/RECORD,,")
+    z.writestr("nbvdemo-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+"#;
+    let status = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(dir)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "writing the wheel failed");
+}
+
+/// A job validating `path` from `repo`, with more of the spec (YAML indented 2) after it.
+fn job(name: &str, repo: &Repo, path: &str, more: &str) -> String {
+    format!(
+        "apiVersion: mlops.redhat.com/v1alpha1\nkind: NotebookValidationJob\nmetadata:\n  name: {name}\nspec:\n  notebook:\n    git:\n      url: {url}\n      ref: {commit}\n    path: {path}\n{more}",
+        url = repo.url,
+        commit = repo.commit,
+    )
+}
+
+fn golden(repo: &Repo, path: &str) -> String {
+    format!(
+        "  goldenNotebook:\n    git:\n      url: {}\n      ref: main\n    path: {path}\n",
+        repo.url
+    )
+}
+
+fn image(reference: &str) -> String {
+    format!("  podConfig:\n    containerImage: {reference}\n")
+}
+
+/// A harness on the node with the operator running under its generated role.
+async fn harness(prefix: &str) -> Harness {
+    let mut h = Harness::on_node(prefix).await;
+    let client = h.least_privilege_client().await;
+    let ctx = h.node_context(&[], Some(client));
+    h.start_operator_with(ctx);
+    h
+}
+
+/// Waits (longer than the played tests: notebooks really run) for the job to end.
+async fn verdict(h: &Harness, name: &str) -> NotebookValidationJob {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let job = h.jobs().get(name).await.expect("job");
+        if job
+            .status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .is_some_and(|p| matches!(p, Phase::Succeeded | Phase::Failed))
+        {
+            return job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job {name} has no verdict after 180 s: {:#?}",
+            job.status
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn phase(job: &NotebookValidationJob) -> Option<Phase> {
+    job.status.as_ref().and_then(|s| s.phase)
+}
+
+async fn logs(h: &Harness, pod: &str, container: &str) -> String {
+    h.pods()
+        .logs(
+            pod,
+            &LogParams {
+                container: Some(container.into()),
+                ..LogParams::default()
+            },
+        )
+        .await
+        .expect("logs through the kubelet")
+}
+
+#[tokio::test]
+async fn a_passing_notebook_succeeds_with_the_results_of_its_real_run() {
+    let h = harness("node-pass").await;
+    let s = served();
+    let images = h.node_images();
+    let yaml = job(
+        "pass",
+        &s.notebooks,
+        "passing.ipynb",
+        &format!(
+            "{}{}",
+            golden(&s.notebooks, "passing.golden.ipynb"),
+            image(&images.notebook.reference)
+        ),
+    );
+    h.create_job(&yaml).await;
+    let job = verdict(&h, "pass").await;
+    let status = job.status.clone().expect("status");
+    assert_eq!(phase(&job), Some(Phase::Succeeded), "{status:#?}");
+    assert_eq!(
+        status.results.len(),
+        3,
+        "one result per code cell: {status:#?}"
+    );
+    assert!(
+        status
+            .results
+            .iter()
+            .all(|r| r.status == CellStatus::Passed)
+    );
+    assert!(
+        status.results.iter().all(|r| r.execution_time.is_some()),
+        "timings come from the real run"
+    );
+    assert_eq!(
+        condition(&job, "ValidationComplete").map(|c| c.1),
+        Some("Passed".into())
+    );
+    // kubectl logs of the finished pod: the clone and the runner.
+    let pod = status.validation_pod_name.expect("pod name");
+    let clone = logs(&h, &pod, "clone").await;
+    assert!(
+        clone.contains(&format!("cloned {}", s.notebooks.commit)),
+        "{clone}"
+    );
+    let runner = logs(&h, &pod, "validate").await;
+    assert!(!runner.trim().is_empty(), "the runner logs what it does");
+}
+
+#[tokio::test]
+async fn a_differing_golden_fails_naming_the_cell() {
+    let h = harness("node-differ").await;
+    let s = served();
+    let images = h.node_images();
+    let yaml = job(
+        "differ",
+        &s.notebooks,
+        "golden-mismatch.ipynb",
+        &format!(
+            "{}{}",
+            golden(&s.notebooks, "golden-mismatch.golden.ipynb"),
+            image(&images.notebook.reference)
+        ),
+    );
+    h.create_job(&yaml).await;
+    let job = verdict(&h, "differ").await;
+    let status = job.status.clone().expect("status");
+    assert_eq!(phase(&job), Some(Phase::Failed), "{status:#?}");
+    assert_eq!(
+        condition(&job, "Ready").map(|c| c.1),
+        Some("OutputMismatch".into())
+    );
+    let comparison = status.comparison_result.expect("comparison");
+    assert!(
+        !comparison.diffs.is_empty(),
+        "the differing cells are named: {comparison:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_raising_notebook_fails_with_the_error_of_its_cell() {
+    let h = harness("node-raise").await;
+    let s = served();
+    let images = h.node_images();
+    h.create_job(&job(
+        "raise",
+        &s.notebooks,
+        "raising.ipynb",
+        &image(&images.notebook.reference),
+    ))
+    .await;
+    let job = verdict(&h, "raise").await;
+    let status = job.status.clone().expect("status");
+    assert_eq!(phase(&job), Some(Phase::Failed), "{status:#?}");
+    assert_eq!(
+        condition(&job, "Ready").map(|c| c.1),
+        Some("NotebookFailed".into())
+    );
+    let failed = status
+        .results
+        .iter()
+        .find(|r| r.status == CellStatus::Failed)
+        .expect("a failed cell");
+    assert!(
+        failed
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("ValueError") && m.contains("value 1 is not allowed")),
+        "{failed:#?}"
+    );
+}
+
+#[tokio::test]
+async fn parameters_reach_the_notebook() {
+    let h = harness("node-params").await;
+    let s = served();
+    let images = h.node_images();
+    let yaml = job(
+        "params",
+        &s.notebooks,
+        "parameterised.ipynb",
+        &format!(
+            "{}{}  parameters:\n    count: 3\n    name: nbv\n",
+            golden(&s.notebooks, "parameterised.golden.ipynb"),
+            image(&images.notebook.reference)
+        ),
+    );
+    h.create_job(&yaml).await;
+    let job = verdict(&h, "params").await;
+    assert_eq!(phase(&job), Some(Phase::Succeeded), "{:#?}", job.status);
+}
+
+#[tokio::test]
+async fn a_private_repository_is_cloned_with_the_credentials_secret() {
+    let h = harness("node-private").await;
+    let s = served();
+    let images = h.node_images();
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "git-creds"},
+        "stringData": {"username": GIT_USER, "password": s.server.password()},
+    }))
+    .expect("secret");
+    kube::Api::<Secret>::namespaced(h.env.client.clone(), &h.env.namespace)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("secret created");
+    let yaml = job(
+        "private",
+        &s.private,
+        "passing.ipynb",
+        &image(&images.notebook.reference),
+    )
+    .replace(
+        "      ref:",
+        "      credentialsSecret: git-creds\n      ref:",
+    );
+    h.create_job(&yaml).await;
+    let job = verdict(&h, "private").await;
+    assert_eq!(phase(&job), Some(Phase::Succeeded), "{:#?}", job.status);
+}
+
+#[tokio::test]
+async fn a_missing_credentials_secret_fails_within_seconds() {
+    let h = harness("node-nosecret").await;
+    let s = served();
+    let images = h.node_images();
+    let yaml = job(
+        "nosecret",
+        &s.private,
+        "passing.ipynb",
+        &image(&images.notebook.reference),
+    )
+    .replace(
+        "      ref:",
+        "      credentialsSecret: does-not-exist\n      ref:",
+    );
+    let started = Instant::now();
+    h.create_job(&yaml).await;
+    let job = verdict(&h, "nosecret").await;
+    let took = started.elapsed();
+    let (_, reason, message) = condition(&job, "Ready").expect("Ready");
+    assert_eq!(reason, "CredentialsSecretNotFound", "{message}");
+    assert!(
+        message.contains("\"does-not-exist\" does not exist"),
+        "{message}"
+    );
+    // Far below the job's default 30 minutes; the kubelet reports the mount within seconds.
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    // The pod that could never start is gone.
+    let pod = job.status.and_then(|s| s.validation_pod_name).expect("pod");
+    let mut gone = false;
+    for _ in 0..100 {
+        if h.pods().get_opt(&pod).await.expect("read").is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "pod {pod} was not removed");
+}
+
+#[tokio::test]
+async fn an_image_with_a_named_user_fails_fast_saying_what_to_change() {
+    let h = harness("node-named").await;
+    let s = served();
+    let images = h.node_images();
+    h.create_job(&job(
+        "named",
+        &s.notebooks,
+        "passing.ipynb",
+        &image(&images.notebook_named_user.reference),
+    ))
+    .await;
+    let job = verdict(&h, "named").await;
+    let (_, reason, message) = condition(&job, "Ready").expect("Ready");
+    assert_eq!(reason, "PodConfigError", "{message}");
+    assert!(message.contains("numeric USER"), "{message}");
+}
+
+#[tokio::test]
+async fn a_notebook_past_its_timeout_is_stopped_and_every_condition_says_so() {
+    let h = harness("node-timeout").await;
+    let s = served();
+    let images = h.node_images();
+    let yaml = job(
+        "slow",
+        &s.notebooks,
+        "slow.ipynb",
+        &image(&images.notebook.reference),
+    ) + "  timeout: 25s\n";
+    h.create_job(&yaml).await;
+    let job = verdict(&h, "slow").await;
+    let status = job.status.clone().expect("status");
+    assert_eq!(phase(&job), Some(Phase::Failed));
+    for type_ in ["BuildReady", "ValidationComplete", "Ready"] {
+        let (state, reason, _) = condition(&job, type_).expect(type_);
+        assert_ne!(
+            state, "Unknown",
+            "{type_} is still in progress: {status:#?}"
+        );
+        if type_ != "BuildReady" {
+            assert_eq!(reason, "JobTimeout");
+        }
+    }
+    // The notebook stops: the pod ends, its logs stay.
+    let pod_name = status.validation_pod_name.expect("pod");
+    let mut ended: Option<Pod> = None;
+    for _ in 0..300 {
+        let pod = h
+            .pods()
+            .get(&pod_name)
+            .await
+            .expect("the pod stays for its logs");
+        if pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .is_some_and(|p| p == "Failed")
+        {
+            ended = Some(pod);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pod = ended.expect("the validation pod was not stopped");
+    assert_eq!(
+        pod.status.and_then(|s| s.reason).as_deref(),
+        Some("DeadlineExceeded")
+    );
+    let _ = logs(&h, &pod_name, "validate").await;
+}
+
+#[tokio::test]
+async fn the_default_image_installs_requirements_as_an_arbitrary_uid() {
+    let mut h = Harness::on_node("node-reqs").await;
+    let client = h.least_privilege_client().await;
+    let mut ctx = h.node_context(&[], Some(client));
+    // As on OpenShift: the default image runs as a UID that owns nothing in it.
+    ctx.default_image = h.node_images().notebook_arbitrary_uid.reference;
+    h.start_operator_with(ctx);
+    let s = served();
+    let wheels = format!("{}wheels/", s.server.files_url());
+    let yaml = job(
+        "reqs",
+        &s.notebooks,
+        "uses-package.ipynb",
+        &format!(
+            "  podConfig:\n    buildConfig:\n      enabled: false\n      requirementsFile: requirements.txt\n    env:\n    - name: PIP_NO_INDEX\n      value: \"1\"\n    - name: PIP_FIND_LINKS\n      value: {wheels}\n    - name: PIP_CERT\n      value: /etc/ssl/certs/ca-certificates.crt\n"
+        ),
+    );
+    h.create_job(&yaml).await;
+    let job = verdict(&h, "reqs").await;
+    let status = job.status.clone().expect("status");
+    assert_eq!(phase(&job), Some(Phase::Succeeded), "{status:#?}");
+    assert_eq!(
+        condition(&job, "BuildReady").map(|c| c.1),
+        Some("DefaultImage".into())
+    );
+    let pod = status.validation_pod_name.expect("pod");
+    let spec = h.pods().get(&pod).await.expect("pod").spec.expect("spec");
+    assert_eq!(
+        spec.containers[0].image.as_deref(),
+        Some(h.node_images().notebook_arbitrary_uid.reference.as_str())
+    );
+}
