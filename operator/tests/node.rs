@@ -218,6 +218,12 @@ async fn a_passing_notebook_succeeds_with_the_results_of_its_real_run() {
         condition(&job, "ValidationComplete").map(|c| c.1),
         Some("Passed".into())
     );
+    assert_eq!(status.observed_generation, job.metadata.generation);
+    assert!(status.completion_time.is_some());
+    assert!(
+        job.metadata.finalizers.unwrap_or_default().is_empty(),
+        "a job that builds nothing needs no finalizer"
+    );
     // kubectl logs of the finished pod: the clone and the runner.
     let pod = status.validation_pod_name.expect("pod name");
     let clone = logs(&h, &pod, "clone").await;
