@@ -53,3 +53,27 @@ pub(crate) fn run(
         .args(options);
     sh::run(bench, &command)
 }
+
+/// `cargo xtask bench-node`: the node benchmark of `nbv-bench`, after the node's images.
+pub(crate) fn node(root: &Path, runs: usize, concurrency: &str) -> anyhow::Result<()> {
+    crate::node::build_images(root, false)?;
+    let command = format!("cargo xtask bench-node --runs {runs} --concurrency {concurrency}");
+    let mut bench = sh::cargo();
+    bench
+        .current_dir(root)
+        .args([
+            "run",
+            "--release",
+            "--locked",
+            "-p",
+            "nbv-bench",
+            "--",
+            "node",
+        ])
+        .arg(format!("--runs={runs}"))
+        .arg(format!("--concurrency={concurrency}"))
+        .arg(format!("--command={command}"))
+        .arg("--out")
+        .arg(root.join("docs/benchmarks"));
+    sh::run(bench, &command)
+}

@@ -81,6 +81,16 @@ enum Command {
         #[arg(last = true)]
         options: Vec<String>,
     },
+    /// Benchmark on the real node: job created → verdict against bare papermill pods (release
+    /// build; not part of CI). Writes docs/benchmarks/node.md.
+    BenchNode {
+        /// Jobs (and bare pods) at each concurrency.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// Concurrency levels, comma-separated.
+        #[arg(long, default_value = "1,4")]
+        concurrency: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -100,5 +110,6 @@ fn main() -> anyhow::Result<()> {
             out,
             options,
         } => bench::run(&root, &features, &jobs, &out, &options),
+        Command::BenchNode { runs, concurrency } => bench::node(&root, runs, &concurrency),
     }
 }

@@ -8,6 +8,7 @@
 
 mod actors;
 mod counting;
+mod node;
 mod operator;
 mod procfs;
 mod report;
@@ -89,6 +90,21 @@ enum Command {
         #[arg(long, default_value_t = 150)]
         deadline_ms_per_job: u64,
     },
+    /// Job created → verdict on the real node, against bare papermill pods; writes node.md.
+    Node {
+        /// Jobs (and bare pods) at each concurrency.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// Concurrency levels, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,4")]
+        concurrency: Vec<usize>,
+        /// Directory for node.md and node.json.
+        #[arg(long, default_value = "docs/benchmarks")]
+        out: PathBuf,
+        /// The command line to show in the report.
+        #[arg(long, default_value = "cargo xtask bench-node")]
+        command: String,
+    },
     /// The operator under test (started by `run`).
     #[command(hide = true)]
     Operator {
@@ -104,6 +120,12 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match Cli::parse().command {
+        Command::Node {
+            runs,
+            concurrency,
+            out,
+            command,
+        } => runtime.block_on(node::run(runs, &concurrency, &out, &command)),
         Command::Operator {
             kubeconfig,
             namespace,
