@@ -259,7 +259,7 @@ fn mark(timeline: &Timeline, name: &str, f: impl FnOnce(&mut Seen)) {
 }
 
 fn seen(timeline: &Timeline, name: &str, f: impl Fn(&Seen) -> Option<Instant>) -> Option<Instant> {
-    timeline.lock().ok()?.get(name).and_then(|s| f(s))
+    timeline.lock().ok()?.get(name).and_then(f)
 }
 
 fn set_once(slot: &mut Option<Instant>, now: Instant, reached: bool) {
