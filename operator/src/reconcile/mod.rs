@@ -374,13 +374,27 @@ async fn timed_out(
     if let Some(name) = update.status.validation_pod_name.clone() {
         let pods: Api<Pod> =
             Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
-        if let Ok(Some(pod)) = find_pod(ctx, &pods, &name).await {
-            if !outcome::started(&pod) {
-                message = format!("{message}: {}", outcome::never_started(&name));
-            }
-            if let Some(stopped) = pod_lifecycle::stop(&pods, &pod).await {
-                message = format!("{message}; {stopped}");
-            }
+        let (never_started, stopped) = match find_pod(ctx, &pods, &name).await {
+            Ok(Some(pod)) => (
+                !outcome::started(&pod),
+                pod_lifecycle::stop(&pods, &pod).await,
+            ),
+            // Gone already (a reconcile that stopped it and then failed to write the status):
+            // the status last written says whether it had started.
+            _ => (
+                update.status.conditions.iter().any(|c| {
+                    c.type_ == VALIDATION_COMPLETE
+                        && c.status == "Unknown"
+                        && c.reason == "PodCreated"
+                }),
+                None,
+            ),
+        };
+        if never_started {
+            message = format!("{message}: {}", outcome::never_started(&name));
+        }
+        if let Some(stopped) = stopped {
+            message = format!("{message}; {stopped}");
         }
     }
     update.fail("JobTimeout", message.clone());
