@@ -60,8 +60,8 @@ async fn pod_builder_succeeds(strategy: &str, level: &str) {
 }
 
 #[tokio::test]
-async fn buildah_builds_in_a_baseline_namespace_and_reports_its_digest() {
-    pod_builder_succeeds("buildah", "baseline").await;
+async fn buildah_builds_in_a_privileged_namespace_and_reports_its_digest() {
+    pod_builder_succeeds("buildah", "privileged").await;
 }
 
 #[tokio::test]

@@ -146,7 +146,7 @@ impl Backend {
 }
 
 const BACKENDS: [Backend; 5] = [
-    Backend::Pod("buildah", "baseline"),
+    Backend::Pod("buildah", "privileged"),
     Backend::Pod("kaniko", "baseline"),
     Backend::Pod("buildkit", "privileged"),
     Backend::Tekton,

@@ -1,6 +1,13 @@
 //! Buildah build strategy (community tier): builds the notebook image in one pod with Buildah,
-//! rootful with only `SETFCAP` added, the `vfs` storage driver and chroot isolation, so it
-//! needs neither privileged mode nor a device.
+//! as root with the default capabilities plus `SYS_ADMIN` and `SETFCAP`, the `vfs` storage
+//! driver and chroot isolation: no privileged mode and no device, but a capability only the
+//! Pod Security `privileged` level admits.
+//!
+//! Why `SYS_ADMIN`: without it Buildah takes itself for an unprivileged user and tries to
+//! create a user namespace for the build's `RUN` steps, which containers may not do
+//! (`Error during unshare(CLONE_NEWUSER): Operation not permitted`, seen on a real node with
+//! only `SETFCAP`, and with the default capabilities); with it, chroot isolation runs the steps
+//! in a mount namespace of their own.
 //!
 //! `strategyConfig` keys: `executor` (image), `gitImage`.
 
@@ -29,14 +36,13 @@ impl PodStrategy for Buildah {
         StrategyInfo::new(
             NAME,
             Tier::Community,
-            "Builds in a pod with Buildah (root with SETFCAP only, vfs storage, chroot isolation).",
+            "Builds in a pod with Buildah (root with SYS_ADMIN and SETFCAP, vfs storage, chroot isolation).",
         )
     }
 
     fn capabilities(&self) -> Capabilities {
         let mut declared = buildstrategy_api::capabilities::POD_BUILD;
-        declared.privileges =
-            "root with SETFCAP only, vfs storage, chroot isolation (Pod Security: baseline level)";
+        declared.privileges = "root with SYS_ADMIN and SETFCAP added, vfs storage, chroot isolation, no privileged mode (Pod Security: privileged level)";
         declared
     }
 
@@ -59,7 +65,7 @@ impl PodStrategy for Buildah {
             "runAsUser": 0,
             "runAsNonRoot": false,
             "allowPrivilegeEscalation": false,
-            "capabilities": { "drop": ["ALL"], "add": ["SETFCAP"] },
+            "capabilities": { "add": ["SYS_ADMIN", "SETFCAP"] },
             "seccompProfile": { "type": "RuntimeDefault" }
         })))
     }
