@@ -23,17 +23,9 @@ pub(crate) fn run(
     if !options.is_empty() {
         command = format!("{command} -- {}", options.join(" "));
     }
-    let mut bench = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut bench = nbv_bench(root);
     bench
-        .current_dir(root)
-        .args([
-            "run",
-            "--release",
-            "--locked",
-            "-p",
-            "nbv-bench",
-            "--features",
-        ])
+        .arg("--features")
         .arg(format!(
             "notebook-validator-operator/{}",
             features.replace(',', ",notebook-validator-operator/")
@@ -58,22 +50,22 @@ pub(crate) fn run(
 pub(crate) fn node(root: &Path, runs: usize, concurrency: &str) -> anyhow::Result<()> {
     crate::node::build_images(root, false)?;
     let command = format!("cargo xtask bench-node --runs {runs} --concurrency {concurrency}");
-    let mut bench = sh::cargo();
+    let mut bench = nbv_bench(root);
     bench
-        .current_dir(root)
-        .args([
-            "run",
-            "--release",
-            "--locked",
-            "-p",
-            "nbv-bench",
-            "--",
-            "node",
-        ])
+        .args(["--", "node"])
         .arg(format!("--runs={runs}"))
         .arg(format!("--concurrency={concurrency}"))
         .arg(format!("--command={command}"))
         .arg("--out")
         .arg(root.join("docs/benchmarks"));
     sh::run(bench, &command)
+}
+
+/// `cargo run --release --locked -p nbv-bench` in `root`; the caller adds features and arguments.
+fn nbv_bench(root: &Path) -> Command {
+    let mut cargo = sh::cargo();
+    cargo
+        .current_dir(root)
+        .args(["run", "--release", "--locked", "-p", "nbv-bench"]);
+    cargo
 }
