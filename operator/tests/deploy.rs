@@ -614,7 +614,19 @@ async fn metrics_health_and_readiness_are_served_and_stop_on_shutdown() {
     h.wait_object(&h.pods(), "measured-validation").await;
     h.pass_pod("measured-validation").await;
     h.wait_phase("measured", Phase::Succeeded).await;
-    let (code, text) = get(addr, "/metrics").await;
+    // The counters move just after the status write the job's phase shows: poll briefly.
+    let mut scraped = get(addr, "/metrics").await;
+    for _ in 0..50 {
+        if scraped
+            .1
+            .contains(r#"nbv_validations_total{outcome="Passed"} 1"#)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        scraped = get(addr, "/metrics").await;
+    }
+    let (code, text) = scraped;
     assert_eq!(code, 200);
     for line in [
         r#"nbv_validations_total{outcome="Passed"} 1"#,
