@@ -33,6 +33,9 @@ fi
 if [ -f "$creds/ssh-privatekey" ]; then
   export GIT_SSH_COMMAND="ssh -i $creds/ssh-privatekey -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=$HOME/.nbv_known_hosts"
 fi
+# The directory is the pod's own volume, made by the kubelet as root: git must trust it, though
+# this user does not own it (only command-line scope counts for safe.directory).
+export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0="$NBV_SOURCE_DIR"
 git init -q -- "$NBV_SOURCE_DIR"
 cd "$NBV_SOURCE_DIR"
 git remote add origin -- "$NBV_GIT_URL"
@@ -304,6 +307,50 @@ mod clone_script {
             assert!(!marker.exists(), "{hostile:?} ran a command");
             let _ = std::fs::remove_dir_all(root.join("hostile"));
         }
+        std::fs::remove_dir_all(&root).expect("cleanup");
+    }
+
+    /// A pod's volume belongs to root while the clone runs as another user: git's ownership
+    /// check must not refuse it. Here the owners are swapped (the directory belongs to another
+    /// user than the one cloning), which git judges the same way.
+    #[test]
+    fn clones_into_a_directory_another_user_owns() {
+        use std::os::unix::fs::MetadataExt as _;
+        let root = std::env::temp_dir().join(format!("nbv-clone-owner-{}", std::process::id()));
+        let repo = root.join("repo");
+        std::fs::create_dir_all(&repo).expect("dir");
+        git(&repo, &["init", "-q", "-b", "main"]);
+        git(&repo, &["config", "user.email", "t@example.com"]);
+        git(&repo, &["config", "user.name", "t"]);
+        std::fs::write(repo.join("nb.ipynb"), "one").expect("write");
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-qm", "one"]);
+        let dest = root.join("volume");
+        std::fs::create_dir_all(&dest).expect("dir");
+        let mine = std::fs::metadata(&root).expect("metadata").uid();
+        let other = if mine == 0 { 65534 } else { 0 };
+        let chown = Command::new("chown")
+            .arg(other.to_string())
+            .arg(&dest)
+            .status()
+            .expect("chown runs");
+        assert!(
+            chown.success(),
+            "chown {other} {}: the test runs as root (as CI does)",
+            dest.display()
+        );
+        std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .expect("chmod");
+        let out = clone(&format!("file://{}", repo.display()), "main", &dest);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read_to_string(dest.join("nb.ipynb")).expect("cloned"),
+            "one"
+        );
         std::fs::remove_dir_all(&root).expect("cleanup");
     }
 }
