@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Pod, PodStatus};
 use kube::Client;
-use kube::api::{Api, DynamicObject, LogParams, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
@@ -532,12 +532,7 @@ pub async fn logs(
     tail: LogTail,
 ) -> Result<String, StrategyError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &request.namespace);
-    let params = |container: &str| LogParams {
-        container: Some(container.to_owned()),
-        tail_lines: Some(i64::from(tail.lines)),
-        limit_bytes: Some(i64::from(tail.bytes)),
-        ..LogParams::default()
-    };
+    let params = |container: &str| crate::pod_logs::tail_params(container, tail);
     let build = pods
         .logs(&request.build_name, &params(BUILD_CONTAINER))
         .await;

@@ -7,6 +7,21 @@ use kube::api::{Api, ListParams, LogParams};
 
 use crate::LogTail;
 
+/// Most bytes read for one container's tail: a bound on memory only, far above any tail kept.
+const MOST_BYTES_READ: i64 = 1 << 20;
+
+/// Asks for `container`'s last `tail.lines` lines. The byte limit is applied afterwards, from the
+/// end: the API's `limitBytes` keeps the start of what it sends, which would cut off the last
+/// lines, the ones that say why a build failed.
+pub(crate) fn tail_params(container: &str, tail: LogTail) -> LogParams {
+    LogParams {
+        container: Some(container.to_owned()),
+        tail_lines: Some(i64::from(tail.lines)),
+        limit_bytes: Some(MOST_BYTES_READ.max(i64::from(tail.bytes))),
+        ..LogParams::default()
+    }
+}
+
 /// The logs of the containers named `<prefix>*` (init containers included, in order) of the
 /// pods matching `selector`, oldest pod first, each headed by `==> pod/container <==`, bounded
 /// by `tail`. A container without logs yet is skipped.
@@ -37,13 +52,7 @@ pub async fn of_labelled_pods(
             .flatten()
             .chain(&spec.containers);
         for container in containers.filter(|c| c.name.starts_with(prefix)) {
-            let params = LogParams {
-                container: Some(container.name.clone()),
-                tail_lines: Some(i64::from(tail.lines)),
-                limit_bytes: Some(i64::from(tail.bytes)),
-                ..LogParams::default()
-            };
-            if let Ok(log) = pods.logs(&name, &params).await {
+            if let Ok(log) = pods.logs(&name, &tail_params(&container.name, tail)).await {
                 combined.push_str(&format!("==> {name}/{} <==\n{log}\n", container.name));
             }
         }

@@ -126,12 +126,12 @@ pub async fn run(
             Progress::Done(pull)
         }
         BuildPhase::Failed | BuildPhase::Cancelled => {
-            if report.logs_tail.is_none() {
-                report.logs_tail = strategy
-                    .logs(&ctx.client, request, LogTail::DEFAULT)
-                    .await
-                    .ok();
-            }
+            // Read again: a tail kept while the build ran misses its last lines, which say why.
+            report.logs_tail = strategy
+                .logs(&ctx.client, request, LogTail::DEFAULT)
+                .await
+                .ok()
+                .or(report.logs_tail);
             let (reason, verb) = if status.phase == BuildPhase::Failed {
                 ("BuildFailed", "failed")
             } else {
