@@ -5,7 +5,8 @@
 //     cgroups (pod containers) and every containerd shim serving the node's socket;
 //  2. unmounts everything mounted below the node's directories (container root filesystems,
 //     network namespaces, secret and projected volumes);
-//  3. removes the node's cgroups, the pod bridge, the egress firewall chain and its jump rule;
+//  3. removes the node's cgroups, the pods' veths, the pod bridge, the egress firewall chain and
+//     its jump rule;
 //  4. writes back the sysctls the kubelet and the network plugins changed;
 //  5. removes the files and directories the node created outside its own directory, and then its
 //     directory.
@@ -88,6 +89,12 @@ func main() {
 	}
 	removeCgroups(rec.CgroupName)
 	if rec.Bridge != "" {
+		// The pods' veths first: the kernel frees a pod's network namespace, and the veth with
+		// it, some time after its last user went; deleting the host end removes both now.
+		ports, _ := os.ReadDir("/sys/class/net/" + rec.Bridge + "/brif")
+		for _, port := range ports {
+			run("ip", "link", "delete", port.Name())
+		}
 		if _, err := os.Stat("/sys/class/net/" + rec.Bridge); err == nil {
 			run("ip", "link", "delete", rec.Bridge)
 		}
