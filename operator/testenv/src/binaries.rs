@@ -10,6 +10,8 @@ pub const KUBERNETES_VERSION: &str = "v1.34.4";
 pub const ETCD_VERSION: &str = "v3.5.35";
 /// The Helm release built next to the servers, for the tests of the operator's chart.
 pub const HELM_VERSION: &str = "v3.22.0";
+/// The distribution registry the node serves images with.
+pub const REGISTRY_VERSION: &str = "v3.1.2";
 /// Names a directory of prebuilt binaries to use instead of the cache.
 pub const BIN_DIR_ENV: &str = "NBV_CONTROLPLANE_BIN_DIR";
 /// The file `cargo xtask controlplane build` writes last; a cache entry without it is not used.
@@ -24,12 +26,14 @@ pub const EXECUTABLES: [&str; 4] = [
 ];
 
 /// The executables a node adds to the control plane, in the same directory.
-pub const NODE_EXECUTABLES: [&str; 5] = [
+pub const NODE_EXECUTABLES: [&str; 7] = [
     "kube-scheduler",
     "kubelet",
     "nbv-pause",
     "nbv-node-down",
     "nbv-node-serve",
+    "nbv-registry",
+    "nbv-service-proxy",
 ];
 
 /// `$XDG_CACHE_HOME/nbv-controlplane`, or `~/.cache/nbv-controlplane`: outside the work tree, so

@@ -28,8 +28,18 @@ pub const DEFAULT_CONTROLLERS: &[&str] = &[
     "root-ca-certificate-publisher-controller",
 ];
 
-/// Removes the `not-ready` taint from a Node once its kubelet reports Ready.
-const NODE_LIFECYCLE_CONTROLLER: &str = "node-lifecycle-controller";
+/// The Services' cluster IPs; next to the node's pod subnet, in a range the node already claims.
+pub const SERVICE_CLUSTER_IP_RANGE: &str = "10.213.1.0/24";
+/// The `kubernetes` Service's cluster IP: the first address of [`SERVICE_CLUSTER_IP_RANGE`].
+pub const KUBERNETES_SERVICE_IP: &str = "10.213.1.1";
+/// Controllers a node adds: the node-lifecycle controller removes the `not-ready` taint once the
+/// kubelet reports Ready; the Deployment and ReplicaSet controllers run workloads such as the
+/// operator's own Deployment.
+const NODE_CONTROLLERS: [&str; 3] = [
+    "node-lifecycle-controller",
+    "deployment-controller",
+    "replicaset-controller",
+];
 
 /// How long each server gets to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -91,15 +101,13 @@ impl ControlPlaneBuilder {
     }
 
     /// Also starts a node (see [`crate::node`]): kube-scheduler, containerd and a kubelet, and the
-    /// controller manager's node-lifecycle controller, which lifts the not-ready taint.
+    /// controllers of [`NODE_CONTROLLERS`].
     pub fn with_node(mut self) -> Self {
         self.node = true;
-        if !self
-            .controllers
-            .iter()
-            .any(|c| c == NODE_LIFECYCLE_CONTROLLER)
-        {
-            self.controllers.push(NODE_LIFECYCLE_CONTROLLER.to_owned());
+        for controller in NODE_CONTROLLERS {
+            if !self.controllers.iter().any(|c| c == controller) {
+                self.controllers.push(controller.to_owned());
+            }
         }
         self
     }
@@ -149,6 +157,7 @@ impl ControlPlaneBuilder {
             owns_root,
             timings: StartupTimings::default(),
             node_images: None,
+            node_registry: None,
             node_down: None,
         };
         // On any error below, dropping `cp` stops whatever was started.
@@ -211,7 +220,7 @@ impl ControlPlaneBuilder {
             "--authorization-mode=RBAC".into(),
             // On by default in this release; named so that the tests' premise is visible here.
             "--enable-admission-plugins=PodSecurity".into(),
-            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            format!("--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}"),
             format!("--service-account-issuer={server}"),
             format!(
                 "--service-account-key-file={}",
@@ -313,6 +322,7 @@ impl ControlPlaneBuilder {
                 run_dir: &run_dir,
                 kubeconfig: &cp.kubeconfig,
                 client_ca: &pki.ca.cert,
+                apiserver_port,
                 lifetime: self.lifetime,
                 client: &client,
             })
@@ -320,6 +330,7 @@ impl ControlPlaneBuilder {
             cp.processes.extend(node.processes);
             cp.node_down = Some(binaries.dir.join("nbv-node-down"));
             cp.node_images = Some(node.images);
+            cp.node_registry = Some(node.registry);
             cp.timings.node = t.elapsed();
         }
         cp.timings.total = started.elapsed();
@@ -359,6 +370,8 @@ pub struct ControlPlane {
     owns_root: bool,
     timings: StartupTimings,
     node_images: Option<crate::NodeImages>,
+    /// The node's image registry, when this control plane runs a node.
+    node_registry: Option<crate::node::NodeRegistry>,
     /// `nbv-node-down`, when this control plane runs a node.
     node_down: Option<PathBuf>,
 }
@@ -407,6 +420,11 @@ impl ControlPlane {
     /// The images imported into the node, when it has one.
     pub fn node_images(&self) -> Option<&crate::NodeImages> {
         self.node_images.as_ref()
+    }
+
+    /// The node's image registry, when it has a node.
+    pub fn node_registry(&self) -> Option<&crate::node::NodeRegistry> {
+        self.node_registry.as_ref()
     }
 
     /// How long start-up took.

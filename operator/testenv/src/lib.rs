@@ -32,11 +32,11 @@ use std::sync::Arc;
 
 pub use binaries::{
     BIN_DIR_ENV, Binaries, ETCD_VERSION, EXECUTABLES, HELM_VERSION, KUBERNETES_VERSION,
-    NODE_EXECUTABLES, STAMP_FILE, bin_dir_of, cache_root, versioned_dir,
+    NODE_EXECUTABLES, REGISTRY_VERSION, STAMP_FILE, bin_dir_of, cache_root, versioned_dir,
 };
 pub use controlplane::{
-    ControlPlane, ControlPlaneBuilder, DEFAULT_CONTROLLERS, KEEP_ENV, StartupTimings, client_from,
-    config_from, readyz,
+    ControlPlane, ControlPlaneBuilder, DEFAULT_CONTROLLERS, KEEP_ENV, KUBERNETES_SERVICE_IP,
+    SERVICE_CLUSTER_IP_RANGE, StartupTimings, client_from, config_from, readyz,
 };
 pub use crds::install_crds;
 pub use node::{NodeImage, NodeImages, NodeServer};

@@ -21,8 +21,7 @@ const SERVING_NAMES: [&str; 7] = [
     "kubernetes.default",
     "kubernetes.default.svc",
     "kubernetes.default.svc.cluster.local",
-    // The first address of --service-cluster-ip-range, the `kubernetes` Service.
-    "10.0.0.1",
+    crate::controlplane::KUBERNETES_SERVICE_IP,
 ];
 
 /// A certificate and its key, as files.

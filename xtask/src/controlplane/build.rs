@@ -1,5 +1,6 @@
 //! `cargo xtask controlplane build`: etcd, kube-apiserver, kube-controller-manager, the
-//! supervisor, kubectl and helm, and the node's kube-scheduler, kubelet and pause program, from the Go wrapper modules in `xtask/controlplane`.
+//! supervisor, kubectl and helm, and the node's kube-scheduler, kubelet, pause program and image
+//! registry, from the Go wrapper modules in `xtask/controlplane`.
 //!
 //! The result goes to a cache entry outside the work tree, keyed by version. It is built in a
 //! temporary directory next to it and renamed into place only when complete, with a stamp
@@ -14,7 +15,8 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail, ensure};
 use nbv_testenv::{
-    Binaries, ETCD_VERSION, HELM_VERSION, KUBERNETES_VERSION, NODE_EXECUTABLES, STAMP_FILE,
+    Binaries, ETCD_VERSION, HELM_VERSION, KUBERNETES_VERSION, NODE_EXECUTABLES, REGISTRY_VERSION,
+    STAMP_FILE,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -144,6 +146,20 @@ fn build_into(wrappers: &Path, bin: &Path) -> anyhow::Result<()> {
         "-s -w",
         &["."],
     )?;
+    // The `kubernetes` Service for pods, which have no kube-proxy.
+    go_build(
+        &wrappers.join("serviceproxy"),
+        &bin.join("nbv-service-proxy"),
+        "-s -w",
+        &["."],
+    )?;
+    // The node's image registry: pod builds push to it, the kubelet pulls from it.
+    go_build(
+        &wrappers.join("registry"),
+        &bin.join("nbv-registry"),
+        "-s -w",
+        &["github.com/distribution/distribution/v3/cmd/registry"],
+    )?;
     // For the tests of the operator's chart.
     go_build(
         &wrappers.join("helm"),
@@ -186,6 +202,11 @@ fn check_pinned_versions(wrappers: &Path) -> anyhow::Result<()> {
         ("kubernetes", "k8s.io/kubernetes", KUBERNETES_VERSION),
         ("etcd", "go.etcd.io/etcd/server/v3", ETCD_VERSION),
         ("helm", "helm.sh/helm/v3", HELM_VERSION),
+        (
+            "registry",
+            "github.com/distribution/distribution/v3",
+            REGISTRY_VERSION,
+        ),
     ] {
         let go_mod = wrappers.join(module).join("go.mod");
         let text =
@@ -238,9 +259,14 @@ fn inputs_hash(wrappers: &Path, go_version: &str) -> anyhow::Result<String> {
         "nodeserve/main.go",
         "nodedown/go.mod",
         "nodedown/main.go",
+        "serviceproxy/go.mod",
+        "serviceproxy/main.go",
         "helm/go.mod",
         "helm/go.sum",
         "helm/tools.go",
+        "registry/go.mod",
+        "registry/go.sum",
+        "registry/tools.go",
     ] {
         let path = wrappers.join(file);
         let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context as _, ensure};
-use nbv_testenv::{ETCD_VERSION, HELM_VERSION, KUBERNETES_VERSION};
+use nbv_testenv::{ETCD_VERSION, HELM_VERSION, KUBERNETES_VERSION, REGISTRY_VERSION};
 
 use super::build::command_output;
 use super::wrappers_dir;
@@ -20,7 +20,20 @@ pub(super) fn regenerate() -> anyhow::Result<()> {
     let wrappers = wrappers_dir()?;
     kubernetes(&wrappers.join("kubernetes"))?;
     etcd(&wrappers.join("etcd"))?;
-    helm(&wrappers.join("helm"))?;
+    single_command(
+        &wrappers.join("helm"),
+        "Wrapper module that builds helm, which the tests of the operator's chart run.",
+        "helm.sh/helm/v3",
+        HELM_VERSION,
+        "helm.sh/helm/v3/cmd/helm",
+    )?;
+    single_command(
+        &wrappers.join("registry"),
+        "Wrapper module that builds the distribution registry, the node's image registry.",
+        "github.com/distribution/distribution/v3",
+        REGISTRY_VERSION,
+        "github.com/distribution/distribution/v3/cmd/registry",
+    )?;
     eprintln!(
         "regenerated {}; `cargo xtask controlplane build` rebuilds with them",
         wrappers.display()
@@ -102,18 +115,26 @@ fn etcd(dir: &Path) -> anyhow::Result<()> {
     write_module(dir, &text, &["go.etcd.io/etcd/server/v3"])
 }
 
-fn helm(dir: &Path) -> anyhow::Result<()> {
-    let upstream = upstream_go_mod("helm.sh/helm/v3", HELM_VERSION)?;
-    let mut text = String::from(
-        "// Wrapper module that builds helm, which the tests of the operator's chart run.\n\
-         module nbv.local/controlplane/helm\n\n",
-    );
+/// A wrapper module building one command of `module` at `version`; `purpose` heads its go.mod.
+fn single_command(
+    dir: &Path,
+    purpose: &str,
+    module: &str,
+    version: &str,
+    command: &str,
+) -> anyhow::Result<()> {
+    let upstream = upstream_go_mod(module, version)?;
+    let name = dir
+        .file_name()
+        .context("wrapper directory without a name")?
+        .to_string_lossy();
+    let mut text = format!("// {purpose}\nmodule nbv.local/controlplane/{name}\n\n");
     if let Some(go) = upstream.lines().find(|l| l.starts_with("go ")) {
         text.push_str(go);
         text.push_str("\n\n");
     }
-    text.push_str(&format!("require helm.sh/helm/v3 {HELM_VERSION}\n"));
-    write_module(dir, &text, &["helm.sh/helm/v3/cmd/helm"])
+    text.push_str(&format!("require {module} {version}\n"));
+    write_module(dir, &text, &[command])
 }
 
 /// Writes go.mod and a tools.go importing `commands`, then lets `go mod tidy` complete both.

@@ -9,8 +9,9 @@
 //! | image | content |
 //! | --- | --- |
 //! | pause | `/pause` (nbv-pause), nothing else |
-//! | notebook | Debian + Python with papermill and ipykernel in `/opt/nbv-python`, git; USER 1000:0 |
+//! | notebook | Debian + Python with papermill and ipykernel in `/opt/nbv-python` (writable by group 0, so builds on it can install), git; USER 1000:0 |
 //! | operator | Debian + `nbv-operator` and the `nbv` runner (static), git, sh, cp; USER 65532:0 |
+//! | buildah | Debian + its `buildah` package, for the Buildah strategy's build pods; USER root |
 //!
 //! The operator image shares the notebook image's Debian layer, which holds Python too: one
 //! layer on the node instead of two. Python plays no part in the operator image.
@@ -30,6 +31,9 @@ use crate::sh;
 const SUITE: &str = "bookworm";
 /// Packages of the base layer besides debootstrap's minimal base.
 const BASE_PACKAGES: &str = "git,ca-certificates,openssh-client,python3,python3-venv";
+/// The Buildah image's packages: Debian's buildah, the CA bundle, and the network plugins that
+/// buildah's configuration package requires (a `container-network-stack`).
+const BUILDAH_PACKAGES: &str = "buildah,ca-certificates,containernetworking-plugins";
 /// What the notebook image installs with pip; the runner's own pins (nbv-runner's python.rs).
 const NOTEBOOK_PIP: [&str; 2] = ["papermill==2.7.0", "ipykernel==7.4.0"];
 /// Where the notebook image's Python environment lives.
@@ -40,7 +44,7 @@ const USER_VARIANTS: [(&str, &str); 2] = [
     ("notebook-named-user", "nobody"),
 ];
 /// Bumped whenever the recipes below change in a way the hashed inputs do not show.
-const RECIPE: &str = "node-images-1";
+const RECIPE: &str = "node-images-2";
 /// Debian's bundle of trusted CA certificates.
 const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
 const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -74,7 +78,19 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
     let base_tag = format!("base-{base_key}");
     let base_bundle = cache.join(format!("{base_tag}.ca-certificates.crt"));
     if force || !has(&base_tag) || !base_bundle.is_file() {
-        build_base(&cache, &layout, &base_tag, &mirror, &base_bundle)?;
+        // The bundle is kept beside the layer: the images above it add the node's CA to it.
+        debootstrap_image(
+            &cache,
+            &layout,
+            &base_tag,
+            BASE_PACKAGES,
+            &mirror,
+            |rootfs| {
+                fs::copy(rootfs.join(CA_BUNDLE), &base_bundle)
+                    .map(drop)
+                    .context("keeping the base's CA bundle")
+            },
+        )?;
     }
     // The node's CA, trusted by the images that talk to the node's services.
     let ca = nbv_testenv::node::NodeCa::load_or_create()?;
@@ -109,6 +125,30 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
         build_pause(&layout, &pause_tag, &bin.join("nbv-pause"))?;
     }
 
+    // Buildah trusts the node's registry through the system bundle, as Go programs do.
+    let buildah_key = hash(&[
+        RECIPE.as_bytes(),
+        SUITE.as_bytes(),
+        BUILDAH_PACKAGES.as_bytes(),
+        mirror.as_bytes(),
+        &ca_pem,
+    ]);
+    let buildah_tag = format!("buildah-{buildah_key}");
+    if force || !has(&buildah_tag) {
+        debootstrap_image(
+            &cache,
+            &layout,
+            &buildah_tag,
+            BUILDAH_PACKAGES,
+            &mirror,
+            |rootfs| {
+                let mut bundle = read(&rootfs.join(CA_BUNDLE))?;
+                bundle.extend_from_slice(&ca_pem);
+                fs::write(rootfs.join(CA_BUNDLE), bundle).context("adding the node's CA")
+            },
+        )?;
+    }
+
     let binaries = operator_binaries(root)?;
     let mut inputs = vec![base_key.clone().into_bytes(), trusted.clone()];
     for path in &binaries {
@@ -133,6 +173,7 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
         operator: export(&cache, &layout, "operator", &operator_key)?,
         notebook_arbitrary_uid: export(&cache, &layout, USER_VARIANTS[0].0, &notebook_key)?,
         notebook_named_user: export(&cache, &layout, USER_VARIANTS[1].0, &notebook_key)?,
+        buildah: export(&cache, &layout, "buildah", &buildah_key)?,
     };
     remove_stale_archives(&cache, &images)?;
     // Tags of earlier inputs go, and the blobs only they used.
@@ -140,6 +181,7 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
         base_tag.as_str(),
         &notebook_tag,
         &pause_tag,
+        &buildah_tag,
         &operator_tag,
         &format!("{}-{notebook_key}", USER_VARIANTS[0].0),
         &format!("{}-{notebook_key}", USER_VARIANTS[1].0),
@@ -177,40 +219,51 @@ fn build_pause(layout: &Path, tag: &str, program: &Path) -> anyhow::Result<()> {
     )
 }
 
-/// debootstrap into a bundle's rootfs, repacked as one layer.
-fn build_base(
+/// debootstrap into a bundle's rootfs, repacked as one layer; `finish` adds to the rootfs first.
+/// On failure the tag goes too: an existing tag means a complete image.
+fn debootstrap_image(
     cache: &Path,
     layout: &Path,
     tag: &str,
+    packages: &str,
     mirror: &str,
-    bundle_copy: &Path,
+    finish: impl FnOnce(&Path) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let bundle = fresh_path(cache, "bundle-base")?;
+    let bundle = fresh_path(cache, &format!("bundle-{tag}"))?;
     let image = image_arg(layout, tag);
     umoci(&["new", "--image"], &[&image])?;
-    umoci(&["unpack", "--image"], &[&image, bundle.as_os_str()])?;
+    let built = debootstrap_into(&image, &bundle, packages, mirror, finish);
+    if built.is_err() {
+        let _ = umoci(&["rm", "--image"], &[&image]);
+    }
+    let _ = fs::remove_dir_all(&bundle);
+    built?;
+    eprintln!("built {tag} in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn debootstrap_into(
+    image: &OsStr,
+    bundle: &Path,
+    packages: &str,
+    mirror: &str,
+    finish: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    umoci(&["unpack", "--image"], &[image, bundle.as_os_str()])?;
     let rootfs = bundle.join("rootfs");
     let mut debootstrap = Command::new("debootstrap");
     debootstrap
-        .args([
-            "--variant=minbase",
-            &format!("--include={BASE_PACKAGES}"),
-            SUITE,
-        ])
+        .args(["--variant=minbase", &format!("--include={packages}"), SUITE])
         .arg(&rootfs)
         .arg(mirror);
-    sh::run(
-        debootstrap,
-        "debootstrap (the notebook and operator images' Debian layer)",
-    )?;
+    sh::run(debootstrap, &format!("debootstrap ({packages})"))?;
     // Package caches and logs are not part of an image.
     for dir in ["var/cache/apt/archives", "var/lib/apt/lists", "var/log"] {
         clear_dir(&rootfs.join(dir))?;
     }
-    // Kept beside the layer: the images above it add the node's CA to it.
-    fs::copy(rootfs.join(CA_BUNDLE), bundle_copy).context("keeping the base's CA bundle")?;
-    umoci(&["repack", "--image"], &[&image, bundle.as_os_str()])?;
+    finish(&rootfs)?;
+    umoci(&["repack", "--image"], &[image, bundle.as_os_str()])?;
     umoci(
         &[
             "config",
@@ -218,11 +271,8 @@ fn build_base(
             &format!("PATH={SYSTEM_PATH}"),
             "--image",
         ],
-        &[&image],
-    )?;
-    fs::remove_dir_all(&bundle).with_context(|| format!("removing {}", bundle.display()))?;
-    eprintln!("built the Debian layer in {:.0?}", started.elapsed());
-    Ok(())
+        &[image],
+    )
 }
 
 /// The base plus a virtualenv with papermill and ipykernel, installed in a chroot.
@@ -266,6 +316,20 @@ fn build_notebook(
     let _ = fs::remove_file(&ca_in_root);
     fs::write(rootfs.join("etc/resolv.conf"), "").context("emptying resolv.conf")?;
     fs::write(rootfs.join(CA_BUNDLE), trusted).context("adding the node's CA")?;
+    // pip trusts the system bundle (with the node's CA), as an organisation's images do.
+    fs::write(
+        rootfs.join("etc/pip.conf"),
+        format!("[global]\ncert = /{CA_BUNDLE}\n"),
+    )
+    .context("writing /etc/pip.conf")?;
+    // Builds on this image install as its user (any UID in group 0) into its environment.
+    let venv = rootfs.join(NOTEBOOK_VENV.trim_start_matches('/'));
+    let mut chmod = Command::new("chmod");
+    chmod.args(["-R", "g+w"]).arg(&venv);
+    sh::run(
+        chmod,
+        "chmod -R g+w (the notebook image's Python environment)",
+    )?;
     // Writable by the notebook's user (any UID in group 0, as on OpenShift).
     for dir in ["home/jovyan", "workspace"] {
         let path = rootfs.join(dir);

@@ -38,7 +38,7 @@ impl NodeDirs {
 pub(crate) const CNI_BIN_DIR: &str = "/usr/lib/cni";
 
 /// containerd 1.6's configuration (version 2 schema).
-pub(crate) fn containerd_toml(dirs: &NodeDirs, sandbox_image: &str) -> String {
+pub(crate) fn containerd_toml(dirs: &NodeDirs, sandbox_image: &str, registry_ca: &Path) -> String {
     let quote = |p: &Path| toml_string(&p.display().to_string());
     format!(
         r#"version = 2
@@ -68,6 +68,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     bin_dir = {cni_bin}
     conf_dir = {cni_conf}
     max_conf_num = 1
+  # The node's registry serves a certificate of the node's CA.
+  [plugins."io.containerd.grpc.v1.cri".registry.configs."{registry}".tls]
+    ca_file = {registry_ca}
 "#,
         root = quote(&dirs.containerd_root()),
         state = quote(&dirs.containerd_state()),
@@ -75,6 +78,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         sandbox = toml_string(sandbox_image),
         cni_bin = toml_string(CNI_BIN_DIR),
         cni_conf = quote(&dirs.cni_conf()),
+        registry = super::REGISTRY,
+        registry_ca = quote(registry_ca),
     )
 }
 
@@ -177,7 +182,7 @@ mod tests {
 
     #[test]
     fn containerd_points_everything_below_the_node_dir() {
-        let toml = containerd_toml(&dirs(), "nbv.local/pause:1");
+        let toml = containerd_toml(&dirs(), "nbv.local/pause:1", Path::new("/ca/ca.crt"));
         assert!(
             toml.contains(r#"root = "/tmp/nbv-node-x/containerd""#),
             "{toml}"
@@ -185,6 +190,13 @@ mod tests {
         assert!(toml.contains(r#"address = "/tmp/nbv-node-x/containerd.sock""#));
         assert!(toml.contains(r#"sandbox_image = "nbv.local/pause:1""#));
         assert!(toml.contains("restrict_oom_score_adj = true"));
+        assert!(
+            toml.contains(&format!(
+                "registry.configs.\"{}\".tls]\n    ca_file = \"/ca/ca.crt\"",
+                crate::node::REGISTRY
+            )),
+            "{toml}"
+        );
     }
 
     #[test]

@@ -93,11 +93,13 @@ fn egress_jump() -> Vec<String> {
         .to_vec()
 }
 
-/// Creates the pod bridge with the gateway address, and the firewall rules that drop pod
+/// Creates the pod bridge with the node's addresses, and the firewall rules that drop pod
 /// traffic to anything but other pods (traffic to the node itself is not forwarded).
-pub(crate) fn set_up_network(bridge: &str, gateway_cidr: &str) -> Result<(), Error> {
+pub(crate) fn set_up_network(bridge: &str, addresses: &[&str]) -> Result<(), Error> {
     run("ip", &["link", "add", bridge, "type", "bridge"])?;
-    run("ip", &["addr", "add", gateway_cidr, "dev", bridge])?;
+    for address in addresses {
+        run("ip", &["addr", "add", address, "dev", bridge])?;
+    }
     run("ip", &["link", "set", bridge, "up"])?;
     run("iptables", &["-N", EGRESS_CHAIN])?;
     run(

@@ -33,6 +33,9 @@ pub struct NodeImages {
     /// The notebook image with a user given by name (`USER nobody`), which a pod that must run
     /// as non-root cannot verify.
     pub notebook_named_user: NodeImage,
+    /// Buildah from the distribution's package, the Buildah strategy's builder; it trusts the
+    /// node's CA (and so the node's registry).
+    pub buildah: NodeImage,
 }
 
 impl NodeImages {
@@ -74,13 +77,14 @@ impl NodeImages {
     }
 
     /// Every image.
-    pub fn all(&self) -> [&NodeImage; 5] {
+    pub fn all(&self) -> [&NodeImage; 6] {
         [
             &self.pause,
             &self.notebook,
             &self.operator,
             &self.notebook_arbitrary_uid,
             &self.notebook_named_user,
+            &self.buildah,
         ]
     }
 }

@@ -15,6 +15,7 @@ mod ca;
 mod config;
 mod host;
 mod images;
+mod registry;
 mod serve;
 
 use std::ffi::OsString;
@@ -26,6 +27,7 @@ use kube::Api;
 
 pub use ca::NodeCa;
 pub use images::{NodeImage, NodeImages};
+pub use registry::{NodeRegistry, REGISTRY};
 pub use serve::{GIT_USER, NodeServer, Repo};
 
 use crate::process::{Lifetime, Spawn, Supervised};
@@ -60,6 +62,7 @@ const CNI_PLUGINS: [&str; 3] = ["bridge", "host-local", "loopback"];
 pub(crate) struct StartedNode {
     pub(crate) processes: Vec<Supervised>,
     pub(crate) images: NodeImages,
+    pub(crate) registry: NodeRegistry,
 }
 
 /// What the node needs from the control plane.
@@ -69,6 +72,8 @@ pub(crate) struct NodeInputs<'a> {
     pub(crate) kubeconfig: &'a Path,
     /// The CA whose client certificates the kubelet accepts (the API server's).
     pub(crate) client_ca: &'a Path,
+    /// The API server's port on loopback, which pods reach through the `kubernetes` Service.
+    pub(crate) apiserver_port: u16,
     pub(crate) lifetime: Lifetime,
     pub(crate) client: &'a kube::Client,
 }
@@ -150,7 +155,11 @@ pub(crate) async fn start(inputs: NodeInputs<'_>) -> Result<StartedNode, Error> 
     )
     .await;
     match result {
-        Ok(()) => Ok(StartedNode { processes, images }),
+        Ok(registry) => Ok(StartedNode {
+            processes,
+            images,
+            registry,
+        }),
         Err(e) => {
             for p in processes.iter_mut().rev() {
                 p.request_stop();
@@ -170,16 +179,45 @@ async fn start_processes(
     images: &NodeImages,
     record_path: &Path,
     processes: &mut Vec<Supervised>,
-) -> Result<(), Error> {
-    host::set_up_network(BRIDGE, &format!("{GATEWAY}/24"))?;
+) -> Result<NodeRegistry, Error> {
+    // The `kubernetes` Service's cluster IP is the node's too: pods reach it through their
+    // default route, and the service proxy forwards it to the API server.
+    host::set_up_network(
+        BRIDGE,
+        &[
+            &format!("{GATEWAY}/24"),
+            &format!("{}/32", crate::controlplane::KUBERNETES_SERVICE_IP),
+        ],
+    )?;
     write(
         &dirs.cni_conf().join("10-nbv-pods.conflist"),
         config::cni_conflist(BRIDGE, dirs).to_string().as_bytes(),
     )?;
+    processes.push(
+        Spawn {
+            name: "nbv-service-proxy",
+            supervisor: &inputs.binaries.supervisor,
+            program: &bins.service_proxy,
+            args: vec![
+                format!(
+                    "--listen={}:443",
+                    crate::controlplane::KUBERNETES_SERVICE_IP
+                )
+                .into(),
+                format!("--target=127.0.0.1:{}", inputs.apiserver_port).into(),
+            ],
+            run_dir: inputs.run_dir,
+            cleanup: None,
+            after: Vec::new(),
+            lifetime: inputs.lifetime,
+        }
+        .start()?,
+    );
+    let ca = NodeCa::load_or_create()?;
     let containerd_config = dirs.root.join("containerd.toml");
     write(
         &containerd_config,
-        config::containerd_toml(dirs, &images.pause.reference).as_bytes(),
+        config::containerd_toml(dirs, &images.pause.reference, &ca.cert).as_bytes(),
     )?;
 
     let t = Instant::now();
@@ -214,6 +252,27 @@ async fn start_processes(
         .await
         .map_err(|e| Error::Invalid(format!("importing images: {e}")))??;
     tracing::info!(elapsed = ?t.elapsed(), "containerd started, images imported");
+
+    processes.push(
+        Spawn {
+            name: "nbv-registry",
+            supervisor: &inputs.binaries.supervisor,
+            program: &bins.registry,
+            args: vec!["serve".into(), registry::config(&dirs.root, &ca)?.into()],
+            run_dir: inputs.run_dir,
+            cleanup: None,
+            after: Vec::new(),
+            lifetime: inputs.lifetime,
+        }
+        .start()?,
+    );
+    let registry = processes
+        .last_mut()
+        .ok_or_else(|| Error::Invalid("no process".into()))?;
+    crate::controlplane::wait_until(registry, "serving images", || async {
+        NodeRegistry::listening()
+    })
+    .await?;
 
     let ports = KubeletPorts {
         api: crate::controlplane::free_port()?,
@@ -280,7 +339,10 @@ async fn start_processes(
     )
     .await?;
     tracing::info!(elapsed = ?t.elapsed(), "node ready");
-    Ok(())
+    Ok(NodeRegistry {
+        containerd_socket: socket,
+        ca_cert: ca.cert,
+    })
 }
 
 /// Ready, and without the taints that keep pods off a node that is not (yet) ready.
@@ -348,6 +410,8 @@ pub(crate) struct NodeBinaries {
     pub(crate) kubelet: PathBuf,
     pub(crate) kube_scheduler: PathBuf,
     pub(crate) node_down: PathBuf,
+    pub(crate) registry: PathBuf,
+    pub(crate) service_proxy: PathBuf,
 }
 
 impl NodeBinaries {
@@ -366,6 +430,8 @@ impl NodeBinaries {
             kubelet: dir.join("kubelet"),
             kube_scheduler: dir.join("kube-scheduler"),
             node_down: dir.join("nbv-node-down"),
+            registry: dir.join("nbv-registry"),
+            service_proxy: dir.join("nbv-service-proxy"),
         })
     }
 }
