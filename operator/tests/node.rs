@@ -8,11 +8,12 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::api::{LogParams, PostParams};
+use kube::api::PostParams;
 use nbv_report::CellStatus;
 use nbv_testenv::node::{GIT_USER, Repo};
 use nbv_testenv::{Lifetime, NodeServer};
-use notebook_validator_operator::crd::{NotebookValidationJob, Phase};
+use notebook_validator_operator::crd::Phase;
+use support::node::{job, logs, notebook, phase, verdict, write_wheel};
 use support::{Harness, condition};
 
 /// What the node's git and file server holds for these tests.
@@ -66,61 +67,6 @@ fn served() -> &'static Served {
     })
 }
 
-/// A notebook of code cells, never executed.
-fn notebook(cells: &[&str]) -> Vec<u8> {
-    let cells: Vec<serde_json::Value> = cells
-        .iter()
-        .map(|source| {
-            serde_json::json!({"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [], "source": source})
-        })
-        .collect();
-    serde_json::to_vec(&serde_json::json!({
-        "cells": cells,
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-        "nbformat": 4,
-        "nbformat_minor": 5
-    }))
-    .expect("json")
-}
-
-/// A pure-Python wheel `nbvdemo` 1.0 (module `nbvdemo`, `VALUE = 42`) in `dir`, for pip's
-/// --find-links: the package index the requirements test installs from.
-fn write_wheel(dir: &std::path::Path) {
-    std::fs::create_dir_all(dir).expect("wheel dir");
-    let script = r#"
-import base64, hashlib, sys, zipfile
-files = {
-    "nbvdemo/__init__.py": "VALUE = 42\n",
-    "nbvdemo-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: nbvdemo\nVersion: 1.0\n",
-    "nbvdemo-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: nbv-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-}
-record = []
-with zipfile.ZipFile(sys.argv[1] + "/nbvdemo-1.0-py3-none-any.whl", "w") as z:
-    for name, text in files.items():
-        data = text.encode()
-        z.writestr(name, data)
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{name},sha256={digest},{len(data)}")
-    record.append("nbvdemo-1.0.dist-info/RECORD,,")
-    z.writestr("nbvdemo-1.0.dist-info/RECORD", "\n".join(record) + "\n")
-"#;
-    let status = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(dir)
-        .status()
-        .expect("python3 runs");
-    assert!(status.success(), "writing the wheel failed");
-}
-
-/// A job validating `path` from `repo`, with more of the spec (YAML indented 2) after it.
-fn job(name: &str, repo: &Repo, path: &str, more: &str) -> String {
-    format!(
-        "apiVersion: mlops.redhat.com/v1alpha1\nkind: NotebookValidationJob\nmetadata:\n  name: {name}\nspec:\n  notebook:\n    git:\n      url: {url}\n      ref: {commit}\n    path: {path}\n{more}",
-        url = repo.url,
-        commit = repo.commit,
-    )
-}
-
 fn golden(repo: &Repo, path: &str) -> String {
     format!(
         "  goldenNotebook:\n    git:\n      url: {}\n      ref: main\n    path: {path}\n",
@@ -139,45 +85,6 @@ async fn harness(prefix: &str) -> Harness {
     let ctx = h.node_context(&[], Some(client));
     h.start_operator_with(ctx);
     h
-}
-
-/// Waits (longer than the played tests: notebooks really run) for the job to end.
-async fn verdict(h: &Harness, name: &str) -> NotebookValidationJob {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let job = h.jobs().get(name).await.expect("job");
-        if job
-            .status
-            .as_ref()
-            .and_then(|s| s.phase)
-            .is_some_and(|p| matches!(p, Phase::Succeeded | Phase::Failed))
-        {
-            return job;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "job {name} has no verdict after 180 s: {:#?}",
-            job.status
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn phase(job: &NotebookValidationJob) -> Option<Phase> {
-    job.status.as_ref().and_then(|s| s.phase)
-}
-
-async fn logs(h: &Harness, pod: &str, container: &str) -> String {
-    h.pods()
-        .logs(
-            pod,
-            &LogParams {
-                container: Some(container.into()),
-                ..LogParams::default()
-            },
-        )
-        .await
-        .expect("logs through the kubelet")
 }
 
 #[tokio::test]

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+pub mod node;
+
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleRef, Subject};
 use kube::Client;
@@ -64,14 +66,24 @@ impl Harness {
     /// A fresh namespace (restricted Pod Security) on the control plane with a node, where pods
     /// really run, with our CRD installed.
     pub async fn on_node(prefix: &str) -> Self {
-        let env = TestEnv::on_node(
-            prefix,
-            &[("pod-security.kubernetes.io/enforce", "restricted")],
-        )
-        .await
-        .expect("control plane with a node");
+        Self::on_node_with_pod_security(prefix, "restricted").await
+    }
+
+    /// [`Harness::on_node`] with the Pod Security `level` enforced in the namespace.
+    pub async fn on_node_with_pod_security(prefix: &str, level: &str) -> Self {
+        let env = TestEnv::on_node(prefix, &[("pod-security.kubernetes.io/enforce", level)])
+            .await
+            .expect("control plane with a node");
         let ours = crd::crd_yaml();
         env.install_crds(&[&ours]).await.expect("CRD installs");
+        Self {
+            env,
+            operator: None,
+        }
+    }
+
+    /// A harness over `env` as it is (no CRD installed by the harness, no operator started).
+    pub fn over(env: TestEnv) -> Self {
         Self {
             env,
             operator: None,

@@ -1,0 +1,144 @@
+//! Pod builds for real: the Buildah strategy builds the notebook's image on the node from the
+//! git repository and its requirements, pushes it to the node's registry, and the validation pod
+//! runs the digest-pinned result; a requirement that does not exist fails the build with pip's
+//! own words in the job's status.
+
+#![cfg(feature = "buildah")]
+
+mod support;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use nbv_report::CellStatus;
+use nbv_testenv::node::{REGISTRY, Repo};
+use nbv_testenv::{Lifetime, NodeServer};
+use notebook_validator_operator::crd::Phase;
+use support::node::{job, logs, notebook, phase, verdict_within, write_wheel};
+use support::{Harness, condition};
+
+/// Builds pull, install and push for real: minutes, not seconds.
+const BUILD_VERDICT: Duration = Duration::from_secs(600);
+
+struct Served {
+    _server: NodeServer,
+    /// A notebook importing `nbvdemo`, which only its requirements file installs.
+    installs: Repo,
+    /// The same notebook whose requirements file names a package no index has.
+    missing: Repo,
+}
+
+fn served() -> &'static Served {
+    static SERVED: OnceLock<Served> = OnceLock::new();
+    SERVED.get_or_init(|| {
+        // Removed by the server's supervisor when this test binary ends.
+        let dir = std::env::temp_dir().join(format!("nbv-node-builds-{}", std::process::id()));
+        let server = NodeServer::start(&dir, Lifetime::Owned).expect("node server");
+        write_wheel(&server.files_dir().join("wheels"));
+        // pip reads its index options from the requirements file: the build has no other input.
+        let index = format!("--no-index\n--find-links {}wheels/\n", server.files_url());
+        let uses = notebook(&["import nbvdemo\nprint(nbvdemo.VALUE)"]);
+        let repo = |name: &str, requirement: &str| {
+            let requirements = format!("{index}{requirement}\n");
+            server
+                .repo(
+                    name,
+                    &[
+                        ("uses-package.ipynb", uses.as_slice()),
+                        ("requirements.txt", requirements.as_bytes()),
+                    ],
+                )
+                .expect("repository")
+        };
+        Served {
+            installs: repo("installs", "nbvdemo==1.0"),
+            missing: repo("missing", "nbv-no-such-package==1.0"),
+            _server: server,
+        }
+    })
+}
+
+/// A harness in a namespace of the Pod Security level Buildah needs, the operator under its
+/// generated role with Buildah switched on.
+async fn harness(prefix: &str) -> Harness {
+    let mut h = Harness::on_node_with_pod_security(prefix, "privileged").await;
+    let client = h.least_privilege_client().await;
+    let ctx = h.node_context(&["buildah"], Some(client));
+    h.start_operator_with(ctx);
+    h
+}
+
+/// A job building `repo`'s image with Buildah on the node's notebook image, pushed to the
+/// node's registry.
+fn build_job(h: &Harness, name: &str, repo: &Repo) -> String {
+    let images = h.node_images();
+    let registry = h
+        .env
+        .control_plane()
+        .node_registry()
+        .expect("the node has a registry");
+    let base = registry.push(&images.notebook).expect("base image pushed");
+    job(
+        name,
+        repo,
+        "uses-package.ipynb",
+        &format!(
+            "  podConfig:\n    buildConfig:\n      enabled: true\n      strategy: buildah\n      baseImage: {base}\n      requirementsFile: requirements.txt\n      outputImage: {REGISTRY}/builds/{name}:latest\n      strategyConfig:\n        executor: {executor}\n        gitImage: {git}\n",
+            executor = images.buildah.reference,
+            git = images.operator.reference,
+        ),
+    )
+}
+
+#[tokio::test]
+async fn buildah_builds_pushes_and_the_validation_pod_runs_the_digest_pinned_image() {
+    let h = harness("buildah-real").await;
+    h.create_job(&build_job(&h, "built", &served().installs))
+        .await;
+    let job = verdict_within(&h, "built", BUILD_VERDICT).await;
+    let status = job.status.clone().expect("status");
+    assert_eq!(phase(&job), Some(Phase::Succeeded), "{status:#?}");
+    let pulled = status
+        .build_status
+        .as_ref()
+        .and_then(|b| b.image_reference.clone())
+        .expect("the built image");
+    assert!(
+        pulled.starts_with(&format!("{REGISTRY}/builds/built@sha256:")),
+        "{pulled}"
+    );
+    let pod = status.validation_pod_name.clone().expect("pod");
+    let spec = h.pods().get(&pod).await.expect("pod").spec.expect("spec");
+    assert_eq!(spec.containers[0].image.as_deref(), Some(pulled.as_str()));
+    // The notebook imports what only the build installed.
+    assert_eq!(status.results.len(), 1, "{status:#?}");
+    assert_eq!(status.results[0].status, CellStatus::Passed, "{status:#?}");
+    let build_log = logs(&h, "built-build", "build").await;
+    assert!(build_log.contains("nbvdemo"), "{build_log}");
+}
+
+#[tokio::test]
+async fn a_requirement_no_index_has_fails_the_build_with_the_builders_log_in_status() {
+    let h = harness("buildah-fail").await;
+    h.create_job(&build_job(&h, "broken", &served().missing))
+        .await;
+    let job = verdict_within(&h, "broken", BUILD_VERDICT).await;
+    let status = job.status.clone().expect("status");
+    assert_eq!(phase(&job), Some(Phase::Failed), "{status:#?}");
+    let (_, reason, message) = condition(&job, "Ready").expect("Ready");
+    assert_eq!(reason, "BuildFailed", "{message}");
+    assert!(message.contains("last log lines"), "{message}");
+    let tail = status
+        .build_status
+        .as_ref()
+        .and_then(|b| b.logs_tail.clone())
+        .unwrap_or_default();
+    assert!(
+        tail.contains("nbv-no-such-package"),
+        "pip's words reach the status: {tail}"
+    );
+    assert!(
+        status.validation_pod_name.is_none(),
+        "nothing is validated after a failed build"
+    );
+}
