@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use anyhow::Context as _;
+
 use crate::{codegen, node, scaffold, sh};
 
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
@@ -67,14 +69,22 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         sh::run(command, &format!("cargo {}", args.join(" ")))
     };
     test(&["test", "--workspace", "--locked"])?;
-    test(&[
+    // Again with every strategy compiled in: the unit tests and the test binaries whose code
+    // depends on the features. The others would only repeat the run above.
+    let mut community = vec![
         "test",
         "-p",
         "notebook-validator-operator",
         "--features",
         "community",
         "--locked",
-    ])?;
+        "--lib",
+    ];
+    let feature_tests = feature_dependent_tests(root)?;
+    for name in &feature_tests {
+        community.extend(["--test", name.as_str()]);
+    }
+    test(&community)?;
     scaffold::check(root)?;
     out_of_tree(root)?;
     println!("ci: all checks passed in {:.0?}", started.elapsed());
@@ -174,4 +184,30 @@ fn out_of_tree(root: &Path) -> anyhow::Result<()> {
     }
     println!("out-of-tree: the distribution binary lists the external strategy");
     Ok(())
+}
+
+/// The operator's test binaries that mention a Cargo feature (`cfg(feature = ...)` or
+/// `cfg!(feature = ...)`), found by reading them, so a new one cannot be left out.
+fn feature_dependent_tests(root: &Path) -> anyhow::Result<Vec<String>> {
+    let dir = root.join("operator/tests");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if text.contains("feature = \"")
+                && let Some(stem) = path.file_stem()
+            {
+                names.push(stem.to_string_lossy().into_owned());
+            }
+        }
+    }
+    names.sort();
+    anyhow::ensure!(
+        !names.is_empty(),
+        "no test of {} depends on a feature",
+        dir.display()
+    );
+    Ok(names)
 }
