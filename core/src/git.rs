@@ -238,6 +238,19 @@ mod clone_script {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// `<root>/repo`: branch `main`, one commit of `nb.ipynb` holding "one".
+    fn repo_with_one_commit(root: &Path) -> std::path::PathBuf {
+        let repo = root.join("repo");
+        std::fs::create_dir_all(&repo).expect("dir");
+        git(&repo, &["init", "-q", "-b", "main"]);
+        git(&repo, &["config", "user.email", "t@example.com"]);
+        git(&repo, &["config", "user.name", "t"]);
+        std::fs::write(repo.join("nb.ipynb"), "one").expect("write");
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-qm", "one"]);
+        repo
+    }
+
     fn clone(url: &str, git_ref: &str, dest: &Path) -> std::process::Output {
         Command::new("/bin/sh")
             .args(["-c", super::CLONE_SCRIPT])
@@ -252,14 +265,7 @@ mod clone_script {
     #[test]
     fn any_ref_checks_out_and_hostile_refs_run_nothing() {
         let root = std::env::temp_dir().join(format!("nbv-clone-test-{}", std::process::id()));
-        let repo = root.join("repo");
-        std::fs::create_dir_all(&repo).expect("dir");
-        git(&repo, &["init", "-q", "-b", "main"]);
-        git(&repo, &["config", "user.email", "t@example.com"]);
-        git(&repo, &["config", "user.name", "t"]);
-        std::fs::write(repo.join("nb.ipynb"), "one").expect("write");
-        git(&repo, &["add", "."]);
-        git(&repo, &["commit", "-qm", "one"]);
+        let repo = repo_with_one_commit(&root);
         let first = git(&repo, &["rev-parse", "HEAD"]);
         git(&repo, &["tag", "v1"]);
         std::fs::write(repo.join("nb.ipynb"), "two").expect("write");
@@ -317,14 +323,7 @@ mod clone_script {
     fn clones_into_a_directory_another_user_owns() {
         use std::os::unix::fs::MetadataExt as _;
         let root = std::env::temp_dir().join(format!("nbv-clone-owner-{}", std::process::id()));
-        let repo = root.join("repo");
-        std::fs::create_dir_all(&repo).expect("dir");
-        git(&repo, &["init", "-q", "-b", "main"]);
-        git(&repo, &["config", "user.email", "t@example.com"]);
-        git(&repo, &["config", "user.name", "t"]);
-        std::fs::write(repo.join("nb.ipynb"), "one").expect("write");
-        git(&repo, &["add", "."]);
-        git(&repo, &["commit", "-qm", "one"]);
+        let repo = repo_with_one_commit(&root);
         let dest = root.join("volume");
         std::fs::create_dir_all(&dest).expect("dir");
         let mine = std::fs::metadata(&root).expect("metadata").uid();
