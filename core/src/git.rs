@@ -79,7 +79,10 @@ pub fn validate_source(strategy: &str, source: &GitSource) -> Result<(), Strateg
     Ok(())
 }
 
-/// Accepts `https://`, `http://`, `ssh://`, `git://` and scp-like `user@host:path` URLs.
+/// Accepts `https://`, `http://`, `ssh://`, `git://` and scp-like `user@host:path` URLs without
+/// credentials (they belong in the credentials Secret, never in a URL that lands in objects,
+/// logs and environments) and whose host cannot act as an option (`-oProxyCommand=...`).
+/// Messages never repeat a URL that carries credentials.
 pub fn validate_url(url: &str) -> Result<(), String> {
     if url.is_empty() {
         return Err("the git URL is empty".into());
@@ -90,21 +93,62 @@ pub fn validate_url(url: &str) -> Result<(), String> {
     if url.starts_with('-') {
         return Err("the git URL must not start with '-'".into());
     }
-    let scheme_ok = ["https://", "http://", "ssh://", "git://"]
+    let credentials = || {
+        Err(
+            "the git URL carries credentials (user:password@ or a token before '@'); \
+             remove them and put them in the credentials Secret (notebook.git.credentialsSecret: \
+             keys username and password, or ssh-privatekey)"
+                .to_owned(),
+        )
+    };
+    let option_host =
+        || Err("the git URL's host starts with '-'; git would read it as an option".to_owned());
+    if let Some((scheme, rest)) = ["https", "http", "ssh", "git"]
         .iter()
-        .any(|scheme| url.starts_with(scheme) && url.len() > scheme.len());
+        .find_map(|scheme| {
+            url.strip_prefix(&format!("{scheme}://"))
+                .map(|rest| (*scheme, rest))
+        })
+        .filter(|(_, rest)| !rest.is_empty())
+    {
+        let authority = rest.split('/').next().unwrap_or_default();
+        let (user, host) = match authority.rsplit_once('@') {
+            Some((user, host)) => (Some(user), host),
+            None => (None, authority),
+        };
+        // Over ssh the user names the account (git@); elsewhere anything before '@' is a secret.
+        if user.is_some_and(|u| scheme != "ssh" || u.contains(':')) {
+            return credentials();
+        }
+        if host.starts_with('-') {
+            return option_host();
+        }
+        if host.is_empty() {
+            return Err("the git URL has no host".into());
+        }
+        return Ok(());
+    }
     let scp_like = url
         .split_once('@')
         .and_then(|(user, rest)| rest.split_once(':').map(|(host, path)| (user, host, path)))
-        .is_some_and(|(user, host, path)| {
+        .filter(|(user, host, path)| {
             !user.is_empty() && !host.is_empty() && !path.is_empty() && !host.contains('/')
         });
-    if scheme_ok || scp_like {
-        Ok(())
-    } else {
-        Err(format!(
-            "'{url}' is not a supported git URL; use https://host/org/repo.git, ssh://git@host/org/repo.git, git://host/repo.git or git@host:org/repo.git"
-        ))
+    match scp_like {
+        Some((user, _, _)) if user.contains(':') => credentials(),
+        Some((_, host, _)) if host.starts_with('-') => option_host(),
+        Some(_) => Ok(()),
+        None => {
+            // What stands before an '@' may be a secret: such a URL is not repeated.
+            let named = if url.contains('@') {
+                "the git URL".to_owned()
+            } else {
+                format!("'{url}'")
+            };
+            Err(format!(
+                "{named} is not a supported git URL; use https://host/org/repo.git, ssh://git@host/org/repo.git, git://host/repo.git or git@host:org/repo.git"
+            ))
+        }
     }
 }
 
@@ -204,6 +248,39 @@ mod tests {
             "https://",
         ] {
             assert!(validate_url(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_url("ssh://git@host:22/r.git").is_ok());
+        assert!(validate_url("https://host:8443/r.git").is_ok());
+    }
+
+    #[test]
+    fn urls_carrying_credentials_are_refused_without_repeating_them() {
+        for secret_url in [
+            "https://user:s3cret@host/org/repo.git",
+            "https://s3cret@host/org/repo.git",
+            "http://user:s3cret@host/r.git",
+            "git://user:s3cret@host/r.git",
+            "ssh://git:s3cret@host/r.git",
+            "git:s3cret@host:org/repo.git",
+        ] {
+            let message = validate_url(secret_url).expect_err(secret_url);
+            assert!(!message.contains("s3cret"), "{secret_url}: {message}");
+            assert!(message.contains("credentials"), "{secret_url}: {message}");
+        }
+        let unsupported = validate_url("user:s3cret@host/r.git").expect_err("no scheme");
+        assert!(!unsupported.contains("s3cret"), "{unsupported}");
+    }
+
+    #[test]
+    fn hosts_that_read_as_options_are_refused() {
+        for hostile in [
+            "ssh://-oProxyCommand=touch${IFS}x/r.git",
+            "ssh://git@-oProxyCommand=x/r.git",
+            "https://-x/r.git",
+            "git@-oProxyCommand=x:r.git",
+        ] {
+            let message = validate_url(hostile).expect_err(hostile);
+            assert!(message.contains("starts with '-'"), "{hostile}: {message}");
         }
     }
 

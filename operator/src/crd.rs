@@ -83,6 +83,8 @@ pub struct NotebookSource {
 pub struct GitSpec {
     /// Clone URL: `https://`, `ssh://`, `git://` or `git@host:path`.
     #[x_kube(validation = Rule::new("self.matches('^(https://|ssh://|git://|git@)[^\\\\s]+$')").message("git url must start with https://, ssh://, git:// or git@ and contain no spaces"))]
+    #[x_kube(validation = Rule::new("!self.matches('^(https|git)://[^/]*@') && !self.matches('^ssh://[^/@]*:[^/]*@') && !self.matches('^[^/@:]*:[^/@]*@')").message("git url must not carry credentials: remove user:password@ (or a token before '@') and put them in credentialsSecret"))]
+    #[x_kube(validation = Rule::new("!self.matches('^[a-z]+://([^/@]*@)?-') && !self.matches('^[^/:]*@-')").message("git url's host must not start with '-'"))]
     #[schemars(length(min = 1, max = 2048))]
     pub url: String,
     /// Branch, tag or commit SHA; the remote's default branch when empty.
@@ -92,6 +94,7 @@ pub struct GitSpec {
     pub git_ref: Option<String>,
     /// Secret with clone credentials: `username` and `password` (a token), or `ssh-privatekey`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub credentials_secret: Option<String>,
 }
 
@@ -101,12 +104,14 @@ pub struct GitSpec {
 pub struct PodConfig {
     /// Image with the notebook's dependencies; when set, no build runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
     pub container_image: Option<String>,
     /// Resources of the validation container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
     /// Service account of the validation pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub service_account_name: Option<String>,
     /// Extra environment variables.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -114,6 +119,11 @@ pub struct PodConfig {
     /// Extra environment from ConfigMaps and Secrets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_from: Vec<EnvFromSource>,
+    /// Secrets whose keys become the notebook's environment variables: a shortcut for
+    /// `envFrom` entries with a `secretRef` each, added after `envFrom`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 253)))]
+    pub credentials: Vec<String>,
     /// Extra volumes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
@@ -162,18 +172,23 @@ pub struct BuildConfig {
     pub strategy: Option<String>,
     /// The image the dependencies are installed on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
     pub base_image: Option<String>,
     /// Generate requirements from the notebook's imports when no file is found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_generate_requirements: Option<bool>,
     /// The requirements file, relative to the repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("!self.startsWith('/') && !self.matches('(^|/)[.][.](/|$)')").message("requirementsFile must be relative to the repository root and must not contain '..'"))]
+    #[schemars(length(min = 1, max = 1024))]
     pub requirements_file: Option<String>,
     /// Packages to install when no requirements file is used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 500), inner(length(min = 1, max = 256)))]
     pub packages: Vec<String>,
     /// A Dockerfile to use instead of the generated one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 65536))]
     pub dockerfile: Option<String>,
     /// What to do without a requirements file: `warn` (default), `fail` or `auto`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,9 +200,11 @@ pub struct BuildConfig {
     pub timeout: Option<String>,
     /// Where to push the image (strategies with a cluster registry may choose when empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
     pub output_image: Option<String>,
     /// Secret with registry credentials for the push.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub push_secret: Option<String>,
     /// Settings of the chosen strategy; see its documentation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -225,9 +242,11 @@ pub struct ComparisonConfig {
     pub ignore_execution_count: Option<bool>,
     /// Extra regular expressions masked as timestamps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 512)))]
     pub custom_timestamp_patterns: Vec<String>,
     /// Output types (`stream`, `display_data`, MIME types) left out of the comparison.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 255)))]
     pub ignore_output_types: Vec<String>,
 }
 

@@ -48,6 +48,30 @@ fn the_validation_pod_of_a_retried_job_with_private_git() {
 }
 
 #[test]
+fn the_validation_pod_of_a_job_with_secrets_as_environment() {
+    let job = example("secrets-as-environment.yaml");
+    let settings = PodSettings {
+        runner_image: "quay.io/nbv/notebook-validator-operator:v0.1.0".into(),
+        git_image: "quay.io/nbv/notebook-validator-operator:v0.1.0".into(),
+    };
+    let plan = PodPlan {
+        image: "quay.io/jupyter/scipy-notebook:2025-06-30",
+        requirements: None,
+        attempt: 0,
+        deadline_secs: 900,
+    };
+    let pod = validation_pod::render(&job, &plan, &settings);
+    let from: Vec<String> = pod.spec.as_ref().expect("spec").containers[0]
+        .env_from
+        .iter()
+        .flatten()
+        .filter_map(|s| s.secret_ref.as_ref().map(|r| r.name.clone()))
+        .collect();
+    assert_eq!(from, ["aws-credentials", "database-config"]);
+    insta::assert_yaml_snapshot!(pod);
+}
+
+#[test]
 fn the_cluster_role_of_this_build() {
     let catalog = Catalog::linked(EnabledStrategies::resolve(None, None, &[]).expect("config"))
         .expect("registry");

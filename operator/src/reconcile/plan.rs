@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use buildstrategy_api::naming::build_name;
-use buildstrategy_api::{BuildRequest, GitSource, Requirements};
+use buildstrategy_api::{BuildRequest, GitSource, Requirements, git};
 use kube::ResourceExt;
 
 use crate::crd::{BuildConfig, FallbackStrategy, NotebookValidationJob};
@@ -69,15 +69,52 @@ pub enum PlanError {
         "fallbackStrategy 'auto' (requirements generated from the notebook's imports) is not supported yet; name requirementsFile or packages, or use fallbackStrategy 'warn'"
     )]
     GeneratedRequirementsNotSupported,
+    /// A field the operator passes on (to a clone, a build, the runner) that it must refuse.
+    #[error("{field}: {reason}")]
+    Refused {
+        /// The field, as a path in the spec.
+        field: &'static str,
+        /// Why, and what to write instead.
+        reason: String,
+    },
+}
+
+/// Checks the fields that reach clones, builds and the runner, whatever the CRD in the cluster
+/// let through: git URLs (no credentials, no option-like host) and the requirements file (a
+/// path inside the repository).
+fn check_passed_on(job: &NotebookValidationJob) -> Result<(), PlanError> {
+    let spec = &job.spec;
+    let refused = |field, reason| PlanError::Refused { field, reason };
+    git::validate_url(&spec.notebook.git.url).map_err(|r| refused("spec.notebook.git.url", r))?;
+    if let Some(golden) = &spec.golden_notebook {
+        git::validate_url(&golden.git.url)
+            .map_err(|r| refused("spec.goldenNotebook.git.url", r))?;
+    }
+    let requirements = spec
+        .pod_config
+        .as_ref()
+        .and_then(|p| p.build_config.as_ref())
+        .and_then(|b| b.requirements_file.as_deref());
+    if let Some(path) = requirements {
+        git::validate_relative_path(path)
+            .map_err(|r| refused("spec.podConfig.buildConfig.requirementsFile", r))?;
+    }
+    Ok(())
+}
+
+/// The bound on the whole job: `spec.timeout`, or the default.
+pub fn job_timeout(job: &NotebookValidationJob) -> Result<Duration, DurationError> {
+    match &job.spec.timeout {
+        Some(t) => duration::parse("spec.timeout", t),
+        None => Ok(DEFAULT_JOB_TIMEOUT),
+    }
 }
 
 /// Reads the plan of `job`.
 pub fn plan(job: &NotebookValidationJob, default_image: &str) -> Result<Plan, PlanError> {
+    check_passed_on(job)?;
     let spec = &job.spec;
-    let job_timeout = match &spec.timeout {
-        Some(t) => duration::parse("spec.timeout", t)?,
-        None => DEFAULT_JOB_TIMEOUT,
-    };
+    let job_timeout = job_timeout(job)?;
     let pod = spec.pod_config.clone().unwrap_or_default();
     let build = pod.build_config.as_ref().filter(|b| b.enabled);
     let build_timeout = match build.and_then(|b| b.timeout.as_deref()) {
@@ -222,5 +259,33 @@ mod tests {
         .expect("plan");
         assert_eq!(timed.build_timeout, Duration::from_secs(90));
         assert_eq!(timed.job_timeout, DEFAULT_JOB_TIMEOUT);
+    }
+
+    #[test]
+    fn credentials_in_urls_option_like_hosts_and_traversing_requirements_are_refused() {
+        let refused = |job: &NotebookValidationJob| match plan(job, "img") {
+            Err(PlanError::Refused { field, reason }) => format!("{field}: {reason}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        let mut with_password = job("{ enabled: false }");
+        with_password.spec.notebook.git.url = "https://user:s3cret@h/r.git".into();
+        let message = refused(&with_password);
+        assert!(message.starts_with("spec.notebook.git.url"), "{message}");
+        assert!(!message.contains("s3cret"), "{message}");
+
+        let mut option_host = job("{ enabled: false }");
+        option_host.spec.notebook.git.url = "ssh://-oProxyCommand=x/r.git".into();
+        assert!(refused(&option_host).contains("starts with '-'"));
+
+        for source in ["s2i", "buildah"] {
+            let traversing = job(&format!(
+                "{{ enabled: true, strategy: {source}, requirementsFile: ../../etc/passwd }}"
+            ));
+            let message = refused(&traversing);
+            assert!(
+                message.starts_with("spec.podConfig.buildConfig.requirementsFile"),
+                "{message}"
+            );
+        }
     }
 }

@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 
 use buildstrategy_api::git;
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EmptyDirVolumeSource, EnvVar, Pod, PodSecurityContext, PodSpec,
-    SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+    Capabilities, Container, EmptyDirVolumeSource, EnvFromSource, EnvVar, Pod, PodSecurityContext,
+    PodSpec, SeccompProfile, SecretEnvSource, SecretVolumeSource, SecurityContext, Volume,
+    VolumeMount,
 };
 use kube::ResourceExt;
 use kube::api::ObjectMeta;
 
-use crate::crd::{NotebookSource, NotebookValidationJob};
+use crate::crd::{NotebookSource, NotebookValidationJob, PodConfig};
 use crate::labels;
 
 /// Name of the container that runs the notebook; its termination message is the result.
@@ -80,6 +81,23 @@ fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
         read_only: read_only.then_some(true),
         ..VolumeMount::default()
     }
+}
+
+/// `envFrom`, then one `secretRef` per name of `credentials` (the peer operator's shortcut).
+fn env_from(pod_config: &PodConfig) -> Option<Vec<EnvFromSource>> {
+    let sources: Vec<EnvFromSource> = pod_config
+        .env_from
+        .iter()
+        .cloned()
+        .chain(pod_config.credentials.iter().map(|name| EnvFromSource {
+            secret_ref: Some(SecretEnvSource {
+                name: name.clone(),
+                optional: None,
+            }),
+            ..EnvFromSource::default()
+        }))
+        .collect();
+    (!sources.is_empty()).then_some(sources)
 }
 
 fn empty_dir(name: &str) -> Volume {
@@ -214,7 +232,7 @@ pub fn render(job: &NotebookValidationJob, plan: &PodPlan<'_>, settings: &PodSet
         image: Some(plan.image.to_owned()),
         command: Some(vec![format!("{RUNNER_DIR}/nbv"), "run".into()]),
         env: Some(vars),
-        env_from: (!pod_config.env_from.is_empty()).then(|| pod_config.env_from.clone()),
+        env_from: env_from(&pod_config),
         resources: pod_config.resources.clone(),
         volume_mounts: Some(mounts),
         security_context: Some(restricted()),

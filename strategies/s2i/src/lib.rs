@@ -114,6 +114,13 @@ impl BuildStrategy for SourceToImage {
     fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
         request.reject_unknown_config_keys(NAME, &CONFIG_KEYS)?;
         git::validate_source(NAME, &request.source)?;
+        // The Source path hands it to the builder as an environment variable: a path that
+        // leaves the repository must stop here, as the Docker path's COPY does.
+        if let Requirements::File(path) = &request.requirements {
+            git::validate_relative_path(path).map_err(|r| {
+                StrategyError::invalid_config(NAME, "buildConfig.requirementsFile", r)
+            })?;
+        }
         if let Some(builder) = request.config_str(NAME, "builderImage")? {
             check_image_reference(builder).map_err(|r| {
                 StrategyError::invalid_config(NAME, "strategyConfig.builderImage", r)

@@ -113,6 +113,23 @@ fn renders_a_docker_build_to_the_image_stream() {
 }
 
 #[test]
+fn a_source_build_refuses_a_requirements_file_outside_the_repository() {
+    let request = testkit::sample_request()
+        .with_requirements(Requirements::File("../../etc/passwd".into()))
+        .with_strategy_config(
+            json!({ "builderImage": "registry.access.redhat.com/ubi9/python-311:latest" }),
+        );
+    let message = SourceToImage
+        .validate_config(&request)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        message.contains("buildConfig.requirementsFile"),
+        "{message}"
+    );
+}
+
+#[test]
 fn renders_a_source_build_from_a_builder_image() {
     let request = testkit::sample_request()
         .with_requirements(Requirements::File("requirements.txt".into()))
