@@ -5,6 +5,7 @@ mod support;
 
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ResourceQuota;
 use kube::ResourceExt;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use nbv_report::Outcome;
@@ -609,4 +610,81 @@ mod detection {
         assert_eq!(choice.strategy.info().name, "s2i");
         assert!(choice.why.contains("'auto' chose 's2i'"), "{}", choice.why);
     }
+}
+
+#[tokio::test]
+async fn an_error_that_keeps_repeating_reaches_status_and_ends_the_job_at_its_timeout() {
+    let mut h = Harness::new("quota").await;
+    // A quota that admits no pod: every attempt to create the validation pod fails (403, but no
+    // missing permission: quotas may clear, so the operator retries).
+    let quotas: kube::Api<ResourceQuota> =
+        kube::Api::namespaced(h.env.client.clone(), &h.env.namespace);
+    let quota: ResourceQuota = serde_json::from_value(json!({
+        "metadata": { "name": "no-pods" },
+        "spec": { "hard": { "pods": "0" } }
+    }))
+    .expect("quota");
+    quotas
+        .create(&PostParams::default(), &quota)
+        .await
+        .expect("quota created");
+    // The quota controller computes its usage; admission refuses with "status unknown" before.
+    for _ in 0..100 {
+        let counted = quotas
+            .get("no-pods")
+            .await
+            .expect("quota")
+            .status
+            .and_then(|s| s.hard)
+            .is_some();
+        if counted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    h.start_operator(&[], None);
+    let yaml = job_yaml(
+        "stuck",
+        "  podConfig:\n    containerImage: quay.io/x/nb:1\n",
+    )
+    .replace("timeout: 10m", "timeout: 12s");
+    h.create_job(&yaml).await;
+    let retrying = h
+        .wait_job("stuck", "the error in status", |job| {
+            condition(job, "Reconciled")
+                .is_some_and(|(status, reason, _)| status == "False" && reason == "ReconcileError")
+        })
+        .await;
+    let (_, _, message) = condition(&retrying, "Reconciled").expect("Reconciled");
+    assert!(
+        message.starts_with("attempt ") && message.contains("exceeded quota"),
+        "{message}"
+    );
+    assert_ne!(
+        retrying.status.as_ref().and_then(|s| s.phase),
+        Some(Phase::Failed),
+        "a quota may clear: the job waits"
+    );
+    let failed = h.wait_phase("stuck", Phase::Failed).await;
+    let (_, reason, message) = condition(&failed, "Ready").expect("Ready");
+    assert_eq!(reason, "ReconcileFailed", "{message}");
+    assert!(
+        message.contains("spec.timeout (12s)") && message.contains("exceeded quota"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_validation_pod_the_api_server_refuses_fails_the_job_at_once() {
+    let mut h = Harness::new("invalid-pod").await;
+    h.start_operator(&[], None);
+    h.create_job(&job_yaml(
+        "bad-volume",
+        "  podConfig:\n    containerImage: quay.io/x/nb:1\n    volumes:\n    - name: Not_A_Label\n      emptyDir: {}\n",
+    ))
+    .await;
+    let failed = h.wait_phase("bad-volume", Phase::Failed).await;
+    let (_, reason, message) = condition(&failed, "Ready").expect("Ready");
+    assert_eq!(reason, "InvalidPod", "{message}");
+    assert!(message.contains("Not_A_Label"), "{message}");
 }

@@ -30,7 +30,7 @@ use serde_json::json;
 
 use self::outcome::PodOutcome;
 use self::plan::ImageSource;
-use self::status::{StatusMemo, StatusUpdate, VALIDATION_COMPLETE};
+use self::status::{RECONCILED, StatusMemo, StatusUpdate, VALIDATION_COMPLETE};
 use self::validation_pod::{PodPlan, PodSettings};
 use crate::catalog::Catalog;
 use crate::crd::{NotebookValidationJob, NotebookValidationJobStatus, Phase};
@@ -100,7 +100,15 @@ impl Error {
             _ => return None,
         };
         match source {
-            kube::Error::Api(status) if status.code == 403 => Some(&status.message),
+            // An exhausted quota is refused with 403 too, but it is no missing permission and
+            // may clear: it is retried like any other error.
+            kube::Error::Api(status)
+                if status.code == 403
+                    && !status.message.contains("exceeded quota")
+                    && !status.message.contains("status unknown for quota") =>
+            {
+                Some(&status.message)
+            }
             _ => None,
         }
     }
@@ -240,8 +248,21 @@ pub fn error_policy(job: Arc<NotebookValidationJob>, error: &Error, ctx: Arc<Con
         *n
     });
     let delay = Duration::from_secs(2_u64.saturating_pow(attempts.min(9)).min(300));
+    // Never sleep past the job's deadline: the retry after it ends the job.
+    let delay =
+        remaining_time(&job).map_or(delay, |left| delay.min(left.max(Duration::from_secs(1))));
     tracing::warn!(job = %job.name_any(), error = %error, attempts, ?delay, "reconcile failed; retrying");
     Action::requeue(delay)
+}
+
+/// The time left until the job's `spec.timeout`, from the start time in its status.
+fn remaining_time(job: &NotebookValidationJob) -> Option<Duration> {
+    let start = job.status.as_ref()?.start_time.as_ref()?;
+    let limit = plan::job_timeout(job).unwrap_or(plan::DEFAULT_JOB_TIMEOUT);
+    let elapsed = (k8s_openapi::jiff::Timestamp::now() - start.0)
+        .total(k8s_openapi::jiff::Unit::Second)
+        .ok()?;
+    Some(limit.saturating_sub(Duration::from_secs_f64(elapsed.max(0.0))))
 }
 
 async fn apply(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Error> {
@@ -261,15 +282,91 @@ async fn apply(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Err
                 forbidden(job, ctx, &mut update, denied).await;
                 Action::await_change()
             }
-            None => return Err(e),
+            None => return failed_reconcile(job, ctx, current, e).await,
         },
     };
+    if update
+        .status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == RECONCILED && c.status == "False")
+    {
+        update.condition(
+            RECONCILED,
+            true,
+            "Recovered",
+            "reconciled again after failed attempts",
+        );
+    }
     if current != Some(&update.status) {
         write_status(job, ctx, &update.status).await?;
         ctx.metrics.status_written(current, &update.status);
     }
     ctx.written.remember(uid, update.status);
     Ok(action)
+}
+
+/// A reconcile that failed: its error goes to the job's status (condition `Reconciled`, with the
+/// attempt count) and is retried with backoff; once the job is past `spec.timeout` the job fails
+/// with that error instead. Starting from the status as it was, not from the half-done update:
+/// the steps after the failure never ran.
+async fn failed_reconcile(
+    job: &NotebookValidationJob,
+    ctx: &Context,
+    current: Option<&NotebookValidationJobStatus>,
+    error: Error,
+) -> Result<Action, Error> {
+    let key = namespace_name(&job.namespace().unwrap_or_default(), &job.name_any());
+    let attempts = ctx.backoff.lock().map_or(1, |map| {
+        map.get(&key).copied().unwrap_or(0).saturating_add(1)
+    });
+    let mut update = StatusUpdate::new(current, job.metadata.generation);
+    let limit = plan::job_timeout(job).unwrap_or(plan::DEFAULT_JOB_TIMEOUT);
+    let limit_secs = i64::try_from(limit.as_secs()).unwrap_or(i64::MAX);
+    let ended = update.elapsed_secs() >= limit_secs;
+    if ended {
+        let message = format!(
+            "the job could not be reconciled within spec.timeout ({limit_secs}s); attempt {attempts} failed: {error}"
+        );
+        update.fail("ReconcileFailed", message.clone());
+        ctx.event(job, EventType::Warning, "ReconcileFailed", &message)
+            .await;
+    } else {
+        update.condition(
+            RECONCILED,
+            false,
+            "ReconcileError",
+            format!("attempt {attempts} failed: {error}"),
+        );
+        if attempts == 1 {
+            ctx.event(
+                job,
+                EventType::Warning,
+                "ReconcileError",
+                &error.to_string(),
+            )
+            .await;
+        }
+    }
+    if current != Some(&update.status) {
+        match write_status(job, ctx, &update.status).await {
+            Ok(()) => {
+                ctx.metrics.status_written(current, &update.status);
+                ctx.written
+                    .remember(job.uid().unwrap_or_default(), update.status);
+            }
+            // The status cannot be written either: the original error says more.
+            Err(write) => {
+                tracing::warn!(job = %job.name_any(), error = %write, "could not record a failed reconcile in status");
+                return Err(error);
+            }
+        }
+    }
+    if ended {
+        Ok(Action::await_change())
+    } else {
+        Err(error)
+    }
 }
 
 /// A permission the operator lacks fails the job with the API server's message: retrying
@@ -397,9 +494,22 @@ async fn timed_out(
             message = format!("{message}; {stopped}");
         }
     }
-    update.fail("JobTimeout", message.clone());
-    ctx.event(job, EventType::Warning, "JobTimeout", &message)
-        .await;
+    // Time ran out while a reconcile kept failing: that error is what broke.
+    let failing = update
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == RECONCILED && c.status == "False")
+        .map(|c| c.message.clone());
+    let reason = match failing {
+        Some(error) => {
+            message = format!("{message}; the last reconcile {error}");
+            "ReconcileFailed"
+        }
+        None => "JobTimeout",
+    };
+    update.fail(reason, message.clone());
+    ctx.event(job, EventType::Warning, reason, &message).await;
     Ok(Action::await_change())
 }
 
@@ -463,6 +573,18 @@ async fn validate(
         {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 409 => {}
+            // The pod the spec describes is invalid (a volume, an env var, resources): it would
+            // be refused on every retry.
+            Err(kube::Error::Api(s)) if s.code == 422 => {
+                let message = format!(
+                    "the API server refused the validation pod: {}; fix the podConfig fields it names",
+                    s.message
+                );
+                update.fail("InvalidPod", message.clone());
+                ctx.event(job, EventType::Warning, "InvalidPod", &message)
+                    .await;
+                return Ok(Progress::Ended);
+            }
             Err(e) => return Err(Error::kube("creating the validation pod")(e)),
         }
         starting(update);

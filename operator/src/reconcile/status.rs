@@ -15,6 +15,9 @@ pub const BUILD_READY: &str = "BuildReady";
 pub const VALIDATION_COMPLETE: &str = "ValidationComplete";
 /// Condition: the job succeeded.
 pub const READY: &str = "Ready";
+/// Condition: the last reconcile went through; False with the error and the attempt count while
+/// one keeps failing.
+pub const RECONCILED: &str = "Reconciled";
 
 /// The status last written for each job in progress, by uid. The job cache lags behind the
 /// operator's own writes, and the operator is the only writer of status, so this is the job's

@@ -19,13 +19,15 @@ use crate::process::{Lifetime, ProcessInfo, Spawn, Supervised};
 use crate::{Error, write_file};
 
 /// Controllers started by default: owner-reference garbage collection, namespace deletion, the
-/// `default` ServiceAccount and `kube-root-ca.crt` ConfigMap in every namespace. No scheduler or
+/// `default` ServiceAccount and `kube-root-ca.crt` ConfigMap in every namespace, and the usage of
+/// ResourceQuotas (without which quota admission refuses everything it covers). No scheduler or
 /// kubelet runs, so Pods are stored but never run.
 pub const DEFAULT_CONTROLLERS: &[&str] = &[
     "garbage-collector-controller",
     "namespace-controller",
     "serviceaccount-controller",
     "root-ca-certificate-publisher-controller",
+    "resourcequota-controller",
 ];
 
 /// The Services' cluster IPs; next to the node's pod subnet, in a range the node already claims.
