@@ -292,3 +292,62 @@ async fn a_restarted_operator_finishes_the_build_it_started_without_a_second_one
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_strategy_switched_off_mid_build_cancels_its_build_with_a_clear_reason() {
+    for_each_backend("switched-off", |backend, mut h| async move {
+        h.create_job(&job("off", backend.name(), "10m")).await;
+        h.wait_object(&backend.primary(&h), "off-build").await;
+        h.wait_phase("off", Phase::Building).await;
+        h.stop_operator();
+        // The same operator, restarted with a config that no longer switches the strategy on.
+        h.start_operator(&[], None);
+        let failed = h.wait_phase("off", Phase::Failed).await;
+        let (_, reason, message) = condition(&failed, "Ready").expect("Ready");
+        assert_eq!(reason, "StrategyDisabled", "{}: {message}", backend.name());
+        assert!(
+            message.contains("switched off while its build off-build ran"),
+            "{}: {message}",
+            backend.name()
+        );
+        assert!(
+            backend.cancelled(&h, "off-build").await,
+            "{}: the build runs on",
+            backend.name()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_strategy_a_build_started_with_stays_for_the_jobs_life() {
+    let mut h = Harness::with_pod_security("pinned", "privileged").await;
+    h.start_operator(&["kaniko", "buildah"], None);
+    h.create_job(&job("pinned", "kaniko", "10m")).await;
+    h.wait_object(&h.pods(), "pinned-build").await;
+    h.wait_phase("pinned", Phase::Building).await;
+    // Another strategy asked for mid-build: the running build is kept, not replaced.
+    h.jobs()
+        .patch(
+            "pinned",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({
+                "spec": { "podConfig": { "buildConfig": { "strategy": "buildah" } } }
+            })),
+        )
+        .await
+        .expect("spec edited");
+    let digest = format!("sha256:{}", "7e".repeat(32));
+    Backend::Pod("kaniko", "baseline")
+        .play(&h, "pinned-build", "succeeded", &digest)
+        .await;
+    h.wait_object(&h.pods(), "pinned-validation").await;
+    h.pass_pod("pinned-validation").await;
+    let done = h.wait_phase("pinned", Phase::Succeeded).await;
+    let strategy = done
+        .status
+        .as_ref()
+        .and_then(|s| s.build_status.as_ref())
+        .and_then(|b| b.strategy.clone());
+    assert_eq!(strategy.as_deref(), Some("kaniko"));
+}

@@ -595,7 +595,7 @@ mod detection {
         );
         let cache = DetectionCache::default();
         let request = testkit::sample_request();
-        let err = select::choose(&catalog, &cache, &h.env.client, "missing", &request)
+        let err = select::choose(&catalog, &cache, &h.env.client, "missing", None, &request)
             .await
             .expect_err("unavailable");
         assert_eq!(err.reason(), "StrategyUnavailable");
@@ -604,7 +604,7 @@ mod detection {
                 .contains("builds.example.invalid/v1 Thing is not served"),
             "{err}"
         );
-        let choice = select::choose(&catalog, &cache, &h.env.client, "auto", &request)
+        let choice = select::choose(&catalog, &cache, &h.env.client, "auto", None, &request)
             .await
             .expect("auto");
         assert_eq!(choice.strategy.info().name, "s2i");

@@ -29,11 +29,13 @@ pub async fn run(
     {
         return Ok(Progress::Done(image.clone()));
     }
+    let pinned = previous.strategy.as_deref();
     let Choice { strategy, mut why } = match select::choose(
         &ctx.catalog,
         &ctx.detection,
         &ctx.client,
         requested,
+        pinned,
         request,
     )
     .await
@@ -41,9 +43,20 @@ pub async fn run(
         Ok(choice) => choice,
         Err(e) if e.is_transient() => return Err(Error::Select(e)),
         Err(e) => {
-            update.condition(BUILD_READY, false, e.reason(), e.to_string());
-            update.fail(e.reason(), e.to_string());
-            ctx.event(job, EventType::Warning, e.reason(), &e.to_string())
+            let mut message = e.to_string();
+            // Switched off (or gone) while its build ran: that build stops too.
+            if let Some(name) = pinned
+                && let Some(started) = ctx.catalog.registry().get(name)
+            {
+                cancel(ctx, started.as_ref(), request).await;
+                message = format!(
+                    "build strategy '{name}' was switched off while its build {} ran; the build was cancelled. {message}",
+                    request.build_name
+                );
+            }
+            update.condition(BUILD_READY, false, e.reason(), message.clone());
+            update.fail(e.reason(), message.clone());
+            ctx.event(job, EventType::Warning, e.reason(), &message)
                 .await;
             return Ok(Progress::Ended);
         }

@@ -110,9 +110,26 @@ pub async fn choose(
     cache: &DetectionCache,
     client: &Client,
     requested: &str,
+    pinned: Option<&str>,
     request: &BuildRequest,
 ) -> Result<Choice, SelectError> {
-    let choice = if requested == super::plan::AUTO {
+    // A build under way keeps the strategy that started it: a change in detection or in the
+    // operator's config must never start a second build with another one.
+    let choice = if let Some(name) = pinned {
+        let why = if requested == name {
+            format!("build strategy '{name}' was requested")
+        } else if requested == super::plan::AUTO {
+            format!("'auto' chose '{name}' when the build started")
+        } else {
+            format!(
+                "build strategy '{name}' started the build; '{requested}', asked for since, would need a new job (a build keeps its strategy)"
+            )
+        };
+        Choice {
+            strategy: catalog.select(name)?.clone(),
+            why,
+        }
+    } else if requested == super::plan::AUTO {
         choose_auto(catalog, cache, client).await?
     } else {
         let strategy = catalog.select(requested)?.clone();
