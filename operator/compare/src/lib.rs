@@ -7,6 +7,8 @@
 mod compare;
 mod config;
 mod excerpt;
+#[doc(hidden)]
+pub mod fuzz;
 mod nbval;
 mod normalize;
 pub mod notebook;

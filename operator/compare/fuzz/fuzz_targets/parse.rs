@@ -3,6 +3,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = nbv_compare::notebook::parse(data);
-});
+fuzz_target!(|data: &[u8]| nbv_compare::fuzz::parse(data));
