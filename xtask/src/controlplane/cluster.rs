@@ -34,6 +34,9 @@ struct NodeState {
     images: nbv_testenv::NodeImages,
     /// Clone URL of examples/notebooks on the node's git server.
     examples_repo: String,
+    /// The notebook image in the node's registry, the base image for builds on the node.
+    #[serde(default)]
+    base_image: String,
 }
 
 /// `<cache root>/cluster`, or `NBV_CLUSTER_DIR`.
@@ -117,9 +120,11 @@ pub(super) fn up(stand_ins: bool, node: bool) -> anyhow::Result<()> {
                 .collect();
             let repo = server.repo("examples", &refs)?;
             processes.extend(server.detach());
+            let registry = cp.node_registry().context("a node without its registry")?;
             Some(NodeState {
                 images: images.clone(),
                 examples_repo: repo.url,
+                base_image: registry.push(&images.notebook)?,
             })
         }
         None => None,
@@ -158,6 +163,12 @@ pub(super) fn up(stand_ins: bool, node: bool) -> anyhow::Result<()> {
         println!("examples repository: {}", node.examples_repo);
         println!("notebook image: {}", node.images.notebook.reference);
         println!("operator image: {}", node.images.operator.reference);
+        println!("buildah image: {}", node.images.buildah.reference);
+        println!(
+            "image registry: {} (builds push here); base image for builds: {}",
+            nbv_testenv::node::REGISTRY,
+            node.base_image
+        );
     }
     print_usage(&state);
     Ok(())
