@@ -15,9 +15,12 @@ fn example(name: &str) -> NotebookValidationJob {
     job
 }
 
-#[test]
-fn the_validation_pod_of_a_prebuilt_image_job() {
-    let job = example("prebuilt-image.yaml");
+/// The validation pod of `job`'s first attempt in a prebuilt image, with the release's own
+/// image as runner and clone image.
+fn first_attempt_in_prebuilt_image(
+    job: &NotebookValidationJob,
+    deadline_secs: i64,
+) -> k8s_openapi::api::core::v1::Pod {
     let settings = PodSettings {
         runner_image: "quay.io/nbv/notebook-validator-operator:v0.1.0".into(),
         git_image: "quay.io/nbv/notebook-validator-operator:v0.1.0".into(),
@@ -26,9 +29,15 @@ fn the_validation_pod_of_a_prebuilt_image_job() {
         image: "quay.io/jupyter/scipy-notebook:2025-06-30",
         requirements: None,
         attempt: 0,
-        deadline_secs: 1800,
+        deadline_secs,
     };
-    insta::assert_yaml_snapshot!(validation_pod::render(&job, &plan, &settings));
+    validation_pod::render(job, &plan, &settings)
+}
+
+#[test]
+fn the_validation_pod_of_a_prebuilt_image_job() {
+    let job = example("prebuilt-image.yaml");
+    insta::assert_yaml_snapshot!(first_attempt_in_prebuilt_image(&job, 1800));
 }
 
 #[test]
@@ -50,17 +59,7 @@ fn the_validation_pod_of_a_retried_job_with_private_git() {
 #[test]
 fn the_validation_pod_of_a_job_with_secrets_as_environment() {
     let job = example("secrets-as-environment.yaml");
-    let settings = PodSettings {
-        runner_image: "quay.io/nbv/notebook-validator-operator:v0.1.0".into(),
-        git_image: "quay.io/nbv/notebook-validator-operator:v0.1.0".into(),
-    };
-    let plan = PodPlan {
-        image: "quay.io/jupyter/scipy-notebook:2025-06-30",
-        requirements: None,
-        attempt: 0,
-        deadline_secs: 900,
-    };
-    let pod = validation_pod::render(&job, &plan, &settings);
+    let pod = first_attempt_in_prebuilt_image(&job, 900);
     let from: Vec<String> = pod.spec.as_ref().expect("spec").containers[0]
         .env_from
         .iter()

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+pub mod docs;
 pub mod node;
 
 use k8s_openapi::api::core::v1::Pod;

@@ -1,0 +1,152 @@
+//! Hostile input the operator itself refuses, whatever the CRD in the cluster let through: the
+//! fields it passes on to clones, builds and the runner, and the runner's termination message.
+//! Each case is a row of docs/hostile-input.md, written from here.
+
+mod support;
+
+use k8s_openapi::api::core::v1::Pod;
+use notebook_validator_operator::crd::NotebookValidationJob;
+use notebook_validator_operator::reconcile::outcome::{self, PodOutcome};
+use notebook_validator_operator::reconcile::plan::{self, PlanError};
+use serde_json::json;
+use support::docs;
+
+const DOC: &str = "docs/hostile-input.md";
+const TEST: &str = "operator/tests/hostile_input.rs";
+
+fn job(spec: serde_json::Value) -> NotebookValidationJob {
+    serde_json::from_value(json!({
+        "apiVersion": "mlops.redhat.com/v1alpha1",
+        "kind": "NotebookValidationJob",
+        "metadata": { "name": "j", "namespace": "ns" },
+        "spec": spec
+    }))
+    .expect("a job")
+}
+
+fn notebook(url: &str) -> serde_json::Value {
+    json!({ "git": { "url": url }, "path": "a.ipynb" })
+}
+
+#[test]
+fn fields_passed_on_are_refused_by_the_operator() {
+    let safe = "https://git.example/nb.git";
+    let build = |requirements: &str| {
+        json!({ "notebook": notebook(safe), "podConfig": { "buildConfig": {
+            "enabled": true, "strategy": "s2i", "requirementsFile": requirements } } })
+    };
+    // (input, spec)
+    let cases = [
+        (
+            "a password in the notebook's git URL",
+            json!({ "notebook": notebook("https://user:s3cret@git.example/nb.git") }),
+        ),
+        (
+            "a token in the notebook's git URL",
+            json!({ "notebook": notebook("https://ghp_s3cret@git.example/nb.git") }),
+        ),
+        (
+            "a password in an ssh URL",
+            json!({ "notebook": notebook("ssh://git:s3cret@git.example/nb.git") }),
+        ),
+        (
+            "a password in the golden's git URL",
+            json!({ "notebook": notebook(safe), "goldenNotebook": notebook("https://u:s3cret@git.example/g.git") }),
+        ),
+        (
+            "a host like an option",
+            json!({ "notebook": notebook("ssh://-oProxyCommand=touch/x.git") }),
+        ),
+        (
+            "an scp-style host like an option",
+            json!({ "notebook": notebook("git@-oProxyCommand=x:nb.git") }),
+        ),
+        (
+            "a file:// URL",
+            json!({ "notebook": notebook("file:///etc/passwd") }),
+        ),
+        (
+            "a requirements file outside the repository",
+            build("../../etc/passwd"),
+        ),
+        ("an absolute requirements file", build("/etc/passwd")),
+    ];
+    let mut rows = Vec::new();
+    for (input, spec) in cases {
+        match plan::plan(&job(spec), "img") {
+            Err(PlanError::Refused { field, reason }) => {
+                assert!(!reason.contains("s3cret"), "{input}: {reason}");
+                rows.push(vec![input.to_owned(), format!("`{field}`"), reason]);
+            }
+            other => panic!("{input}: expected a refusal, got {other:?}"),
+        }
+    }
+    docs::check_generated_section(
+        DOC,
+        "operator-cases",
+        TEST,
+        &docs::table(
+            &["input", "field", "the job fails (InvalidSpec) with"],
+            &rows,
+        ),
+    );
+}
+
+/// A validation pod that ended with `message` as its runner's termination message.
+fn finished_with(message: &str) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": { "name": "p" },
+        "status": { "phase": "Failed", "containerStatuses": [{
+            "name": "validate", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+            "state": { "terminated": { "exitCode": 1, "reason": "Error", "message": message } }
+        }] }
+    }))
+    .expect("a pod")
+}
+
+#[test]
+fn termination_messages_that_are_no_result_fail_the_job_saying_so() {
+    let valid = json!({ "schemaVersion": 1, "outcome": "passed", "exitCode": 0, "results": [] });
+    let mut future = valid.clone();
+    future["schemaVersion"] = json!(99);
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    // (input, termination message)
+    let cases = [
+        (
+            "a Python traceback instead of JSON",
+            "Traceback (most recent call last):\n  MemoryError".to_owned(),
+        ),
+        (
+            "JSON cut off at the message limit",
+            valid.to_string()[..20].to_owned(),
+        ),
+        ("a summary of a newer schema", future.to_string()),
+        (
+            "JSON of another shape",
+            json!({ "passed": true }).to_string(),
+        ),
+        ("10,000 nested arrays", deep),
+        (
+            "a number out of range",
+            json!({ "schemaVersion": 1, "outcome": "passed", "exitCode": 1e300, "results": [] })
+                .to_string(),
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (input, message) in cases {
+        match outcome::read(&finished_with(&message)) {
+            PodOutcome::Failed { reason, message } => {
+                // The first line: the rest repeats parser detail.
+                let first = message.lines().next().unwrap_or_default().to_owned();
+                rows.push(vec![input.to_owned(), reason.to_owned(), first]);
+            }
+            other => panic!("{input}: expected a failure, got {other:?}"),
+        }
+    }
+    docs::check_generated_section(
+        DOC,
+        "termination-cases",
+        TEST,
+        &docs::table(&["termination message", "reason", "message"], &rows),
+    );
+}
