@@ -1,13 +1,16 @@
 //! Hostile input the operator itself refuses, whatever the CRD in the cluster let through: the
-//! fields it passes on to clones, builds and the runner, and the runner's termination message.
+//! fields it passes on to clones, builds and the runner, a strategy's configuration, and the
+//! runner's termination message.
 //! Each case is a row of docs/hostile-input.md, written from here.
 
 mod support;
 
 use k8s_openapi::api::core::v1::Pod;
+use notebook_validator_operator::catalog::Catalog;
+use notebook_validator_operator::config::EnabledStrategies;
 use notebook_validator_operator::crd::NotebookValidationJob;
 use notebook_validator_operator::reconcile::outcome::{self, PodOutcome};
-use notebook_validator_operator::reconcile::plan::{self, PlanError};
+use notebook_validator_operator::reconcile::plan::{self, ImageSource, PlanError};
 use serde_json::json;
 use support::docs;
 
@@ -148,5 +151,55 @@ fn termination_messages_that_are_no_result_fail_the_job_saying_so() {
         "termination-cases",
         TEST,
         &docs::table(&["termination message", "reason", "message"], &rows),
+    );
+}
+
+#[test]
+fn strategy_config_the_strategy_does_not_know_is_refused() {
+    let catalog = Catalog::linked(EnabledStrategies::resolve(None, None, &[]).expect("config"))
+        .expect("registry");
+    let s2i = catalog.select("s2i").expect("s2i is always compiled in");
+    // (input, strategyConfig)
+    let cases = [
+        ("an unknown key", json!({ "builderImag": "quay.io/x/py:1" })),
+        (
+            "an image with a space",
+            json!({ "builderImage": "quay.io/x/py:1 --privileged" }),
+        ),
+        (
+            "an image with a line break",
+            json!({ "builderImage": "quay.io/x/py:1\nRUN id" }),
+        ),
+        (
+            "a string where a flag belongs",
+            json!({ "forcePull": "yes" }),
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (input, config) in cases {
+        let spec = json!({ "notebook": notebook("https://git.example/nb.git"), "podConfig": {
+            "buildConfig": { "enabled": true, "strategy": "s2i", "requirementsFile": "r.txt",
+                "strategyConfig": config } } });
+        let Ok(plan::Plan {
+            image: ImageSource::Build { request, .. },
+            ..
+        }) = plan::plan(&job(spec), "img")
+        else {
+            panic!("{input}: no build planned");
+        };
+        let refused = s2i.validate_config(&request).expect_err(input).to_string();
+        rows.push(vec![input.to_owned(), refused]);
+    }
+    docs::check_generated_section(
+        DOC,
+        "strategy-config-cases",
+        TEST,
+        &docs::table(
+            &[
+                "strategyConfig (S2I)",
+                "the job fails (InvalidStrategyConfig) with",
+            ],
+            &rows,
+        ),
     );
 }
