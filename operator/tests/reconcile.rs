@@ -688,3 +688,27 @@ async fn a_validation_pod_the_api_server_refuses_fails_the_job_at_once() {
     assert_eq!(reason, "InvalidPod", "{message}");
     assert!(message.contains("Not_A_Label"), "{message}");
 }
+
+#[tokio::test]
+async fn a_spec_the_operator_cannot_act_on_fails_with_invalid_spec_and_an_event() {
+    let mut h = Harness::new("invalid-spec").await;
+    h.start_operator(&[], None);
+    // Valid for the API server; fallbackStrategy fail makes a build without requirements an error.
+    h.create_job(&job_yaml(
+        "bare",
+        "  podConfig:\n    buildConfig:\n      enabled: true\n      strategy: s2i\n      fallbackStrategy: fail\n",
+    ))
+    .await;
+    let failed = h.wait_phase("bare", Phase::Failed).await;
+    let (_, reason, message) = condition(&failed, "Ready").expect("Ready");
+    assert_eq!(reason, "InvalidSpec", "{message}");
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        events = h.events().await;
+        if events.iter().any(|(reason, _)| reason == "InvalidSpec") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no InvalidSpec event: {events:?}");
+}

@@ -54,9 +54,7 @@ pub async fn run(
                     request.build_name
                 );
             }
-            update.condition(BUILD_READY, false, e.reason(), message.clone());
-            update.fail(e.reason(), message.clone());
-            ctx.event(job, EventType::Warning, e.reason(), &message)
+            ctx.fail_job(job, update, Some(BUILD_READY), e.reason(), message)
                 .await;
             return Ok(Progress::Ended);
         }
@@ -166,8 +164,7 @@ pub async fn run(
                 ),
             };
             update.condition(BUILD_READY, false, &status.reason, message.clone());
-            update.fail(reason, message.clone());
-            ctx.event(job, EventType::Warning, reason, &message).await;
+            ctx.fail_job(job, update, None, reason, message).await;
             Progress::Ended
         }
         _ => {
@@ -189,9 +186,7 @@ pub async fn run(
                     "build {} ran longer than buildConfig.timeout ({}s) and was cancelled",
                     request.build_name, limit
                 );
-                update.condition(BUILD_READY, false, "BuildTimeout", message.clone());
-                update.fail("BuildTimeout", message.clone());
-                ctx.event(job, EventType::Warning, "BuildTimeout", &message)
+                ctx.fail_job(job, update, Some(BUILD_READY), "BuildTimeout", message)
                     .await;
                 Progress::Ended
             } else {

@@ -198,6 +198,24 @@ impl Context {
             tracing::warn!(job = %job.name_any(), error = %e, "could not publish an event");
         }
     }
+
+    /// Ends the job as failed with `reason` and `message`: on `condition` first when given, then
+    /// on every open condition and `Ready` (see [`StatusUpdate::fail`]), and in a Warning event
+    /// saying the same.
+    pub async fn fail_job(
+        &self,
+        job: &NotebookValidationJob,
+        update: &mut StatusUpdate,
+        condition: Option<&str>,
+        reason: &str,
+        message: String,
+    ) {
+        if let Some(condition) = condition {
+            update.condition(condition, false, reason, message.clone());
+        }
+        update.fail(reason, message.clone());
+        self.event(job, EventType::Warning, reason, &message).await;
+    }
 }
 
 /// Reconciles one job.
@@ -328,8 +346,7 @@ async fn failed_reconcile(
         let message = format!(
             "the job could not be reconciled within spec.timeout ({limit_secs}s); attempt {attempts} failed: {error}"
         );
-        update.fail("ReconcileFailed", message.clone());
-        ctx.event(job, EventType::Warning, "ReconcileFailed", &message)
+        ctx.fail_job(job, &mut update, None, "ReconcileFailed", message)
             .await;
     } else {
         update.condition(
@@ -380,9 +397,7 @@ async fn forbidden(
     let message = format!(
         "the operator's service account lacks a permission: {denied}; add it to the operator's ClusterRole (`cargo xtask manifests` generates the role for the strategies compiled in)"
     );
-    update.fail("Forbidden", message.clone());
-    ctx.event(job, EventType::Warning, "Forbidden", &message)
-        .await;
+    ctx.fail_job(job, update, None, "Forbidden", message).await;
 }
 
 async fn run_steps(
@@ -393,7 +408,8 @@ async fn run_steps(
     let plan = match plan::plan(job, &ctx.default_image) {
         Ok(plan) => plan,
         Err(e) => {
-            update.fail("InvalidSpec", e.to_string());
+            ctx.fail_job(job, update, None, "InvalidSpec", e.to_string())
+                .await;
             return Ok(Action::await_change());
         }
     };
@@ -508,8 +524,7 @@ async fn timed_out(
         }
         None => "JobTimeout",
     };
-    update.fail(reason, message.clone());
-    ctx.event(job, EventType::Warning, reason, &message).await;
+    ctx.fail_job(job, update, None, reason, message).await;
     Ok(Action::await_change())
 }
 
@@ -580,9 +595,7 @@ async fn validate(
                     "the API server refused the validation pod: {}; fix the podConfig fields it names",
                     s.message
                 );
-                update.fail("InvalidPod", message.clone());
-                ctx.event(job, EventType::Warning, "InvalidPod", &message)
-                    .await;
+                ctx.fail_job(job, update, None, "InvalidPod", message).await;
                 return Ok(Progress::Ended);
             }
             Err(e) => return Err(Error::kube("creating the validation pod")(e)),
@@ -605,9 +618,7 @@ async fn validate(
                     Some(stopped) => format!("{}; {stopped}", why.message),
                     None => why.message,
                 };
-                update.condition(VALIDATION_COMPLETE, false, why.reason, message.clone());
-                update.fail(why.reason, message.clone());
-                ctx.event(job, EventType::Warning, why.reason, &message)
+                ctx.fail_job(job, update, Some(VALIDATION_COMPLETE), why.reason, message)
                     .await;
                 return Ok(Progress::Ended);
             }
@@ -630,18 +641,16 @@ async fn validate(
                 Some(stopped) => format!("{message}; {stopped}"),
                 None => message,
             };
-            update.condition(VALIDATION_COMPLETE, false, reason, message.clone());
-            update.fail(reason, message.clone());
-            ctx.event(job, EventType::Warning, reason, &message).await;
+            ctx.fail_job(job, update, Some(VALIDATION_COMPLETE), reason, message)
+                .await;
             Ok(Progress::Ended)
         }
         PodOutcome::Retryable { reason, message } => {
             let attempt = update.status.retry_count.unwrap_or(0);
             if attempt >= MAX_INFRA_RETRIES {
                 let message = format!("{message} (after {attempt} retries)");
-                update.condition(VALIDATION_COMPLETE, false, reason, message.clone());
-                update.fail(reason, message.clone());
-                ctx.event(job, EventType::Warning, reason, &message).await;
+                ctx.fail_job(job, update, Some(VALIDATION_COMPLETE), reason, message)
+                    .await;
                 return Ok(Progress::Ended);
             }
             // The old pod goes (its logs were an infrastructure failure); the next attempt gets a
