@@ -275,12 +275,12 @@ pub fn error_policy(job: Arc<NotebookValidationJob>, error: &Error, ctx: Arc<Con
 
 /// The time left until the job's `spec.timeout`, from the start time in its status.
 fn remaining_time(job: &NotebookValidationJob) -> Option<Duration> {
-    let start = job.status.as_ref()?.start_time.as_ref()?;
+    job.status.as_ref()?.start_time.as_ref()?;
+    let elapsed = StatusUpdate::new(job.status.as_ref(), job.metadata.generation).elapsed_secs();
     let limit = plan::job_timeout(job).unwrap_or(plan::DEFAULT_JOB_TIMEOUT);
-    let elapsed = (k8s_openapi::jiff::Timestamp::now() - start.0)
-        .total(k8s_openapi::jiff::Unit::Second)
-        .ok()?;
-    Some(limit.saturating_sub(Duration::from_secs_f64(elapsed.max(0.0))))
+    Some(limit.saturating_sub(Duration::from_secs(
+        u64::try_from(elapsed).unwrap_or_default(),
+    )))
 }
 
 async fn apply(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Error> {
@@ -316,12 +316,23 @@ async fn apply(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Err
             "reconciled again after failed attempts",
         );
     }
-    if current != Some(&update.status) {
-        write_status(job, ctx, &update.status).await?;
-        ctx.metrics.status_written(current, &update.status);
-    }
-    ctx.written.remember(uid, update.status);
+    persist(job, ctx, current, update.status).await?;
     Ok(action)
+}
+
+/// Writes `status` when it differs from `current`, and remembers it as the job's status.
+async fn persist(
+    job: &NotebookValidationJob,
+    ctx: &Context,
+    current: Option<&NotebookValidationJobStatus>,
+    status: NotebookValidationJobStatus,
+) -> Result<(), Error> {
+    if current != Some(&status) {
+        write_status(job, ctx, &status).await?;
+        ctx.metrics.status_written(current, &status);
+    }
+    ctx.written.remember(job.uid().unwrap_or_default(), status);
+    Ok(())
 }
 
 /// A reconcile that failed: its error goes to the job's status (condition `Reconciled`, with the
@@ -365,19 +376,10 @@ async fn failed_reconcile(
             .await;
         }
     }
-    if current != Some(&update.status) {
-        match write_status(job, ctx, &update.status).await {
-            Ok(()) => {
-                ctx.metrics.status_written(current, &update.status);
-                ctx.written
-                    .remember(job.uid().unwrap_or_default(), update.status);
-            }
-            // The status cannot be written either: the original error says more.
-            Err(write) => {
-                tracing::warn!(job = %job.name_any(), error = %write, "could not record a failed reconcile in status");
-                return Err(error);
-            }
-        }
+    // The status cannot be written either: the original error says more.
+    if let Err(write) = persist(job, ctx, current, update.status).await {
+        tracing::warn!(job = %job.name_any(), error = %write, "could not record a failed reconcile in status");
+        return Err(error);
     }
     if ended {
         Ok(Action::await_change())
