@@ -102,6 +102,22 @@ pub enum StrategyError {
         message: String,
     },
 
+    /// An object the strategy rendered is too large for the API server to store.
+    #[error(
+        "{kind} '{name}' of build strategy '{strategy}' is {bytes} bytes as JSON, more than the {limit} bytes the API server stores; shorten the fields it carries (packages, dockerfile, strategyConfig)",
+        limit = crate::resources::MAX_OBJECT_BYTES
+    )]
+    TooLarge {
+        /// The strategy's name.
+        strategy: String,
+        /// The object's kind.
+        kind: String,
+        /// The object's name.
+        name: String,
+        /// Its size as JSON.
+        bytes: usize,
+    },
+
     /// A call to the Kubernetes API failed.
     #[error("build strategy '{strategy}' failed to {operation}: {source}")]
     Kube {

@@ -11,6 +11,17 @@ use crate::BuildRequest;
 /// The field manager under which strategies apply their objects (server-side apply).
 pub const FIELD_MANAGER: &str = "nbv-operator";
 
+/// The largest object sent to the API server, as JSON: etcd's default request limit (1.5 MiB),
+/// below the API server's own 3 MiB. An object over it is refused before sending, with a message,
+/// instead of failing in storage on every retry.
+pub const MAX_OBJECT_BYTES: usize = 1536 * 1024;
+
+/// The size of `object` as JSON when it is over [`MAX_OBJECT_BYTES`], `None` when it fits.
+pub fn oversized(object: &impl Serialize) -> Option<usize> {
+    let bytes = serde_json::to_vec(object).map_or(usize::MAX, |json| json.len());
+    (bytes > MAX_OBJECT_BYTES).then_some(bytes)
+}
+
 /// One object a strategy creates, with the API resource it belongs to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderedObject {

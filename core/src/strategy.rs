@@ -151,7 +151,8 @@ pub trait BuildStrategy: Send + Sync + fmt::Debug {
     /// Reads the primary object's status as a [`BuildStatus`]. Pure: no cluster access.
     fn map_status(&self, primary: &DynamicObject) -> Result<BuildStatus, StrategyError>;
 
-    /// Creates the build: validates, renders and server-side-applies every object.
+    /// Creates the build: validates, renders and server-side-applies every object. Nothing is
+    /// sent when one of them is over [`resources::MAX_OBJECT_BYTES`].
     async fn create_build(
         &self,
         client: &Client,
@@ -159,7 +160,18 @@ pub trait BuildStrategy: Send + Sync + fmt::Debug {
     ) -> Result<(), StrategyError> {
         let name = self.info().name;
         self.validate_config(request)?;
-        for object in self.render(request)?.objects() {
+        let rendered = self.render(request)?;
+        for object in rendered.objects() {
+            if let Some(bytes) = resources::oversized(object) {
+                return Err(StrategyError::TooLarge {
+                    strategy: name.to_owned(),
+                    kind: object.api.kind.clone(),
+                    name: object.name().to_owned(),
+                    bytes,
+                });
+            }
+        }
+        for object in rendered.objects() {
             resources::apply(client, object)
                 .await
                 .map_err(|e| StrategyError::kube(name, Operation::Create, e))?;

@@ -70,10 +70,21 @@ pub async fn run(
                 .ensure_prerequisites(&ctx.client, request)
                 .await
                 .map_err(Error::Strategy)?;
-            strategy
-                .create_build(&ctx.client, request)
-                .await
-                .map_err(Error::Strategy)?;
+            match strategy.create_build(&ctx.client, request).await {
+                Ok(()) => {}
+                // Refused on every retry alike: the job ends saying why.
+                Err(e @ (StrategyError::TooLarge { .. } | StrategyError::InvalidConfig { .. })) => {
+                    let reason = if matches!(e, StrategyError::TooLarge { .. }) {
+                        "ObjectTooLarge"
+                    } else {
+                        "InvalidStrategyConfig"
+                    };
+                    ctx.fail_job(job, update, Some(BUILD_READY), reason, e.to_string())
+                        .await;
+                    return Ok(Progress::Ended);
+                }
+                Err(e) => return Err(Error::Strategy(e)),
+            }
             ctx.event(
                 job,
                 EventType::Normal,

@@ -578,6 +578,11 @@ async fn validate(
     };
     let Some(pod) = find_pod(ctx, &pods, &name).await? else {
         let pod = validation_pod::render(job, plan, &ctx.pod_settings);
+        if let Err(message) = validation_pod::check_size(&pod) {
+            ctx.fail_job(job, update, None, "ObjectTooLarge", message)
+                .await;
+            return Ok(Progress::Ended);
+        }
         match pods
             .create(
                 &PostParams {

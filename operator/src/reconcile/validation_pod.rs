@@ -22,6 +22,13 @@ use crate::labels;
 /// Name of the container that runs the notebook; its termination message is the result.
 pub const VALIDATE_CONTAINER: &str = "validate";
 /// Where the runner binary is copied, from the operator image, for any notebook image to run.
+/// The variable the runner reads the job's parameters from.
+pub const PARAMETERS_VAR: &str = "NBV_PARAMETERS";
+
+/// The longest value of one environment variable: Linux refuses to start a process with a
+/// `NAME=value` string over 128 KiB (`MAX_ARG_STRLEN`), so the container would never run.
+pub const MAX_ENV_VALUE_BYTES: usize = 128 * 1024 - PARAMETERS_VAR.len() - 2;
+
 const RUNNER_DIR: &str = "/opt/nbv/bin";
 /// Where the runner sits in the operator image.
 const RUNNER_IN_IMAGE: &str = "/usr/local/bin/nbv";
@@ -200,11 +207,8 @@ pub fn render(job: &NotebookValidationJob, plan: &PodPlan<'_>, settings: &PodSet
         volumes.extend(credentials);
         vars.push(env("NBV_GOLDEN", format!("{GOLDEN_DIR}/{}", golden.path)));
     }
-    if let Some(parameters) = &spec.parameters {
-        vars.push(env(
-            "NBV_PARAMETERS",
-            serde_json::Value::from(serde_json::Map::from_iter(parameters.clone())).to_string(),
-        ));
+    if let Some(parameters) = spec.parameters_json() {
+        vars.push(env(PARAMETERS_VAR, parameters));
     }
     if let Some(comparison) = &spec.comparison_config {
         vars.push(env(
@@ -274,5 +278,55 @@ pub fn render(job: &NotebookValidationJob, plan: &PodPlan<'_>, settings: &PodSet
             ..PodSpec::default()
         }),
         status: None,
+    }
+}
+
+/// Refuses a pod too large for the API server to store, saying how large it is and what makes
+/// it large.
+pub fn check_size(pod: &Pod) -> Result<(), String> {
+    match buildstrategy_api::resources::oversized(pod) {
+        None => Ok(()),
+        Some(bytes) => Err(format!(
+            "the validation pod would be {bytes} bytes as JSON, more than the {} bytes the API server stores; shorten podConfig (env, volumes, affinity) or parameters",
+            buildstrategy_api::resources::MAX_OBJECT_BYTES
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pod_too_large_to_store_is_refused() {
+        let job: NotebookValidationJob = serde_json::from_value(serde_json::json!({
+            "apiVersion": "mlops.redhat.com/v1alpha1",
+            "kind": "NotebookValidationJob",
+            "metadata": { "name": "j", "namespace": "ns", "uid": "u" },
+            "spec": {
+                "notebook": { "git": { "url": "https://git.example/nb.git" }, "path": "a.ipynb" },
+                "podConfig": { "env": (0..1700)
+                    .map(|i| serde_json::json!({ "name": format!("V{i}"), "value": "x".repeat(1000) }))
+                    .collect::<Vec<_>>() }
+            }
+        }))
+        .expect("a job");
+        let plan = PodPlan {
+            image: "img",
+            requirements: None,
+            attempt: 0,
+            deadline_secs: 60,
+        };
+        let settings = PodSettings {
+            runner_image: "runner".into(),
+            git_image: "git".into(),
+        };
+        let pod = render(&job, &plan, &settings);
+        let message = check_size(&pod).expect_err("too large");
+        assert!(message.contains("more than the 1572864 bytes"), "{message}");
+
+        let mut small = job;
+        small.spec.pod_config = None;
+        assert_eq!(check_size(&render(&small, &plan, &settings)), Ok(()));
     }
 }
