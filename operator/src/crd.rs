@@ -53,9 +53,10 @@ pub struct NotebookValidationJobSpec {
     /// How outputs are compared with the golden notebook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison_config: Option<ComparisonConfig>,
-    /// Papermill parameters, injected into the cell tagged `parameters`.
+    /// Papermill parameters, injected into the cell tagged `parameters`. Names are Python
+    /// identifiers; values any JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "free_form_object")]
+    #[schemars(schema_with = "parameters_object")]
     pub parameters: Option<BTreeMap<String, serde_json::Value>>,
     /// Upper bound on the whole job (build and validation), e.g. `30m` (the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -351,6 +352,33 @@ fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         "type": "object",
         "x-kubernetes-preserve-unknown-fields": true
     })
+}
+
+/// Parameter names become assignments in the injected cell: only identifiers can be names.
+pub const PARAMETER_NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
+
+/// At most this many parameters; it also bounds the cost of the CEL rule on their names.
+pub const MAX_PARAMETERS: usize = 256;
+
+fn parameters_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "maxProperties": MAX_PARAMETERS,
+        "x-kubernetes-preserve-unknown-fields": true,
+        "x-kubernetes-validations": [{
+            "rule": format!("self.all(name, size(name) <= 128 && name.matches('{PARAMETER_NAME_PATTERN}'))"),
+            "message": "parameter names must be Python identifiers of at most 128 characters: letters, digits and _, not starting with a digit"
+        }]
+    })
+}
+
+impl NotebookValidationJobSpec {
+    /// The parameters as the runner reads them (one JSON object), `None` without parameters.
+    pub fn parameters_json(&self) -> Option<String> {
+        self.parameters.as_ref().map(|parameters| {
+            serde_json::Value::from(serde_json::Map::from_iter(parameters.clone())).to_string()
+        })
+    }
 }
 
 /// The CustomResourceDefinition, as YAML, exactly as checked in under `deploy/crds/`.

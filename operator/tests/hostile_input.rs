@@ -1,6 +1,6 @@
 //! Hostile input the operator itself refuses, whatever the CRD in the cluster let through: the
 //! fields it passes on to clones, builds and the runner, a strategy's configuration, and the
-//! runner's termination message.
+//! runner's termination message; and the notebooks the runner refuses to read.
 //! Each case is a row of docs/hostile-input.md, written from here.
 
 mod support;
@@ -73,6 +73,24 @@ fn fields_passed_on_are_refused_by_the_operator() {
             build("../../etc/passwd"),
         ),
         ("an absolute requirements file", build("/etc/passwd")),
+        (
+            "a parameter name that is code",
+            json!({ "notebook": notebook(safe), "parameters": { "x = 1; import os; os.system('id') #": 1 } }),
+        ),
+        (
+            "a parameter name starting with a digit",
+            json!({ "notebook": notebook(safe), "parameters": { "1st": 1 } }),
+        ),
+        (
+            "200 KiB of parameters (one environment variable holds 128 KiB)",
+            json!({ "notebook": notebook(safe), "parameters": { "text": "x".repeat(200 * 1024) } }),
+        ),
+        (
+            "300 parameters",
+            json!({ "notebook": notebook(safe), "parameters": (0..300)
+                .map(|i| (format!("p{i}"), json!(i)))
+                .collect::<serde_json::Map<_, _>>() }),
+        ),
     ];
     let mut rows = Vec::new();
     for (input, spec) in cases {
@@ -201,5 +219,55 @@ fn strategy_config_the_strategy_does_not_know_is_refused() {
             ],
             &rows,
         ),
+    );
+}
+
+#[test]
+fn notebooks_that_are_not_notebooks_are_refused_by_the_runner() {
+    let cell = json!({ "cell_type": "code", "source": "1", "metadata": {}, "outputs": [], "execution_count": null });
+    let nb = |cells: serde_json::Value, nbformat: u64| {
+        json!({ "nbformat": nbformat, "nbformat_minor": 5, "metadata": {}, "cells": cells })
+            .to_string()
+    };
+    let mut numeric_source = cell.clone();
+    numeric_source["source"] = json!(42);
+    let mut unknown_type = cell.clone();
+    unknown_type["cell_type"] = json!("sql");
+    // (input, file content)
+    let cases = [
+        (
+            "a Python file named .ipynb",
+            "import os\nprint(os.environ)\n".to_owned(),
+        ),
+        ("JSON cut off", nb(json!([cell]), 4)[..40].to_owned()),
+        ("an empty file", String::new()),
+        (
+            "JSON without cells",
+            json!({ "nbformat": 4, "nbformat_minor": 5, "metadata": {} }).to_string(),
+        ),
+        ("cells that are not a list", nb(json!({ "0": cell }), 4)),
+        (
+            "a cell source that is a number",
+            nb(json!([numeric_source]), 4),
+        ),
+        ("an unknown cell type", nb(json!([unknown_type]), 4)),
+        (
+            "10,000 nested arrays",
+            format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
+        ),
+        ("a future nbformat", nb(json!([cell]), 5)),
+    ];
+    let mut rows = Vec::new();
+    for (input, content) in cases {
+        match nbv_compare::notebook::parse(content.as_bytes()) {
+            Err(e) => rows.push(vec![input.to_owned(), e.to_string()]),
+            Ok(_) => panic!("{input}: read as a notebook"),
+        }
+    }
+    docs::check_generated_section(
+        DOC,
+        "notebook-cases",
+        TEST,
+        &docs::table(&["notebook file", "nbv refuses it with"], &rows),
     );
 }

@@ -6,7 +6,10 @@ use buildstrategy_api::naming::build_name;
 use buildstrategy_api::{BuildRequest, GitSource, Requirements, git};
 use kube::ResourceExt;
 
-use crate::crd::{BuildConfig, FallbackStrategy, NotebookValidationJob};
+use super::validation_pod::MAX_ENV_VALUE_BYTES;
+use crate::crd::{
+    BuildConfig, FallbackStrategy, MAX_PARAMETERS, NotebookValidationJob, NotebookValidationJobSpec,
+};
 use crate::duration::{self, DurationError};
 use crate::labels;
 
@@ -80,8 +83,8 @@ pub enum PlanError {
 }
 
 /// Checks the fields that reach clones, builds and the runner, whatever the CRD in the cluster
-/// let through: git URLs (no credentials, no option-like host) and the requirements file (a
-/// path inside the repository).
+/// let through: git URLs (no credentials, no option-like host), the requirements file (a
+/// path inside the repository) and the parameters (identifiers, and small enough to pass on).
 fn check_passed_on(job: &NotebookValidationJob) -> Result<(), PlanError> {
     let spec = &job.spec;
     let refused = |field, reason| PlanError::Refused { field, reason };
@@ -99,7 +102,43 @@ fn check_passed_on(job: &NotebookValidationJob) -> Result<(), PlanError> {
         git::validate_relative_path(path)
             .map_err(|r| refused("spec.podConfig.buildConfig.requirementsFile", r))?;
     }
+    check_parameters(&job.spec).map_err(|r| refused("spec.parameters", r))
+}
+
+/// Parameter names become Python assignments, and all parameters travel in one environment
+/// variable of the validation pod.
+fn check_parameters(spec: &NotebookValidationJobSpec) -> Result<(), String> {
+    let Some(parameters) = &spec.parameters else {
+        return Ok(());
+    };
+    if parameters.len() > MAX_PARAMETERS {
+        return Err(format!(
+            "{} parameters, more than the {MAX_PARAMETERS} accepted",
+            parameters.len()
+        ));
+    }
+    if let Some(name) = parameters.keys().find(|name| !is_parameter_name(name)) {
+        return Err(format!(
+            "parameter name {:?} is not a Python identifier of at most 128 characters (letters, digits and _, not starting with a digit)",
+            name.chars().take(64).collect::<String>()
+        ));
+    }
+    let bytes = spec.parameters_json().map_or(0, |json| json.len());
+    if bytes > MAX_ENV_VALUE_BYTES {
+        return Err(format!(
+            "the parameters take {bytes} bytes as JSON; at most {MAX_ENV_VALUE_BYTES} fit in the validation pod's environment. Keep large inputs in the repository and pass their path"
+        ));
+    }
     Ok(())
+}
+
+fn is_parameter_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 128
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The bound on the whole job: `spec.timeout`, or the default.
