@@ -8,8 +8,6 @@ use std::fmt;
 pub enum Operation {
     /// Checking whether the backend is installed in the cluster.
     Detect,
-    /// Validating `strategyConfig`.
-    ValidateConfig,
     /// Ensuring the cluster prerequisites.
     Setup,
     /// Rendering the backend resources for a request.
@@ -32,7 +30,6 @@ impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Detect => "detect",
-            Self::ValidateConfig => "validate config",
             Self::Setup => "setup",
             Self::Render => "render",
             Self::Create => "create build",
@@ -69,15 +66,6 @@ pub enum StrategyError {
         field: String,
         /// Why it is invalid and what is accepted instead.
         reason: String,
-    },
-
-    /// The backend this strategy drives is not installed or not served in this cluster.
-    #[error("build strategy '{strategy}' is not available in this cluster: {missing}")]
-    Unavailable {
-        /// The strategy's name.
-        strategy: String,
-        /// What is missing (an API group, a CRD, a ClusterBuildStrategy, ...).
-        missing: String,
     },
 
     /// The backend object the strategy expected is gone.
@@ -150,14 +138,6 @@ impl StrategyError {
             strategy: strategy.into(),
             field: field.into(),
             reason: reason.into(),
-        }
-    }
-
-    /// A backend-not-installed error naming what is missing.
-    pub fn unavailable(strategy: impl Into<String>, missing: impl Into<String>) -> Self {
-        Self::Unavailable {
-            strategy: strategy.into(),
-            missing: missing.into(),
         }
     }
 

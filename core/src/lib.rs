@@ -70,12 +70,12 @@ pub use registry::{Registry, RegistryError, StrategyRegistration};
 pub use request::{BuildRequest, GitSource, Requirements};
 pub use resources::{RenderedBuild, SetupStep};
 pub use status::{Availability, BuildPhase, BuildStatus, ImageReference, LogTail};
-pub use strategy::{BuildStrategy, StrategyInfo, Tier};
+pub use strategy::{AutoRank, BuildStrategy, StrategyInfo, Tier};
 
 /// Everything a strategy crate usually needs, in one import.
 pub mod prelude {
     pub use crate::{
-        Availability, BuildPhase, BuildRequest, BuildStatus, BuildStrategy, Capabilities,
+        AutoRank, Availability, BuildPhase, BuildRequest, BuildStatus, BuildStrategy, Capabilities,
         GitSource, ImageReference, LogTail, Operation, RenderedBuild, Requirements, SetupStep,
         StrategyError, StrategyInfo, Support, Tier,
     };

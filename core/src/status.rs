@@ -22,15 +22,6 @@ pub enum BuildPhase {
 }
 
 impl BuildPhase {
-    /// Every phase, in life order.
-    pub const ALL: [Self; 5] = [
-        Self::Pending,
-        Self::Running,
-        Self::Succeeded,
-        Self::Failed,
-        Self::Cancelled,
-    ];
-
     /// Whether the build has ended and will not change any more.
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
@@ -183,13 +174,6 @@ pub enum Availability {
     Available,
     /// Something is missing; the text says what (e.g. "API group tekton.dev/v1 is not served").
     Missing(String),
-}
-
-impl Availability {
-    /// Whether builds can run.
-    pub fn is_available(&self) -> bool {
-        matches!(self, Self::Available)
-    }
 }
 
 /// How much of a build log to return.

@@ -32,6 +32,21 @@ impl fmt::Display for Tier {
     }
 }
 
+/// Whether `buildConfig.strategy: auto` may choose a strategy, and in which order.
+///
+/// `auto` tries the candidates by rank, lowest first (ties by name), and takes the first whose
+/// backend the cluster serves. The in-tree strategies use: 100 S2I, 200 Tekton, 300 Shipwright
+/// (build systems a cluster already runs), 400 Buildah, 500 BuildKit (single build pods, least
+/// privileged first), 900 Kaniko (archived upstream). Pick a rank that says where yours fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum AutoRank {
+    /// A candidate for `auto` at this rank.
+    Rank(u16),
+    /// Never chosen by `auto`: users name it in `buildConfig.strategy`.
+    Never,
+}
+
 /// What a strategy says of itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -42,16 +57,26 @@ pub struct StrategyInfo {
     pub tier: Tier,
     /// One line saying what it builds with.
     pub description: &'static str,
+    /// Whether, and when, `auto` chooses it; [`AutoRank::Never`] unless declared.
+    pub auto: AutoRank,
 }
 
 impl StrategyInfo {
-    /// Describes a strategy.
+    /// Describes a strategy that `auto` never chooses; see [`with_auto_rank`](Self::with_auto_rank).
     pub const fn new(name: &'static str, tier: Tier, description: &'static str) -> Self {
         Self {
             name,
             tier,
             description,
+            auto: AutoRank::Never,
         }
+    }
+
+    /// Makes the strategy a candidate for `auto` at `rank` (see [`AutoRank`]).
+    #[must_use]
+    pub const fn with_auto_rank(mut self, rank: u16) -> Self {
+        self.auto = AutoRank::Rank(rank);
+        self
     }
 
     /// The runtime feature flag that switches the strategy on: `build.strategy.<name>`.

@@ -160,15 +160,15 @@ pub enum FallbackStrategy {
 /// How the image is built.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!self.enabled || has(self.strategy)").message("buildConfig.strategy is required when buildConfig.enabled is true: name a strategy (s2i, tekton, kaniko, shipwright, buildah, buildkit) or 'auto'"))]
+#[x_kube(validation = Rule::new("!self.enabled || has(self.strategy)").message("buildConfig.strategy is required when buildConfig.enabled is true: name a build strategy of the operator (nbv-operator strategies lists them) or 'auto'"))]
 pub struct BuildConfig {
     /// Whether to build.
     #[serde(default)]
     pub enabled: bool,
-    /// The build strategy: `s2i`, `tekton`, `kaniko`, `shipwright`, `buildah`, `buildkit`, a
-    /// strategy from another crate, or `auto` to let the operator choose.
+    /// The build strategy: the name of one compiled into the operator (`nbv-operator strategies`
+    /// lists them), or `auto` to let the operator choose by the ranks the strategies declare.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("buildConfig.strategy must be a strategy name such as s2i, tekton, buildah or auto"))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("buildConfig.strategy must be a strategy name (lowercase letters, digits and '-') or auto"))]
     #[schemars(length(max = 63))]
     pub strategy: Option<String>,
     /// The image the dependencies are installed on.

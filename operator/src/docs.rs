@@ -9,7 +9,7 @@ pub fn parity_matrix(catalog: &Catalog) -> String {
     let columns: Vec<Vec<(&'static str, String)>> =
         strategies.iter().map(|s| s.capabilities().rows()).collect();
     let mut out = String::from(
-        "<!-- Generated from the strategies' declarations by a test: NBV_UPDATE_GENERATED=1 cargo test -p notebook-validator-operator --features community --test generated -->\n\n",
+        "<!-- Generated from the strategies' declarations by `cargo xtask codegen` (the test `generated`). -->\n\n",
     );
     out.push_str("| feature |");
     for strategy in &strategies {
@@ -31,4 +31,47 @@ pub fn parity_matrix(catalog: &Catalog) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The order `auto` tries the compiled strategies in, as a Markdown table: rank, strategy, what
+/// the cluster must serve for it to be chosen, and what it builds with.
+pub fn auto_order(catalog: &Catalog) -> String {
+    let mut rows = String::from(
+        "| rank | strategy | chosen when the cluster serves | builds with |\n| --- | --- | --- | --- |\n",
+    );
+    for strategy in crate::reconcile::select::auto_order(catalog.registry()) {
+        let info = strategy.info();
+        let rank = match info.auto {
+            buildstrategy_api::AutoRank::Rank(rank) => rank.to_string(),
+            _ => String::new(),
+        };
+        let kinds: Vec<String> = strategy
+            .required_kinds()
+            .iter()
+            .map(|gvk| format!("{} {}", gvk.api_version(), gvk.kind))
+            .collect();
+        let needs = if kinds.is_empty() {
+            "(pods only)".to_owned()
+        } else {
+            kinds.join(", ")
+        };
+        rows.push_str(&format!(
+            "| {rank} | {} | {needs} | {} |\n",
+            info.name, info.description
+        ));
+    }
+    let never: Vec<&str> = catalog
+        .registry()
+        .iter()
+        .map(|s| s.info())
+        .filter(|info| info.auto == buildstrategy_api::AutoRank::Never)
+        .map(|info| info.name)
+        .collect();
+    if !never.is_empty() {
+        rows.push_str(&format!(
+            "\nNever chosen by `auto` (name them in `buildConfig.strategy`): {}.\n",
+            never.join(", ")
+        ));
+    }
+    rows
 }

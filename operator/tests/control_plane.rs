@@ -604,7 +604,7 @@ async fn invalid_notebook_validation_jobs_are_rejected_with_their_message() {
         ("strategy not a name", "podConfig/buildConfig",
             json!({"enabled": true, "strategy": "S2I!"}),
             "spec.podConfig.buildConfig.strategy",
-            "buildConfig.strategy must be a strategy name such as s2i, tekton, buildah or auto"),
+            "buildConfig.strategy must be a strategy name (lowercase letters, digits and '-') or auto"),
         ("build timeout in words", "podConfig/buildConfig",
             json!({"enabled": true, "strategy": "s2i", "timeout": "15 minutes"}),
             "spec.podConfig.buildConfig.timeout", "buildConfig.timeout must be a duration"),

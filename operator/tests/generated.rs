@@ -1,5 +1,7 @@
 //! Generated files must match what the code generates: run `cargo xtask codegen` after changing
-//! the API types.
+//! the API types or a strategy's declarations.
+
+mod support;
 
 #[test]
 fn the_checked_in_crd_is_fresh() {
@@ -27,12 +29,28 @@ fn the_parity_matrix_is_fresh() {
     let catalog = Catalog::linked(EnabledStrategies::resolve(None, None, &[]).expect("config"))
         .expect("registry");
     let fresh = notebook_validator_operator::docs::parity_matrix(&catalog);
-    if std::env::var_os("NBV_UPDATE_GENERATED").is_some() {
+    if std::env::var_os("NBV_UPDATE_DOCS").is_some() {
         std::fs::write(path, &fresh).expect("written");
     }
     let checked_in = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         checked_in == fresh,
-        "{path} is stale: NBV_UPDATE_GENERATED=1 cargo test -p notebook-validator-operator --features community --test generated"
+        "{path} is stale: run `cargo xtask codegen`"
+    );
+}
+
+/// The order `auto` follows, from the ranks the strategies declare.
+#[cfg(feature = "community")]
+#[test]
+fn the_auto_order_is_fresh() {
+    use notebook_validator_operator::catalog::Catalog;
+    use notebook_validator_operator::config::EnabledStrategies;
+    let catalog = Catalog::linked(EnabledStrategies::resolve(None, None, &[]).expect("config"))
+        .expect("registry");
+    support::docs::check_generated_section(
+        "docs/community/build-strategies/README.md",
+        "auto-order",
+        "operator/tests/generated.rs",
+        &notebook_validator_operator::docs::auto_order(&catalog),
     );
 }

@@ -38,6 +38,7 @@ impl PodStrategy for Buildah {
             Tier::Community,
             "Builds in a pod with Buildah (root with SYS_ADMIN and SETFCAP, vfs storage, chroot isolation).",
         )
+        .with_auto_rank(400)
     }
 
     fn capabilities(&self) -> Capabilities {

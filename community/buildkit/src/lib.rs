@@ -35,6 +35,7 @@ impl PodStrategy for BuildKit {
             Tier::Community,
             "Builds in a pod with rootless BuildKit (uid 1000, unconfined seccomp and AppArmor).",
         )
+        .with_auto_rank(500)
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -38,6 +38,7 @@ impl PodStrategy for Kaniko {
             Tier::Community,
             "Builds in a pod with the Kaniko executor (root with 7 capabilities, no daemon).",
         )
+        .with_auto_rank(900)
     }
 
     fn capabilities(&self) -> Capabilities {

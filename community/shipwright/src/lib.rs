@@ -42,6 +42,7 @@ impl BuildStrategy for Shipwright {
             Tier::Community,
             "Builds with a Shipwright Build and BuildRun, using a cluster build strategy.",
         )
+        .with_auto_rank(300)
     }
 
     fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {

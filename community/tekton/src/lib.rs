@@ -95,6 +95,7 @@ impl BuildStrategy for Tekton {
             Tier::Community,
             "Builds with a Tekton TaskRun (Buildah) or a PipelineRun of your own Pipeline.",
         )
+        .with_auto_rank(200)
     }
 
     fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {

@@ -1,26 +1,30 @@
 //! Step 2: choose the build strategy — the one the job names, or with `auto` the first that
-//! fits this cluster, following a fixed decision tree.
+//! fits this cluster, in the order the strategies' declared ranks give.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use buildstrategy_api::{Availability, BuildRequest, BuildStrategy, StrategyError};
+use buildstrategy_api::{
+    AutoRank, Availability, BuildRequest, BuildStrategy, Registry, StrategyError,
+};
 use kube::Client;
 
 use crate::catalog::{Catalog, SelectionError};
 
-/// The order `auto` tries strategies in: the OpenShift build API when served, then Tekton, then
-/// Shipwright, then the pod builders, least privileged first (Kaniko last: its upstream is
-/// archived and it needs root with seven capabilities).
-pub const AUTO_ORDER: [&str; 6] = [
-    "s2i",
-    "tekton",
-    "shipwright",
-    "buildah",
-    "buildkit",
-    "kaniko",
-];
+/// The strategies `auto` may choose, in the order it tries them: by the rank each declares
+/// ([`AutoRank`]), then by name.
+pub fn auto_order(registry: &Registry) -> Vec<&Arc<dyn BuildStrategy>> {
+    let mut ranked: Vec<(u16, &Arc<dyn BuildStrategy>)> = registry
+        .iter()
+        .filter_map(|strategy| match strategy.info().auto {
+            AutoRank::Rank(rank) => Some((rank, strategy)),
+            _ => None,
+        })
+        .collect();
+    ranked.sort_by_key(|(rank, strategy)| (*rank, strategy.info().name));
+    ranked.into_iter().map(|(_, strategy)| strategy).collect()
+}
 
 /// How long a detection result is trusted before the API server is asked again.
 const DETECTION_TTL: Duration = Duration::from_secs(120);
@@ -156,8 +160,10 @@ async fn choose_auto(
     cache: &DetectionCache,
     client: &Client,
 ) -> Result<Choice, SelectError> {
+    let order = auto_order(catalog.registry());
     let mut skipped = Vec::new();
-    for name in AUTO_ORDER {
+    for candidate in &order {
+        let name = candidate.info().name;
         let strategy = match catalog.select(name) {
             Ok(strategy) => strategy.clone(),
             Err(e) => {
@@ -168,9 +174,10 @@ async fn choose_auto(
         match cache.detect(client, strategy.as_ref()).await? {
             Availability::Available => {
                 let why = if skipped.is_empty() {
+                    let order: Vec<&str> = order.iter().map(|s| s.info().name).collect();
                     format!(
                         "'auto' chose '{name}', the first in the order {}",
-                        AUTO_ORDER.join(" > ")
+                        order.join(" > ")
                     )
                 } else {
                     format!("'auto' chose '{name}' (skipped {})", skipped.join("; "))
@@ -181,6 +188,9 @@ async fn choose_auto(
             _ => skipped.push(format!("{name}: unavailable")),
         }
     }
+    if order.is_empty() {
+        skipped.push("no compiled-in strategy declares a rank for 'auto'".to_owned());
+    }
     Err(SelectError::NoneAvailable(skipped.join("; ")))
 }
 
@@ -188,5 +198,52 @@ fn short(e: &SelectionError) -> &'static str {
     match e {
         SelectionError::NotCompiled { .. } => "not compiled in",
         SelectionError::Disabled { .. } => "disabled in the operator config",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use buildstrategy_api::{BuildStatus, RenderedBuild, StrategyInfo, Tier};
+    use kube::api::DynamicObject;
+
+    use super::*;
+
+    #[derive(Debug)]
+    struct Ranked(&'static str, Option<u16>);
+
+    impl BuildStrategy for Ranked {
+        fn info(&self) -> StrategyInfo {
+            let info = StrategyInfo::new(self.0, Tier::Community, "test");
+            match self.1 {
+                Some(rank) => info.with_auto_rank(rank),
+                None => info,
+            }
+        }
+        fn render(&self, _: &BuildRequest) -> Result<RenderedBuild, StrategyError> {
+            Err(StrategyError::backend(self.0, "not rendered in this test"))
+        }
+        fn map_status(&self, _: &DynamicObject) -> Result<BuildStatus, StrategyError> {
+            Err(StrategyError::backend(self.0, "not read in this test"))
+        }
+    }
+
+    #[test]
+    fn auto_follows_the_declared_ranks_and_skips_the_undeclared() {
+        let registry = Registry::from_factories(
+            [
+                Ranked("zeta", Some(100)),
+                Ranked("late", Some(900)),
+                Ranked("manual", None),
+                Ranked("alpha", Some(100)),
+                Ranked("middle", Some(450)),
+            ]
+            .map(|s| (Box::new(s) as Box<dyn BuildStrategy>, "tests".to_owned())),
+        )
+        .expect("a registry");
+        let order: Vec<&str> = auto_order(&registry)
+            .iter()
+            .map(|s| s.info().name)
+            .collect();
+        assert_eq!(order, ["alpha", "zeta", "middle", "late"]);
     }
 }

@@ -109,6 +109,7 @@ impl BuildStrategy for SourceToImage {
             Tier::Core,
             "Builds with OpenShift Source-to-Image (BuildConfig and ImageStream).",
         )
+        .with_auto_rank(100)
     }
 
     fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {

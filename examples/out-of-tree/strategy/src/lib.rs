@@ -21,6 +21,7 @@ pub struct Podman;
 impl PodStrategy for Podman {
     fn info(&self) -> StrategyInfo {
         StrategyInfo::new(NAME, Tier::Community, "Builds in a pod with rootless Podman (out-of-tree example).")
+        .with_auto_rank(450)
     }
 
     fn builder(&self, request: &BuildRequest) -> Result<PodBuilder, StrategyError> {
