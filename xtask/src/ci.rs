@@ -52,8 +52,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     deny(root)?;
     semver(root)?;
     // Built once into a cache outside the work tree; later runs reuse it.
-    let built = sh::cargo_output(root, &["xtask", "controlplane", "build"])?;
-    let bin_dir = built.lines().last().unwrap_or_default().trim().to_owned();
+    let bin_dir = crate::controlplane::binaries_dir()?;
     // The node's packages when missing, and its images (cached by their inputs; the operator
     // image follows the code under test).
     node::install_deps()?;

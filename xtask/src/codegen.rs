@@ -1,4 +1,5 @@
-//! Generated files: written from the Rust types, checked fresh in CI.
+//! Generated files: written from the Rust types and from tests' own cases, checked fresh in CI.
+//! One command writes them all (`cargo xtask codegen`) and `--check` fails on a stale one.
 
 use std::path::Path;
 
@@ -49,5 +50,73 @@ pub(crate) fn run(root: &Path, check: bool) -> anyhow::Result<()> {
         );
     }
     // The deployment manifests embed the CRD and the strategies' RBAC rules.
-    crate::manifests::run(root, None, check)
+    crate::manifests::run(root, None, check)?;
+    docs(root, check)
+}
+
+/// The test binaries that write documentation from their cases (parity matrix, auto order,
+/// hostile-input tables, result schema, the README's status example): each checks its files,
+/// and writes them with `NBV_UPDATE_DOCS` set.
+const DOC_TESTS: &[&[&str]] = &[
+    &[
+        "-p",
+        "notebook-validator-operator",
+        "--features",
+        "community",
+        "--test",
+        "generated",
+    ],
+    &[
+        "-p",
+        "notebook-validator-operator",
+        "--test",
+        "hostile_input",
+    ],
+    &["-p", "nbv-report", "--test", "schema_docs"],
+    &[
+        "-p",
+        "notebook-validator-operator",
+        "--test",
+        "control_plane",
+        "invalid_notebook_validation_jobs",
+    ],
+    &[
+        "-p",
+        "notebook-validator-operator",
+        "--test",
+        "reconcile",
+        "an_s2i_build",
+    ],
+];
+
+fn docs(root: &Path, check: bool) -> anyhow::Result<()> {
+    // Two of them run on the real control plane.
+    let bin_dir = crate::controlplane::binaries_dir()?;
+    let mut stale = Vec::new();
+    for args in DOC_TESTS {
+        let mut command = sh::cargo();
+        command
+            .current_dir(root)
+            .args(["test", "--locked"])
+            .args(*args)
+            .env("NBV_CONTROLPLANE_BIN_DIR", &bin_dir)
+            .env("INSTA_UPDATE", "no");
+        if !check {
+            command.env("NBV_UPDATE_DOCS", "1");
+        }
+        let what = format!("cargo test {}", args.join(" "));
+        if let Err(e) = sh::run(command, &what) {
+            if !check {
+                return Err(e);
+            }
+            stale.push(what);
+        }
+    }
+    if !stale.is_empty() {
+        bail!(
+            "generated documentation is stale (or its test fails): {}; run `cargo xtask codegen`",
+            stale.join(", ")
+        );
+    }
+    Ok(())
 }

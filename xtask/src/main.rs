@@ -26,7 +26,9 @@ struct Cli {
 enum Command {
     /// Everything CI checks: formatting, lints, generated files, licenses, all tests.
     Ci,
-    /// Regenerates the files generated from Rust (the CRD, the deployment manifests).
+    /// Regenerates every generated file: the CRD, the deployment manifests and chart, and the
+    /// docs written from code and tests (parity matrix, auto order, hostile-input tables,
+    /// result schema, the README's status example).
     Codegen {
         /// Fails instead of writing when a file is stale.
         #[arg(long)]

@@ -27,7 +27,7 @@ pub fn check_generated_section(doc: &str, name: &str, test: &str, table: &str) {
     } else {
         assert!(
             text == fresh,
-            "the section {name} of {doc} is stale: run NBV_UPDATE_DOCS=1 with the tests of {test}"
+            "the section {name} of {doc} is stale: run `cargo xtask codegen` (it runs {test} with NBV_UPDATE_DOCS=1)"
         );
     }
 }

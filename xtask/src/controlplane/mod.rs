@@ -58,6 +58,11 @@ pub(crate) fn run_controlplane(cmd: ControlplaneCommand) -> anyhow::Result<()> {
     }
 }
 
+/// The directory of the control plane's binaries, built when the cache lacks them.
+pub(crate) fn binaries_dir() -> anyhow::Result<PathBuf> {
+    build::build(false)
+}
+
 pub(crate) fn run_cluster(cmd: ClusterCommand) -> anyhow::Result<()> {
     match cmd {
         ClusterCommand::Up { stand_ins, node } => cluster::up(stand_ins, node),
