@@ -6,6 +6,7 @@ use buildstrategy_api::{BuildStrategy, Registry, RegistryError, Tier};
 use serde::Serialize;
 
 use crate::config::EnabledStrategies;
+use crate::reconcile::Reason;
 use crate::registration;
 
 /// Why a job's strategy cannot be used. Each variant is a distinct condition reason.
@@ -31,10 +32,10 @@ pub enum SelectionError {
 
 impl SelectionError {
     /// The condition reason for this error.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::NotCompiled { .. } => "StrategyNotCompiled",
-            Self::Disabled { .. } => "StrategyDisabled",
+            Self::NotCompiled { .. } => Reason::StrategyNotCompiled,
+            Self::Disabled { .. } => Reason::StrategyDisabled,
         }
     }
 }

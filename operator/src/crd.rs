@@ -277,7 +277,8 @@ pub struct BuildStatusReport {
     pub strategy: Option<String>,
     /// Pending, Running, Succeeded, Failed or Cancelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<String>,
+    #[schemars(schema_with = "build_phase")]
+    pub phase: Option<buildstrategy_api::BuildPhase>,
     /// Machine-readable reason (the backend's own where it has one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -347,6 +348,12 @@ impl NotebookValidationJobStatus {
     }
 }
 
+/// A build phase, as a string: the set may grow with the strategy API, and a status written by a
+/// newer operator must still be stored.
+fn build_phase(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "string", "nullable": true })
+}
+
 fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "object",
@@ -373,6 +380,15 @@ fn parameters_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 }
 
 impl NotebookValidationJobSpec {
+    /// The build settings when the job builds its image: `buildConfig.enabled` and no
+    /// `containerImage` (which wins when both are given).
+    pub fn build(&self) -> Option<&BuildConfig> {
+        let pod = self.pod_config.as_ref()?;
+        pod.build_config
+            .as_ref()
+            .filter(|build| build.enabled && pod.container_image.is_none())
+    }
+
     /// The parameters as the runner reads them (one JSON object), `None` without parameters.
     pub fn parameters_json(&self) -> Option<String> {
         self.parameters.as_ref().map(|parameters| {

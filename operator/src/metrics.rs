@@ -8,6 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use buildstrategy_api::BuildPhase;
 use kube::runtime::reflector::Store;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -176,8 +177,8 @@ fn is_terminal(status: Option<&NotebookValidationJobStatus>) -> bool {
     status.is_some_and(NotebookValidationJobStatus::is_terminal)
 }
 
-fn build_phase(status: Option<&NotebookValidationJobStatus>) -> Option<&str> {
-    status?.build_status.as_ref()?.phase.as_deref()
+fn build_phase(status: Option<&NotebookValidationJobStatus>) -> Option<BuildPhase> {
+    status?.build_status.as_ref()?.phase
 }
 
 /// The strategy, outcome and duration (seconds) of a build that ended in this transition.
@@ -187,15 +188,15 @@ fn build_ended(
 ) -> Option<(String, &'static str, Option<f64>)> {
     let report = after.build_status.as_ref()?;
     let strategy = report.strategy.clone()?;
-    let outcome = match report.phase.as_deref() {
+    let outcome = match report.phase? {
         // A build still pending or running when the job ends was stopped by a timeout.
-        Some("Pending" | "Running") if is_terminal(Some(after)) && !is_terminal(before) => {
+        phase if !phase.is_terminal() && is_terminal(Some(after)) && !is_terminal(before) => {
             "timeout"
         }
-        Some(phase) if build_phase(before) == Some(phase) => return None,
-        Some("Succeeded") => "succeeded",
-        Some("Failed") => "failed",
-        Some("Cancelled") => "cancelled",
+        phase if !phase.is_terminal() || build_phase(before) == Some(phase) => return None,
+        BuildPhase::Succeeded => "succeeded",
+        BuildPhase::Failed => "failed",
+        BuildPhase::Cancelled => "cancelled",
         _ => return None,
     };
     let took = match (&report.start_time, &report.completion_time) {
@@ -303,12 +304,12 @@ mod tests {
         Time(Timestamp::from_second(second).expect("time"))
     }
 
-    fn building(phase: &str) -> NotebookValidationJobStatus {
+    fn building(phase: BuildPhase) -> NotebookValidationJobStatus {
         NotebookValidationJobStatus {
             phase: Some(Phase::Building),
             build_status: Some(BuildStatusReport {
                 strategy: Some("s2i".into()),
-                phase: Some(phase.into()),
+                phase: Some(phase),
                 start_time: Some(time(1_000)),
                 ..BuildStatusReport::default()
             }),
@@ -330,8 +331,8 @@ mod tests {
     #[test]
     fn a_build_outcome_is_counted_once_with_its_duration() {
         let metrics = Metrics::new();
-        let running = building("Running");
-        let mut done = building("Succeeded");
+        let running = building(BuildPhase::Running);
+        let mut done = building(BuildPhase::Succeeded);
         if let Some(report) = done.build_status.as_mut() {
             report.completion_time = Some(time(1_090));
         }
@@ -352,12 +353,12 @@ mod tests {
     #[test]
     fn a_job_ending_while_its_build_runs_counts_a_timeout() {
         let metrics = Metrics::new();
-        let mut failed = building("Running");
+        let mut failed = building(BuildPhase::Running);
         failed.phase = Some(Phase::Failed);
         failed
             .conditions
             .push(condition(READY, "False", "BuildTimeout"));
-        metrics.status_written(Some(&building("Running")), &failed);
+        metrics.status_written(Some(&building(BuildPhase::Running)), &failed);
         let text = metrics.encode().expect("encode");
         assert!(
             text.contains(r#"nbv_builds_total{strategy="s2i",outcome="timeout"} 1"#),

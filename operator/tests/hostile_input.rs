@@ -159,7 +159,7 @@ fn termination_messages_that_are_no_result_fail_the_job_saying_so() {
             PodOutcome::Failed { reason, message } => {
                 // The first line: the rest repeats parser detail.
                 let first = message.lines().next().unwrap_or_default().to_owned();
-                rows.push(vec![input.to_owned(), reason.to_owned(), first]);
+                rows.push(vec![input.to_owned(), reason.to_string(), first]);
             }
             other => panic!("{input}: expected a failure, got {other:?}"),
         }

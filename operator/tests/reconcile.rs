@@ -603,7 +603,10 @@ mod detection {
         let err = select::choose(&catalog, &cache, &h.env.client, "missing", None, &request)
             .await
             .expect_err("unavailable");
-        assert_eq!(err.reason(), "StrategyUnavailable");
+        assert_eq!(
+            err.reason(),
+            notebook_validator_operator::reconcile::Reason::StrategyUnavailable
+        );
         assert!(
             err.to_string()
                 .contains("builds.example.invalid/v1 Thing is not served"),

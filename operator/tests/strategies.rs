@@ -2,6 +2,7 @@
 
 use notebook_validator_operator::catalog::{Catalog, SelectionError};
 use notebook_validator_operator::config::EnabledStrategies;
+use notebook_validator_operator::reconcile::Reason;
 use notebook_validator_operator::registration::IN_TREE;
 
 fn feature_enabled(feature: &str) -> bool {
@@ -50,7 +51,7 @@ fn a_strategy_that_is_not_compiled_in_names_its_cargo_feature() {
         return;
     };
     let err = catalog(&[name]).select(name).expect_err("refused");
-    assert_eq!(err.reason(), "StrategyNotCompiled");
+    assert_eq!(err.reason(), Reason::StrategyNotCompiled);
     let message = err.to_string();
     assert!(
         message.contains(&format!("Cargo feature '{feature}'")) && message.contains("compiled: "),
@@ -69,7 +70,7 @@ fn a_compiled_strategy_that_is_disabled_says_how_to_enable_it() {
         return;
     };
     let err = catalog(&[]).select(name).expect_err("disabled");
-    assert_eq!(err.reason(), "StrategyDisabled");
+    assert_eq!(err.reason(), Reason::StrategyDisabled);
     assert!(
         err.to_string()
             .contains(&format!("add '{name}' to enabledBuildStrategies")),

@@ -1,17 +1,63 @@
 //! Step 3: drive the build until it yields an image, fails or runs out of time.
+//!
+//! [`decide`] reads what to do from the build's status and the time it has run, without I/O;
+//! [`run`] does the API calls around it.
 
 use std::time::Duration;
 
 use buildstrategy_api::{
-    BuildPhase, BuildRequest, BuildStatus, ImageReference, LogTail, StrategyError,
+    BuildPhase, BuildRequest, BuildStatus, BuildStrategy, ImageReference, LogTail, StrategyError,
 };
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::events::EventType;
 
 use super::plan::Plan;
+use super::reason::Reason;
 use super::select::{self, Choice};
 use super::status::{BUILD_READY, StatusUpdate};
 use super::{Context, Error, Progress};
 use crate::crd::{BuildStatusReport, NotebookValidationJob, Phase};
+
+/// What the build step does after reading the build's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The build pushed its image: use it.
+    UseImage,
+    /// The build ended without an image: the job fails with this reason.
+    Ended(Reason),
+    /// The build ran past `buildConfig.timeout`: cancel it, the job fails.
+    OutOfTime {
+        /// The timeout, in seconds.
+        limit_secs: i64,
+    },
+    /// The build goes on; look again at the latest when this much time is left.
+    Wait {
+        /// Time left before the timeout.
+        left: Duration,
+    },
+}
+
+/// Decides from the build's `phase`, when it started (`None`: not known, the job's elapsed time
+/// counts) and the build timeout. Pure.
+pub fn decide(phase: BuildPhase, running_secs: i64, timeout: Duration) -> Decision {
+    let limit_secs = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX);
+    match phase {
+        BuildPhase::Succeeded => Decision::UseImage,
+        BuildPhase::Failed => Decision::Ended(Reason::BuildFailed),
+        BuildPhase::Cancelled => Decision::Ended(Reason::BuildCancelled),
+        _ if running_secs >= limit_secs => Decision::OutOfTime { limit_secs },
+        _ => Decision::Wait {
+            left: Duration::from_secs(u64::try_from(limit_secs - running_secs).unwrap_or(1)),
+        },
+    }
+}
+
+/// Seconds the build has run: since its own start time, or the job's when it reported none.
+fn running_secs(start: Option<&Time>, update: &StatusUpdate) -> i64 {
+    start.map_or(update.elapsed_secs(), |t| {
+        (update.now().0.as_second() - t.0.as_second()).max(0)
+    })
+}
 
 /// Builds the image for `job`, recording progress in `update`.
 pub async fn run(
@@ -22,42 +68,23 @@ pub async fn run(
     plan: &Plan,
     update: &mut StatusUpdate,
 ) -> Result<Progress<String>, Error> {
-    let timeout = plan.build_timeout;
     let previous = update.status.build_status.clone().unwrap_or_default();
-    if previous.phase.as_deref() == Some("Succeeded")
+    if previous.phase == Some(BuildPhase::Succeeded)
         && let Some(image) = &previous.image_reference
     {
         return Ok(Progress::Done(image.clone()));
     }
-    let pinned = previous.strategy.as_deref();
-    let Choice { strategy, mut why } = match select::choose(
-        &ctx.catalog,
-        &ctx.detection,
-        &ctx.client,
+    let Some(Choice { strategy, mut why }) = choose(
+        ctx,
+        job,
         requested,
-        pinned,
+        previous.strategy.as_deref(),
         request,
+        update,
     )
-    .await
-    {
-        Ok(choice) => choice,
-        Err(e) if e.is_transient() => return Err(Error::Select(e)),
-        Err(e) => {
-            let mut message = e.to_string();
-            // Switched off (or gone) while its build ran: that build stops too.
-            if let Some(name) = pinned
-                && let Some(started) = ctx.catalog.registry().get(name)
-            {
-                cancel(ctx, started.as_ref(), request).await;
-                message = format!(
-                    "build strategy '{name}' was switched off while its build {} ran; the build was cancelled. {message}",
-                    request.build_name
-                );
-            }
-            ctx.fail_job(job, update, Some(BUILD_READY), e.reason(), message)
-                .await;
-            return Ok(Progress::Ended);
-        }
+    .await?
+    else {
+        return Ok(Progress::Ended);
     };
     if let Some(warning) = &plan.warning {
         why = format!("{why} (warning: {warning})");
@@ -66,29 +93,18 @@ pub async fn run(
     let status = match strategy.build_status(&ctx.client, request).await {
         Ok(status) => status,
         Err(StrategyError::NotFound { .. }) => {
-            strategy
-                .ensure_prerequisites(&ctx.client, request)
-                .await
-                .map_err(Error::Strategy)?;
-            match strategy.create_build(&ctx.client, request).await {
+            match create(ctx, strategy.as_ref(), request).await? {
                 Ok(()) => {}
-                // Refused on every retry alike: the job ends saying why.
-                Err(e @ (StrategyError::TooLarge { .. } | StrategyError::InvalidConfig { .. })) => {
-                    let reason = if matches!(e, StrategyError::TooLarge { .. }) {
-                        "ObjectTooLarge"
-                    } else {
-                        "InvalidStrategyConfig"
-                    };
-                    ctx.fail_job(job, update, Some(BUILD_READY), reason, e.to_string())
+                Err((reason, message)) => {
+                    ctx.fail_job(job, update, Some(BUILD_READY), reason, message)
                         .await;
                     return Ok(Progress::Ended);
                 }
-                Err(e) => return Err(Error::Strategy(e)),
             }
             ctx.event(
                 job,
                 EventType::Normal,
-                "BuildStarted",
+                Reason::BuildStarted,
                 &format!("{why}; created build {}", request.build_name),
             )
             .await;
@@ -102,7 +118,7 @@ pub async fn run(
     };
     let mut report = BuildStatusReport {
         strategy: Some(name.to_owned()),
-        phase: Some(status.phase.to_string()),
+        phase: Some(status.phase),
         reason: Some(status.reason.clone()),
         message: Some(status.message.clone()),
         build_name: Some(request.build_name.clone()),
@@ -111,8 +127,9 @@ pub async fn run(
         completion_time: status.completion_time.clone(),
         logs_tail: status.logs_tail.clone().or(previous.logs_tail),
     };
-    let progress = match status.phase {
-        BuildPhase::Succeeded => {
+    let running = running_secs(report.start_time.as_ref(), update);
+    let progress = match decide(status.phase, running, plan.build_timeout) {
+        Decision::UseImage => {
             // The status just read usually carries the pinned image; only without a digest is the
             // strategy asked again (S2I then reads its ImageStream).
             let image = match status.image.clone().filter(ImageReference::is_pinned) {
@@ -132,105 +149,164 @@ pub async fn run(
             update.condition(
                 BUILD_READY,
                 true,
-                "BuildSucceeded",
+                Reason::BuildSucceeded,
                 format!("{why}; built {pull} ({pinned})"),
             );
             update.phase(Phase::BuildComplete, format!("image built with {name}"));
-            if previous.phase.as_deref() != Some("Succeeded") {
+            if previous.phase != Some(BuildPhase::Succeeded) {
                 ctx.event(
                     job,
                     EventType::Normal,
-                    "BuildSucceeded",
+                    Reason::BuildSucceeded,
                     &format!("built {pull}"),
                 )
                 .await;
             }
             Progress::Done(pull)
         }
-        BuildPhase::Failed | BuildPhase::Cancelled => {
+        Decision::Ended(reason) => {
             // Read again: a tail kept while the build ran misses its last lines, which say why.
-            report.logs_tail = strategy
-                .logs(&ctx.client, request, LogTail::DEFAULT)
+            report.logs_tail = last_logs(ctx, strategy.as_ref(), request)
                 .await
-                .ok()
                 .or(report.logs_tail);
-            let (reason, verb) = if status.phase == BuildPhase::Failed {
-                ("BuildFailed", "failed")
+            let verb = if reason == Reason::BuildCancelled {
+                "was cancelled"
             } else {
-                ("BuildCancelled", "was cancelled")
+                "failed"
             };
             let last_lines = report
                 .logs_tail
                 .as_deref()
                 .map(|t| LogTail::new(5, 1024).apply(t))
                 .filter(|t| !t.is_empty());
-            let message = match &last_lines {
-                Some(lines) => format!(
-                    "build {} {verb} ({}): {}; last log lines:\n{lines}",
-                    request.build_name, status.reason, status.message
-                ),
-                None => format!(
-                    "build {} {verb} ({}): {}",
-                    request.build_name, status.reason, status.message
-                ),
-            };
-            update.condition(BUILD_READY, false, &status.reason, message.clone());
+            let mut message = format!(
+                "build {} {verb} ({}): {}",
+                request.build_name, status.reason, status.message
+            );
+            if let Some(lines) = &last_lines {
+                message = format!("{message}; last log lines:\n{lines}");
+            }
+            // The backend's own reason says most on the build's condition.
+            update.backend_condition(BUILD_READY, false, &status.reason, message.clone());
             ctx.fail_job(job, update, None, reason, message).await;
             Progress::Ended
         }
-        _ => {
-            let started = report
-                .start_time
-                .as_ref()
-                .map_or(update.elapsed_secs(), |t| {
-                    (update.now().0.as_second() - t.0.as_second()).max(0)
-                });
-            let limit = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX);
-            if started >= limit {
-                cancel(ctx, strategy.as_ref(), request).await;
-                report.logs_tail = strategy
-                    .logs(&ctx.client, request, LogTail::DEFAULT)
-                    .await
-                    .ok()
-                    .or(report.logs_tail);
-                let message = format!(
-                    "build {} ran longer than buildConfig.timeout ({}s) and was cancelled",
-                    request.build_name, limit
-                );
-                ctx.fail_job(job, update, Some(BUILD_READY), "BuildTimeout", message)
-                    .await;
-                Progress::Ended
-            } else {
-                if status.phase == BuildPhase::Running
-                    && let Ok(tail) = strategy.logs(&ctx.client, request, LogTail::DEFAULT).await
-                {
-                    report.logs_tail = Some(tail);
-                }
-                update.condition_unknown(
-                    BUILD_READY,
-                    "Building",
-                    format!(
-                        "{why}; build {} is {}: {}",
-                        request.build_name, status.phase, status.message
-                    ),
-                );
-                update.phase(Phase::Building, format!("building the image with {name}"));
-                Progress::Waiting(Some(Duration::from_secs(
-                    u64::try_from(limit - started).unwrap_or(1),
-                )))
+        Decision::OutOfTime { limit_secs } => {
+            cancel(ctx, strategy.as_ref(), request).await;
+            report.logs_tail = last_logs(ctx, strategy.as_ref(), request)
+                .await
+                .or(report.logs_tail);
+            let message = format!(
+                "build {} ran longer than buildConfig.timeout ({limit_secs}s) and was cancelled",
+                request.build_name
+            );
+            ctx.fail_job(
+                job,
+                update,
+                Some(BUILD_READY),
+                Reason::BuildTimeout,
+                message,
+            )
+            .await;
+            Progress::Ended
+        }
+        Decision::Wait { left } => {
+            if status.phase == BuildPhase::Running
+                && let Some(tail) = last_logs(ctx, strategy.as_ref(), request).await
+            {
+                report.logs_tail = Some(tail);
             }
+            update.condition_unknown(
+                BUILD_READY,
+                Reason::Building,
+                format!(
+                    "{why}; build {} is {}: {}",
+                    request.build_name, status.phase, status.message
+                ),
+            );
+            update.phase(Phase::Building, format!("building the image with {name}"));
+            Progress::Waiting(Some(left))
         }
     };
     update.status.build_status = Some(report);
     Ok(progress)
 }
 
-/// Stops a build; strategies that cannot cancel have their build deleted instead.
-pub async fn cancel(
+/// Chooses the strategy, or ends the job when none can build it (`None`). A strategy switched
+/// off while its build ran has that build cancelled.
+async fn choose(
     ctx: &Context,
-    strategy: &dyn buildstrategy_api::BuildStrategy,
+    job: &NotebookValidationJob,
+    requested: &str,
+    pinned: Option<&str>,
     request: &BuildRequest,
-) {
+    update: &mut StatusUpdate,
+) -> Result<Option<Choice>, Error> {
+    let error = match select::choose(
+        &ctx.catalog,
+        &ctx.detection,
+        &ctx.client,
+        requested,
+        pinned,
+        request,
+    )
+    .await
+    {
+        Ok(choice) => return Ok(Some(choice)),
+        Err(e) if e.is_transient() => return Err(Error::Select(e)),
+        Err(e) => e,
+    };
+    let mut message = error.to_string();
+    if let Some(name) = pinned
+        && let Some(started) = ctx.catalog.registry().get(name)
+    {
+        cancel(ctx, started.as_ref(), request).await;
+        message = format!(
+            "build strategy '{name}' was switched off while its build {} ran; the build was cancelled. {message}",
+            request.build_name
+        );
+    }
+    ctx.fail_job(job, update, Some(BUILD_READY), error.reason(), message)
+        .await;
+    Ok(None)
+}
+
+/// Creates the build. A refusal that every retry would meet alike (an object too large to
+/// store, a configuration the strategy refuses) comes back as the reason and message that end
+/// the job; other failures are retried.
+async fn create(
+    ctx: &Context,
+    strategy: &dyn BuildStrategy,
+    request: &BuildRequest,
+) -> Result<Result<(), (Reason, String)>, Error> {
+    strategy
+        .ensure_prerequisites(&ctx.client, request)
+        .await
+        .map_err(Error::Strategy)?;
+    match strategy.create_build(&ctx.client, request).await {
+        Ok(()) => Ok(Ok(())),
+        Err(e @ StrategyError::TooLarge { .. }) => Ok(Err((Reason::ObjectTooLarge, e.to_string()))),
+        Err(e @ StrategyError::InvalidConfig { .. }) => {
+            Ok(Err((Reason::InvalidStrategyConfig, e.to_string())))
+        }
+        Err(e) => Err(Error::Strategy(e)),
+    }
+}
+
+/// The last lines of the build log, when the strategy can read them.
+async fn last_logs(
+    ctx: &Context,
+    strategy: &dyn BuildStrategy,
+    request: &BuildRequest,
+) -> Option<String> {
+    strategy
+        .logs(&ctx.client, request, LogTail::DEFAULT)
+        .await
+        .ok()
+}
+
+/// Stops a build; strategies that cannot cancel have their build deleted instead.
+pub async fn cancel(ctx: &Context, strategy: &dyn BuildStrategy, request: &BuildRequest) {
     let result = match strategy.cancel_build(&ctx.client, request).await {
         Err(StrategyError::NotSupportedYet { .. }) => {
             strategy.delete_build(&ctx.client, request).await
@@ -239,5 +315,52 @@ pub async fn cancel(
     };
     if let Err(e) = result {
         tracing::warn!(build = %request.build_name, error = %e, "could not stop the build");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMEOUT: Duration = Duration::from_secs(600);
+
+    #[test]
+    fn an_ended_build_decides_by_its_phase_whatever_the_time() {
+        for running in [0, 599, 600, 10_000] {
+            assert_eq!(
+                decide(BuildPhase::Succeeded, running, TIMEOUT),
+                Decision::UseImage
+            );
+            assert_eq!(
+                decide(BuildPhase::Failed, running, TIMEOUT),
+                Decision::Ended(Reason::BuildFailed)
+            );
+            assert_eq!(
+                decide(BuildPhase::Cancelled, running, TIMEOUT),
+                Decision::Ended(Reason::BuildCancelled)
+            );
+        }
+    }
+
+    #[test]
+    fn a_build_in_progress_waits_until_its_timeout_then_is_out_of_time() {
+        assert_eq!(
+            decide(BuildPhase::Pending, 0, TIMEOUT),
+            Decision::Wait {
+                left: Duration::from_secs(600)
+            }
+        );
+        assert_eq!(
+            decide(BuildPhase::Running, 590, TIMEOUT),
+            Decision::Wait {
+                left: Duration::from_secs(10)
+            }
+        );
+        for phase in [BuildPhase::Pending, BuildPhase::Running] {
+            assert_eq!(
+                decide(phase, 600, TIMEOUT),
+                Decision::OutOfTime { limit_secs: 600 }
+            );
+        }
     }
 }

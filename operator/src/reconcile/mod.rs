@@ -1,45 +1,50 @@
-//! The reconcile pipeline, one module per step:
+//! The reconcile pipeline, one module per step, each named for what it does:
 //! [`plan`] (read the spec) → [`select`] (choose a strategy) → [`build`] (drive the build) →
-//! [`validation_pod`] and [`outcome`] (run the notebook, read its result) → [`status`] (write
-//! phase and conditions with server-side apply).
+//! [`validate`] (run the notebook in the pod [`validation_pod`] renders, read its result with
+//! [`outcome`]) → [`status`] (write phase and conditions with server-side apply).
+//! A step that ends the job does it through [`Context::fail_job`], the one place that writes
+//! the reason on the conditions and publishes the event; `failure` handles what stops a
+//! reconcile itself, and `cleanup` a deleted job's build. Every reason is a [`Reason`].
 //!
 //! Every step is idempotent and derives what to do from what exists: the build and the pod have
 //! deterministic names, so an operator restarted at any point finds them instead of creating
 //! second ones.
 
 pub mod build;
+mod cleanup;
+mod failure;
 pub mod outcome;
 pub mod plan;
 pub mod pod_lifecycle;
+pub mod reason;
 pub mod select;
 pub mod status;
+pub mod validate;
 pub mod validation_pod;
+
+pub use self::reason::Reason;
+pub use self::validate::MAX_INFRA_RETRIES;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::Store;
 use kube::{Client, Resource, ResourceExt};
-use serde_json::json;
 
-use self::outcome::PodOutcome;
 use self::plan::ImageSource;
-use self::status::{RECONCILED, StatusMemo, StatusUpdate, VALIDATION_COMPLETE};
+use self::status::{RECONCILED, StatusMemo, StatusUpdate};
 use self::validation_pod::{PodPlan, PodSettings};
 use crate::catalog::Catalog;
-use crate::crd::{NotebookValidationJob, NotebookValidationJobStatus, Phase};
+use crate::crd::{NotebookValidationJob, NotebookValidationJobStatus};
 use crate::health::Health;
-use crate::labels::{FIELD_MANAGER, FINALIZER};
+use crate::labels::FINALIZER;
 use crate::metrics::Metrics;
-
-/// Infrastructure failures of the validation pod retried before the job fails.
-pub const MAX_INFRA_RETRIES: i32 = 3;
 
 /// What a step reached.
 #[derive(Debug, Clone, PartialEq)]
@@ -184,12 +189,12 @@ impl Context {
         &self,
         job: &NotebookValidationJob,
         type_: EventType,
-        reason: &str,
+        reason: Reason,
         note: &str,
     ) {
         let event = Event {
             type_,
-            reason: reason.to_owned(),
+            reason: reason.as_str().to_owned(),
             note: Some(buildstrategy_api::LogTail::new(40, 1024).apply(note)),
             action: "Reconcile".into(),
             secondary: None,
@@ -207,7 +212,7 @@ impl Context {
         job: &NotebookValidationJob,
         update: &mut StatusUpdate,
         condition: Option<&str>,
-        reason: &str,
+        reason: Reason,
         message: String,
     ) {
         if let Some(condition) = condition {
@@ -226,16 +231,14 @@ pub async fn reconcile(
     let namespace = job.namespace().unwrap_or_default();
     let key = namespace_name(&namespace, &job.name_any());
     let api: Api<NotebookValidationJob> = Api::namespaced(ctx.client.clone(), &namespace);
-    let builds = job.spec.pod_config.as_ref().is_some_and(|p| {
-        p.container_image.is_none() && p.build_config.as_ref().is_some_and(|b| b.enabled)
-    });
+    let builds = job.spec.build().is_some();
     let has_finalizer = job.finalizers().iter().any(|f| f == FINALIZER);
     let result = if builds || has_finalizer {
         // Only jobs that build need a finalizer: everything else is removed by garbage collection.
         finalizer(&api, FINALIZER, job, |event| async {
             match event {
                 FinalizerEvent::Apply(job) => apply(&job, &ctx).await,
-                FinalizerEvent::Cleanup(job) => cleanup(&job, &ctx).await,
+                FinalizerEvent::Cleanup(job) => cleanup::run(&job, &ctx).await,
             }
         })
         .await
@@ -297,10 +300,10 @@ async fn apply(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Err
         Ok(action) => action,
         Err(e) => match e.forbidden() {
             Some(denied) => {
-                forbidden(job, ctx, &mut update, denied).await;
+                failure::forbidden(job, ctx, &mut update, denied).await;
                 Action::await_change()
             }
-            None => return failed_reconcile(job, ctx, current, e).await,
+            None => return failure::failed_reconcile(job, ctx, current, e).await,
         },
     };
     if update
@@ -312,94 +315,12 @@ async fn apply(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Err
         update.condition(
             RECONCILED,
             true,
-            "Recovered",
+            Reason::Recovered,
             "reconciled again after failed attempts",
         );
     }
-    persist(job, ctx, current, update.status).await?;
+    status::persist(job, ctx, current, update.status).await?;
     Ok(action)
-}
-
-/// Writes `status` when it differs from `current`, and remembers it as the job's status.
-async fn persist(
-    job: &NotebookValidationJob,
-    ctx: &Context,
-    current: Option<&NotebookValidationJobStatus>,
-    status: NotebookValidationJobStatus,
-) -> Result<(), Error> {
-    if current != Some(&status) {
-        write_status(job, ctx, &status).await?;
-        ctx.metrics.status_written(current, &status);
-    }
-    ctx.written.remember(job.uid().unwrap_or_default(), status);
-    Ok(())
-}
-
-/// A reconcile that failed: its error goes to the job's status (condition `Reconciled`, with the
-/// attempt count) and is retried with backoff; once the job is past `spec.timeout` the job fails
-/// with that error instead. Starting from the status as it was, not from the half-done update:
-/// the steps after the failure never ran.
-async fn failed_reconcile(
-    job: &NotebookValidationJob,
-    ctx: &Context,
-    current: Option<&NotebookValidationJobStatus>,
-    error: Error,
-) -> Result<Action, Error> {
-    let key = namespace_name(&job.namespace().unwrap_or_default(), &job.name_any());
-    let attempts = ctx.backoff.lock().map_or(1, |map| {
-        map.get(&key).copied().unwrap_or(0).saturating_add(1)
-    });
-    let mut update = StatusUpdate::new(current, job.metadata.generation);
-    let limit = plan::job_timeout(job).unwrap_or(plan::DEFAULT_JOB_TIMEOUT);
-    let limit_secs = i64::try_from(limit.as_secs()).unwrap_or(i64::MAX);
-    let ended = update.elapsed_secs() >= limit_secs;
-    if ended {
-        let message = format!(
-            "the job could not be reconciled within spec.timeout ({limit_secs}s); attempt {attempts} failed: {error}"
-        );
-        ctx.fail_job(job, &mut update, None, "ReconcileFailed", message)
-            .await;
-    } else {
-        update.condition(
-            RECONCILED,
-            false,
-            "ReconcileError",
-            format!("attempt {attempts} failed: {error}"),
-        );
-        if attempts == 1 {
-            ctx.event(
-                job,
-                EventType::Warning,
-                "ReconcileError",
-                &error.to_string(),
-            )
-            .await;
-        }
-    }
-    // The status cannot be written either: the original error says more.
-    if let Err(write) = persist(job, ctx, current, update.status).await {
-        tracing::warn!(job = %job.name_any(), error = %write, "could not record a failed reconcile in status");
-        return Err(error);
-    }
-    if ended {
-        Ok(Action::await_change())
-    } else {
-        Err(error)
-    }
-}
-
-/// A permission the operator lacks fails the job with the API server's message: retrying
-/// cannot help until an administrator grants it, and the message says what to grant.
-async fn forbidden(
-    job: &NotebookValidationJob,
-    ctx: &Context,
-    update: &mut StatusUpdate,
-    denied: &str,
-) {
-    let message = format!(
-        "the operator's service account lacks a permission: {denied}; add it to the operator's ClusterRole (`cargo xtask manifests` generates the role for the strategies compiled in)"
-    );
-    ctx.fail_job(job, update, None, "Forbidden", message).await;
 }
 
 async fn run_steps(
@@ -410,7 +331,7 @@ async fn run_steps(
     let plan = match plan::plan(job, &ctx.default_image) {
         Ok(plan) => plan,
         Err(e) => {
-            ctx.fail_job(job, update, None, "InvalidSpec", e.to_string())
+            ctx.fail_job(job, update, None, Reason::InvalidSpec, e.to_string())
                 .await;
             return Ok(Action::await_change());
         }
@@ -418,14 +339,14 @@ async fn run_steps(
     let limit = i64::try_from(plan.job_timeout.as_secs()).unwrap_or(i64::MAX);
     let remaining = limit - update.elapsed_secs();
     if remaining <= 0 {
-        return timed_out(job, ctx, &plan, update).await;
+        return failure::timed_out(job, ctx, &plan, update).await;
     }
     let (image, requirements) = match &plan.image {
         ImageSource::Given(image) => {
             update.condition(
                 status::BUILD_READY,
                 true,
-                "ImageProvided",
+                Reason::ImageProvided,
                 format!("using podConfig.containerImage {image}"),
             );
             (image.clone(), None)
@@ -434,7 +355,7 @@ async fn run_steps(
             image,
             requirements,
         } => {
-            update.condition(status::BUILD_READY, true, "DefaultImage", format!("no image given or built: using {image}, the runner installs the requirements at start"));
+            update.condition(status::BUILD_READY, true, Reason::DefaultImage, format!("no image given or built: using {image}, the runner installs the requirements at start"));
             (image.clone(), requirements.as_deref())
         }
         ImageSource::Build { strategy, request } => {
@@ -451,7 +372,7 @@ async fn run_steps(
         attempt: update.status.retry_count.unwrap_or(0),
         deadline_secs: remaining,
     };
-    match validate(job, ctx, &pod_plan, update).await? {
+    match validate::run(job, ctx, &pod_plan, update).await? {
         Progress::Waiting(after) => Ok(requeue(after, remaining)),
         Progress::Done(()) | Progress::Ended => Ok(Action::await_change()),
     }
@@ -461,310 +382,4 @@ async fn run_steps(
 fn requeue(after: Option<Duration>, remaining_secs: i64) -> Action {
     let deadline = Duration::from_secs(u64::try_from(remaining_secs).unwrap_or(1).max(1));
     Action::requeue(after.map_or(deadline, |a| a.min(deadline)))
-}
-
-async fn timed_out(
-    job: &NotebookValidationJob,
-    ctx: &Context,
-    plan: &plan::Plan,
-    update: &mut StatusUpdate,
-) -> Result<Action, Error> {
-    // A build still running when the job's time is up is stopped too.
-    if let ImageSource::Build { request, .. } = &plan.image
-        && let Some(report) = &update.status.build_status
-        && matches!(report.phase.as_deref(), Some("Pending" | "Running"))
-        && let Some(strategy) = report
-            .strategy
-            .as_deref()
-            .and_then(|s| ctx.catalog.registry().get(s))
-    {
-        build::cancel(ctx, strategy.as_ref(), request).await;
-    }
-    let mut message = format!(
-        "the job ran longer than spec.timeout ({}s) and was stopped",
-        plan.job_timeout.as_secs()
-    );
-    // A pod that never started is the usual cause; say so, and where to look. The notebook
-    // must not run on after the verdict.
-    if let Some(name) = update.status.validation_pod_name.clone() {
-        let pods: Api<Pod> =
-            Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
-        let (never_started, stopped) = match find_pod(ctx, &pods, &name).await {
-            Ok(Some(pod)) => (
-                !outcome::started(&pod),
-                pod_lifecycle::stop(&pods, &pod).await,
-            ),
-            // Gone already (a reconcile that stopped it and then failed to write the status):
-            // the status last written says whether it had started.
-            _ => (
-                update.status.conditions.iter().any(|c| {
-                    c.type_ == VALIDATION_COMPLETE
-                        && c.status == "Unknown"
-                        && c.reason == "PodCreated"
-                }),
-                None,
-            ),
-        };
-        if never_started {
-            message = format!("{message}: {}", outcome::never_started(&name));
-        }
-        if let Some(stopped) = stopped {
-            message = format!("{message}; {stopped}");
-        }
-    }
-    // Time ran out while a reconcile kept failing: that error is what broke.
-    let failing = update
-        .status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == RECONCILED && c.status == "False")
-        .map(|c| c.message.clone());
-    let reason = match failing {
-        Some(error) => {
-            message = format!("{message}; the last reconcile {error}");
-            "ReconcileFailed"
-        }
-        None => "JobTimeout",
-    };
-    ctx.fail_job(job, update, None, reason, message).await;
-    Ok(Action::await_change())
-}
-
-/// The pod `name`, from the controller's cache of owned pods when it keeps one.
-async fn find_pod(ctx: &Context, pods: &Api<Pod>, name: &str) -> Result<Option<Pod>, Error> {
-    match &ctx.pods {
-        Some(store) => {
-            let namespace = pods.namespace().unwrap_or_default();
-            Ok(store
-                .get(&ObjectRef::new(name).within(namespace))
-                .map(|p| Pod::clone(&p)))
-        }
-        None => pods
-            .get_opt(name)
-            .await
-            .map_err(Error::kube("reading the validation pod")),
-    }
-}
-
-/// Step 4: run the notebook in the validation pod and read its result.
-async fn validate(
-    job: &NotebookValidationJob,
-    ctx: &Context,
-    plan: &PodPlan<'_>,
-    update: &mut StatusUpdate,
-) -> Result<Progress<()>, Error> {
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
-    let name = crate::labels::validation_pod_name(job, plan.attempt);
-    update.status.validation_pod_name = Some(name.clone());
-    let retry = if plan.attempt > 0 {
-        format!(" (retry {} of {MAX_INFRA_RETRIES})", plan.attempt)
-    } else {
-        String::new()
-    };
-    // The same status from creating the pod until it runs, so that nothing is written in between.
-    let starting = |update: &mut StatusUpdate| {
-        update.condition_unknown(
-            VALIDATION_COMPLETE,
-            "PodCreated",
-            format!(
-                "validation pod {name} created with image {}{retry}",
-                plan.image
-            ),
-        );
-        update.phase(
-            Phase::ValidationRunning,
-            format!("validating in pod {name}"),
-        );
-    };
-    let Some(pod) = find_pod(ctx, &pods, &name).await? else {
-        let pod = validation_pod::render(job, plan, &ctx.pod_settings);
-        if let Err(message) = validation_pod::check_size(&pod) {
-            ctx.fail_job(job, update, None, "ObjectTooLarge", message)
-                .await;
-            return Ok(Progress::Ended);
-        }
-        match pods
-            .create(
-                &PostParams {
-                    field_manager: Some(FIELD_MANAGER.into()),
-                    ..PostParams::default()
-                },
-                &pod,
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            // The pod the spec describes is invalid (a volume, an env var, resources): it would
-            // be refused on every retry.
-            Err(kube::Error::Api(s)) if s.code == 422 => {
-                let message = format!(
-                    "the API server refused the validation pod: {}; fix the podConfig fields it names",
-                    s.message
-                );
-                ctx.fail_job(job, update, None, "InvalidPod", message).await;
-                return Ok(Progress::Ended);
-            }
-            Err(e) => return Err(Error::kube("creating the validation pod")(e)),
-        }
-        starting(update);
-        return Ok(Progress::Waiting(None));
-    };
-    match outcome::read(&pod) {
-        PodOutcome::Starting => {
-            let waited = pod
-                .metadata
-                .creation_timestamp
-                .as_ref()
-                .map_or(0, |t| update.now().0.as_second() - t.0.as_second());
-            if waited >= pod_lifecycle::EVENTS_AFTER.as_secs().cast_signed()
-                && let Some(why) = pod_lifecycle::unstartable(&ctx.client, job, &pod).await
-            {
-                let stopped = pod_lifecycle::stop(&pods, &pod).await;
-                let message = match stopped {
-                    Some(stopped) => format!("{}; {stopped}", why.message),
-                    None => why.message,
-                };
-                ctx.fail_job(job, update, Some(VALIDATION_COMPLETE), why.reason, message)
-                    .await;
-                return Ok(Progress::Ended);
-            }
-            starting(update);
-            // Nothing in the pod changes while a volume cannot be mounted: look again.
-            Ok(Progress::Waiting(Some(pod_lifecycle::RECHECK)))
-        }
-        PodOutcome::Running(message) => {
-            let message = format!("{message}{retry}");
-            update.condition_unknown(VALIDATION_COMPLETE, "Running", message.clone());
-            update.phase(Phase::ValidationRunning, message);
-            Ok(Progress::Waiting(None))
-        }
-        PodOutcome::Finished(summary) => {
-            record(update, &summary);
-            Ok(Progress::Done(()))
-        }
-        PodOutcome::Failed { reason, message } => {
-            let message = match pod_lifecycle::stop(&pods, &pod).await {
-                Some(stopped) => format!("{message}; {stopped}"),
-                None => message,
-            };
-            ctx.fail_job(job, update, Some(VALIDATION_COMPLETE), reason, message)
-                .await;
-            Ok(Progress::Ended)
-        }
-        PodOutcome::Retryable { reason, message } => {
-            let attempt = update.status.retry_count.unwrap_or(0);
-            if attempt >= MAX_INFRA_RETRIES {
-                let message = format!("{message} (after {attempt} retries)");
-                ctx.fail_job(job, update, Some(VALIDATION_COMPLETE), reason, message)
-                    .await;
-                return Ok(Progress::Ended);
-            }
-            // The old pod goes (its logs were an infrastructure failure); the next attempt gets a
-            // new name, so no attempt is ever confused with another.
-            if let Err(e) = pods.delete(&name, &DeleteParams::background()).await {
-                tracing::warn!(pod = %name, error = %e, "could not delete the failed validation pod");
-            }
-            update.status.retry_count = Some(attempt + 1);
-            let note = format!(
-                "{message}; retrying ({} of {MAX_INFRA_RETRIES})",
-                attempt + 1
-            );
-            update.condition_unknown(VALIDATION_COMPLETE, reason, note.clone());
-            update.phase(Phase::ValidationRunning, note.clone());
-            ctx.event(job, EventType::Warning, "ValidationRetry", &note)
-                .await;
-            Ok(Progress::Waiting(Some(Duration::from_secs(1))))
-        }
-    }
-}
-
-/// Copies the runner's summary into the status and ends the job.
-fn record(update: &mut StatusUpdate, summary: &nbv_report::Summary) {
-    use nbv_report::Outcome;
-    update.status.results = summary.results.clone();
-    update.status.comparison_result = summary.comparison_result.clone();
-    let cut = summary
-        .truncated
-        .as_ref()
-        .map(|t| {
-            format!(
-                " ({} results and {} diffs were cut to fit the termination message)",
-                t.results_omitted, t.diffs_omitted
-            )
-        })
-        .unwrap_or_default();
-    let message = format!("{}{cut}", summary.message);
-    match summary.outcome {
-        Outcome::Passed => {
-            update.condition(VALIDATION_COMPLETE, true, "Passed", message.clone());
-            update.succeed(message);
-        }
-        other => {
-            let reason = match other {
-                Outcome::NotebookFailed => "NotebookFailed",
-                Outcome::OutputsDiffer => "OutputMismatch",
-                Outcome::InvalidInput => "InvalidNotebook",
-                _ => "ValidationFailed",
-            };
-            update.condition(VALIDATION_COMPLETE, true, reason, message.clone());
-            update.fail(reason, message);
-        }
-    }
-}
-
-/// Step 5: writes the status with server-side apply, only when it changed.
-async fn write_status(
-    job: &NotebookValidationJob,
-    ctx: &Context,
-    status: &NotebookValidationJobStatus,
-) -> Result<(), Error> {
-    let api: Api<NotebookValidationJob> =
-        Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
-    let patch = json!({
-        "apiVersion": "mlops.redhat.com/v1alpha1",
-        "kind": "NotebookValidationJob",
-        "status": status,
-    });
-    api.patch_status(
-        &job.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map(|_| ())
-    .map_err(Error::kube("writing the job status"))
-}
-
-/// Cleanup before a job goes: stops and deletes its build. Everything else the job owns is
-/// removed by garbage collection.
-async fn cleanup(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Error> {
-    ctx.written.forget(&job.uid().unwrap_or_default());
-    let Ok(plan) = plan::plan(job, &ctx.default_image) else {
-        return Ok(Action::await_change());
-    };
-    let ImageSource::Build {
-        strategy: requested,
-        request,
-    } = &plan.image
-    else {
-        return Ok(Action::await_change());
-    };
-    let chosen = job
-        .status
-        .as_ref()
-        .and_then(|s| s.build_status.as_ref())
-        .and_then(|b| b.strategy.clone())
-        .unwrap_or_else(|| requested.clone());
-    if let Some(strategy) = ctx.catalog.registry().get(&chosen) {
-        build::cancel(ctx, strategy.as_ref(), request).await;
-        match strategy.delete_build(&ctx.client, request).await {
-            Ok(()) => {}
-            Err(e) if e.is_transient() => return Err(Error::Strategy(e)),
-            Err(e) => {
-                tracing::warn!(job = %job.name_any(), error = %e, "could not delete the build; garbage collection removes what the job owns")
-            }
-        }
-    }
-    Ok(Action::await_change())
 }

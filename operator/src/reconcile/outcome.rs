@@ -5,6 +5,7 @@
 use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Pod};
 use nbv_report::Summary;
 
+use super::reason::Reason;
 use super::validation_pod::VALIDATE_CONTAINER;
 
 /// What a validation pod says.
@@ -19,25 +20,25 @@ pub enum PodOutcome {
     /// The pod failed for a reason worth one more attempt (eviction, infrastructure error).
     Retryable {
         /// Condition reason.
-        reason: &'static str,
+        reason: Reason,
         /// What happened.
         message: String,
     },
     /// The pod failed for good.
     Failed {
         /// Condition reason.
-        reason: &'static str,
+        reason: Reason,
         /// What happened.
         message: String,
     },
 }
 
 /// Image-pull and configuration errors the kubelet reports while a container waits.
-const STUCK_REASONS: [(&str, &str); 4] = [
-    ("ErrImagePull", "ImagePullFailed"),
-    ("ImagePullBackOff", "ImagePullFailed"),
-    ("InvalidImageName", "ImagePullFailed"),
-    ("CreateContainerConfigError", "PodConfigError"),
+const STUCK_REASONS: [(&str, Reason); 4] = [
+    ("ErrImagePull", Reason::ImagePullFailed),
+    ("ImagePullBackOff", Reason::ImagePullFailed),
+    ("InvalidImageName", Reason::ImagePullFailed),
+    ("CreateContainerConfigError", Reason::PodConfigError),
 ];
 
 fn terminated(
@@ -110,7 +111,7 @@ pub fn read(pod: &Pod) -> PodOutcome {
                     .as_deref()
                     .unwrap_or("no detail from the kubelet");
                 return PodOutcome::Failed {
-                    reason: ours,
+                    reason: *ours,
                     message: format!(
                         "container '{}' cannot start ({reason}): {detail}{}",
                         container.name,
@@ -142,13 +143,13 @@ fn finished(pod: &Pod, phase: &str) -> PodOutcome {
                 )
             };
             return PodOutcome::Failed {
-                reason: "JobTimeout",
+                reason: Reason::JobTimeout,
                 message,
             };
         }
         Some("Evicted") => {
             return PodOutcome::Retryable {
-                reason: "PodEvicted",
+                reason: Reason::PodEvicted,
                 message: format!(
                     "the validation pod was evicted: {}",
                     status.message.unwrap_or_default()
@@ -165,9 +166,9 @@ fn finished(pod: &Pod, phase: &str) -> PodOutcome {
             .filter(|t| t.exit_code != 0)
         {
             let reason = if init.name.starts_with("clone") {
-                "FetchSourceFailed"
+                Reason::FetchSourceFailed
             } else {
-                "RunnerInstallFailed"
+                Reason::RunnerInstallFailed
             };
             return PodOutcome::Failed {
                 reason,
@@ -182,7 +183,7 @@ fn finished(pod: &Pod, phase: &str) -> PodOutcome {
     }
     let Some(main) = terminated(status.container_statuses.as_ref(), VALIDATE_CONTAINER) else {
         return PodOutcome::Failed {
-            reason: "ResultMissing",
+            reason: Reason::ResultMissing,
             message: format!(
                 "the validation pod is {phase} but its container reported no termination state"
             ),
@@ -196,7 +197,7 @@ fn finished(pod: &Pod, phase: &str) -> PodOutcome {
             .unwrap_or_else(|| "no reason given".into());
         let (reason, text) = if how == "OOMKilled" {
             (
-                "OutOfMemory",
+                Reason::OutOfMemory,
                 format!(
                     "the notebook ran out of memory (exit code {}); raise podConfig.resources.limits.memory",
                     main.exit_code
@@ -204,7 +205,7 @@ fn finished(pod: &Pod, phase: &str) -> PodOutcome {
             )
         } else {
             (
-                "ResultMissing",
+                Reason::ResultMissing,
                 format!(
                     "the runner exited with code {} ({how}) without writing a result",
                     main.exit_code
@@ -220,7 +221,7 @@ fn finished(pod: &Pod, phase: &str) -> PodOutcome {
         Ok(summary) => {
             if summary.outcome == nbv_report::Outcome::InfrastructureError {
                 PodOutcome::Retryable {
-                    reason: "InfrastructureError",
+                    reason: Reason::InfrastructureError,
                     message: summary.message.clone(),
                 }
             } else {
@@ -228,7 +229,7 @@ fn finished(pod: &Pod, phase: &str) -> PodOutcome {
             }
         }
         Err(e) => PodOutcome::Failed {
-            reason: "ResultUnreadable",
+            reason: Reason::ResultUnreadable,
             message: format!("the runner's result could not be read: {e}"),
         },
     }
@@ -257,7 +258,7 @@ mod tests {
         let PodOutcome::Failed { reason, message } = read(&never_ran) else {
             panic!("{:?}", read(&never_ran));
         };
-        assert_eq!(reason, "JobTimeout");
+        assert_eq!(reason, Reason::JobTimeout);
         assert!(
             message.contains("job-validation never started")
                 && message.contains("kubectl describe pod job-validation"),
@@ -273,7 +274,7 @@ mod tests {
         assert_eq!(
             read(&stopped),
             PodOutcome::Failed {
-                reason: "JobTimeout",
+                reason: Reason::JobTimeout,
                 message: "the validation pod ran past the job's timeout and was stopped".into(),
             }
         );

@@ -155,7 +155,7 @@ pub fn plan(job: &NotebookValidationJob, default_image: &str) -> Result<Plan, Pl
     let spec = &job.spec;
     let job_timeout = job_timeout(job)?;
     let pod = spec.pod_config.clone().unwrap_or_default();
-    let build = pod.build_config.as_ref().filter(|b| b.enabled);
+    let build = spec.build();
     let build_timeout = match build.and_then(|b| b.timeout.as_deref()) {
         Some(t) => duration::parse("spec.podConfig.buildConfig.timeout", t)?,
         None => DEFAULT_BUILD_TIMEOUT,

@@ -13,6 +13,7 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 
 use super::outcome;
+use super::reason::Reason;
 use crate::crd::NotebookValidationJob;
 use crate::labels::FIELD_MANAGER;
 
@@ -25,7 +26,7 @@ pub const RECHECK: Duration = Duration::from_secs(3);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unstartable {
     /// `CredentialsSecretNotFound` or `VolumeNotFound`.
-    pub reason: &'static str,
+    pub reason: Reason,
     /// What is missing and what to do.
     pub message: String,
 }
@@ -78,13 +79,13 @@ fn missing_object(
         .find(|source| source.git.credentials_secret.as_deref() == Some(name));
     Some(match credentials {
         Some(_) => Unstartable {
-            reason: "CredentialsSecretNotFound",
+            reason: Reason::CredentialsSecretNotFound,
             message: format!(
                 "the credentialsSecret \"{name}\" does not exist in namespace {namespace}: create it (keys username and password, or ssh-privatekey) or correct the job's credentialsSecret, then re-create the job"
             ),
         },
         None => Unstartable {
-            reason: "VolumeNotFound",
+            reason: Reason::VolumeNotFound,
             message: format!(
                 "the validation pod cannot mount {kind} \"{name}\", which does not exist in namespace {namespace}: create it or correct podConfig.volumes (kubelet: {message})"
             ),
@@ -150,7 +151,7 @@ mod tests {
             "MountVolume.SetUp failed for volume \"clone-credentials\" : secret \"git-creds\" not found",
         )
         .expect("recognised");
-        assert_eq!(found.reason, "CredentialsSecretNotFound");
+        assert_eq!(found.reason, Reason::CredentialsSecretNotFound);
         assert!(
             found
                 .message
@@ -168,7 +169,7 @@ mod tests {
             "MountVolume.SetUp failed for volume \"data\" : configmap \"inputs\" not found",
         )
         .expect("recognised");
-        assert_eq!(found.reason, "VolumeNotFound");
+        assert_eq!(found.reason, Reason::VolumeNotFound);
         assert!(missing_object(&job(), "team", "MountVolume.SetUp failed: timed out").is_none());
         assert!(missing_object(&job(), "team", "secret \"x\" is being deleted").is_none());
     }

@@ -10,6 +10,7 @@ use buildstrategy_api::{
 };
 use kube::Client;
 
+use super::reason::Reason;
 use crate::catalog::{Catalog, SelectionError};
 
 /// The strategies `auto` may choose, in the order it tries them: by the rank each declares
@@ -65,13 +66,13 @@ pub enum SelectError {
 
 impl SelectError {
     /// The condition reason.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
             Self::Selection(e) => e.reason(),
-            Self::Unavailable { .. } => "StrategyUnavailable",
-            Self::InvalidConfig(_) => "InvalidStrategyConfig",
-            Self::NoneAvailable(_) => "NoStrategyAvailable",
-            Self::Detect(_) => "StrategyDetectionFailed",
+            Self::Unavailable { .. } => Reason::StrategyUnavailable,
+            Self::InvalidConfig(_) => Reason::InvalidStrategyConfig,
+            Self::NoneAvailable(_) => Reason::NoStrategyAvailable,
+            Self::Detect(_) => Reason::StrategyDetectionFailed,
         }
     }
 

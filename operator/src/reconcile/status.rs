@@ -7,7 +7,14 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
-use crate::crd::{NotebookValidationJobStatus, Phase};
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+use super::reason::Reason;
+use super::{Context, Error};
+use crate::crd::{NotebookValidationJob, NotebookValidationJobStatus, Phase};
+use crate::labels::FIELD_MANAGER;
 
 /// Condition: the image to validate with is ready (built, or given).
 pub const BUILD_READY: &str = "BuildReady";
@@ -101,6 +108,18 @@ impl StatusUpdate {
         &mut self,
         type_: &str,
         status: bool,
+        reason: Reason,
+        message: impl Into<String>,
+    ) {
+        self.backend_condition(type_, status, reason.as_str(), message);
+    }
+
+    /// Sets a condition with a reason a build backend gave (S2I's `FetchSourceFailed`, say),
+    /// passed on as the backend wrote it.
+    pub fn backend_condition(
+        &mut self,
+        type_: &str,
+        status: bool,
         reason: &str,
         message: impl Into<String>,
     ) {
@@ -113,8 +132,8 @@ impl StatusUpdate {
     }
 
     /// Sets a condition to Unknown (in progress).
-    pub fn condition_unknown(&mut self, type_: &str, reason: &str, message: impl Into<String>) {
-        self.condition_tri(type_, "Unknown", reason, message);
+    pub fn condition_unknown(&mut self, type_: &str, reason: Reason, message: impl Into<String>) {
+        self.condition_tri(type_, "Unknown", reason.as_str(), message);
     }
 
     fn condition_tri(
@@ -147,7 +166,7 @@ impl StatusUpdate {
 
     /// Ends the job as failed: phase, Ready=False, completion time, message. A condition still
     /// in progress ends False with the same reason: every condition says how the job ended.
-    pub fn fail(&mut self, reason: &str, message: impl Into<String>) {
+    pub fn fail(&mut self, reason: Reason, message: impl Into<String>) {
         let message = message.into();
         let open: Vec<String> = self
             .status
@@ -169,7 +188,7 @@ impl StatusUpdate {
     /// Ends the job as succeeded.
     pub fn succeed(&mut self, message: impl Into<String>) {
         let message = message.into();
-        self.condition(READY, true, "Succeeded", message.clone());
+        self.condition(READY, true, Reason::Succeeded, message.clone());
         self.phase(Phase::Succeeded, message);
         self.status
             .completion_time
@@ -183,6 +202,44 @@ impl StatusUpdate {
     }
 }
 
+/// Writes `status` when it differs from `current`, and remembers it as the job's status.
+pub(super) async fn persist(
+    job: &NotebookValidationJob,
+    ctx: &Context,
+    current: Option<&NotebookValidationJobStatus>,
+    status: NotebookValidationJobStatus,
+) -> Result<(), Error> {
+    if current != Some(&status) {
+        write_status(job, ctx, &status).await?;
+        ctx.metrics.status_written(current, &status);
+    }
+    ctx.written.remember(job.uid().unwrap_or_default(), status);
+    Ok(())
+}
+
+/// Writes the status with server-side apply.
+async fn write_status(
+    job: &NotebookValidationJob,
+    ctx: &Context,
+    status: &NotebookValidationJobStatus,
+) -> Result<(), Error> {
+    let api: Api<NotebookValidationJob> =
+        Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": "mlops.redhat.com/v1alpha1",
+        "kind": "NotebookValidationJob",
+        "status": status,
+    });
+    api.patch_status(
+        &job.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(|_| ())
+    .map_err(Error::kube("writing the job status"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,13 +247,13 @@ mod tests {
     #[test]
     fn conditions_keep_their_transition_time_while_unchanged() {
         let mut update = StatusUpdate::new(None, Some(1));
-        update.condition(BUILD_READY, false, "Building", "one");
+        update.condition(BUILD_READY, false, Reason::Building, "one");
         let first = update.status.conditions[0].last_transition_time.clone();
         let mut later = StatusUpdate::new(Some(&update.status), Some(1));
         later.now = Time(Timestamp::from_second(later.now.0.as_second() + 60).expect("time"));
-        later.condition(BUILD_READY, false, "Building", "two");
+        later.condition(BUILD_READY, false, Reason::Building, "two");
         assert_eq!(later.status.conditions[0].last_transition_time, first);
-        later.condition(BUILD_READY, true, "BuildSucceeded", "done");
+        later.condition(BUILD_READY, true, Reason::BuildSucceeded, "done");
         assert_ne!(later.status.conditions[0].last_transition_time, first);
         assert_eq!(later.status.conditions.len(), 1);
     }
@@ -204,9 +261,13 @@ mod tests {
     #[test]
     fn failing_ends_every_condition_in_progress() {
         let mut update = StatusUpdate::new(None, Some(1));
-        update.condition(BUILD_READY, true, "ImageProvided", "given");
-        update.condition_unknown(VALIDATION_COMPLETE, "Running", "the notebook is running");
-        update.fail("JobTimeout", "too long");
+        update.condition(BUILD_READY, true, Reason::ImageProvided, "given");
+        update.condition_unknown(
+            VALIDATION_COMPLETE,
+            Reason::Running,
+            "the notebook is running",
+        );
+        update.fail(Reason::JobTimeout, "too long");
         let of = |type_: &str| {
             update
                 .status
@@ -223,7 +284,7 @@ mod tests {
     #[test]
     fn failing_sets_phase_ready_and_completion() {
         let mut update = StatusUpdate::new(None, Some(3));
-        update.fail("BuildFailed", "pip install failed");
+        update.fail(Reason::BuildFailed, "pip install failed");
         assert_eq!(update.status.phase, Some(Phase::Failed));
         assert!(update.status.completion_time.is_some());
         let ready = &update.status.conditions[0];

@@ -1,0 +1,41 @@
+//! Cleanup before a job goes: its build is stopped and deleted. Everything else the job owns is
+//! removed by garbage collection.
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+
+use super::plan::{self, ImageSource};
+use super::{Context, Error, build};
+use crate::crd::NotebookValidationJob;
+
+/// Stops and deletes the job's build.
+pub(super) async fn run(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Error> {
+    ctx.written.forget(&job.uid().unwrap_or_default());
+    let Ok(plan) = plan::plan(job, &ctx.default_image) else {
+        return Ok(Action::await_change());
+    };
+    let ImageSource::Build {
+        strategy: requested,
+        request,
+    } = &plan.image
+    else {
+        return Ok(Action::await_change());
+    };
+    let chosen = job
+        .status
+        .as_ref()
+        .and_then(|s| s.build_status.as_ref())
+        .and_then(|b| b.strategy.clone())
+        .unwrap_or_else(|| requested.clone());
+    if let Some(strategy) = ctx.catalog.registry().get(&chosen) {
+        build::cancel(ctx, strategy.as_ref(), request).await;
+        match strategy.delete_build(&ctx.client, request).await {
+            Ok(()) => {}
+            Err(e) if e.is_transient() => return Err(Error::Strategy(e)),
+            Err(e) => {
+                tracing::warn!(job = %job.name_any(), error = %e, "could not delete the build; garbage collection removes what the job owns")
+            }
+        }
+    }
+    Ok(Action::await_change())
+}

@@ -1,0 +1,154 @@
+//! Every reason the operator writes on a condition or an event: one enum, so that none is
+//! misspelt and none is compared as a string. The names are the JSON users see.
+
+use std::fmt;
+use std::str::FromStr;
+
+macro_rules! reasons {
+    ($($(#[doc = $doc:literal])+ $name:ident,)+) => {
+        /// A condition or event reason, written in status as its name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Reason {
+            $($(#[doc = $doc])+ $name,)+
+        }
+
+        impl Reason {
+            /// Every reason, in declaration order.
+            pub const ALL: &[Self] = &[$(Self::$name,)+];
+
+            /// The reason as written in status.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$name => stringify!($name),)+
+                }
+            }
+        }
+    };
+}
+
+reasons! {
+    // The image.
+    /// `podConfig.containerImage` is used as given.
+    ImageProvided,
+    /// No image given or built: the default image, requirements installed at start.
+    DefaultImage,
+    /// A build was created (event).
+    BuildStarted,
+    /// The build runs.
+    Building,
+    /// The build pushed its image.
+    BuildSucceeded,
+    /// The build ended without an image.
+    BuildFailed,
+    /// The build was cancelled.
+    BuildCancelled,
+    /// The build ran longer than `buildConfig.timeout`.
+    BuildTimeout,
+    // Choosing a strategy.
+    /// The strategy is not compiled into this operator.
+    StrategyNotCompiled,
+    /// The strategy is switched off in the operator's config.
+    StrategyDisabled,
+    /// The strategy's backend is not served by the cluster.
+    StrategyUnavailable,
+    /// `auto` found no strategy that fits the cluster.
+    NoStrategyAvailable,
+    /// The API server could not be asked what it serves.
+    StrategyDetectionFailed,
+    /// The strategy refused its configuration.
+    InvalidStrategyConfig,
+    // The validation pod.
+    /// The validation pod was created and has not started.
+    PodCreated,
+    /// The notebook runs.
+    Running,
+    /// Every checked cell matched.
+    Passed,
+    /// A cell raised.
+    NotebookFailed,
+    /// Outputs differ from the golden notebook.
+    OutputMismatch,
+    /// The notebook or golden could not be read.
+    InvalidNotebook,
+    /// The runner ended with another outcome.
+    ValidationFailed,
+    /// An infrastructure failure of the pod is retried (event).
+    ValidationRetry,
+    /// The image could not be pulled.
+    ImagePullFailed,
+    /// The kubelet could not configure the container.
+    PodConfigError,
+    /// A git credentials Secret does not exist.
+    CredentialsSecretNotFound,
+    /// A volume's Secret or ConfigMap does not exist.
+    VolumeNotFound,
+    /// The repository could not be cloned.
+    FetchSourceFailed,
+    /// The runner could not be copied into the pod.
+    RunnerInstallFailed,
+    /// The pod was evicted.
+    PodEvicted,
+    /// The notebook ran out of memory.
+    OutOfMemory,
+    /// The runner left no result.
+    ResultMissing,
+    /// The runner's result could not be read.
+    ResultUnreadable,
+    /// The pod failed for a reason outside the notebook.
+    InfrastructureError,
+    /// The API server refused the validation pod as invalid.
+    InvalidPod,
+    // The job.
+    /// The job succeeded.
+    Succeeded,
+    /// The job ran longer than `spec.timeout`.
+    JobTimeout,
+    /// The spec holds a value the operator refuses.
+    InvalidSpec,
+    /// An object is too large for the API server to store.
+    ObjectTooLarge,
+    /// The operator's role lacks a permission.
+    Forbidden,
+    /// A reconcile failed and is retried.
+    ReconcileError,
+    /// Reconciles kept failing until `spec.timeout`.
+    ReconcileFailed,
+    /// A reconcile went through after failed ones.
+    Recovered,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is no reason of the operator's (a backend's own, say).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a reason the operator writes")]
+pub struct UnknownReason(String);
+
+impl FromStr for Reason {
+    type Err = UnknownReason;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|reason| reason.as_str() == s)
+            .ok_or_else(|| UnknownReason(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_reads_back_from_its_name() {
+        for reason in Reason::ALL {
+            assert_eq!(reason.as_str().parse::<Reason>(), Ok(*reason));
+        }
+        assert!("FetchSourceFailedX".parse::<Reason>().is_err());
+    }
+}
