@@ -12,7 +12,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
-use crate::resources::{FIELD_MANAGER, RenderedBuild, RenderedObject};
+use crate::resources::{FIELD_MANAGER, RenderedBuild, RenderedObject, SetupStep};
 use crate::{
     BuildPhase, BuildRequest, BuildStatus, BuildStrategy, Capabilities, ImageReference, LogTail,
     Operation, StrategyError, StrategyInfo, dockerfile, git,
@@ -51,6 +51,25 @@ pub trait PodStrategy: Send + Sync + std::fmt::Debug {
     fn capabilities(&self) -> Capabilities {
         crate::capabilities::POD_BUILD
     }
+
+    /// Objects that must exist before the build pod runs (a ConfigMap of settings, a service
+    /// account, ...), applied in order; none by default.
+    fn setup_steps(&self, request: &BuildRequest) -> Result<Vec<SetupStep>, StrategyError> {
+        let _ = request;
+        Ok(Vec::new())
+    }
+
+    /// API kinds the cluster must serve besides pods (a CRD the builder reads, say); none by
+    /// default. `auto` skips the strategy where one is missing.
+    fn required_kinds(&self) -> Vec<GroupVersionKind> {
+        Vec::new()
+    }
+
+    /// RBAC rules the operator needs beyond the pod builders' own (pods, their logs and
+    /// ConfigMaps), for what the setup steps create; none by default. No wildcards.
+    fn extra_rbac_rules(&self) -> Vec<k8s_openapi::api::rbac::v1::PolicyRule> {
+        Vec::new()
+    }
 }
 
 #[async_trait::async_trait]
@@ -73,7 +92,17 @@ impl<T: PodStrategy> BuildStrategy for T {
     }
 
     fn rbac_rules(&self) -> Vec<k8s_openapi::api::rbac::v1::PolicyRule> {
-        rbac_rules()
+        let mut rules = rbac_rules();
+        rules.extend(self.extra_rbac_rules());
+        rules
+    }
+
+    fn required_kinds(&self) -> Vec<GroupVersionKind> {
+        PodStrategy::required_kinds(self)
+    }
+
+    fn setup_steps(&self, request: &BuildRequest) -> Result<Vec<SetupStep>, StrategyError> {
+        PodStrategy::setup_steps(self, request)
     }
 
     fn render(&self, request: &BuildRequest) -> Result<RenderedBuild, StrategyError> {

@@ -71,3 +71,69 @@ pub fn status(primary: &DynamicObject, words: &Vocabulary) -> BuildStatus {
     };
     status.with_times(start, completion)
 }
+
+#[cfg(test)]
+mod tests {
+    use kube::core::{ApiResource, GroupVersionKind};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const WORDS: Vocabulary = Vocabulary {
+        object: "the Run",
+        controller: "Example",
+        cancelled: &["RunCancelled"],
+    };
+
+    fn run(status: Value) -> DynamicObject {
+        let api = ApiResource::from_gvk(&GroupVersionKind::gvk("example.com", "v1", "Run"));
+        DynamicObject::new("r", &api).data(json!({ "status": status }))
+    }
+
+    fn read(status: Value) -> (BuildPhase, String, String) {
+        let s = super::status(&run(status), &WORDS);
+        (s.phase, s.reason, s.message)
+    }
+
+    #[test]
+    fn the_condition_decides_the_phase() {
+        let succeeded = |status: &str, reason: &str| json!({ "conditions": [{ "type": "Succeeded", "status": status, "reason": reason }] });
+        assert_eq!(read(json!({})).0, BuildPhase::Pending);
+        assert!(
+            read(json!({}))
+                .2
+                .contains("waiting for the Example controller")
+        );
+        assert_eq!(
+            read(succeeded("True", "Succeeded")).0,
+            BuildPhase::Succeeded
+        );
+        assert_eq!(read(succeeded("False", "Failed")).0, BuildPhase::Failed);
+        assert_eq!(
+            read(succeeded("False", "RunCancelled")).0,
+            BuildPhase::Cancelled
+        );
+        assert_eq!(read(succeeded("Unknown", "Pending")).0, BuildPhase::Pending);
+        // Accepted, but nothing runs before a start time.
+        assert_eq!(read(succeeded("Unknown", "Started")).0, BuildPhase::Pending);
+        let mut started = succeeded("Unknown", "Started");
+        started["startTime"] = json!("2026-11-21T13:30:55Z");
+        assert_eq!(read(started).0, BuildPhase::Running);
+    }
+
+    #[test]
+    fn the_backends_message_wins_over_the_fallback() {
+        let failed = json!({ "conditions": [{ "type": "Succeeded", "status": "False",
+            "reason": "Failed", "message": "step build exited with 1" }] });
+        assert_eq!(
+            read(failed),
+            (
+                BuildPhase::Failed,
+                "Failed".to_owned(),
+                "step build exited with 1".to_owned()
+            )
+        );
+        let bare = json!({ "conditions": [{ "type": "Succeeded", "status": "False", "reason": "Failed" }] });
+        assert_eq!(read(bare).2, "the Run failed");
+    }
+}

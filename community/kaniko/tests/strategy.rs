@@ -40,11 +40,6 @@ fn renders_the_dockerfile_and_the_build_pod() {
 }
 
 #[test]
-fn maps_every_pod_state() {
-    insta::assert_snapshot!(testkit::status_table(&Kaniko, &case().status_fixtures));
-}
-
-#[test]
 fn requires_an_output_image() {
     let mut request = testkit::sample_request();
     request.output_image = None;
