@@ -53,15 +53,16 @@ pub trait PodStrategy: Send + Sync + std::fmt::Debug {
     }
 
     /// Objects that must exist before the build pod runs (a ConfigMap of settings, a service
-    /// account, ...), applied in order; none by default.
-    fn setup_steps(&self, request: &BuildRequest) -> Result<Vec<SetupStep>, StrategyError> {
+    /// account, ...), applied in order; none by default. (Named apart from
+    /// [`BuildStrategy::setup_steps`] so that calls on a pod builder are never ambiguous.)
+    fn extra_setup_steps(&self, request: &BuildRequest) -> Result<Vec<SetupStep>, StrategyError> {
         let _ = request;
         Ok(Vec::new())
     }
 
     /// API kinds the cluster must serve besides pods (a CRD the builder reads, say); none by
     /// default. `auto` skips the strategy where one is missing.
-    fn required_kinds(&self) -> Vec<GroupVersionKind> {
+    fn extra_required_kinds(&self) -> Vec<GroupVersionKind> {
         Vec::new()
     }
 
@@ -98,11 +99,11 @@ impl<T: PodStrategy> BuildStrategy for T {
     }
 
     fn required_kinds(&self) -> Vec<GroupVersionKind> {
-        PodStrategy::required_kinds(self)
+        self.extra_required_kinds()
     }
 
     fn setup_steps(&self, request: &BuildRequest) -> Result<Vec<SetupStep>, StrategyError> {
-        PodStrategy::setup_steps(self, request)
+        self.extra_setup_steps(request)
     }
 
     fn render(&self, request: &BuildRequest) -> Result<RenderedBuild, StrategyError> {

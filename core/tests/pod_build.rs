@@ -45,13 +45,13 @@ impl PodStrategy for WithHooks {
         Plain.builder(request)
     }
 
-    fn setup_steps(&self, request: &BuildRequest) -> Result<Vec<SetupStep>, StrategyError> {
+    fn extra_setup_steps(&self, request: &BuildRequest) -> Result<Vec<SetupStep>, StrategyError> {
         let api = ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&());
         let object = RenderedObject::for_request(api, "hooks-settings", request, json!({}));
         Ok(vec![SetupStep::new("ConfigMap hooks-settings", object)])
     }
 
-    fn required_kinds(&self) -> Vec<GroupVersionKind> {
+    fn extra_required_kinds(&self) -> Vec<GroupVersionKind> {
         vec![settings_kind()]
     }
 
