@@ -68,6 +68,8 @@ pub struct StrategyRow {
     pub compiled: bool,
     /// Whether the operator config switches it on.
     pub enabled: bool,
+    /// Its rank for `auto` (lowest tried first), `None` when `auto` never chooses it.
+    pub auto_rank: Option<u16>,
     /// One line.
     pub description: String,
 }
@@ -127,6 +129,10 @@ impl Catalog {
                     cargo_feature: registration::cargo_feature(info.name).map(str::to_owned),
                     compiled: true,
                     enabled: self.select(info.name).is_ok(),
+                    auto_rank: match info.auto {
+                        buildstrategy_api::AutoRank::Rank(rank) => Some(rank),
+                        _ => None,
+                    },
                     description: info.description.to_owned(),
                 }
             })
@@ -140,6 +146,7 @@ impl Catalog {
                     cargo_feature: Some(feature.to_owned()),
                     compiled: false,
                     enabled: false,
+                    auto_rank: None,
                     description: format!("not compiled in (Cargo feature '{feature}')"),
                 });
             }

@@ -373,7 +373,7 @@ fn init_logging(format: LogFormat, filter: &str) -> Result<(), CliError> {
 
 fn write_table(out: &mut impl Write, rows: &[StrategyRow]) -> std::io::Result<()> {
     let yes_no = |b: bool| if b { "yes" } else { "no" };
-    let cells: Vec<[String; 6]> = rows
+    let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
             [
@@ -382,6 +382,8 @@ fn write_table(out: &mut impl Write, rows: &[StrategyRow]) -> std::io::Result<()
                 r.feature_flag.clone(),
                 yes_no(r.compiled).into(),
                 yes_no(r.enabled).into(),
+                r.auto_rank
+                    .map_or_else(|| "never".into(), |rank| rank.to_string()),
                 r.description.clone(),
             ]
         })
@@ -392,10 +394,11 @@ fn write_table(out: &mut impl Write, rows: &[StrategyRow]) -> std::io::Result<()
         "FEATURE FLAG",
         "COMPILED",
         "ENABLED",
+        "AUTO RANK",
         "DESCRIPTION",
     ]
     .map(String::from);
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..7)
         .map(|i| {
             cells
                 .iter()

@@ -32,11 +32,6 @@ const TEMPLATES: [(&str, &str); 5] = [
     ),
 ];
 
-/// Where the feature goes in the operator's manifest: before this line.
-const FEATURE_ANCHOR: &str = "## All community strategies.";
-/// Where the dependency goes: after the last strategy dependency.
-const DEPENDENCY_ANCHOR: &str = "buildstrategy-buildkit = { workspace = true, optional = true }\n";
-
 pub(crate) fn run(root: &Path, name: &str, test: bool) -> anyhow::Result<()> {
     check_name(name)?;
     let dir = root.join("community").join(name);
@@ -45,21 +40,7 @@ pub(crate) fn run(root: &Path, name: &str, test: bool) -> anyhow::Result<()> {
     }
     let operator_manifest = root.join("operator/Cargo.toml");
     let manifest = std::fs::read_to_string(&operator_manifest)?;
-    if manifest.contains(&format!("buildstrategy-{name}"))
-        || manifest
-            .lines()
-            .any(|l| l.starts_with(&format!("{name} =")))
-    {
-        bail!("the operator already has a feature or dependency named '{name}'");
-    }
-    let (Some(_), Some(_)) = (
-        manifest.find(FEATURE_ANCHOR),
-        manifest.find(DEPENDENCY_ANCHOR),
-    ) else {
-        bail!(
-            "operator/Cargo.toml has changed shape; add the feature by hand (see docs/community/CONTRIBUTING.md)"
-        );
-    };
+    let manifest = with_feature(&manifest, name)?;
 
     for (path, template) in TEMPLATES {
         let target = dir.join(path);
@@ -67,14 +48,9 @@ pub(crate) fn run(root: &Path, name: &str, test: bool) -> anyhow::Result<()> {
         std::fs::write(&target, fill(template, name))
             .with_context(|| format!("writing {}", target.display()))?;
     }
-    let manifest = manifest
-        .replacen(FEATURE_ANCHOR, &format!("## {} (community, scaffolded).\n{name} = [\"dep:buildstrategy-{name}\"]\n{FEATURE_ANCHOR}", title(name)), 1)
-        .replacen(
-            DEPENDENCY_ANCHOR,
-            &format!("{DEPENDENCY_ANCHOR}buildstrategy-{name} = {{ path = \"../community/{name}\", optional = true }}\n"),
-            1,
-        );
     std::fs::write(&operator_manifest, manifest)?;
+    // Names of every length lay out differently: rustfmt lays out the crate it was given.
+    sh::cargo_step(root, &["fmt", "-p", &format!("buildstrategy-{name}")])?;
     println!("created community/{name} and the operator feature '{name}'");
 
     if test {
@@ -86,8 +62,39 @@ pub(crate) fn run(root: &Path, name: &str, test: bool) -> anyhow::Result<()> {
             .env("INSTA_UPDATE", "always");
         sh::run(command, &format!("cargo test -p buildstrategy-{name}"))?;
     }
-    println!("next: cargo run -p notebook-validator-operator --features {name} -- strategies");
+    println!("next: community/{name}/README.md walks through the first hour");
     Ok(())
+}
+
+/// The operator's manifest with the feature `name` and its optional dependency, edited as
+/// TOML (comments and order kept) rather than matched line by line.
+fn with_feature(manifest: &str, name: &str) -> anyhow::Result<String> {
+    let mut doc: toml_edit::DocumentMut = manifest.parse().context("operator/Cargo.toml")?;
+    let krate = format!("buildstrategy-{name}");
+    let features = doc["features"]
+        .as_table_mut()
+        .context("operator/Cargo.toml has no [features] table")?;
+    if features.contains_key(name) {
+        bail!("the operator already has a feature named '{name}'");
+    }
+    let mut enables = toml_edit::Array::new();
+    enables.push(format!("dep:{krate}"));
+    features.insert(name, toml_edit::value(enables));
+    if let Some(mut key) = features.key_mut(name) {
+        key.leaf_decor_mut()
+            .set_prefix(format!("## {} (community, scaffolded).\n", title(name)));
+    }
+    let dependencies = doc["dependencies"]
+        .as_table_mut()
+        .context("operator/Cargo.toml has no [dependencies] table")?;
+    if dependencies.contains_key(&krate) {
+        bail!("the operator already depends on {krate}");
+    }
+    let mut dependency = toml_edit::InlineTable::new();
+    dependency.insert("path", format!("../community/{name}").into());
+    dependency.insert("optional", true.into());
+    dependencies.insert(&krate, toml_edit::value(dependency));
+    Ok(doc.to_string())
 }
 
 fn check_name(name: &str) -> anyhow::Result<()> {
@@ -169,6 +176,29 @@ fn check_in(root: &Path, copy: &Path) -> anyhow::Result<()> {
         scaffold,
         "cargo xtask new-strategy scaffold-check (in a copy of the workspace)",
     )?;
+    // What a contributor's first `cargo xtask ci` checks of the crate, unchanged.
+    for (args, what) in [
+        (
+            &["fmt", "-p", "buildstrategy-scaffold-check", "--", "--check"][..],
+            "cargo fmt --check of the scaffolded crate",
+        ),
+        (
+            &[
+                "clippy",
+                "-p",
+                "buildstrategy-scaffold-check",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ][..],
+            "cargo clippy of the scaffolded crate",
+        ),
+    ] {
+        let mut command = cargo();
+        command.args(args);
+        sh::run(command, what)?;
+    }
     let listed = cargo()
         .args([
             "run",
@@ -184,13 +214,18 @@ fn check_in(root: &Path, copy: &Path) -> anyhow::Result<()> {
         ])
         .output()?;
     let stdout = String::from_utf8_lossy(&listed.stdout);
-    if !listed.status.success() || !stdout.contains("\"name\": \"scaffold-check\"") {
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap_or_default();
+    let row = rows.iter().find(|row| row["name"] == "scaffold-check");
+    // Choosable by `auto` with no edit outside its crate and the feature line.
+    if !listed.status.success() || row.is_none_or(|row| !row["autoRank"].is_u64()) {
         bail!(
-            "the scaffolded strategy is not listed by the operator built with its feature:\n{stdout}{}",
+            "the scaffolded strategy is not listed with a rank for auto by the operator built with its feature:\n{stdout}{}",
             String::from_utf8_lossy(&listed.stderr)
         );
     }
-    println!("scaffold check: the new strategy compiles, passes its tests and is listed");
+    println!(
+        "scaffold check: the new strategy is formatted, lint-free, passes its tests and is listed with a rank for auto"
+    );
     Ok(())
 }
 
@@ -206,5 +241,24 @@ mod tests {
         assert!(check_name("-x").is_err());
         assert_eq!(title("img-builder"), "Img Builder");
         assert!(fill("{{Type}} {{crate}}", "img-builder") == "ImgBuilder img_builder");
+    }
+
+    #[test]
+    fn the_feature_is_added_whatever_the_manifest_looks_like() {
+        let manifest = "[package]\nname = \"x\"\n\n[dependencies]\nserde = \"1\"\n\n[features]\n# kept\ncommunity = [\"buildah\"]\nbuildah = [\"dep:buildstrategy-buildah\"]\n";
+        let edited = with_feature(manifest, "podman").expect("edited");
+        let parsed: toml_edit::DocumentMut = edited.parse().expect("TOML");
+        assert_eq!(
+            parsed["features"]["podman"]
+                .as_array()
+                .map(|a| a.get(0).and_then(|v| v.as_str())),
+            Some(Some("dep:buildstrategy-podman"))
+        );
+        assert_eq!(
+            parsed["dependencies"]["buildstrategy-podman"]["path"].as_str(),
+            Some("../community/podman")
+        );
+        assert!(edited.contains("# kept\ncommunity"), "{edited}");
+        assert!(with_feature(&edited, "podman").is_err());
     }
 }
