@@ -35,15 +35,24 @@ pub trait PodStrategy: Send + Sync + std::fmt::Debug {
     /// The builder container for `request`.
     fn builder(&self, request: &BuildRequest) -> Result<PodBuilder, StrategyError>;
 
-    /// `strategyConfig` keys beyond [`COMMON_CONFIG_KEYS`].
+    /// `strategyConfig` keys beyond [`COMMON_CONFIG_KEYS`] that are not in
+    /// [`extra_config_schema`](Self::extra_config_schema): a typed struct there declares its keys
+    /// itself, so new strategies leave this empty.
     fn extra_config_keys(&self) -> &'static [&'static str] {
         &[]
     }
 
-    /// Checks the values of the extra keys.
+    /// Checks the values of the extra keys (read them with [`extra_config`]).
     fn validate_extra(&self, request: &BuildRequest) -> Result<(), StrategyError> {
         let _ = request;
         Ok(())
+    }
+
+    /// The JSON Schema of the struct of the strategy's own keys (read with [`extra_config`]):
+    /// its properties are the keys accepted besides the common ones, and the strategy's
+    /// documentation is generated from it. None by default.
+    fn extra_config_schema(&self) -> Option<Value> {
+        None
     }
 
     /// What the strategy supports: [`crate::capabilities::POD_BUILD`] by default; set the
@@ -83,12 +92,33 @@ impl<T: PodStrategy> BuildStrategy for T {
         PodStrategy::capabilities(self)
     }
 
+    fn config_schema(&self) -> Option<Value> {
+        let mut schema = schemars::schema_for!(PodBuilderConfig).to_value();
+        if let Some(Value::Object(extra)) = self
+            .extra_config_schema()
+            .and_then(|extra| extra.get("properties").cloned())
+            && let Some(Value::Object(properties)) = schema.get_mut("properties")
+        {
+            properties.extend(extra);
+        }
+        Some(schema)
+    }
+
     fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
-        validate_request(
-            PodStrategy::info(self).name,
-            request,
-            self.extra_config_keys(),
-        )?;
+        // The extra keys: those listed, and those of the extra config's struct.
+        let mut extra: Vec<String> = self
+            .extra_config_keys()
+            .iter()
+            .map(|key| (*key).to_owned())
+            .collect();
+        if let Some(Value::Object(properties)) = self
+            .extra_config_schema()
+            .and_then(|schema| schema.get("properties").cloned())
+        {
+            extra.extend(properties.keys().cloned());
+        }
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        validate_request(PodStrategy::info(self).name, request, &extra)?;
         self.validate_extra(request)
     }
 
@@ -225,6 +255,59 @@ pub fn pod_api() -> ApiResource {
 /// `strategyConfig` keys every pod-based strategy accepts.
 pub const COMMON_CONFIG_KEYS: [&str; 2] = ["executor", "gitImage"];
 
+/// The `strategyConfig` keys every pod builder takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct PodBuilderConfig {
+    /// The builder image, instead of the strategy's default (an image reference: registry,
+    /// name, tag and/or digest, nothing else).
+    pub executor: Option<String>,
+    /// The image of the clone init container, instead of `alpine/git` (it must run as non-root
+    /// and hold git and sh).
+    pub git_image: Option<String>,
+}
+
+/// Splits `strategyConfig` into the keys every pod builder takes and the rest.
+fn split_config(strategy: &str, request: &BuildRequest) -> Result<(Value, Value), StrategyError> {
+    let mut rest = match &request.strategy_config {
+        Value::Null => serde_json::Map::new(),
+        Value::Object(map) => map.clone(),
+        other => {
+            return Err(StrategyError::invalid_config(
+                strategy,
+                "strategyConfig",
+                format!("expected an object, found {other}"),
+            ));
+        }
+    };
+    let common: serde_json::Map<String, Value> = COMMON_CONFIG_KEYS
+        .iter()
+        .filter_map(|key| rest.remove(*key).map(|value| ((*key).to_owned(), value)))
+        .collect();
+    Ok((Value::Object(common), Value::Object(rest)))
+}
+
+/// Reads the keys every pod builder takes.
+pub fn common_config(
+    strategy: &str,
+    request: &BuildRequest,
+) -> Result<PodBuilderConfig, StrategyError> {
+    let (common, _) = split_config(strategy, request)?;
+    crate::request::parse_config(strategy, common)
+}
+
+/// Reads a pod builder's own `strategyConfig` keys (all but [`COMMON_CONFIG_KEYS`]) into `E`, a
+/// struct with `#[serde(deny_unknown_fields, rename_all = "camelCase")]`, naming the field of
+/// any error.
+pub fn extra_config<E: serde::de::DeserializeOwned>(
+    strategy: &str,
+    request: &BuildRequest,
+) -> Result<E, StrategyError> {
+    let (_, rest) = split_config(strategy, request)?;
+    crate::request::parse_config(strategy, rest)
+}
+
 /// The output image a pod build pushes to; pod builders have no registry of their own.
 pub fn output_image<'a>(
     strategy: &str,
@@ -264,12 +347,12 @@ pub fn executor_image(
     request: &BuildRequest,
     default: &str,
 ) -> Result<String, StrategyError> {
-    match request.config_str(strategy, "executor")? {
+    match common_config(strategy, request)?.executor {
         Some(image) => {
-            check_image_reference(image).map_err(|r| {
+            check_image_reference(&image).map_err(|r| {
                 StrategyError::invalid_config(strategy, "strategyConfig.executor", r)
             })?;
-            Ok(image.to_owned())
+            Ok(image)
         }
         None => Ok(default.to_owned()),
     }
@@ -288,12 +371,18 @@ pub fn validate_request(
         .copied()
         .collect();
     request.reject_unknown_config_keys(strategy, &known)?;
+    let common = common_config(strategy, request)?;
     git::validate_source(strategy, &request.source)?;
     output_image(strategy, request)?;
-    executor_image(strategy, request, "unused")?;
-    if let Some(image) = request.config_str(strategy, "gitImage")? {
-        check_image_reference(image)
-            .map_err(|r| StrategyError::invalid_config(strategy, "strategyConfig.gitImage", r))?;
+    for (image, key) in [
+        (&common.executor, "executor"),
+        (&common.git_image, "gitImage"),
+    ] {
+        if let Some(image) = image {
+            check_image_reference(image).map_err(|r| {
+                StrategyError::invalid_config(strategy, format!("strategyConfig.{key}"), r)
+            })?;
+        }
     }
     Ok(())
 }
@@ -380,7 +469,7 @@ pub fn render(
         "automountServiceAccountToken": false,
         "initContainers": [{
             "name": CLONE_CONTAINER,
-            "image": request.strategy_config.get("gitImage").and_then(Value::as_str).unwrap_or(DEFAULT_GIT_IMAGE),
+            "image": common_config(builder.strategy, request)?.git_image.as_deref().unwrap_or(DEFAULT_GIT_IMAGE),
             "command": ["/bin/sh", "-c", git::CLONE_SCRIPT],
             "env": env_list(&mut clone_env),
             "securityContext": restricted,

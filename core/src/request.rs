@@ -200,7 +200,35 @@ impl BuildRequest {
         self
     }
 
+    /// Reads `strategyConfig` into `T`, the strategy's settings as a struct. Give `T`
+    /// `#[serde(deny_unknown_fields, rename_all = "camelCase")]` and doc comments: an unknown key
+    /// is then refused, every error names the field as users write it
+    /// (`strategyConfig.builderImage`), and [`BuildStrategy::config_schema`](crate::BuildStrategy::config_schema)
+    /// can document it. An absent `strategyConfig` reads as `{}`.
+    pub fn config<T: serde::de::DeserializeOwned>(
+        &self,
+        strategy: &str,
+    ) -> Result<T, crate::StrategyError> {
+        let value = match &self.strategy_config {
+            Value::Null => Value::Object(serde_json::Map::new()),
+            // serde would read a list into a struct by position.
+            Value::Object(_) => self.strategy_config.clone(),
+            other => {
+                return Err(crate::StrategyError::invalid_config(
+                    strategy,
+                    "strategyConfig",
+                    format!("expected an object of settings, found {}", json_type(other)),
+                ));
+            }
+        };
+        parse_config(strategy, value)
+    }
+
     /// A string field of `strategyConfig`, or an error naming the field when it has another type.
+    #[deprecated(
+        since = "0.2.0",
+        note = "read strategyConfig into a struct with `BuildRequest::config`"
+    )]
     pub fn config_str(
         &self,
         strategy: &str,
@@ -249,6 +277,24 @@ impl BuildRequest {
     }
 }
 
+/// Reads `value`, part or all of `strategyConfig`, into `T`, naming the field of any error.
+pub(crate) fn parse_config<T: serde::de::DeserializeOwned>(
+    strategy: &str,
+    value: Value,
+) -> Result<T, crate::StrategyError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let reason = e.into_inner().to_string();
+        // The path of an unknown key is the key itself.
+        let field = if path == "." {
+            "strategyConfig".to_owned()
+        } else {
+            format!("strategyConfig.{path}")
+        };
+        crate::StrategyError::invalid_config(strategy, field, reason)
+    })
+}
+
 fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -257,5 +303,63 @@ fn json_type(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(Debug, Default, PartialEq, serde::Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct Settings {
+        builder_image: Option<String>,
+        #[serde(default)]
+        force_pull: bool,
+        #[serde(default)]
+        params: BTreeMap<String, String>,
+    }
+
+    fn read(config: serde_json::Value) -> Result<Settings, String> {
+        BuildRequest::new("ns", "b", GitSource::new("https://git.example/nb.git"))
+            .with_strategy_config(config)
+            .config::<Settings>("x")
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_config_reads_into_the_strategys_struct() {
+        assert_eq!(read(json!(null)), Ok(Settings::default()));
+        let settings =
+            read(json!({ "builderImage": "b:1", "forcePull": true, "params": { "a": "1" } }))
+                .expect("valid");
+        assert_eq!(settings.builder_image.as_deref(), Some("b:1"));
+        assert!(settings.force_pull);
+    }
+
+    #[test]
+    fn every_error_names_the_field_as_users_write_it() {
+        let unknown = read(json!({ "builderImag": "b:1" })).expect_err("unknown");
+        assert!(
+            unknown.starts_with("invalid strategyConfig.builderImag for build strategy 'x'")
+                && unknown.contains("expected one of `builderImage`, `forcePull`, `params`"),
+            "{unknown}"
+        );
+        let nested = read(json!({ "params": { "a": 1 } })).expect_err("not a string");
+        assert!(
+            nested.starts_with("invalid strategyConfig.params.a "),
+            "{nested}"
+        );
+        let flag = read(json!({ "forcePull": "yes" })).expect_err("not a flag");
+        assert!(
+            flag.starts_with("invalid strategyConfig.forcePull "),
+            "{flag}"
+        );
+        let list = read(json!(["x"])).expect_err("not an object");
+        assert!(list.starts_with("invalid strategyConfig "), "{list}");
     }
 }

@@ -111,6 +111,13 @@ pub trait BuildStrategy: Send + Sync + fmt::Debug {
         crate::Capabilities::undeclared()
     }
 
+    /// The JSON Schema of the strategy's `strategyConfig` (for a struct read with
+    /// [`BuildRequest::config`], `schemars::schema_for!(Config).to_value()`), from which its
+    /// documentation page is generated. `None`: undocumented.
+    fn config_schema(&self) -> Option<serde_json::Value> {
+        None
+    }
+
     /// The RBAC rules the operator needs to run this strategy, no wildcards.
     fn rbac_rules(&self) -> Vec<PolicyRule> {
         Vec::new()

@@ -75,3 +75,61 @@ pub fn auto_order(catalog: &Catalog) -> String {
     }
     rows
 }
+
+/// The `strategyConfig` of a strategy as a Markdown table, from the JSON Schema of its config
+/// struct ([`buildstrategy_api::BuildStrategy::config_schema`]): key, type, default, meaning.
+pub fn config_table(schema: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let definitions = schema.get("$defs");
+    let mut out = String::from("| key | type | default | meaning |\n| --- | --- | --- | --- |\n");
+    let Some(Value::Object(properties)) = schema.get("properties") else {
+        return "This strategy takes no `strategyConfig`.\n".to_owned();
+    };
+    for (key, property) in properties {
+        // A `$ref` to an enum: its values.
+        let resolved = property
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.rsplit('/').next())
+            .and_then(|name| definitions?.get(name))
+            .unwrap_or(property);
+        let kind = if let Some(values) = resolved.get("oneOf").or(resolved.get("enum")) {
+            let names: Vec<String> = values
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.get("const").or(Some(v)).and_then(Value::as_str))
+                .map(|v| format!("`{v}`"))
+                .collect();
+            names.join(" or ")
+        } else {
+            let types: Vec<&str> = match &resolved["type"] {
+                Value::String(t) => vec![t.as_str()],
+                Value::Array(ts) => ts
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|t| *t != "null")
+                    .collect(),
+                _ => Vec::new(),
+            };
+            match types.as_slice() {
+                ["object"] => "object of strings".to_owned(),
+                ["boolean"] => "true or false".to_owned(),
+                other => other.join(", "),
+            }
+        };
+        let default = match property.get("default") {
+            Some(Value::Object(map)) if map.is_empty() => "none".to_owned(),
+            Some(value) => format!("`{value}`").replace('"', ""),
+            None => "none".to_owned(),
+        };
+        let meaning = property
+            .get("description")
+            .or(resolved.get("description"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .replace('\n', " ");
+        out.push_str(&format!("| `{key}` | {kind} | {default} | {meaning} |\n"));
+    }
+    out
+}

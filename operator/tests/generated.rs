@@ -54,3 +54,25 @@ fn the_auto_order_is_fresh() {
         &notebook_validator_operator::docs::auto_order(&catalog),
     );
 }
+
+/// Each strategy page documents its `strategyConfig` from the strategy's config struct.
+#[cfg(feature = "community")]
+#[test]
+fn the_strategy_config_docs_are_fresh() {
+    use notebook_validator_operator::catalog::Catalog;
+    use notebook_validator_operator::config::EnabledStrategies;
+    let catalog = Catalog::linked(EnabledStrategies::resolve(None, None, &[]).expect("config"))
+        .expect("registry");
+    for strategy in catalog.registry().iter() {
+        let name = strategy.info().name;
+        let schema = strategy
+            .config_schema()
+            .unwrap_or_else(|| panic!("{name} declares no config schema"));
+        support::docs::check_generated_section(
+            &format!("docs/community/build-strategies/{name}.md"),
+            "strategy-config",
+            "operator/tests/generated.rs",
+            &notebook_validator_operator::docs::config_table(&schema),
+        );
+    }
+}

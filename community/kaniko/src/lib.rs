@@ -5,11 +5,24 @@
 //! fork, and Buildah or BuildKit are preferred where a cluster allows them. Kaniko runs as root
 //! with a short list of capabilities (no privileged mode).
 //!
-//! `strategyConfig` keys: `executor` (image), `gitImage`, `cache` (bool), `cacheRepo`.
+//! `strategyConfig` keys: those of every pod builder (`executor`, `gitImage`) and
+//! [`KanikoConfig`]'s.
 
 use buildstrategy_api::pod_build::{self, PodBuilder, PodStrategy};
 use buildstrategy_api::prelude::*;
 use serde_json::{Value, json};
+
+/// Kaniko's own `strategyConfig` keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KanikoConfig {
+    /// Caches layers in `cacheRepo` (`--cache=true`); off by default.
+    #[serde(default)]
+    pub cache: bool,
+    /// The repository cached layers are pushed to and pulled from (an image reference without
+    /// tag); without it Kaniko derives one from the output image.
+    pub cache_repo: Option<String>,
+}
 
 /// The executor image used unless `strategyConfig.executor` names another.
 pub const DEFAULT_EXECUTOR: &str = "ghcr.io/osscontainertools/kaniko:latest";
@@ -48,27 +61,17 @@ impl PodStrategy for Kaniko {
         declared
     }
 
-    fn extra_config_keys(&self) -> &'static [&'static str] {
-        &["cache", "cacheRepo"]
-    }
-
     fn validate_extra(&self, request: &BuildRequest) -> Result<(), StrategyError> {
-        if let Some(other) = request
-            .strategy_config
-            .get("cache")
-            .filter(|v| !v.is_boolean())
-        {
-            return Err(StrategyError::invalid_config(
-                NAME,
-                "strategyConfig.cache",
-                format!("expected true or false, found {other}"),
-            ));
-        }
-        if let Some(repo) = request.config_str(NAME, "cacheRepo")? {
+        let config: KanikoConfig = pod_build::extra_config(NAME, request)?;
+        if let Some(repo) = &config.cache_repo {
             pod_build::check_image_reference(repo)
                 .map_err(|r| StrategyError::invalid_config(NAME, "strategyConfig.cacheRepo", r))?;
         }
         Ok(())
+    }
+
+    fn extra_config_schema(&self) -> Option<Value> {
+        Some(schemars::schema_for!(KanikoConfig).to_value())
     }
 
     fn builder(&self, request: &BuildRequest) -> Result<PodBuilder, StrategyError> {
@@ -80,14 +83,10 @@ impl PodStrategy for Kaniko {
             format!("--destination={image}"),
             "--digest-file=/dev/termination-log".to_owned(),
         ];
-        if request
-            .strategy_config
-            .get("cache")
-            .and_then(Value::as_bool)
-            == Some(true)
-        {
+        let config: KanikoConfig = pod_build::extra_config(NAME, request)?;
+        if config.cache {
             command.push("--cache=true".to_owned());
-            if let Some(repo) = request.config_str(NAME, "cacheRepo")? {
+            if let Some(repo) = &config.cache_repo {
                 command.push(format!("--cache-repo={repo}"));
             }
         }

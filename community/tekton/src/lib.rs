@@ -9,8 +9,7 @@
 //! Each run gets its own workspace volume (`volumeClaimTemplate`), so concurrent builds never
 //! share one. Registry credentials come from the run's service account.
 //!
-//! `strategyConfig` keys: `pipelineRef`, `params` (object of strings), `executor` (Buildah image),
-//! `gitImage`, `workspaceSize` (default `1Gi`).
+//! `strategyConfig`: [`TektonConfig`].
 
 use buildstrategy_api::naming::is_dns_label;
 use buildstrategy_api::pod_build::{self, check_image_reference};
@@ -29,13 +28,24 @@ const VERSION: &str = "v1";
 pub const TASK_NAME: &str = "nbv-buildah";
 /// The Buildah image the Task's build step uses unless `strategyConfig.executor` names another.
 pub const DEFAULT_EXECUTOR: &str = "quay.io/buildah/stable:latest";
-const CONFIG_KEYS: [&str; 5] = [
-    "pipelineRef",
-    "params",
-    "executor",
-    "gitImage",
-    "workspaceSize",
-];
+/// The Tekton strategy's `strategyConfig`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TektonConfig {
+    /// Runs a PipelineRun of this Pipeline of yours (in the job's namespace) instead of a
+    /// TaskRun of the `nbv-buildah` Task; it gets the params `git-url`, `git-revision`,
+    /// `context-dir`, `image` and `dockerfile`.
+    pub pipeline_ref: Option<String>,
+    /// More params for your Pipeline, as strings (`{"verbose": "true"}`).
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, String>,
+    /// The Buildah image of the Task's build step, instead of `quay.io/buildah/stable`.
+    pub executor: Option<String>,
+    /// The image of the Task's clone step, instead of `alpine/git`.
+    pub git_image: Option<String>,
+    /// The size of each run's workspace volume (a storage quantity); `1Gi` by default.
+    pub workspace_size: Option<String>,
+}
 
 /// The script of the Task's build step. Constant: inputs arrive as environment variables.
 pub const BUILD_SCRIPT: &str = r#"set -eu
@@ -54,8 +64,12 @@ fn api(kind: &str) -> ApiResource {
 pub struct Tekton;
 
 impl Tekton {
-    fn pipeline_ref(request: &BuildRequest) -> Result<Option<&str>, StrategyError> {
-        request.config_str(NAME, "pipelineRef")
+    fn config(request: &BuildRequest) -> Result<TektonConfig, StrategyError> {
+        request.config(NAME)
+    }
+
+    fn pipeline_ref(request: &BuildRequest) -> Result<Option<String>, StrategyError> {
+        Ok(Self::config(request)?.pipeline_ref)
     }
 
     fn standard_params(request: &BuildRequest) -> Result<Vec<Value>, StrategyError> {
@@ -76,7 +90,9 @@ impl Tekton {
     }
 
     fn workspace(request: &BuildRequest) -> Result<Value, StrategyError> {
-        let size = request.config_str(NAME, "workspaceSize")?.unwrap_or("1Gi");
+        let size = Self::config(request)?
+            .workspace_size
+            .unwrap_or_else(|| "1Gi".into());
         Ok(json!({
             "name": "source",
             "volumeClaimTemplate": { "spec": {
@@ -99,10 +115,10 @@ impl BuildStrategy for Tekton {
     }
 
     fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
-        request.reject_unknown_config_keys(NAME, &CONFIG_KEYS)?;
+        let config = Self::config(request)?;
         git::validate_source(NAME, &request.source)?;
         pod_build::output_image(NAME, request)?;
-        if let Some(pipeline) = Self::pipeline_ref(request)?
+        if let Some(pipeline) = &config.pipeline_ref
             && !is_dns_label(pipeline)
         {
             return Err(StrategyError::invalid_config(
@@ -111,33 +127,17 @@ impl BuildStrategy for Tekton {
                 format!("'{pipeline}' is not a Pipeline name (lowercase letters, digits and '-')"),
             ));
         }
-        match request.strategy_config.get("params") {
-            None => {}
-            Some(Value::Object(map)) => {
-                if let Some((key, _)) = map.iter().find(|(_, v)| !v.is_string()) {
-                    return Err(StrategyError::invalid_config(
-                        NAME,
-                        format!("strategyConfig.params.{key}"),
-                        "param values must be strings",
-                    ));
-                }
-            }
-            Some(_) => {
-                return Err(StrategyError::invalid_config(
-                    NAME,
-                    "strategyConfig.params",
-                    "expected an object of string values, e.g. {\"verbose\": \"true\"}",
-                ));
-            }
-        }
-        for key in ["executor", "gitImage"] {
-            if let Some(image) = request.config_str(NAME, key)? {
+        for (image, key) in [
+            (&config.executor, "executor"),
+            (&config.git_image, "gitImage"),
+        ] {
+            if let Some(image) = image {
                 check_image_reference(image).map_err(|r| {
                     StrategyError::invalid_config(NAME, format!("strategyConfig.{key}"), r)
                 })?;
             }
         }
-        if let Some(size) = request.config_str(NAME, "workspaceSize")? {
+        if let Some(size) = &config.workspace_size {
             let digits = size.trim_end_matches(char::is_alphabetic);
             if digits.is_empty()
                 || !digits.chars().all(|c| c.is_ascii_digit())
@@ -151,6 +151,10 @@ impl BuildStrategy for Tekton {
             }
         }
         Ok(())
+    }
+
+    fn config_schema(&self) -> Option<Value> {
+        Some(schemars::schema_for!(TektonConfig).to_value())
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -200,9 +204,9 @@ impl BuildStrategy for Tekton {
             return Ok(Vec::new());
         }
         let executor = pod_build::executor_image(NAME, request, DEFAULT_EXECUTOR)?;
-        let git_image = request
-            .config_str(NAME, "gitImage")?
-            .unwrap_or(pod_build::DEFAULT_GIT_IMAGE);
+        let git_image = Self::config(request)?
+            .git_image
+            .unwrap_or_else(|| pod_build::DEFAULT_GIT_IMAGE.into());
         // The Task is shared by the namespace's builds: no owner, the operator's labels only.
         let mut shared = request.clone();
         shared.owner = None;
@@ -263,9 +267,8 @@ impl BuildStrategy for Tekton {
         let timeout = request.timeout.map(|t| format!("{}s", t.as_secs()));
         let run = match Self::pipeline_ref(request)? {
             Some(pipeline) => {
-                if let Some(Value::Object(extra)) = request.strategy_config.get("params") {
-                    params.extend(extra.iter().map(|(k, v)| json!({ "name": k, "value": v })));
-                }
+                let extra = Self::config(request)?.params;
+                params.extend(extra.iter().map(|(k, v)| json!({ "name": k, "value": v })));
                 let mut spec = json!({
                     "pipelineRef": { "name": pipeline },
                     "params": params,

@@ -11,7 +11,7 @@
 //! The image goes to the ImageStream tag `<build>:latest` unless the job names `outputImage`;
 //! the digest comes from the Build, or else from the ImageStream tag.
 //!
-//! `strategyConfig` keys: `builderImage`, `incremental` (bool), `forcePull` (bool).
+//! `strategyConfig`: [`S2iConfig`].
 
 use buildstrategy_api::git;
 use buildstrategy_api::pod_build::check_image_reference;
@@ -24,12 +24,27 @@ use serde_json::{Value, json};
 const NAME: &str = "s2i";
 const BUILD_GROUP: &str = "build.openshift.io";
 const IMAGE_GROUP: &str = "image.openshift.io";
-const CONFIG_KEYS: [&str; 3] = ["builderImage", "incremental", "forcePull"];
 /// The tag builds are pushed to in the job's ImageStream.
 pub const OUTPUT_TAG: &str = "latest";
 
 fn api(group: &str, kind: &str) -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(group, "v1", kind))
+}
+
+/// The S2I strategy's `strategyConfig`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct S2iConfig {
+    /// An S2I builder image (a Python one, say): the build then uses the Source strategy, and
+    /// the builder installs the requirements file itself. Without it, a Docker build from the
+    /// job's Dockerfile or one generated from the base image and requirements.
+    pub builder_image: Option<String>,
+    /// Reuses the previous build's artifacts (Source builds only); off by default.
+    #[serde(default)]
+    pub incremental: bool,
+    /// Pulls the builder or base image even when the node has it; off by default.
+    #[serde(default)]
+    pub force_pull: bool,
 }
 
 /// The Source-to-Image strategy.
@@ -49,14 +64,8 @@ impl SourceToImage {
         if let Some(secret) = &request.source.credentials_secret {
             source["sourceSecret"] = json!({ "name": secret });
         }
-        let flag = |key: &str| {
-            request
-                .strategy_config
-                .get(key)
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
-        };
-        let strategy = match request.config_str(NAME, "builderImage")? {
+        let config: S2iConfig = request.config(NAME)?;
+        let strategy = match &config.builder_image {
             Some(builder) => {
                 let mut env = Vec::new();
                 if let Requirements::File(path) = &request.requirements {
@@ -66,8 +75,8 @@ impl SourceToImage {
                 json!({ "type": "Source", "sourceStrategy": {
                     "from": { "kind": "DockerImage", "name": builder },
                     "env": env,
-                    "incremental": flag("incremental"),
-                    "forcePull": flag("forcePull"),
+                    "incremental": config.incremental,
+                    "forcePull": config.force_pull,
                 }})
             }
             None => {
@@ -75,7 +84,7 @@ impl SourceToImage {
                     json!(buildstrategy_api::dockerfile::for_request(NAME, request)?);
                 json!({ "type": "Docker", "dockerStrategy": {
                     "from": { "kind": "DockerImage", "name": request.base_image },
-                    "forcePull": flag("forcePull"),
+                    "forcePull": config.force_pull,
                 }})
             }
         };
@@ -113,7 +122,7 @@ impl BuildStrategy for SourceToImage {
     }
 
     fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
-        request.reject_unknown_config_keys(NAME, &CONFIG_KEYS)?;
+        let config: S2iConfig = request.config(NAME)?;
         git::validate_source(NAME, &request.source)?;
         // The Source path hands it to the builder as an environment variable: a path that
         // leaves the repository must stop here, as the Docker path's COPY does.
@@ -122,25 +131,20 @@ impl BuildStrategy for SourceToImage {
                 StrategyError::invalid_config(NAME, "buildConfig.requirementsFile", r)
             })?;
         }
-        if let Some(builder) = request.config_str(NAME, "builderImage")? {
+        if let Some(builder) = &config.builder_image {
             check_image_reference(builder).map_err(|r| {
                 StrategyError::invalid_config(NAME, "strategyConfig.builderImage", r)
             })?;
-        }
-        for key in ["incremental", "forcePull"] {
-            if let Some(value) = request.strategy_config.get(key).filter(|v| !v.is_boolean()) {
-                return Err(StrategyError::invalid_config(
-                    NAME,
-                    format!("strategyConfig.{key}"),
-                    format!("expected true or false, found {value}"),
-                ));
-            }
         }
         if let Some(image) = &request.output_image {
             check_image_reference(image)
                 .map_err(|r| StrategyError::invalid_config(NAME, "buildConfig.outputImage", r))?;
         }
         Ok(())
+    }
+
+    fn config_schema(&self) -> Option<Value> {
+        Some(schemars::schema_for!(S2iConfig).to_value())
     }
 
     fn capabilities(&self) -> Capabilities {
