@@ -11,7 +11,7 @@
 //! | pause | `/pause` (nbv-pause), nothing else |
 //! | notebook | Debian + Python with papermill and ipykernel in `/opt/nbv-python` (writable by group 0, so builds on it can install), git; USER 1000:0 |
 //! | operator | Debian + `nbv-operator` and the `nbv` runner (static), git, sh, cp; USER 65532:0 |
-//! | buildah | Debian + its `buildah` package, for the Buildah strategy's build pods; USER root |
+//! | buildah | Debian + its `buildah` and `podman` packages, for pod builders' build pods; USER root |
 //!
 //! The operator image shares the notebook image's Debian layer, which holds Python too: one
 //! layer on the node instead of two. Python plays no part in the operator image.
@@ -31,9 +31,10 @@ use crate::sh;
 const SUITE: &str = "bookworm";
 /// Packages of the base layer besides debootstrap's minimal base.
 const BASE_PACKAGES: &str = "git,ca-certificates,openssh-client,python3,python3-venv";
-/// The Buildah image's packages: Debian's buildah, the CA bundle, and the network plugins that
-/// buildah's configuration package requires (a `container-network-stack`).
-const BUILDAH_PACKAGES: &str = "buildah,ca-certificates,containernetworking-plugins";
+/// The builders image's packages: Debian's buildah and podman (so that a new pod-builder
+/// strategy can be tried with either, docs/community/CONTRIBUTING.md), the CA bundle, and the
+/// network plugins that their configuration package requires (a `container-network-stack`).
+const BUILDAH_PACKAGES: &str = "buildah,podman,ca-certificates,containernetworking-plugins";
 /// What the notebook image installs with pip; the runner's own pins (nbv-runner's python.rs).
 const NOTEBOOK_PIP: [&str; 2] = ["papermill==2.7.0", "ipykernel==7.4.0"];
 /// Where the notebook image's Python environment lives.
