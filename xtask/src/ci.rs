@@ -177,11 +177,31 @@ fn out_of_tree(root: &Path) -> anyhow::Result<()> {
             "json",
         ])
         .output()?;
+    listed_with_rank(&listed, "podman", "the out-of-tree distribution")?;
+    println!(
+        "out-of-tree: the distribution binary lists the external strategy, with its rank for auto"
+    );
+    Ok(())
+}
+
+/// Checks that `nbv-operator strategies -o json` (its output `listed`) lists strategy `name`
+/// with a rank for `auto`: choosable with no edit of the operator.
+pub(crate) fn listed_with_rank(
+    listed: &std::process::Output,
+    name: &str,
+    binary: &str,
+) -> anyhow::Result<()> {
     let stdout = String::from_utf8_lossy(&listed.stdout);
-    if !listed.status.success() || !stdout.contains("\"name\": \"podman\"") {
-        anyhow::bail!("the out-of-tree distribution does not list its podman strategy:\n{stdout}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap_or_default();
+    let ranked = rows
+        .iter()
+        .any(|row| row["name"] == name && row["autoRank"].is_u64());
+    if !listed.status.success() || !ranked {
+        anyhow::bail!(
+            "{binary} does not list strategy '{name}' with a rank for auto:\n{stdout}{}",
+            String::from_utf8_lossy(&listed.stderr)
+        );
     }
-    println!("out-of-tree: the distribution binary lists the external strategy");
     Ok(())
 }
 

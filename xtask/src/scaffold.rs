@@ -213,16 +213,11 @@ fn check_in(root: &Path, copy: &Path) -> anyhow::Result<()> {
             "json",
         ])
         .output()?;
-    let stdout = String::from_utf8_lossy(&listed.stdout);
-    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap_or_default();
-    let row = rows.iter().find(|row| row["name"] == "scaffold-check");
-    // Choosable by `auto` with no edit outside its crate and the feature line.
-    if !listed.status.success() || row.is_none_or(|row| !row["autoRank"].is_u64()) {
-        bail!(
-            "the scaffolded strategy is not listed with a rank for auto by the operator built with its feature:\n{stdout}{}",
-            String::from_utf8_lossy(&listed.stderr)
-        );
-    }
+    crate::ci::listed_with_rank(
+        &listed,
+        "scaffold-check",
+        "the operator built with the scaffolded strategy's feature",
+    )?;
     println!(
         "scaffold check: the new strategy is formatted, lint-free, passes its tests and is listed with a rank for auto"
     );
