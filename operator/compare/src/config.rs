@@ -26,6 +26,39 @@ pub struct CompareConfig {
     /// Left out of the comparison: output types (`stream`, `execute_result`,
     /// `display_data`, `error`), stream names (`stream:stderr`) or MIME types (`image/png`).
     pub ignore_output_types: Vec<String>,
+    /// nbval's lax mode: only cells marked `NBVAL_CHECK_OUTPUT` (or tagged
+    /// `nbval-check-output`) have their outputs compared; every cell still runs.
+    pub lax: bool,
+    /// Regular expressions replaced in every text output of both notebooks before comparing,
+    /// in order, as nbval's `--nbval-sanitize-with` file does (both modes).
+    pub sanitizers: Vec<Sanitizer>,
+}
+
+/// One regular expression and its replacement (`\1` or `${1}` for a group).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Sanitizer {
+    /// The pattern (Rust regex syntax, which Python's common patterns share).
+    pub regex: String,
+    /// What each match becomes.
+    #[serde(default)]
+    pub replace: String,
+}
+
+/// Reads an nbval sanitize file: every `regex: ` line directly followed by a `replace: ` line
+/// is a pair, in file order; section headers and other lines are ignored, as nbval does.
+pub fn parse_sanitize_file(text: &str) -> Vec<Sanitizer> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .windows(2)
+        .filter_map(|pair| {
+            let regex = pair[0].strip_prefix("regex: ")?;
+            let replace = pair[1].strip_prefix("replace: ")?;
+            Some(Sanitizer {
+                regex: regex.to_owned(),
+                replace: replace.to_owned(),
+            })
+        })
+        .collect()
 }
 
 impl Default for CompareConfig {
@@ -37,6 +70,8 @@ impl Default for CompareConfig {
             ignore_execution_count: true,
             custom_timestamp_patterns: Vec::new(),
             ignore_output_types: Vec::new(),
+            lax: false,
+            sanitizers: Vec::new(),
         }
     }
 }
@@ -54,6 +89,12 @@ pub enum ConfigError {
     },
     #[error("floatingPointTolerance must be a finite number >= 0, got {0}")]
     InvalidTolerance(f64),
+    #[error("sanitizers entry {pattern:?} is not a valid regular expression: {source}")]
+    InvalidSanitizer {
+        pattern: String,
+        #[source]
+        source: regex::Error,
+    },
 }
 
 impl CompareConfig {
@@ -75,6 +116,25 @@ impl CompareConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_nbval_sanitize_files() {
+        let file = "[regex1]\nregex: \\d{1,2}/\\d{1,2}/\\d{2,4}\nreplace: DATE-STAMP\n\n[regex2]\nregex: 0x[0-9a-f]+\nreplace: ADDRESS\nregex: orphan\n";
+        let pairs = parse_sanitize_file(file);
+        assert_eq!(
+            pairs,
+            [
+                Sanitizer {
+                    regex: r"\d{1,2}/\d{1,2}/\d{2,4}".into(),
+                    replace: "DATE-STAMP".into()
+                },
+                Sanitizer {
+                    regex: "0x[0-9a-f]+".into(),
+                    replace: "ADDRESS".into()
+                },
+            ]
+        );
+    }
 
     #[test]
     fn reads_crd_shaped_json_with_defaults() {

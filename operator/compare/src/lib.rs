@@ -14,8 +14,9 @@ mod normalize;
 pub mod notebook;
 mod numbers;
 mod outputs;
+mod sanitize;
 
 pub use compare::Comparator;
-pub use config::{CompareConfig, ConfigError};
+pub use config::{CompareConfig, ConfigError, Sanitizer, parse_sanitize_file};
 pub use nbval::CellControl;
 pub use notebook::{Notebook, NotebookError};

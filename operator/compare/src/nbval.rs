@@ -1,72 +1,101 @@
-//! nbval-compatible per-cell control, from cell tags or `# NBVAL_…` comments
-//! in the comment lines at the top of a cell.
+//! nbval-compatible per-cell control, from cell tags or `# NBVAL_…` comments, with nbval's own
+//! rules (docs/comparison.md, "Markers"):
+//! - a comment marker is a line of the cell that, stripped, starts with `#` and is exactly the
+//!   marker once the `#`s and spaces around it are removed (`x = 1  # NBVAL_SKIP` is code);
+//! - tags are the markers in lower case with `-` for `_`, plus `raises-exception`;
+//! - markers set three options — check the outputs, expect an exception, skip — and when
+//!   several set one option, the last comment wins, then (without a comment) the last tag.
 
 use crate::notebook::Cell;
 
 /// What the nbval markers of a cell ask for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CellControl {
-    /// `NBVAL_SKIP`: the cell is left out of the comparison.
+    /// `NBVAL_SKIP`: the cell is neither run (by nbval) nor compared.
     pub skip: bool,
-    /// `NBVAL_IGNORE_OUTPUT`: the cell is compared, its outputs are not.
-    pub ignore_output: bool,
-    /// `NBVAL_RAISES_EXCEPTION`: the cell is expected to raise; error outputs
-    /// are compared by exception name only.
+    /// `NBVAL_RAISES_EXCEPTION`: the cell is expected to raise; error outputs are compared by
+    /// exception name only.
     pub raises_exception: bool,
-    /// `NBVAL_CHECK_OUTPUT`: outputs are compared even if another marker or
-    /// `ignoreOutputTypes` would leave them out.
-    pub check_output: bool,
+    /// `Some(true)` from `NBVAL_CHECK_OUTPUT`, `Some(false)` from `NBVAL_IGNORE_OUTPUT` (or its
+    /// old name `PYTEST_VALIDATE_IGNORE_OUTPUT`), `None` without either: the run's default
+    /// decides (checked, or not in lax mode).
+    pub check: Option<bool>,
 }
 
-const MARKERS: [(&str, &[&str]); 4] = [
-    ("NBVAL_SKIP", &["nbval-skip"]),
-    ("NBVAL_IGNORE_OUTPUT", &["nbval-ignore-output"]),
-    (
-        "NBVAL_RAISES_EXCEPTION",
-        &["nbval-raises-exception", "raises-exception"],
-    ),
-    ("NBVAL_CHECK_OUTPUT", &["nbval-check-output"]),
+/// The option a marker sets.
+#[derive(Debug, Clone, Copy)]
+enum Set {
+    Check(bool),
+    RaisesException,
+    Skip,
+}
+
+const MARKERS: [(&str, Set); 5] = [
+    ("PYTEST_VALIDATE_IGNORE_OUTPUT", Set::Check(false)),
+    ("NBVAL_IGNORE_OUTPUT", Set::Check(false)),
+    ("NBVAL_CHECK_OUTPUT", Set::Check(true)),
+    ("NBVAL_RAISES_EXCEPTION", Set::RaisesException),
+    ("NBVAL_SKIP", Set::Skip),
 ];
+
+fn marker_of_comment(line: &str) -> Option<Set> {
+    let line = line.trim();
+    let comment = line.strip_prefix('#')?.trim_start_matches('#').trim();
+    MARKERS
+        .iter()
+        .find(|(name, _)| *name == comment)
+        .map(|(_, set)| *set)
+}
+
+fn marker_of_tag(tag: &str) -> Option<Set> {
+    if tag == "raises-exception" {
+        return Some(Set::RaisesException);
+    }
+    MARKERS
+        .iter()
+        .find(|(name, _)| name.to_lowercase().replace('_', "-") == tag)
+        .map(|(_, set)| *set)
+}
 
 impl CellControl {
     /// Reads the markers of one cell.
     pub fn of(cell: &Cell) -> Self {
-        let comments: Vec<&str> = cell
-            .source
-            .lines()
-            .map(str::trim)
-            .skip_while(|l| l.is_empty())
-            .take_while(|l| l.starts_with('#'))
-            .collect();
-        let mut found = [false; 4];
-        for (slot, (comment, tags)) in found.iter_mut().zip(MARKERS) {
-            *slot = tags.iter().any(|t| cell.has_tag(t))
-                || comments
-                    .iter()
-                    .any(|l| l.trim_start_matches('#').trim() == comment);
-        }
-        let [skip, ignore_output, raises_exception, check_output] = found;
-        Self {
-            skip,
-            ignore_output,
-            raises_exception,
-            check_output,
-        }
+        let from_tags =
+            Self::from_markers(cell.metadata.tags.iter().filter_map(|t| marker_of_tag(t)));
+        let from_comments = Self::from_markers(cell.source.lines().filter_map(marker_of_comment));
+        from_comments.over(from_tags)
     }
 
-    /// Markers of the golden cell and of the executed cell both apply.
-    pub fn union(self, other: Self) -> Self {
+    fn from_markers(markers: impl Iterator<Item = Set>) -> Self {
+        let mut control = Self::default();
+        for marker in markers {
+            match marker {
+                Set::Check(check) => control.check = Some(check),
+                Set::RaisesException => control.raises_exception = true,
+                Set::Skip => control.skip = true,
+            }
+        }
+        control
+    }
+
+    /// These markers, with `other`'s for what these leave unset.
+    pub fn over(self, other: Self) -> Self {
         Self {
             skip: self.skip || other.skip,
-            ignore_output: self.ignore_output || other.ignore_output,
             raises_exception: self.raises_exception || other.raises_exception,
-            check_output: self.check_output || other.check_output,
+            check: self.check.or(other.check),
         }
     }
 
-    /// Whether outputs are compared at all.
-    pub fn compares_outputs(self) -> bool {
-        self.check_output || !self.ignore_output
+    /// Whether outputs are compared, given whether unmarked cells are (not in lax mode).
+    pub fn compares_outputs(self, by_default: bool) -> bool {
+        self.check.unwrap_or(by_default)
+    }
+
+    /// Whether `NBVAL_CHECK_OUTPUT` asks for the outputs, even those `ignoreOutputTypes` leaves
+    /// out.
+    pub fn forces_check(self) -> bool {
+        self.check == Some(true)
     }
 }
 
@@ -89,6 +118,10 @@ mod tests {
             control("x = 1  # NBVAL_SKIP later is code", &[]),
             CellControl::default()
         );
+        assert_eq!(
+            control("# NBVAL_SKIP because slow", &[]),
+            CellControl::default()
+        );
     }
 
     #[test]
@@ -98,10 +131,26 @@ mod tests {
     }
 
     #[test]
-    fn nbval_ignore_output() {
-        let c = control("\n#NBVAL_IGNORE_OUTPUT\nprint(1)", &[]);
-        assert!(c.ignore_output && !c.compares_outputs());
-        assert!(control("print(1)", &["nbval-ignore-output"]).ignore_output);
+    fn a_comment_marker_counts_on_any_line() {
+        assert!(control("x = 1\n# NBVAL_SKIP", &[]).skip);
+        assert!(control("x = 1\n   ##  NBVAL_SKIP  ", &[]).skip);
+    }
+
+    #[test]
+    fn nbval_ignore_output_and_its_old_name() {
+        for source in [
+            "\n#NBVAL_IGNORE_OUTPUT\nprint(1)",
+            "# PYTEST_VALIDATE_IGNORE_OUTPUT\nprint(1)",
+        ] {
+            let c = control(source, &[]);
+            assert!(
+                c.check == Some(false) && !c.compares_outputs(true),
+                "{source}"
+            );
+        }
+        for tag in ["nbval-ignore-output", "pytest-validate-ignore-output"] {
+            assert_eq!(control("print(1)", &[tag]).check, Some(false), "{tag}");
+        }
     }
 
     #[test]
@@ -112,14 +161,22 @@ mod tests {
     }
 
     #[test]
-    fn nbval_check_output_wins_over_ignore() {
+    fn the_last_comment_wins_and_comments_win_over_tags() {
         let c = control("# NBVAL_IGNORE_OUTPUT\n# NBVAL_CHECK_OUTPUT\nprint(1)", &[]);
-        assert!(c.check_output && c.compares_outputs());
-        assert!(control("print(1)", &["nbval-check-output"]).check_output);
+        assert!(c.forces_check() && c.compares_outputs(false));
+        let c = control("# NBVAL_CHECK_OUTPUT\n# NBVAL_IGNORE_OUTPUT\nprint(1)", &[]);
+        assert_eq!(c.check, Some(false));
+        // nbval: "Overlapping options from comments and metadata, using options from comments".
+        let c = control("# NBVAL_IGNORE_OUTPUT\nprint(1)", &["nbval-check-output"]);
+        assert_eq!(c.check, Some(false));
+        let c = control("print(1)", &["nbval-check-output", "nbval-ignore-output"]);
+        assert_eq!(c.check, Some(false));
     }
 
     #[test]
-    fn markers_after_code_are_ignored() {
-        assert!(!control("x = 1\n# NBVAL_SKIP", &[]).skip);
+    fn lax_mode_checks_only_marked_cells() {
+        assert!(!control("print(1)", &[]).compares_outputs(false));
+        assert!(control("print(1)", &["nbval-check-output"]).compares_outputs(false));
+        assert!(control("print(1)", &[]).compares_outputs(true));
     }
 }

@@ -5,6 +5,7 @@
 //! when that fails.
 
 mod de;
+mod v3;
 
 use std::path::Path;
 
@@ -57,7 +58,9 @@ pub struct NotebookMetadata {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct KernelSpec {
-    pub name: String,
+    /// Jupyter reads a kernelspec without a name (the current kernel is used then).
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -110,12 +113,15 @@ impl Notebook {
     }
 
     pub fn kernel_name(&self) -> Option<&str> {
-        self.metadata.kernelspec.as_ref().map(|k| k.name.as_str())
+        self.metadata.kernelspec.as_ref()?.name.as_deref()
     }
 }
 
 /// Parses notebook JSON.
 pub fn parse(bytes: &[u8]) -> Result<Notebook, NotebookError> {
+    if let Some(v4) = upgraded(bytes) {
+        return serde_json::from_value::<Notebook>(v4).map_err(NotebookError::Invalid);
+    }
     match serde_json::from_slice::<Notebook>(bytes) {
         Ok(nb) if nb.nbformat == 4 => Ok(nb),
         Ok(nb) => Err(NotebookError::NotNbformat4 {
@@ -128,6 +134,20 @@ pub fn parse(bytes: &[u8]) -> Result<Notebook, NotebookError> {
             source: e,
         }),
     }
+}
+
+/// The nbformat 4 form of an nbformat 3 notebook, `None` for any other document.
+pub fn upgraded(bytes: &[u8]) -> Option<serde_json::Value> {
+    #[derive(Deserialize)]
+    struct Version {
+        nbformat: Option<serde_json::Value>,
+    }
+    let version: Version = serde_json::from_slice(bytes).ok()?;
+    if version.nbformat != Some(serde_json::json!(3)) {
+        return None;
+    }
+    let document: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    Some(v3::upgrade(&document))
 }
 
 /// Reads and parses a notebook file.
@@ -180,11 +200,6 @@ mod tests {
 
     #[test]
     fn rejects_other_formats() {
-        let e = err(r#"{"nbformat": 3, "worksheets": []}"#);
-        assert!(
-            matches!(&e, NotebookError::NotNbformat4 { found } if found == "nbformat is 3"),
-            "{e}"
-        );
         assert!(matches!(err("[1, 2]"), NotebookError::NotNbformat4 { .. }));
         assert!(matches!(
             err(r#"{"cells": []}"#),
@@ -227,6 +242,55 @@ mod tests {
         assert!(
             matches!(&code.outputs[0], Output::Stream { name, text } if name == "stdout" && text == "1\n")
         );
+    }
+
+    #[test]
+    fn reads_an_nbformat_3_notebook_as_jupyter_does() {
+        let nb = parse(
+            br##"{"nbformat": 3, "nbformat_minor": 0, "metadata": {"name": "old"},
+                "worksheets": [{"cells": [
+                  {"cell_type": "heading", "level": 2, "source": ["Title"], "metadata": {}},
+                  {"cell_type": "code", "input": ["print(1)\n", "2"], "prompt_number": 4, "language": "python",
+                   "metadata": {"tags": ["nbval-skip"]},
+                   "outputs": [
+                     {"output_type": "stream", "stream": "stdout", "text": ["1\n"]},
+                     {"output_type": "pyout", "prompt_number": 4, "text": ["2"], "metadata": {}},
+                     {"output_type": "display_data", "png": "iVBOR", "metadata": {}},
+                     {"output_type": "pyerr", "ename": "E", "evalue": "v", "traceback": []}
+                   ]}
+                ]}]}"##,
+        )
+        .expect("upgraded");
+        assert_eq!(nb.nbformat, 4);
+        assert_eq!(nb.cells[0].cell_type, CellType::Markdown);
+        assert_eq!(nb.cells[0].source, "## Title");
+        let code = &nb.cells[1];
+        assert_eq!(
+            (code.source.as_str(), code.execution_count),
+            ("print(1)\n2", Some(4))
+        );
+        assert!(code.has_tag("nbval-skip"));
+        assert!(
+            matches!(&code.outputs[0], Output::Stream { name, text } if name == "stdout" && text == "1\n")
+        );
+        assert!(matches!(
+            &code.outputs[1],
+            Output::ExecuteResult {
+                execution_count: Some(4),
+                ..
+            }
+        ));
+        assert!(
+            matches!(&code.outputs[2], Output::DisplayData { data } if data.get("image/png").is_some())
+        );
+        assert!(matches!(&code.outputs[3], Output::Error { ename, .. } if ename == "E"));
+    }
+
+    #[test]
+    fn a_kernelspec_without_a_name_is_read() {
+        let nb = parse(br#"{"nbformat": 4, "metadata": {"kernelspec": {"display_name": "Python"}}, "cells": []}"#)
+            .expect("read");
+        assert_eq!(nb.kernel_name(), None);
     }
 
     #[test]

@@ -11,9 +11,11 @@ use crate::nbval::CellControl;
 use crate::normalize::Normalizer;
 use crate::notebook::{MimeBundle, MimeData, Output};
 use crate::numbers::equal_within;
+use crate::sanitize::{Sanitizers, collapse_carriage_returns};
 
-/// An output as compared: ignored outputs dropped, consecutive stream chunks
-/// joined (how a kernel splits a stream is timing, not content).
+/// An output as compared: ignored outputs dropped, and every chunk of one stream joined at the
+/// place of its first (how a kernel splits and interleaves streams is timing, not content; nbval
+/// joins them the same way).
 enum View<'a> {
     Stream {
         name: &'a str,
@@ -43,7 +45,11 @@ impl View<'_> {
 pub(crate) struct OutputComparer<'a> {
     pub(crate) config: &'a CompareConfig,
     pub(crate) normalizer: &'a Normalizer,
+    pub(crate) sanitizers: &'a Sanitizers,
 }
+
+/// Widget views carry a model id that is new on every run (nbval skips them too).
+const WIDGET_VIEW: &str = "application/vnd.jupyter.widget-view+json";
 
 /// Where mismatches found in one cell are reported.
 pub(crate) struct CellSink<'a> {
@@ -90,6 +96,19 @@ impl OutputComparer<'_> {
             self.normalizer.normalize(actual),
         );
         e == a || equal_within(&e, &a, self.config.floating_point_tolerance)
+    }
+
+    /// A stream's text as compared: sanitized, and in normalized mode as a terminal shows it.
+    fn stream_text<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let shown = if self.exact() {
+            Cow::Borrowed(text)
+        } else {
+            collapse_carriage_returns(text)
+        };
+        match self.sanitizers.apply(&shown) {
+            Cow::Borrowed(_) => shown,
+            Cow::Owned(sanitized) => Cow::Owned(sanitized),
+        }
     }
 
     fn json_equal(&self, expected: &Value, actual: &Value) -> bool {
@@ -148,7 +167,7 @@ impl OutputComparer<'_> {
     }
 
     fn views<'o>(&self, outputs: &'o [Output], control: CellControl) -> Vec<(usize, View<'o>)> {
-        let ignored = |what: &str| !control.check_output && self.config.ignores(what);
+        let ignored = |what: &str| !control.forces_check() && self.config.ignores(what);
         let mut views: Vec<(usize, View<'o>)> = Vec::with_capacity(outputs.len());
         for (index, output) in outputs.iter().enumerate() {
             if ignored(output.type_name()) {
@@ -159,15 +178,9 @@ impl OutputComparer<'_> {
                     if ignored(&format!("stream:{name}")) {
                         continue;
                     }
-                    if let Some((
-                        _,
-                        View::Stream {
-                            name: last,
-                            text: joined,
-                        },
-                    )) = views.last_mut()
-                        && last == name
-                    {
+                    if let Some((_, View::Stream { text: joined, .. })) = views.iter_mut().find(
+                        |(_, v)| matches!(v, View::Stream { name: first, .. } if first == name),
+                    ) {
                         joined.to_mut().push_str(text);
                         continue;
                     }
@@ -204,8 +217,9 @@ impl OutputComparer<'_> {
                     text: at_,
                 },
             ) if gn == an => {
-                if !self.texts_equal(gt, at_) {
-                    sink.push(at, DiffKind::OutputMismatch, None, gt, at_, true);
+                let (gt, at_) = (self.stream_text(gt), self.stream_text(at_));
+                if !self.texts_equal(&gt, &at_) {
+                    sink.push(at, DiffKind::OutputMismatch, None, &gt, &at_, true);
                 }
             }
             (
@@ -217,7 +231,9 @@ impl OutputComparer<'_> {
                     output_type: at_,
                     data: ad,
                 },
-            ) if gt == at_ => {
+                // An execute_result and a display_data of the same data show the same thing:
+                // only exact mode tells them apart.
+            ) if gt == at_ || !self.exact() => {
                 self.compare_bundles(index, gd, ad, control, sink);
             }
             (
@@ -231,7 +247,9 @@ impl OutputComparer<'_> {
                 },
             ) => {
                 // An expected exception only has to be of the same type.
-                let same = ge == ae && (control.raises_exception || self.texts_equal(gv, av));
+                let (ge, ae) = (self.sanitizers.apply(ge), self.sanitizers.apply(ae));
+                let (gv, av) = (self.sanitizers.apply(gv), self.sanitizers.apply(av));
+                let same = ge == ae && (control.raises_exception || self.texts_equal(&gv, &av));
                 if !same {
                     sink.push(
                         at,
@@ -267,7 +285,8 @@ impl OutputComparer<'_> {
                 .0
                 .iter()
                 .map(|(m, _)| m.clone())
-                .filter(|m| control.check_output || !self.config.ignores(m))
+                .filter(|m| control.forces_check() || !self.config.ignores(m))
+                .filter(|m| self.exact() || m != WIDGET_VIEW)
                 .collect();
             mimes.sort();
             mimes
@@ -295,7 +314,8 @@ impl OutputComparer<'_> {
                     (self.exact() && g != a).then(|| (g.into(), a.into(), false))
                 }
                 (MimeData::Text(g), MimeData::Text(a)) => {
-                    (!self.texts_equal(g, a)).then(|| (g.into(), a.into(), true))
+                    let (g, a) = (self.sanitizers.apply(g), self.sanitizers.apply(a));
+                    (!self.texts_equal(&g, &a)).then_some((g, a, true))
                 }
                 (MimeData::Json(g), MimeData::Json(a)) => (!self.json_equal(g, a)).then(|| {
                     let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
