@@ -249,6 +249,27 @@ pub struct ComparisonConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64), inner(length(min = 1, max = 255)))]
     pub ignore_output_types: Vec<String>,
+    /// nbval's lax mode: only cells marked `NBVAL_CHECK_OUTPUT` (or tagged
+    /// `nbval-check-output`) have their outputs compared; every cell still runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lax: Option<bool>,
+    /// Regular expressions replaced in the text outputs of both notebooks before comparing, in
+    /// order (nbval's sanitize file as a list), in both modes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub sanitizers: Vec<SanitizerSpec>,
+}
+
+/// One sanitizer: each match of `regex` becomes `replace`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct SanitizerSpec {
+    /// The pattern (Rust regex syntax; Python's common patterns read the same).
+    #[schemars(length(min = 1, max = 1024))]
+    pub regex: String,
+    /// What each match becomes; `\1` or `${1}` for a group.
+    #[serde(default)]
+    #[schemars(length(max = 1024))]
+    pub replace: String,
 }
 
 /// Where the job is.

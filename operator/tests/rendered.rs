@@ -85,3 +85,25 @@ fn the_cluster_role_of_this_build() {
     };
     insta::assert_yaml_snapshot!(name, role);
 }
+
+/// The comparison settings a job carries reach the runner as the runner reads them.
+#[test]
+fn the_comparison_config_in_the_pod_reads_as_the_runners() {
+    let job = example("nbval-sanitizers.yaml");
+    let pod = first_attempt_in_prebuilt_image(&job, 1200);
+    let env = pod.spec.expect("spec").containers[0]
+        .env
+        .clone()
+        .unwrap_or_default();
+    let json = env
+        .iter()
+        .find(|v| v.name == "NBV_COMPARISON_CONFIG")
+        .and_then(|v| v.value.clone())
+        .expect("comparison config");
+    let config: nbv_compare::CompareConfig =
+        serde_json::from_str(&json).expect("the runner reads it");
+    assert_eq!(config.sanitizers.len(), 2);
+    assert_eq!(config.sanitizers[1].replace, r"\1 rows in Ts");
+    assert!(!config.lax);
+    nbv_compare::Comparator::new(config).expect("the runner accepts it");
+}

@@ -58,9 +58,16 @@ pub(crate) struct CommonArgs {
     #[arg(long, value_enum, env = "NBV_MODE")]
     pub(crate) mode: Option<Mode>,
     /// comparisonConfig as JSON (strategy, floatingPointTolerance, ignoreTimestamps,
-    /// ignoreExecutionCount, customTimestampPatterns, ignoreOutputTypes).
+    /// ignoreExecutionCount, customTimestampPatterns, ignoreOutputTypes, lax, sanitizers).
     #[arg(long, env = "NBV_COMPARISON_CONFIG", value_name = "JSON")]
     pub(crate) comparison_config: Option<String>,
+    /// nbval sanitize file: `regex: ` / `replace: ` line pairs applied to the outputs of both
+    /// notebooks before comparing, after those of --comparison-config.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) sanitize_with: Option<PathBuf>,
+    /// nbval's lax mode: compare only the outputs of cells marked NBVAL_CHECK_OUTPUT.
+    #[arg(long)]
+    pub(crate) lax: bool,
     /// Seconds one cell may run.
     #[arg(long, env = "NBV_CELL_TIMEOUT", default_value_t = 600)]
     pub(crate) cell_timeout: u64,

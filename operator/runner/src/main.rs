@@ -148,6 +148,19 @@ fn settings(
             .map_err(|e| invalid(format!("comparison config is not valid: {e}")))?,
         None => CompareConfig::default(),
     };
+    if let Some(path) = &common.sanitize_with {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| invalid(format!("cannot read sanitize file {}: {e}", path.display())))?;
+        let pairs = nbv_compare::parse_sanitize_file(&text);
+        if pairs.is_empty() {
+            return Err(invalid(format!(
+                "sanitize file {} holds no `regex: ` line followed by a `replace: ` line",
+                path.display()
+            )));
+        }
+        compare.sanitizers.extend(pairs);
+    }
+    compare.lax |= common.lax;
     if let Some(mode) = common.mode {
         compare.strategy = match mode {
             Mode::Normalized => Strategy::Normalized,

@@ -113,7 +113,7 @@ fn execute_and_compare(settings: &Settings, log: &Log) -> Result<Verdict, RunErr
         output: &output,
         cwd,
         parameters: &settings.parameters,
-        kernel: settings.kernel.as_deref(),
+        kernel: kernel(settings, &source, log.as_ref()),
         cell_timeout: settings.cell_timeout,
         timeout: settings.timeout,
         env,
@@ -249,6 +249,22 @@ fn execution_problem(
         papermill_failure(settings, status, &finished.log_tail),
     ))
 }
+
+/// The kernel to run with: the one asked for, else the notebook's. A notebook that names none
+/// runs in the runner's own Python kernel (`python3`), as nbval falls back to its environment's.
+fn kernel<'a>(settings: &'a Settings, source: &'a Notebook, log: &dyn Fn(&str)) -> Option<&'a str> {
+    if let Some(kernel) = settings.kernel.as_deref() {
+        return Some(kernel);
+    }
+    if source.kernel_name().is_none() {
+        log("the notebook names no kernel: running it with python3, the runner's own");
+        return Some(FALLBACK_KERNEL);
+    }
+    None
+}
+
+/// The kernel ipykernel installs in the runner's Python environment.
+const FALLBACK_KERNEL: &str = "python3";
 
 /// Explains a papermill failure that left no usable notebook.
 fn papermill_failure(settings: &Settings, status: std::process::ExitStatus, log: &str) -> String {

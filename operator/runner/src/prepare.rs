@@ -1,7 +1,8 @@
 //! Input preparation: cells marked `NBVAL_RAISES_EXCEPTION` by comment get the
 //! `raises-exception` tag, the marker papermill's executor understands, so
 //! execution goes on past them; cells marked `NBVAL_SKIP` become raw cells, which
-//! papermill does not execute, and [`restore_skipped`] turns them back afterwards.
+//! papermill does not execute, and [`restore_skipped`] turns them back afterwards. An nbformat 3
+//! notebook is written in its version 4 form.
 
 use std::path::{Path, PathBuf};
 
@@ -42,13 +43,18 @@ pub(crate) fn prepare(
         .filter(|&i| controls[i].raises_exception && !controls[i].skip)
         .filter(|&i| !notebook.cells[i].has_tag(TAG))
         .collect();
-    if needs_tag.is_empty() && skipped.is_empty() {
-        return Ok(input.to_path_buf());
-    }
     let text = std::fs::read(input)
         .map_err(|e| invalid(format!("cannot read {}: {e}", input.display())))?;
-    let mut doc: Value =
-        serde_json::from_slice(&text).map_err(|e| invalid(format!("{}: {e}", input.display())))?;
+    // An nbformat 3 notebook runs in the version 4 form it was read in, so cells line up.
+    let upgraded = nbv_compare::notebook::upgraded(&text);
+    if needs_tag.is_empty() && skipped.is_empty() && upgraded.is_none() {
+        return Ok(input.to_path_buf());
+    }
+    let mut doc: Value = match upgraded {
+        Some(v4) => v4,
+        None => serde_json::from_slice(&text)
+            .map_err(|e| invalid(format!("{}: {e}", input.display())))?,
+    };
     for index in needs_tag {
         add_tag(&mut doc["cells"][index], TAG);
     }

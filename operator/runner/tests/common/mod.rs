@@ -5,6 +5,8 @@
 //! dir, so it is built once and reused). If it cannot be set up, tests fail with
 //! the reason.
 
+#![allow(dead_code)] // Each test binary uses part of it.
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
