@@ -39,16 +39,25 @@ export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0="$N
 git init -q -- "$NBV_SOURCE_DIR"
 cd "$NBV_SOURCE_DIR"
 git remote add origin -- "$NBV_GIT_URL"
+# A busy server may drop a fetch: each is tried three times.
+fetch() {
+  for delay in 1 2 0; do
+    if git fetch -q "$@"; then return 0; fi
+    [ "$delay" = 0 ] || sleep "$delay"
+  done
+  return 1
+}
 if [ -z "${NBV_GIT_REF:-}" ]; then
-  git fetch -q --depth 1 -- origin HEAD
+  fetch --depth 1 -- origin HEAD
   git checkout -q --detach FETCH_HEAD
-elif git fetch -q --depth 1 -- origin "$NBV_GIT_REF" 2>/dev/null; then
+elif fetch --depth 1 -- origin "$NBV_GIT_REF" 2>/dev/null; then
   git checkout -q --detach FETCH_HEAD
 else
   # Servers that refuse to send an unadvertised commit: fetch the branches and tags, then
-  # resolve the ref (a commit SHA) locally.
-  git fetch -q --tags -- origin '+refs/heads/*:refs/remotes/origin/*'
-  commit="$(git rev-parse --verify --end-of-options "$NBV_GIT_REF^{commit}")"
+  # resolve the ref locally (a commit SHA, a tag, or a branch as origin's).
+  fetch --tags -- origin '+refs/heads/*:refs/remotes/origin/*'
+  commit="$(git rev-parse -q --verify --end-of-options "$NBV_GIT_REF^{commit}" \
+    || git rev-parse --verify --end-of-options "refs/remotes/origin/$NBV_GIT_REF^{commit}")"
   git checkout -q --detach "$commit"
 fi
 git log -1 --format='cloned %H'
@@ -337,6 +346,80 @@ mod clone_script {
             .env("HOME", dest.parent().expect("parent"))
             .output()
             .expect("sh runs")
+    }
+
+    /// Runs the clone script with a `git` that fails `git fetch --depth` the first `failures`
+    /// times (a busy server, or one that refuses shallow fetches).
+    fn clone_with_flaky_fetch(
+        url: &str,
+        git_ref: &str,
+        dest: &Path,
+        failures: u32,
+    ) -> std::process::Output {
+        let shim = dest.with_extension("shim");
+        std::fs::create_dir_all(&shim).expect("dir");
+        let real = String::from_utf8(
+            Command::new("sh")
+                .args(["-c", "command -v git"])
+                .output()
+                .expect("sh")
+                .stdout,
+        )
+        .expect("utf-8");
+        let script = format!(
+            "#!/bin/sh\ncase \"$*\" in *--depth*)\n  n=$(cat \"{count}\" 2>/dev/null || echo 0)\n  if [ \"$n\" -lt {failures} ]; then echo $((n + 1)) > \"{count}\"; echo 'fatal: the remote end hung up' >&2; exit 128; fi;;\nesac\nexec {real} \"$@\"\n",
+            count = shim.join("count").display(),
+            real = real.trim(),
+        );
+        let git = shim.join("git");
+        std::fs::write(&git, script).expect("shim");
+        Command::new("chmod")
+            .args(["+x"])
+            .arg(&git)
+            .status()
+            .expect("chmod");
+        let path = format!(
+            "{}:{}",
+            shim.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Command::new("/bin/sh")
+            .args(["-c", super::CLONE_SCRIPT])
+            .env("PATH", path)
+            .env("NBV_GIT_URL", url)
+            .env("NBV_GIT_REF", git_ref)
+            .env("NBV_SOURCE_DIR", dest)
+            .env("HOME", dest.parent().expect("parent"))
+            .output()
+            .expect("sh runs")
+    }
+
+    #[test]
+    fn a_dropped_fetch_is_retried_and_a_branch_resolves_without_shallow_fetches() {
+        let root = std::env::temp_dir().join(format!("nbv-clone-flaky-{}", std::process::id()));
+        let repo = repo_with_one_commit(&root);
+        git(&repo, &["branch", "feature"]);
+        let head = git(&repo, &["rev-parse", "HEAD"]);
+        let url = format!("file://{}", repo.display());
+        // Once: the retry fetches.
+        let dest = root.join("retried");
+        let out = clone_with_flaky_fetch(&url, "main", &dest, 1);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(git(&dest, &["rev-parse", "HEAD"]), head);
+        // Always: the branch is resolved from the fetched branches.
+        let dest = root.join("fallback");
+        let out = clone_with_flaky_fetch(&url, "feature", &dest, 100);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(git(&dest, &["rev-parse", "HEAD"]), head);
+        std::fs::remove_dir_all(&root).ok();
     }
 
     #[test]
