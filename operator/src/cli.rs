@@ -15,6 +15,7 @@ use crate::catalog::{Catalog, StrategyRow};
 use crate::config::{ConfigError, ENV_ENABLED, EnabledStrategies};
 use crate::leader::{self, Ended, LeaseConfig};
 use crate::reconcile::Context;
+use crate::reconcile::reuse::ReuseSettings;
 use crate::reconcile::validation_pod::PodSettings;
 use crate::{controller, crd, health, rbac};
 
@@ -59,6 +60,9 @@ pub enum CliError {
     /// Serialising the output failed.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// A duration flag does not parse.
+    #[error(transparent)]
+    Duration(#[from] crate::duration::DurationError),
 }
 
 #[derive(Debug, Parser)]
@@ -97,6 +101,32 @@ const DEFAULT_RUNNER_IMAGE: &str = concat!(
     "quay.io/nbv/notebook-validator-operator:v",
     env!("CARGO_PKG_VERSION")
 );
+
+/// Whether jobs reuse images built before from the same inputs (docs/adrs/0008-build-reuse.md).
+#[derive(Debug, clap::Args)]
+struct Reuse {
+    /// Lets a job use an image built for a job of another namespace (its pull may need that
+    /// namespace's pull secret).
+    #[arg(long, env = "NBV_REUSE_ACROSS_NAMESPACES")]
+    reuse_across_namespaces: bool,
+    /// Images built longer ago than this are built again, e.g. `168h`.
+    #[arg(long, env = "NBV_REUSE_MAX_AGE", default_value = "168h")]
+    reuse_max_age: String,
+    /// Lets a base image given by tag alone (no digest) be part of a reuse key: a moved tag is
+    /// then not noticed.
+    #[arg(long, env = "NBV_REUSE_BASE_TAGS")]
+    reuse_base_tags: bool,
+}
+
+impl Reuse {
+    fn settings(&self) -> Result<ReuseSettings, crate::duration::DurationError> {
+        Ok(ReuseSettings {
+            across_namespaces: self.reuse_across_namespaces,
+            max_age: crate::duration::parse("--reuse-max-age", &self.reuse_max_age)?,
+            allow_base_tags: self.reuse_base_tags,
+        })
+    }
+}
 
 /// Leader election, so that of several replicas one reconciles at a time.
 #[derive(Debug, clap::Args)]
@@ -162,6 +192,8 @@ enum Command {
         metrics_addr: SocketAddr,
         #[command(flatten)]
         election: Election,
+        #[command(flatten)]
+        reuse: Reuse,
     },
     /// Prints, as JSON, what the generated deployment manifests need from this build: the CRD,
     /// the ClusterRole of the compiled strategies, and the strategies (used by `cargo xtask
@@ -242,9 +274,11 @@ fn execute(cli: Cli) -> Result<(), CliError> {
             log_level,
             metrics_addr,
             election,
+            reuse,
         } => {
             init_logging(log_format, &log_level)?;
             let catalog = switches.catalog()?;
+            let reuse_settings = reuse.settings()?;
             let settings = PodSettings {
                 git_image: git_image.unwrap_or_else(|| runner_image.clone()),
                 runner_image,
@@ -259,7 +293,8 @@ fn execute(cli: Cli) -> Result<(), CliError> {
                 let lease = election
                     .leader_elect
                     .then(|| lease_config(&election, &client));
-                let ctx = Context::new(client.clone(), catalog, settings, default_image);
+                let mut ctx = Context::new(client.clone(), catalog, settings, default_image);
+                ctx.reuse = reuse_settings;
                 run(ctx, namespace, metrics_addr, lease).await
             })?;
         }

@@ -50,6 +50,7 @@ pub async fn run_until(
         .map_err(StartError::JobsUnavailable)?;
     let managed = watcher::Config::default().labels(MANAGED);
     let (reader, writer) = reflector::store();
+    ctx.use_job_cache(reader.clone());
     let memo = ctx.written.clone();
     // The cache sees every change of a job, but only changes of its spec (generation), its
     // finalizers or its deletion start a reconcile: the operator's own status writes do not.

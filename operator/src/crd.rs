@@ -157,6 +157,16 @@ pub enum FallbackStrategy {
     Auto,
 }
 
+/// Whether a build may be replaced by an image built before from the same inputs.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum ReusePolicy {
+    /// Use an image built and pushed before from the same inputs (the default).
+    #[default]
+    IfSameInputs,
+    /// Always build.
+    Never,
+}
+
 /// How the image is built.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
@@ -207,6 +217,11 @@ pub struct BuildConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub push_secret: Option<String>,
+    /// `IfSameInputs` (the default): an image built before from the same inputs (strategy and
+    /// its config, base image by digest, git URL and commit, context, requirements, Dockerfile,
+    /// operator version) is used instead of building; `Never`: always build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse: Option<ReusePolicy>,
     /// Settings of the chosen strategy; see its documentation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form_object")]
@@ -321,6 +336,13 @@ pub struct BuildStatusReport {
     /// The last lines of the build log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs_tail: Option<String>,
+    /// The digest of the build's inputs: another job whose inputs have the same may reuse its
+    /// image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse_key: Option<String>,
+    /// The job (`namespace/name`) whose build's image this job reused, when it built nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
 }
 
 /// What the operator observed of a job.

@@ -194,6 +194,7 @@ fn build_ended(
             "timeout"
         }
         phase if !phase.is_terminal() || build_phase(before) == Some(phase) => return None,
+        BuildPhase::Succeeded if report.reused_from.is_some() => "reused",
         BuildPhase::Succeeded => "succeeded",
         BuildPhase::Failed => "failed",
         BuildPhase::Cancelled => "cancelled",

@@ -9,14 +9,16 @@ use buildstrategy_api::{
     BuildPhase, BuildRequest, BuildStatus, BuildStrategy, ImageReference, LogTail, StrategyError,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
 use kube::runtime::events::EventType;
 
 use super::plan::Plan;
 use super::reason::Reason;
+use super::reuse::{self, Reusable};
 use super::select::{self, Choice};
 use super::status::{BUILD_READY, StatusUpdate};
 use super::{Context, Error, Progress};
-use crate::crd::{BuildStatusReport, NotebookValidationJob, Phase};
+use crate::crd::{BuildStatusReport, NotebookValidationJob, Phase, ReusePolicy};
 
 /// What the build step does after reading the build's status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,9 +92,25 @@ pub async fn run(
         why = format!("{why} (warning: {warning})");
     }
     let name = strategy.info().name;
+    let reusable = match job.spec.build().and_then(|b| b.reuse) {
+        Some(ReusePolicy::Never) => Reusable::No("buildConfig.reuse is Never".to_owned()),
+        _ => reuse::key(request, name, &ctx.reuse),
+    };
+    if let Reusable::No(not) = &reusable {
+        why = format!("{why}; {not}");
+    }
     let status = match strategy.build_status(&ctx.client, request).await {
         Ok(status) => status,
         Err(StrategyError::NotFound { .. }) => {
+            match &reusable {
+                Reusable::Key(key) => match find_reusable(ctx, job, key).await? {
+                    Some(found) => {
+                        return Ok(reused(ctx, job, update, name, &why, key, found).await);
+                    }
+                    None => why = format!("{why}; no image was built before from the same inputs"),
+                },
+                Reusable::No(_) => {}
+            }
             match create(ctx, strategy.as_ref(), request).await? {
                 Ok(()) => {}
                 Err((reason, message)) => {
@@ -126,6 +144,11 @@ pub async fn run(
         start_time: status.start_time.clone().or(previous.start_time),
         completion_time: status.completion_time.clone(),
         logs_tail: status.logs_tail.clone().or(previous.logs_tail),
+        reuse_key: match reusable {
+            Reusable::Key(key) => Some(key),
+            _ => None,
+        },
+        reused_from: None,
     };
     let running = running_secs(report.start_time.as_ref(), update);
     let progress = match decide(status.phase, running, plan.build_timeout) {
@@ -230,6 +253,79 @@ pub async fn run(
     };
     update.status.build_status = Some(report);
     Ok(progress)
+}
+
+/// A build of another job with the same reuse key, from the controller's job cache (or the API
+/// server when there is none), in the scope the operator's settings allow.
+async fn find_reusable(
+    ctx: &Context,
+    job: &NotebookValidationJob,
+    key: &str,
+) -> Result<Option<reuse::Found>, Error> {
+    let namespace = job.namespace().unwrap_or_default();
+    let now = k8s_openapi::jiff::Timestamp::now();
+    if let Some(store) = &ctx.jobs {
+        let jobs = store.state();
+        return Ok(reuse::find(
+            jobs.iter().map(AsRef::as_ref),
+            key,
+            &namespace,
+            &ctx.reuse,
+            now,
+        ));
+    }
+    let api: kube::Api<NotebookValidationJob> = if ctx.reuse.across_namespaces {
+        kube::Api::all(ctx.client.clone())
+    } else {
+        kube::Api::namespaced(ctx.client.clone(), &namespace)
+    };
+    let jobs = api
+        .list(&kube::api::ListParams::default())
+        .await
+        .map_err(Error::kube("listing jobs for a build to reuse"))?;
+    Ok(reuse::find(&jobs.items, key, &namespace, &ctx.reuse, now))
+}
+
+/// Records `found` as the job's image: nothing is built.
+async fn reused(
+    ctx: &Context,
+    job: &NotebookValidationJob,
+    update: &mut StatusUpdate,
+    strategy: &str,
+    why: &str,
+    key: &str,
+    found: reuse::Found,
+) -> Progress<String> {
+    let message = format!(
+        "reused {} built by job {} (build {}) from the same inputs; nothing was built",
+        found.image, found.job, found.build
+    );
+    update.status.build_status = Some(BuildStatusReport {
+        strategy: Some(strategy.to_owned()),
+        phase: Some(BuildPhase::Succeeded),
+        reason: Some(Reason::ImageReused.as_str().to_owned()),
+        message: Some(message.clone()),
+        build_name: Some(found.build.clone()),
+        image_reference: Some(found.image.clone()),
+        start_time: Some(update.now().clone()),
+        completion_time: Some(update.now().clone()),
+        logs_tail: None,
+        reuse_key: Some(key.to_owned()),
+        reused_from: Some(found.job.clone()),
+    });
+    update.condition(
+        BUILD_READY,
+        true,
+        Reason::ImageReused,
+        format!("{why}; {message}"),
+    );
+    update.phase(
+        Phase::BuildComplete,
+        format!("image reused from job {}", found.job),
+    );
+    ctx.event(job, EventType::Normal, Reason::ImageReused, &message)
+        .await;
+    Progress::Done(found.image)
 }
 
 /// Chooses the strategy, or ends the job when none can build it (`None`). A strategy switched

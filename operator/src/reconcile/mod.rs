@@ -17,6 +17,7 @@ pub mod outcome;
 pub mod plan;
 pub mod pod_lifecycle;
 pub mod reason;
+pub mod reuse;
 pub mod select;
 pub mod status;
 pub mod validate;
@@ -140,8 +141,12 @@ pub struct Context {
     backoff: Mutex<HashMap<String, u32>>,
     /// The status last written for each job in progress.
     pub written: StatusMemo,
+    /// Whether and how builds are reused.
+    pub reuse: reuse::ReuseSettings,
     /// The cache of the pods jobs own, when the controller keeps one.
     pods: Option<Store<Pod>>,
+    /// The cache of the jobs, when the controller keeps one.
+    jobs: Option<Store<NotebookValidationJob>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -174,7 +179,9 @@ impl Context {
             health: Arc::default(),
             backoff: Mutex::default(),
             written: StatusMemo::default(),
+            reuse: reuse::ReuseSettings::default(),
             pods: None,
+            jobs: None,
         }
     }
 
@@ -182,6 +189,12 @@ impl Context {
     /// asking the API server.
     pub fn use_pod_cache(&mut self, pods: Store<Pod>) {
         self.pods = Some(pods);
+    }
+
+    /// Reads other jobs (for builds to reuse) from `jobs`, the controller's cache, instead of
+    /// asking the API server.
+    pub fn use_job_cache(&mut self, jobs: Store<NotebookValidationJob>) {
+        self.jobs = Some(jobs);
     }
 
     /// Publishes an Event on `job`; failing to publish is logged, never fatal.

@@ -38,6 +38,8 @@ reasons! {
     Building,
     /// The build pushed its image.
     BuildSucceeded,
+    /// An image built before from the same inputs is used; nothing is built.
+    ImageReused,
     /// The build ended without an image.
     BuildFailed,
     /// The build was cancelled.

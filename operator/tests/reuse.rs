@@ -1,0 +1,131 @@
+//! Builds that are not repeated: on the real control plane, the second of two jobs with the same
+//! inputs uses the first one's digest-pinned image and creates no build, even after an operator
+//! restart; a changed input or one that is not pinned builds again, and status says why
+//! (docs/adrs/0008-build-reuse.md). The OpenShift build controller is played.
+
+mod support;
+
+use kube::ResourceExt;
+use notebook_validator_operator::crd::{NotebookValidationJob, Phase};
+use serde_json::json;
+use support::{Harness, condition};
+
+const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+const BASE: &str = "quay.io/jupyter/minimal-notebook@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+/// A job building with S2I from `git_ref` on `base`, installing `package`.
+fn job(name: &str, git_ref: &str, base: &str, package: &str) -> String {
+    format!(
+        "apiVersion: mlops.redhat.com/v1alpha1\nkind: NotebookValidationJob\nmetadata:\n  name: {name}\nspec:\n  notebook:\n    git:\n      url: https://github.com/example/notebooks.git\n      ref: \"{git_ref}\"\n    path: analysis.ipynb\n  timeout: 10m\n  podConfig:\n    buildConfig:\n      enabled: true\n      strategy: s2i\n      baseImage: \"{base}\"\n      packages: [\"{package}\"]\n"
+    )
+}
+
+/// Plays OpenShift's build controller to a pushed image, then the kubelet to a passing run.
+async fn build_and_pass(h: &Harness, name: &str) -> NotebookValidationJob {
+    let builds = h.dynamic("build.openshift.io", "v1", "Build");
+    h.wait_object(&builds, &format!("{name}-build")).await;
+    let digest = format!("sha256:{}", "cd".repeat(32));
+    h.patch_build(&format!("{name}-build"), json!({
+        "phase": "Complete", "startTimestamp": "2026-12-01T10:00:00Z", "completionTimestamp": "2026-12-01T10:01:00Z",
+        "outputDockerImageReference": format!("image-registry.openshift-image-registry.svc:5000/ns/{name}-build:latest"),
+        "output": { "to": { "imageDigest": digest } }
+    }))
+    .await;
+    h.wait_object(&h.pods(), &format!("{name}-validation"))
+        .await;
+    h.pass_pod(&format!("{name}-validation")).await;
+    h.wait_phase(name, Phase::Succeeded).await
+}
+
+fn build_report(
+    job: &NotebookValidationJob,
+) -> notebook_validator_operator::crd::BuildStatusReport {
+    job.status
+        .as_ref()
+        .and_then(|s| s.build_status.clone())
+        .expect("build status")
+}
+
+#[tokio::test]
+async fn the_second_job_with_the_same_inputs_reuses_the_image_even_after_a_restart() {
+    let mut h = Harness::new("reuse").await;
+    h.start_operator(&[], None);
+    h.create_job(&job("first", COMMIT, BASE, "pandas==2.2.3"))
+        .await;
+    let first = build_and_pass(&h, "first").await;
+    let built = build_report(&first).image_reference.expect("image");
+    assert!(build_report(&first).reuse_key.is_some());
+
+    // A new operator process: what it reuses comes from the jobs' status, not from its memory.
+    h.stop_operator();
+    h.start_operator(&[], None);
+    h.create_job(&job("second", COMMIT, BASE, "pandas==2.2.3"))
+        .await;
+    let second = h.wait_phase("second", Phase::ValidationRunning).await;
+    let report = build_report(&second);
+    assert_eq!(report.image_reference.as_deref(), Some(built.as_str()));
+    assert_eq!(
+        report.reused_from.as_deref(),
+        Some(format!("{}/first", h.env.namespace).as_str())
+    );
+    let (status, reason, message) = condition(&second, "BuildReady").expect("BuildReady");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "ImageReused"),
+        "{message}"
+    );
+    assert!(message.contains("nothing was built"), "{message}");
+    let pod = h.pods().get("second-validation").await.expect("pod");
+    assert_eq!(
+        pod.spec.expect("spec").containers[0].image.as_deref(),
+        Some(built.as_str())
+    );
+    let builds = h.dynamic("build.openshift.io", "v1", "Build");
+    assert!(
+        builds.get_opt("second-build").await.expect("get").is_none(),
+        "a second build was created"
+    );
+}
+
+#[tokio::test]
+async fn a_changed_input_builds_again() {
+    let mut h = Harness::new("reuse-changed").await;
+    h.start_operator(&[], None);
+    h.create_job(&job("first", COMMIT, BASE, "pandas==2.2.3"))
+        .await;
+    build_and_pass(&h, "first").await;
+    h.create_job(&job("second", COMMIT, BASE, "pandas==2.2.2"))
+        .await;
+    let second = build_and_pass(&h, "second").await;
+    let report = build_report(&second);
+    assert_eq!(report.reused_from, None);
+    assert_ne!(
+        report.reuse_key,
+        build_report(&h.jobs().get("first").await.expect("first")).reuse_key
+    );
+}
+
+#[tokio::test]
+async fn inputs_that_are_not_pinned_build_and_say_why() {
+    let mut h = Harness::new("reuse-unpinned").await;
+    h.start_operator(&[], None);
+    h.create_job(&job("branch", "main", BASE, "pandas")).await;
+    h.create_job(&job(
+        "tag",
+        COMMIT,
+        "quay.io/jupyter/minimal-notebook:latest",
+        "pandas",
+    ))
+    .await;
+    let builds = h.dynamic("build.openshift.io", "v1", "Build");
+    for (name, why) in [
+        ("branch", "git ref 'main' names no commit"),
+        ("tag", "has no digest and its tag may move"),
+    ] {
+        h.wait_object(&builds, &format!("{name}-build")).await;
+        let job = h.wait_phase(name, Phase::Building).await;
+        let (_, _, message) = condition(&job, "BuildReady").expect("BuildReady");
+        assert!(message.contains(why), "{name}: {message}");
+        assert!(build_report(&job).reuse_key.is_none(), "{}", job.name_any());
+    }
+}
