@@ -39,6 +39,8 @@ pub struct Capabilities {
     pub requirements_file: Support,
     /// Installs a package list.
     pub package_list: Support,
+    /// Installs requirements generated from the notebook's imports.
+    pub requirements_from_imports: Support,
     /// Builds the job's own Dockerfile.
     pub own_dockerfile: Support,
     /// Reports the pushed digest.
@@ -66,6 +68,7 @@ impl Capabilities {
             context_dir: Support::No,
             requirements_file: Support::No,
             package_list: Support::No,
+            requirements_from_imports: Support::No,
             own_dockerfile: Support::No,
             digest: Support::No,
             logs: Support::No,
@@ -85,6 +88,10 @@ impl Capabilities {
             ("contextDir", self.context_dir.to_string()),
             ("requirements file", self.requirements_file.to_string()),
             ("package list", self.package_list.to_string()),
+            (
+                "requirements from imports",
+                self.requirements_from_imports.to_string(),
+            ),
             ("own Dockerfile", self.own_dockerfile.to_string()),
             ("digest", self.digest.to_string()),
             ("logs", self.logs.to_string()),
@@ -107,6 +114,7 @@ pub const POD_BUILD: Capabilities = Capabilities {
     context_dir: Support::Yes,
     requirements_file: Support::Yes,
     package_list: Support::Yes,
+    requirements_from_imports: Support::Yes,
     own_dockerfile: Support::Yes,
     digest: Support::Yes,
     logs: Support::Yes,

@@ -12,6 +12,16 @@ pub const RUNNER_PACKAGES: [&str; 2] = ["papermill", "ipykernel"];
 /// Where the generated Dockerfile copies the requirements file inside the image.
 const REQUIREMENTS_IN_IMAGE: &str = "/tmp/nbv-requirements.txt";
 
+/// The program that lists a notebook's requirements from its imports and `%pip install` lines,
+/// leaving out the standard library (of the Python that runs it) and the repository's own
+/// modules, and mapping import names to distributions (`sklearn` is `scikit-learn`). Python,
+/// standard library only: it runs in the build, on the base image's interpreter; `nbv
+/// requirements` runs the same program.
+pub const REQUIREMENTS_FROM_IMPORTS: &str = include_str!("imports.py");
+
+/// Where the generating stage sees the build context.
+const SOURCE_IN_STAGE: &str = "/tmp/nbv-source";
+
 /// The Dockerfile to build for `request`: the user's own when given, otherwise a generated one.
 pub fn for_request(strategy: &str, request: &BuildRequest) -> Result<String, StrategyError> {
     if let Some(own) = &request.dockerfile {
@@ -65,6 +75,46 @@ pub fn generate(strategy: &str, request: &BuildRequest) -> Result<String, Strate
                 REQUIREMENTS_IN_IMAGE,
             ];
             lines.push(format!("RUN {}", json_array(&argv.map(str::to_owned))));
+        }
+        Requirements::FromImports(notebook) => {
+            check_single_line(notebook).map_err(|r| invalid("notebook.path", r))?;
+            crate::git::validate_relative_path(notebook)
+                .map_err(|r| invalid("notebook.path", r))?;
+            // A first stage reads the whole context (to tell the repository's own modules
+            // apart); only the list it writes reaches the image.
+            let from = lines.remove(1);
+            let runner = lines.remove(1);
+            lines.extend([
+                format!("{from} AS nbv-requirements"),
+                format!("COPY {}", json_array(&[".".into(), SOURCE_IN_STAGE.into()])),
+                format!("ENV NBV_REQUIREMENTS_OUT={REQUIREMENTS_IN_IMAGE}"),
+                format!(
+                    "RUN {}",
+                    json_array(&[
+                        "python3".into(),
+                        "-c".into(),
+                        REQUIREMENTS_FROM_IMPORTS.into(),
+                        format!("{SOURCE_IN_STAGE}/{notebook}"),
+                        SOURCE_IN_STAGE.into(),
+                    ])
+                ),
+                from,
+                runner,
+                format!(
+                    "COPY --from=nbv-requirements {}",
+                    json_array(&[REQUIREMENTS_IN_IMAGE.into(), REQUIREMENTS_IN_IMAGE.into()])
+                ),
+                format!(
+                    "RUN {}",
+                    json_array(&[
+                        "python3".into(),
+                        "-c".into(),
+                        REQUIREMENTS_FROM_IMPORTS.into(),
+                        "--install".into(),
+                        REQUIREMENTS_IN_IMAGE.into(),
+                    ])
+                ),
+            ]);
         }
         Requirements::Packages(packages) => {
             for package in packages {
@@ -135,6 +185,31 @@ mod tests {
         )
         .expect("renders");
         insta::assert_snapshot!(dockerfile);
+    }
+
+    #[test]
+    fn requirements_from_imports_are_generated_in_a_first_stage() {
+        let dockerfile = generate(
+            "t",
+            &request().with_requirements(Requirements::FromImports("notebooks/a.ipynb".into())),
+        )
+        .expect("renders");
+        let stages: Vec<&str> = dockerfile
+            .lines()
+            .filter(|l| l.starts_with("FROM"))
+            .collect();
+        assert_eq!(stages.len(), 2, "{dockerfile}");
+        assert!(stages[0].ends_with(" AS nbv-requirements"), "{dockerfile}");
+        assert!(
+            dockerfile.contains("\"/tmp/nbv-source/notebooks/a.ipynb\""),
+            "{dockerfile}"
+        );
+        assert!(
+            dockerfile.contains("COPY --from=nbv-requirements"),
+            "{dockerfile}"
+        );
+        let escape = request().with_requirements(Requirements::FromImports("../x.ipynb".into()));
+        assert!(generate("t", &escape).is_err());
     }
 
     #[test]

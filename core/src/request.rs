@@ -66,6 +66,9 @@ pub enum Requirements {
     File(String),
     /// An explicit list of pip requirement specifiers.
     Packages(Vec<String>),
+    /// Generated in the build from the imports and `%pip install` lines of this notebook,
+    /// relative to the build context ([`crate::dockerfile::REQUIREMENTS_FROM_IMPORTS`]).
+    FromImports(String),
 }
 
 /// One build, as the operator asks a strategy for it.

@@ -26,6 +26,8 @@ struct Served {
     installs: Repo,
     /// The same notebook whose requirements file names a package no index has.
     missing: Repo,
+    /// A notebook without a requirements file: its `%pip` line and import are the requirements.
+    imports: Repo,
 }
 
 fn served() -> &'static Served {
@@ -50,9 +52,20 @@ fn served() -> &'static Served {
                 )
                 .expect("repository")
         };
+        let pip_line = format!(
+            "%pip install --no-index --find-links {}wheels/ nbvdemo==1.0\nimport nbvdemo\nprint(nbvdemo.VALUE)",
+            server.files_url()
+        );
+        let imports = server
+            .repo(
+                "imports",
+                &[("uses-package.ipynb", notebook(&[pip_line.as_str()]).as_slice())],
+            )
+            .expect("repository");
         Served {
             installs: repo("installs", "nbvdemo==1.0"),
             missing: repo("missing", "nbv-no-such-package==1.0"),
+            imports,
             _server: server,
         }
     })
@@ -71,6 +84,12 @@ async fn harness(prefix: &str) -> Harness {
 /// A job building `repo`'s image with Buildah on the node's notebook image, pushed to the
 /// node's registry.
 fn build_job(h: &Harness, name: &str, repo: &Repo) -> String {
+    build_job_with(h, name, repo, "requirementsFile: requirements.txt")
+}
+
+/// A job building `repo`'s image with Buildah, its requirements given by `requirements` (a line
+/// of buildConfig).
+fn build_job_with(h: &Harness, name: &str, repo: &Repo, requirements: &str) -> String {
     let images = h.node_images();
     let registry = h
         .env
@@ -83,7 +102,7 @@ fn build_job(h: &Harness, name: &str, repo: &Repo) -> String {
         repo,
         "uses-package.ipynb",
         &format!(
-            "  podConfig:\n    buildConfig:\n      enabled: true\n      strategy: buildah\n      baseImage: {base}\n      requirementsFile: requirements.txt\n      outputImage: {REGISTRY}/builds/{name}:latest\n      strategyConfig:\n        executor: {executor}\n        gitImage: {git}\n",
+            "  podConfig:\n    buildConfig:\n      enabled: true\n      strategy: buildah\n      baseImage: {base}\n      {requirements}\n      outputImage: {REGISTRY}/builds/{name}:latest\n      strategyConfig:\n        executor: {executor}\n        gitImage: {git}\n",
             executor = images.buildah.reference,
             git = images.operator.reference,
         ),
@@ -141,4 +160,23 @@ async fn a_requirement_no_index_has_fails_the_build_with_the_builders_log_in_sta
         status.validation_pod_name.is_none(),
         "nothing is validated after a failed build"
     );
+}
+
+#[tokio::test]
+async fn a_notebook_without_a_requirements_file_builds_from_its_imports() {
+    let h = harness("buildah-imports").await;
+    h.create_job(&build_job_with(
+        &h,
+        "imports",
+        &served().imports,
+        "fallbackStrategy: auto",
+    ))
+    .await;
+    let job = verdict_within(&h, "imports", BUILD_VERDICT).await;
+    let status = job.status.clone().expect("status");
+    assert_eq!(phase(&job), Some(Phase::Succeeded), "{status:#?}");
+    assert_eq!(status.results[0].status, CellStatus::Passed, "{status:#?}");
+    // The generated list is in the build's log.
+    let build_log = logs(&h, "imports-build", "build").await;
+    assert!(build_log.contains("nbvdemo==1.0"), "{build_log}");
 }

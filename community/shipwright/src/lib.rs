@@ -71,6 +71,13 @@ impl BuildStrategy for Shipwright {
 
     fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
         let config: ShipwrightConfig = request.config(NAME)?;
+        if matches!(request.requirements, Requirements::FromImports(_)) {
+            return Err(StrategyError::invalid_config(
+                NAME,
+                "buildConfig.fallbackStrategy",
+                "Shipwright builds with the cluster build strategy and the repository's own files; requirements generated from the notebook's imports are not supported: name a requirementsFile, or choose another strategy",
+            ));
+        }
         git::validate_source(NAME, &request.source)?;
         pod_build::output_image(NAME, request)?;
         if let Some(name) = &config.build_strategy_ref

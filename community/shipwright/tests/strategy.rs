@@ -134,3 +134,15 @@ fn renders_a_build_and_a_buildrun() {
 fn maps_every_buildrun_state() {
     insta::assert_snapshot!(testkit::status_table(&Shipwright, &fixtures()));
 }
+
+#[test]
+fn requirements_from_imports_are_refused_saying_why() {
+    let request = testkit::sample_request().with_requirements(
+        buildstrategy_api::Requirements::FromImports("analysis.ipynb".into()),
+    );
+    let message = Shipwright
+        .validate_config(&request)
+        .expect_err("refused")
+        .to_string();
+    assert!(message.contains("not supported"), "{message}");
+}

@@ -165,6 +165,7 @@ impl BuildStrategy for Tekton {
         declared.context_dir = Support::Yes;
         declared.requirements_file = Support::Yes;
         declared.package_list = Support::Yes;
+        declared.requirements_from_imports = Support::Yes;
         declared.own_dockerfile = Support::Yes;
         declared.digest = Support::Yes;
         declared.logs = Support::Yes;

@@ -25,6 +25,18 @@ pub(crate) enum Command {
     /// Prepares the Python environment (virtualenv with papermill and ipykernel)
     /// and prints the interpreter path; CI runs it once before the tests.
     Setup(SetupArgs),
+    /// Prints the requirements a build generates from the notebook's imports and `%pip install`
+    /// lines (`fallbackStrategy: auto`), one per line, as python3 (or NBV_PYTHON) sees them.
+    Requirements(RequirementsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RequirementsArgs {
+    /// The notebook.
+    pub(crate) notebook: PathBuf,
+    /// The repository's root (its own modules are left out), besides the notebook's directory.
+    #[arg(long)]
+    pub(crate) source_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -26,7 +26,9 @@ use clap::Parser;
 use nbv_compare::CompareConfig;
 use nbv_report::{Outcome, Report, SCHEMA_VERSION, Strategy, Summary, TERMINATION_MESSAGE_LIMIT};
 
-use crate::cli::{Cli, Command, CommonArgs, Mode, OutputFormat, RunArgs, ValidateArgs};
+use crate::cli::{
+    Cli, Command, CommonArgs, Mode, OutputFormat, RequirementsArgs, RunArgs, ValidateArgs,
+};
 use crate::error::{RunError, invalid};
 use crate::pipeline::{Log, Settings};
 
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args, &log),
         Command::Validate(args) => validate(args, &log),
         Command::Setup(_) => setup(&log),
+        Command::Requirements(args) => requirements(&args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX)),
@@ -110,6 +113,31 @@ fn setup(log: &Log) -> anyhow::Result<i32> {
     let python = python::resolve(&cache_dir, &env, log.as_ref())?;
     println!("{}", python.exe.display());
     Ok(0)
+}
+
+/// The program the builds run (one copy, in the strategy API).
+const REQUIREMENTS_FROM_IMPORTS: &str = include_str!("../../../core/src/imports.py");
+
+/// Prints the requirements generated from the notebook's imports, as a build does.
+fn requirements(args: &RequirementsArgs) -> anyhow::Result<i32> {
+    let python = std::env::var_os("NBV_PYTHON").unwrap_or_else(|| "python3".into());
+    let mut command = std::process::Command::new(&python);
+    command
+        .arg("-c")
+        .arg(REQUIREMENTS_FROM_IMPORTS)
+        .arg(&args.notebook);
+    if let Some(dir) = &args.source_dir {
+        command.arg(dir);
+    }
+    let status = command.status().map_err(|e| {
+        invalid(format!(
+            "cannot run {}: {e}; set NBV_PYTHON to a Python 3 interpreter",
+            python.to_string_lossy()
+        ))
+    })?;
+    Ok(status
+        .code()
+        .unwrap_or(Outcome::InfrastructureError.exit_code()))
 }
 
 /// Writes the report file, prints the report, returns the exit code.

@@ -67,11 +67,6 @@ pub enum PlanError {
         "buildConfig names no requirementsFile, packages or dockerfile, and fallbackStrategy is 'fail'; name one, or set fallbackStrategy to 'warn' to build from the base image alone"
     )]
     NoRequirements,
-    /// `fallbackStrategy: auto` would generate requirements from the notebook's imports.
-    #[error(
-        "fallbackStrategy 'auto' (requirements generated from the notebook's imports) is not supported yet; name requirementsFile or packages, or use fallbackStrategy 'warn'"
-    )]
-    GeneratedRequirementsNotSupported,
     /// A field the operator passes on (to a clone, a build, the runner) that it must refuse.
     #[error("{field}: {reason}")]
     Refused {
@@ -168,10 +163,9 @@ pub fn plan(job: &NotebookValidationJob, default_image: &str) -> Result<Plan, Pl
                 let bare = build.requirements_file.is_none()
                     && build.packages.is_empty()
                     && build.dockerfile.is_none();
-                if bare {
+                if bare && !generates_requirements(build) {
                     match build.fallback_strategy {
                         Some(FallbackStrategy::Fail) => return Err(PlanError::NoRequirements),
-                        Some(FallbackStrategy::Auto) => return Err(PlanError::GeneratedRequirementsNotSupported),
                         _ => warning = Some("no requirementsFile, packages or dockerfile: the image is the base image plus the runner's packages".to_owned()),
                     }
                 }
@@ -192,6 +186,16 @@ pub fn plan(job: &NotebookValidationJob, default_image: &str) -> Result<Plan, Pl
     })
 }
 
+/// Whether the build generates its requirements from the notebook's imports: asked for with
+/// `fallbackStrategy: auto` or `autoGenerateRequirements`, when nothing else names them.
+fn generates_requirements(build: &BuildConfig) -> bool {
+    let bare = build.requirements_file.is_none()
+        && build.packages.is_empty()
+        && build.dockerfile.is_none();
+    bare && (build.fallback_strategy == Some(FallbackStrategy::Auto)
+        || build.auto_generate_requirements == Some(true))
+}
+
 fn build_request(
     job: &NotebookValidationJob,
     build: &BuildConfig,
@@ -204,6 +208,9 @@ fn build_request(
     let requirements = match (&build.requirements_file, build.packages.is_empty()) {
         (Some(file), _) => Requirements::File(file.clone()),
         (None, false) => Requirements::Packages(build.packages.clone()),
+        (None, true) if generates_requirements(build) => {
+            Requirements::FromImports(job.spec.notebook.path.clone())
+        }
         (None, true) => Requirements::None,
     };
     let mut request = BuildRequest::new(
@@ -255,13 +262,21 @@ mod tests {
             ),
             Err(PlanError::NoRequirements)
         );
-        assert_eq!(
-            plan(
-                &job("{ enabled: true, strategy: s2i, fallbackStrategy: auto }"),
-                "img"
-            ),
-            Err(PlanError::GeneratedRequirementsNotSupported)
-        );
+        for generated in [
+            "{ enabled: true, strategy: s2i, fallbackStrategy: auto }",
+            "{ enabled: true, strategy: s2i, autoGenerateRequirements: true }",
+        ] {
+            let planned = plan(&job(generated), "img").expect("planned");
+            assert_eq!(planned.warning, None, "{generated}");
+            let ImageSource::Build { request, .. } = planned.image else {
+                panic!("{generated}: a build");
+            };
+            assert!(
+                matches!(&request.requirements, Requirements::FromImports(path) if path.ends_with(".ipynb")),
+                "{generated}: {:?}",
+                request.requirements
+            );
+        }
         let named = plan(
             &job(
                 "{ enabled: true, strategy: s2i, fallbackStrategy: fail, requirementsFile: r.txt }",

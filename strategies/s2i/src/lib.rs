@@ -131,6 +131,15 @@ impl BuildStrategy for SourceToImage {
                 StrategyError::invalid_config(NAME, "buildConfig.requirementsFile", r)
             })?;
         }
+        if config.builder_image.is_some()
+            && matches!(request.requirements, Requirements::FromImports(_))
+        {
+            return Err(StrategyError::invalid_config(
+                NAME,
+                "buildConfig.fallbackStrategy",
+                "requirements generated from the notebook's imports need a Docker build; remove strategyConfig.builderImage, or name a requirementsFile",
+            ));
+        }
         if let Some(builder) = &config.builder_image {
             check_image_reference(builder).map_err(|r| {
                 StrategyError::invalid_config(NAME, "strategyConfig.builderImage", r)
@@ -154,6 +163,8 @@ impl BuildStrategy for SourceToImage {
         declared.context_dir = Support::Yes;
         declared.requirements_file = Support::Yes;
         declared.package_list = Support::Yes;
+        declared.requirements_from_imports =
+            Support::Partly("Docker builds, not with builderImage");
         declared.own_dockerfile = Support::Yes;
         declared.digest = Support::Yes;
         declared.logs = Support::Yes;

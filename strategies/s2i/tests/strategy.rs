@@ -143,3 +143,20 @@ fn renders_a_source_build_from_a_builder_image() {
 fn maps_every_build_phase() {
     insta::assert_snapshot!(testkit::status_table(&SourceToImage, &fixtures()));
 }
+
+#[test]
+fn requirements_from_imports_need_a_docker_build() {
+    let imports = testkit::sample_request()
+        .with_requirements(Requirements::FromImports("analysis.ipynb".into()));
+    SourceToImage
+        .validate_config(&imports)
+        .expect("a Docker build generates them");
+    let source = imports.with_strategy_config(
+        json!({ "builderImage": "registry.access.redhat.com/ubi9/python-311:latest" }),
+    );
+    let message = SourceToImage
+        .validate_config(&source)
+        .expect_err("refused")
+        .to_string();
+    assert!(message.contains("builderImage"), "{message}");
+}

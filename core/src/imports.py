@@ -1,0 +1,173 @@
+"""Requirements of a notebook, from its imports and its %pip lines (docs/adrs/0007).
+
+Usage: python3 imports.py NOTEBOOK [SOURCE_DIR...] prints one requirement (or pip option) per
+line, and writes them to $NBV_REQUIREMENTS_OUT when set; imports installed by their own name are
+reported on standard error. python3 imports.py --install FILE installs FILE with pip unless it
+names nothing. Uses the standard library only, and the interpreter's own list of standard
+modules, so it answers for the Python that runs it.
+"""
+import ast
+import json
+import os
+import shlex
+import sys
+
+# Import names whose distribution is named otherwise.
+DISTRIBUTIONS = {
+    "sklearn": "scikit-learn",
+    "cv2": "opencv-python",
+    "PIL": "Pillow",
+    "yaml": "PyYAML",
+    "bs4": "beautifulsoup4",
+    "dateutil": "python-dateutil",
+    "dotenv": "python-dotenv",
+    "skimage": "scikit-image",
+    "Crypto": "pycryptodome",
+    "OpenSSL": "pyOpenSSL",
+    "google.protobuf": "protobuf",
+    "jwt": "PyJWT",
+    "magic": "python-magic",
+    "serial": "pyserial",
+    "usb": "pyusb",
+    "attr": "attrs",
+    "git": "GitPython",
+    "docx": "python-docx",
+    "pptx": "python-pptx",
+    "fitz": "PyMuPDF",
+    "tensorflow_hub": "tensorflow-hub",
+    "mpl_toolkits": "matplotlib",
+    "IPython": "ipython",
+    "ipywidgets": "ipywidgets",
+}
+
+# Installed with every notebook image: never listed.
+PROVIDED = {"papermill", "ipykernel", "IPython", "ipython"}
+
+
+def standard(name):
+    names = getattr(sys, "stdlib_module_names", None)
+    if names is not None:
+        return name in names or name in sys.builtin_module_names
+    import importlib.util
+    import sysconfig
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        return spec is not None
+    return spec.origin in ("built-in", "frozen") or spec.origin.startswith(
+        sysconfig.get_paths()["stdlib"]
+    )
+
+
+def local(name, dirs):
+    return any(
+        os.path.isfile(os.path.join(d, name + ".py"))
+        or os.path.isdir(os.path.join(d, name))
+        for d in dirs
+    )
+
+
+def cells(path):
+    with open(path, encoding="utf-8") as f:
+        nb = json.load(f)
+    sheets = nb.get("worksheets")
+    found = nb.get("cells") or [c for s in sheets or [] for c in s.get("cells", [])]
+    for cell in found:
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", cell.get("input", ""))
+        yield "".join(source) if isinstance(source, list) else source
+
+
+def pip_line(line):
+    """The arguments of `%pip install ...` or `!pip install ...`, else None."""
+    words = line.strip().lstrip("%!").split(None, 2)
+    if len(words) >= 2 and words[0] in ("pip", "pip3") and words[1] == "install":
+        return shlex.split(words[2] if len(words) > 2 else "")
+    if line.strip().startswith("!python") and " -m pip install " in line:
+        return shlex.split(line.split(" -m pip install ", 1)[1])
+    return None
+
+
+def main(argv):
+    notebook = argv[1]
+    dirs = [os.path.dirname(os.path.abspath(notebook))] + argv[2:]
+    # What %pip lines name comes first: they carry versions and options an import cannot.
+    options, pinned, wanted, unknown = [], [], [], []
+    for source in cells(notebook):
+        code = []
+        for line in source.splitlines():
+            args = pip_line(line)
+            if args is not None:
+                i = 0
+                while i < len(args):
+                    arg = args[i]
+                    if arg.startswith("-"):
+                        takes_value = arg in ("--find-links", "-f", "--index-url", "-i",
+                                              "--extra-index-url", "--trusted-host")
+                        option = arg + (" " + args[i + 1] if takes_value and i + 1 < len(args) else "")
+                        if option not in options and arg not in ("-q", "--quiet", "-U", "--upgrade"):
+                            options.append(option)
+                        i += 2 if takes_value else 1
+                        continue
+                    pinned.append(arg)
+                    i += 1
+                code.append("")
+            elif line.lstrip().startswith(("%", "!")):
+                code.append("")
+            else:
+                code.append(line)
+        try:
+            tree = ast.parse("\n".join(code))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for full in names:
+                top = full.split(".")[0]
+                if standard(top) or local(top, dirs) or top in PROVIDED:
+                    continue
+                dist = DISTRIBUTIONS.get(full) or DISTRIBUTIONS.get(top)
+                if dist is None:
+                    dist = top
+                    if top not in unknown:
+                        unknown.append(top)
+                wanted.append(dist)
+    seen, requirements = set(), []
+    for req in pinned + wanted:
+        key = req.split("=")[0].split("<")[0].split(">")[0].split("[")[0].lower().replace("_", "-")
+        if key not in seen:
+            seen.add(key)
+            requirements.append(req)
+    lines = options + requirements
+    for line in lines:
+        print(line)
+    out = os.environ.get("NBV_REQUIREMENTS_OUT")
+    if out:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in lines))
+    if unknown:
+        print("nbv: installed by their import name (not in the table of other names): "
+              + ", ".join(unknown), file=sys.stderr)
+
+
+def install(path):
+    with open(path, encoding="utf-8") as f:
+        names = [line for line in f.read().splitlines() if line and not line.startswith("-")]
+    if not names:
+        print("nbv: the notebook imports nothing to install")
+        return 0
+    import subprocess
+
+    return subprocess.call([sys.executable, "-m", "pip", "install", "--no-cache-dir", "-r", path])
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--install"]:
+        sys.exit(install(sys.argv[2]))
+    main(sys.argv)
