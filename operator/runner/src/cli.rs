@@ -66,6 +66,10 @@ pub(crate) struct CommonArgs {
     /// requirements.txt installed before execution.
     #[arg(long, env = "NBV_REQUIREMENTS")]
     pub(crate) requirements: Option<PathBuf>,
+    /// Without --requirements: generate them from the notebook's imports and %pip lines (as a
+    /// build with fallbackStrategy: auto does) and install them before execution.
+    #[arg(long, env = "NBV_REQUIREMENTS_FROM_IMPORTS")]
+    pub(crate) requirements_from_imports: bool,
     /// Comparison strategy; overrides the strategy of --comparison-config.
     #[arg(long, value_enum, env = "NBV_MODE")]
     pub(crate) mode: Option<Mode>,

@@ -115,16 +115,13 @@ fn setup(log: &Log) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The program the builds run (one copy, in the strategy API).
-const REQUIREMENTS_FROM_IMPORTS: &str = include_str!("../../../core/src/imports.py");
-
 /// Prints the requirements generated from the notebook's imports, as a build does.
 fn requirements(args: &RequirementsArgs) -> anyhow::Result<i32> {
     let python = std::env::var_os("NBV_PYTHON").unwrap_or_else(|| "python3".into());
     let mut command = std::process::Command::new(&python);
     command
         .arg("-c")
-        .arg(REQUIREMENTS_FROM_IMPORTS)
+        .arg(requirements::FROM_IMPORTS)
         .arg(&args.notebook);
     if let Some(dir) = &args.source_dir {
         command.arg(dir);
@@ -200,6 +197,7 @@ fn settings(
         golden: common.golden.clone(),
         parameters: params::Parameters::parse(&common.params, parameters_json)?,
         requirements: common.requirements.clone(),
+        requirements_from_imports: common.requirements_from_imports,
         compare,
         cell_timeout: common.cell_timeout,
         timeout: Duration::from_secs(common.timeout),

@@ -28,6 +28,7 @@ pub(crate) struct Settings {
     pub(crate) golden: Option<PathBuf>,
     pub(crate) parameters: Parameters,
     pub(crate) requirements: Option<PathBuf>,
+    pub(crate) requirements_from_imports: bool,
     pub(crate) compare: CompareConfig,
     pub(crate) cell_timeout: u64,
     pub(crate) timeout: Duration,
@@ -88,7 +89,21 @@ fn execute_and_compare(settings: &Settings, log: &Log) -> Result<Verdict, RunErr
     create_dir(&settings.work_dir)?;
     let mut env = writable_home_env(&settings.work_dir)?;
     let python = python::resolve(&settings.cache_dir, &env, log.as_ref())?;
-    if let Some(requirements) = &settings.requirements {
+    let generated = settings.work_dir.join("requirements-from-imports.txt");
+    let requirements = match &settings.requirements {
+        Some(file) => Some(file.as_path()),
+        None if settings.requirements_from_imports => {
+            requirements::generate(&python, &settings.notebook, &generated, &env, log.as_ref())?;
+            // Options alone (an index) install nothing, and pip refuses them.
+            let names_one = std::fs::read_to_string(&generated)
+                .unwrap_or_default()
+                .lines()
+                .any(|line| !line.trim().is_empty() && !line.starts_with('-'));
+            names_one.then_some(generated.as_path())
+        }
+        None => None,
+    };
+    if let Some(requirements) = requirements {
         let site = requirements::install(
             &python,
             requirements,

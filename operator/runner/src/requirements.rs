@@ -17,6 +17,43 @@ use crate::python::{Python, run_checked};
 
 const READY_MARKER: &str = ".nbv-ready";
 
+/// The program builds run to list a notebook's requirements from its imports (one copy, in the
+/// strategy API).
+pub(crate) const FROM_IMPORTS: &str = include_str!("../../../core/src/imports.py");
+
+/// Writes the requirements of `notebook`'s imports to `out` with `python`, as a build with
+/// `fallbackStrategy: auto` does, and logs them.
+pub(crate) fn generate(
+    python: &Python,
+    notebook: &Path,
+    out: &Path,
+    env: &[(OsString, OsString)],
+    log: &dyn Fn(&str),
+) -> Result<(), RunError> {
+    let mut command = Command::new(&python.exe);
+    command
+        .arg("-c")
+        .arg(FROM_IMPORTS)
+        .arg(notebook)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("NBV_REQUIREMENTS_OUT", out);
+    run_checked(
+        command,
+        "generating requirements from the notebook's imports",
+        "the notebook must be readable JSON",
+    )?;
+    let listed = std::fs::read_to_string(out).unwrap_or_default();
+    log(&format!(
+        "requirements from the notebook's imports: {}",
+        if listed.trim().is_empty() {
+            "none".to_owned()
+        } else {
+            listed.lines().collect::<Vec<_>>().join(" ")
+        }
+    ));
+    Ok(())
+}
+
 /// Installs `requirements` (once per content) and returns the directory to put on PYTHONPATH.
 pub(crate) fn install(
     python: &Python,

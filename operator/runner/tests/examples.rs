@@ -224,3 +224,35 @@ fn requirements_installed_with_read_only_home() {
     assert_eq!(summary.results[0].output.as_deref(), Some("a = 1"));
     assert!(dir.path().join("work/home").is_dir());
 }
+
+#[test]
+fn requirements_generated_from_imports_are_installed_at_start() {
+    ensure_python();
+    let dir = tempfile::tempdir().unwrap();
+    let nb = dir.path().join("imports.ipynb");
+    let notebook = serde_json::json!({
+        "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "cells": [{"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [],
+                   "source": "import json\nimport tomli_w\nprint(tomli_w.dumps({'b': 2}))"}]
+    });
+    std::fs::write(&nb, notebook.to_string()).unwrap();
+    let termination = dir.path().join("termination-log");
+    let out = command()
+        .arg("run")
+        .env("HOME", "/proc")
+        .env("NBV_NOTEBOOK", &nb)
+        .env("NBV_REQUIREMENTS_FROM_IMPORTS", "true")
+        .env("NBV_TERMINATION_MESSAGE_PATH", &termination)
+        .env("NBV_WORK_DIR", dir.path().join("work"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let summary = Summary::from_json(&std::fs::read_to_string(&termination).unwrap()).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}\n{stderr}", summary.message);
+    assert_eq!(summary.results[0].output.as_deref(), Some("b = 2"));
+    assert!(
+        stderr.contains("requirements from the notebook's imports: tomli_w"),
+        "{stderr}"
+    );
+}

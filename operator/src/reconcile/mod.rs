@@ -354,7 +354,7 @@ async fn run_steps(
     if remaining <= 0 {
         return failure::timed_out(job, ctx, &plan, update).await;
     }
-    let (image, requirements) = match &plan.image {
+    let (image, requirements, requirements_from_imports) = match &plan.image {
         ImageSource::Given(image) => {
             update.condition(
                 status::BUILD_READY,
@@ -362,18 +362,19 @@ async fn run_steps(
                 Reason::ImageProvided,
                 format!("using podConfig.containerImage {image}"),
             );
-            (image.clone(), None)
+            (image.clone(), None, false)
         }
         ImageSource::Default {
             image,
             requirements,
+            from_imports,
         } => {
             update.condition(status::BUILD_READY, true, Reason::DefaultImage, format!("no image given or built: using {image}, the runner installs the requirements at start"));
-            (image.clone(), requirements.as_deref())
+            (image.clone(), requirements.as_deref(), *from_imports)
         }
         ImageSource::Build { strategy, request } => {
             match build::run(ctx, job, strategy, request, &plan, update).await? {
-                Progress::Done(image) => (image, None),
+                Progress::Done(image) => (image, None, false),
                 Progress::Waiting(after) => return Ok(requeue(after, remaining)),
                 Progress::Ended => return Ok(Action::await_change()),
             }
@@ -382,6 +383,7 @@ async fn run_steps(
     let pod_plan = PodPlan {
         image: &image,
         requirements,
+        requirements_from_imports,
         attempt: update.status.retry_count.unwrap_or(0),
         deadline_secs: remaining,
     };

@@ -39,6 +39,9 @@ pub enum ImageSource {
         image: String,
         /// The requirements file in the repository, if the job names one.
         requirements: Option<String>,
+        /// Without one: whether the runner generates them from the notebook's imports
+        /// (`autoGenerateRequirements` or `fallbackStrategy: auto`).
+        from_imports: bool,
     },
 }
 
@@ -175,6 +178,10 @@ pub fn plan(job: &NotebookValidationJob, default_image: &str) -> Result<Plan, Pl
         },
         (None, None) => ImageSource::Default {
             image: default_image.to_owned(),
+            from_imports: pod
+                .build_config
+                .as_ref()
+                .is_some_and(generates_requirements),
             requirements: pod.build_config.and_then(|b| b.requirements_file),
         },
     };
@@ -303,7 +310,21 @@ mod tests {
             default.image,
             ImageSource::Default {
                 image: "img".into(),
-                requirements: Some("r.txt".into())
+                requirements: Some("r.txt".into()),
+                from_imports: false,
+            }
+        );
+        let generated = plan(
+            &job("{ enabled: false, autoGenerateRequirements: true }"),
+            "img",
+        )
+        .expect("plan");
+        assert_eq!(
+            generated.image,
+            ImageSource::Default {
+                image: "img".into(),
+                requirements: None,
+                from_imports: true,
             }
         );
         let timed = plan(

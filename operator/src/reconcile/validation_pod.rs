@@ -51,6 +51,8 @@ pub struct PodPlan<'a> {
     pub image: &'a str,
     /// A requirements file the runner installs first (the default-image option).
     pub requirements: Option<&'a str>,
+    /// Without one: whether the runner generates them from the notebook's imports first.
+    pub requirements_from_imports: bool,
     /// Which attempt this is (0 for the first), for the name.
     pub attempt: i32,
     /// Seconds the pod may run.
@@ -221,6 +223,8 @@ pub fn render(job: &NotebookValidationJob, plan: &PodPlan<'_>, settings: &PodSet
             "NBV_REQUIREMENTS",
             format!("{NOTEBOOK_DIR}/{requirements}"),
         ));
+    } else if plan.requirements_from_imports {
+        vars.push(env("NBV_REQUIREMENTS_FROM_IMPORTS", "true"));
     }
     vars.extend(pod_config.env.iter().cloned());
     let mut mounts = vec![
@@ -314,6 +318,7 @@ mod tests {
         let plan = PodPlan {
             image: "img",
             requirements: None,
+            requirements_from_imports: false,
             attempt: 0,
             deadline_secs: 60,
         };

@@ -556,6 +556,7 @@ pub(crate) fn bare_operator(
                 let plan = PodPlan {
                     image: PREBUILT_IMAGE,
                     requirements: None,
+                    requirements_from_imports: false,
                     attempt: 0,
                     deadline_secs: 1800,
                 };
