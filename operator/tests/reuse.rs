@@ -129,3 +129,42 @@ async fn inputs_that_are_not_pinned_build_and_say_why() {
         assert!(build_report(&job).reuse_key.is_none(), "{}", job.name_any());
     }
 }
+
+#[tokio::test]
+async fn jobs_created_together_wait_for_one_build_instead_of_starting_their_own() {
+    let mut h = Harness::new("reuse-together").await;
+    h.start_operator(&[], None);
+    for name in ["one", "two", "three"] {
+        h.create_job(&job(name, COMMIT, BASE, "pandas==2.2.3"))
+            .await;
+    }
+    let builds = h.dynamic("build.openshift.io", "v1", "Build");
+    // One of them builds; the others wait for it.
+    let builder = loop {
+        let listed = builds.list(&Default::default()).await.expect("builds");
+        if let Some(build) = listed.items.first() {
+            break build.name_any().trim_end_matches("-build").to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let waiting: Vec<&str> = ["one", "two", "three"]
+        .into_iter()
+        .filter(|n| *n != builder)
+        .collect();
+    for name in &waiting {
+        let job = h.wait_phase(name, Phase::Building).await;
+        let (_, reason, message) = condition(&job, "BuildReady").expect("BuildReady");
+        assert_eq!(reason, "WaitingForBuild", "{message}");
+    }
+    build_and_pass(&h, &builder).await;
+    for name in &waiting {
+        let job = h.wait_phase(name, Phase::ValidationRunning).await;
+        let report = build_report(&job);
+        assert_eq!(
+            report.reused_from.as_deref(),
+            Some(format!("{}/{builder}", h.env.namespace).as_str())
+        );
+    }
+    let listed = builds.list(&Default::default()).await.expect("builds");
+    assert_eq!(listed.items.len(), 1, "one build for three jobs");
+}

@@ -102,18 +102,31 @@ pub async fn run(
     let status = match strategy.build_status(&ctx.client, request).await {
         Ok(status) => status,
         Err(StrategyError::NotFound { .. }) => {
-            match &reusable {
-                Reusable::Key(key) => match find_reusable(ctx, job, key).await? {
-                    Some(found) => {
+            if let Reusable::Key(key) = &reusable {
+                match lookup(ctx, job, key, plan.build_timeout).await? {
+                    Lookup::Reuse(found) => {
                         return Ok(reused(ctx, job, update, name, &why, key, found).await);
                     }
-                    None => why = format!("{why}; no image was built before from the same inputs"),
-                },
-                Reusable::No(_) => {}
+                    Lookup::Wait(holder) => {
+                        let message = format!(
+                            "{why}; job {holder} is building an image from the same inputs: waiting for it instead of building a second"
+                        );
+                        update.condition_unknown(BUILD_READY, Reason::WaitingForBuild, message);
+                        update.phase(
+                            Phase::Building,
+                            format!("waiting for the build of job {holder}"),
+                        );
+                        return Ok(Progress::Waiting(Some(WAIT_FOR_OTHER_BUILD)));
+                    }
+                    Lookup::Build => {
+                        why = format!("{why}; no image was built before from the same inputs");
+                    }
+                }
             }
             match create(ctx, strategy.as_ref(), request).await? {
                 Ok(()) => {}
                 Err((reason, message)) => {
+                    release(ctx, job, &reusable);
                     ctx.fail_job(job, update, Some(BUILD_READY), reason, message)
                         .await;
                     return Ok(Progress::Ended);
@@ -144,14 +157,18 @@ pub async fn run(
         start_time: status.start_time.clone().or(previous.start_time),
         completion_time: status.completion_time.clone(),
         logs_tail: status.logs_tail.clone().or(previous.logs_tail),
-        reuse_key: match reusable {
-            Reusable::Key(key) => Some(key),
+        reuse_key: match &reusable {
+            Reusable::Key(key) => Some(key.clone()),
             _ => None,
         },
         reused_from: None,
     };
     let running = running_secs(report.start_time.as_ref(), update);
-    let progress = match decide(status.phase, running, plan.build_timeout) {
+    let decision = decide(status.phase, running, plan.build_timeout);
+    if !matches!(decision, Decision::Wait { .. }) {
+        release(ctx, job, &reusable);
+    }
+    let progress = match decision {
         Decision::UseImage => {
             // The status just read usually carries the pinned image; only without a digest is the
             // strategy asked again (S2I then reads its ImageStream).
@@ -255,35 +272,68 @@ pub async fn run(
     Ok(progress)
 }
 
-/// A build of another job with the same reuse key, from the controller's job cache (or the API
-/// server when there is none), in the scope the operator's settings allow.
-async fn find_reusable(
+/// How often a job waiting for another job's build looks again: that build's progress does
+/// not wake it.
+const WAIT_FOR_OTHER_BUILD: Duration = Duration::from_secs(5);
+
+/// What a job with a reuse key does instead of, or before, building.
+enum Lookup {
+    /// Use this image.
+    Reuse(reuse::Found),
+    /// Wait for this job's build of the same inputs.
+    Wait(String),
+    /// Build (the key is now claimed for this job).
+    Build,
+}
+
+/// Looks for a build with the same reuse key: done (reuse it), running for another job (wait),
+/// or none (claim the key and build). Jobs come from the controller's cache, or from the API
+/// server when there is none, in the scope the operator's settings allow.
+async fn lookup(
     ctx: &Context,
     job: &NotebookValidationJob,
     key: &str,
-) -> Result<Option<reuse::Found>, Error> {
+    build_timeout: Duration,
+) -> Result<Lookup, Error> {
     let namespace = job.namespace().unwrap_or_default();
-    let now = k8s_openapi::jiff::Timestamp::now();
-    if let Some(store) = &ctx.jobs {
-        let jobs = store.state();
-        return Ok(reuse::find(
-            jobs.iter().map(AsRef::as_ref),
-            key,
-            &namespace,
-            &ctx.reuse,
-            now,
-        ));
-    }
-    let api: kube::Api<NotebookValidationJob> = if ctx.reuse.across_namespaces {
-        kube::Api::all(ctx.client.clone())
-    } else {
-        kube::Api::namespaced(ctx.client.clone(), &namespace)
+    let me = format!("{namespace}/{}", job.name_any());
+    let jobs: Vec<NotebookValidationJob> = match &ctx.jobs {
+        Some(store) => store
+            .state()
+            .iter()
+            .map(|j| NotebookValidationJob::clone(j))
+            .collect(),
+        None => {
+            let api: kube::Api<NotebookValidationJob> = if ctx.reuse.across_namespaces {
+                kube::Api::all(ctx.client.clone())
+            } else {
+                kube::Api::namespaced(ctx.client.clone(), &namespace)
+            };
+            api.list(&kube::api::ListParams::default())
+                .await
+                .map_err(Error::kube("listing jobs for a build to reuse"))?
+                .items
+        }
     };
-    let jobs = api
-        .list(&kube::api::ListParams::default())
-        .await
-        .map_err(Error::kube("listing jobs for a build to reuse"))?;
-    Ok(reuse::find(&jobs.items, key, &namespace, &ctx.reuse, now))
+    let now = k8s_openapi::jiff::Timestamp::now();
+    if let Some(found) = reuse::find(&jobs, key, &namespace, &ctx.reuse, now) {
+        return Ok(Lookup::Reuse(found));
+    }
+    if let Some(holder) = reuse::running(&jobs, key, &me, &namespace, &ctx.reuse) {
+        return Ok(Lookup::Wait(holder));
+    }
+    Ok(match ctx.claims.claim(key, &me, build_timeout) {
+        Some(holder) => Lookup::Wait(holder),
+        None => Lookup::Build,
+    })
+}
+
+/// Ends this job's claim on its reuse key: its build ended.
+fn release(ctx: &Context, job: &NotebookValidationJob, reusable: &Reusable) {
+    if let Reusable::Key(key) = reusable {
+        let me = format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any());
+        ctx.claims.release(key, &me);
+    }
 }
 
 /// Records `found` as the job's image: nothing is built.

@@ -11,6 +11,11 @@ use crate::crd::NotebookValidationJob;
 /// Stops and deletes the job's build.
 pub(super) async fn run(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Error> {
     ctx.written.forget(&job.uid().unwrap_or_default());
+    ctx.claims.release_job(&format!(
+        "{}/{}",
+        job.namespace().unwrap_or_default(),
+        job.name_any()
+    ));
     let Ok(plan) = plan::plan(job, &ctx.default_image) else {
         return Ok(Action::await_change());
     };

@@ -88,6 +88,11 @@ pub(super) async fn timed_out(
     plan: &plan::Plan,
     update: &mut StatusUpdate,
 ) -> Result<Action, Error> {
+    ctx.claims.release_job(&format!(
+        "{}/{}",
+        job.namespace().unwrap_or_default(),
+        job.name_any()
+    ));
     // A build still running when the job's time is up is stopped too.
     if let ImageSource::Build { request, .. } = &plan.image
         && let Some(report) = &update.status.build_status

@@ -143,6 +143,8 @@ pub struct Context {
     pub written: StatusMemo,
     /// Whether and how builds are reused.
     pub reuse: reuse::ReuseSettings,
+    /// The builds running now, by reuse key.
+    pub claims: reuse::Claims,
     /// The cache of the pods jobs own, when the controller keeps one.
     pods: Option<Store<Pod>>,
     /// The cache of the jobs, when the controller keeps one.
@@ -180,6 +182,7 @@ impl Context {
             backoff: Mutex::default(),
             written: StatusMemo::default(),
             reuse: reuse::ReuseSettings::default(),
+            claims: reuse::Claims::default(),
             pods: None,
             jobs: None,
         }

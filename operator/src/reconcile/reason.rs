@@ -40,6 +40,8 @@ reasons! {
     BuildSucceeded,
     /// An image built before from the same inputs is used; nothing is built.
     ImageReused,
+    /// Another job's build with the same inputs runs: this job waits for its image.
+    WaitingForBuild,
     /// The build ended without an image.
     BuildFailed,
     /// The build was cancelled.

@@ -6,7 +6,9 @@
 //! that image. An input that cannot be pinned (a branch, a base image tag without a digest)
 //! makes the build not reusable, and status says which.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use buildstrategy_api::{BuildPhase, BuildRequest, Requirements};
 use k8s_openapi::jiff::Timestamp;
@@ -152,6 +154,75 @@ pub fn find<'a>(
         .map(|(_, found)| found)
 }
 
+/// The jobs whose builds run now, by reuse key: a job with the same inputs waits for that build
+/// instead of starting a second one. In-process, so that jobs reconciled at the same moment see
+/// each other before either status reaches the job cache; a claim ends with its build, or after
+/// the longest a build may take.
+#[derive(Debug, Default)]
+pub struct Claims(Mutex<HashMap<String, (String, Instant, Duration)>>);
+
+impl Claims {
+    /// Claims `key` for `job` (`namespace/name`) for at most `timeout`; returns the job that holds
+    /// it when another does.
+    pub fn claim(&self, key: &str, job: &str, timeout: Duration) -> Option<String> {
+        let Ok(mut claims) = self.0.lock() else {
+            return None;
+        };
+        if let Some((holder, at, limit)) = claims.get(key)
+            && holder != job
+            && at.elapsed() < *limit
+        {
+            return Some(holder.clone());
+        }
+        claims.insert(key.to_owned(), (job.to_owned(), Instant::now(), timeout));
+        None
+    }
+
+    /// Ends every claim of `job`: it ended or is deleted.
+    pub fn release_job(&self, job: &str) {
+        if let Ok(mut claims) = self.0.lock() {
+            claims.retain(|_, (holder, _, _)| holder != job);
+        }
+    }
+
+    /// Ends `job`'s claim on `key`: its build ended.
+    pub fn release(&self, key: &str, job: &str) {
+        if let Ok(mut claims) = self.0.lock()
+            && claims.get(key).is_some_and(|(holder, _, _)| holder == job)
+        {
+            claims.remove(key);
+        }
+    }
+}
+
+/// A build with `key` still running for another job than `job`, in scope, from the job cache.
+pub fn running<'a>(
+    jobs: impl IntoIterator<Item = &'a NotebookValidationJob>,
+    key: &str,
+    job: &str,
+    namespace: &str,
+    settings: &ReuseSettings,
+) -> Option<String> {
+    jobs.into_iter()
+        .filter(|other| {
+            settings.across_namespaces || other.namespace().as_deref() == Some(namespace)
+        })
+        .find_map(|other| {
+            let name = format!(
+                "{}/{}",
+                other.namespace().unwrap_or_default(),
+                other.name_any()
+            );
+            let report = other.status.as_ref()?.build_status.as_ref()?;
+            let ended = other.status.as_ref().is_some_and(|s| s.is_terminal());
+            (name != job
+                && !ended
+                && report.reuse_key.as_deref() == Some(key)
+                && report.phase.is_some_and(|p| !p.is_terminal()))
+            .then_some(name)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use buildstrategy_api::GitSource;
@@ -244,6 +315,22 @@ mod tests {
                 "imageReference": image, "completionTime": completed } }
         }))
         .expect("a job")
+    }
+
+    #[test]
+    fn one_job_holds_a_claim_until_it_releases_it() {
+        let claims = Claims::default();
+        let hour = Duration::from_secs(3600);
+        assert_eq!(claims.claim("k", "ns/a", hour), None);
+        assert_eq!(claims.claim("k", "ns/a", hour), None);
+        assert_eq!(claims.claim("k", "ns/b", hour).as_deref(), Some("ns/a"));
+        claims.release("k", "ns/b");
+        assert_eq!(claims.claim("k", "ns/b", hour).as_deref(), Some("ns/a"));
+        claims.release("k", "ns/a");
+        assert_eq!(claims.claim("k", "ns/b", hour), None);
+        // A claim outlived by its build's timeout is taken over.
+        assert_eq!(claims.claim("j", "ns/a", Duration::ZERO), None);
+        assert_eq!(claims.claim("j", "ns/b", hour), None);
     }
 
     #[test]
