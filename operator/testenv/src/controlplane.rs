@@ -619,9 +619,30 @@ fn mkdir(root: &Path, name: &str) -> Result<PathBuf, Error> {
     Ok(dir)
 }
 
-/// A port the kernel just handed out on loopback. Another process could take it before the server
-/// binds it; on a test machine that is rare enough, and the server then fails loudly.
+/// A free port on loopback for a server to bind. It is taken below the kernel's ephemeral range,
+/// so that no outgoing connection (of which a machine running many control planes makes plenty)
+/// can take it between this check and the server's bind; a process-wide counter keeps this
+/// process's picks apart, and the process id spreads processes.
 pub(crate) fn free_port() -> Result<u16, Error> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let low = ephemeral_low.saturating_sub(12_000).max(1024);
+    let span = ephemeral_low.saturating_sub(low).max(1);
+    let spread = std::process::id().wrapping_mul(7919);
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let Ok(port) = u16::try_from(low + spread.wrapping_add(n) % span) else {
+            continue;
+        };
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    // Every port below the range is taken: one from the kernel, with the race it carries.
     let listener =
         TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| Error::io("127.0.0.1:0", e))?;
     let port = listener
