@@ -9,8 +9,9 @@ use crate::{BuildRequest, Requirements, StrategyError};
 /// Packages the validation runner needs in every notebook image.
 pub const RUNNER_PACKAGES: [&str; 2] = ["papermill", "ipykernel"];
 
-/// Where the generated Dockerfile copies the requirements file inside the image.
-const REQUIREMENTS_IN_IMAGE: &str = "/tmp/nbv-requirements.txt";
+/// Where the generated Dockerfile leaves the requirements it installed, inside the image; the
+/// validation runner reports the ones generated from imports from there.
+pub const REQUIREMENTS_IN_IMAGE: &str = "/tmp/nbv-requirements.txt";
 
 /// The program that lists a notebook's requirements from its imports and `%pip install` lines,
 /// leaving out the standard library (of the Python that runs it) and the repository's own
@@ -82,22 +83,27 @@ pub fn generate(strategy: &str, request: &BuildRequest) -> Result<String, Strate
                 .map_err(|r| invalid("notebook.path", r))?;
             // A first stage reads the whole context (to tell the repository's own modules
             // apart); only the list it writes reaches the image.
+            let mut generate: Vec<String> = vec![
+                "python3".into(),
+                "-c".into(),
+                REQUIREMENTS_FROM_IMPORTS.into(),
+            ];
+            for (import, distribution) in &request.import_names {
+                check_import_name(import, distribution)
+                    .map_err(|r| invalid("buildConfig.importNames", r))?;
+                generate.extend(["--name".into(), format!("{import}={distribution}")]);
+            }
+            generate.extend([
+                format!("{SOURCE_IN_STAGE}/{notebook}"),
+                SOURCE_IN_STAGE.into(),
+            ]);
             let from = lines.remove(1);
             let runner = lines.remove(1);
             lines.extend([
                 format!("{from} AS nbv-requirements"),
                 format!("COPY {}", json_array(&[".".into(), SOURCE_IN_STAGE.into()])),
                 format!("ENV NBV_REQUIREMENTS_OUT={REQUIREMENTS_IN_IMAGE}"),
-                format!(
-                    "RUN {}",
-                    json_array(&[
-                        "python3".into(),
-                        "-c".into(),
-                        REQUIREMENTS_FROM_IMPORTS.into(),
-                        format!("{SOURCE_IN_STAGE}/{notebook}"),
-                        SOURCE_IN_STAGE.into(),
-                    ])
-                ),
+                format!("RUN {}", json_array(&generate)),
                 from,
                 runner,
                 format!(
@@ -144,6 +150,37 @@ fn check_single_line(value: &str) -> Result<(), String> {
     } else {
         Ok(())
     }
+}
+
+/// An entry of the import-name table: a dotted Python module name and a distribution name as
+/// the packaging specification allows them, so neither can act as an option.
+fn check_import_name(import: &str, distribution: &str) -> Result<(), String> {
+    let identifier = |part: &str| {
+        part.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if import.len() > 100 || !import.split('.').all(identifier) {
+        return Err(format!(
+            "'{}' is not a Python module name (e.g. 'yaml' or 'google.protobuf')",
+            import.escape_debug()
+        ));
+    }
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    if distribution.len() > 100
+        || !edge(distribution.chars().next())
+        || !edge(distribution.chars().last())
+        || !distribution
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        return Err(format!(
+            "'{}' (for import '{import}') is not a distribution name (e.g. 'PyYAML')",
+            distribution.escape_debug()
+        ));
+    }
+    Ok(())
 }
 
 /// A pip requirement specifier: name, extras, version constraints and markers; never an option.
@@ -210,6 +247,44 @@ mod tests {
         );
         let escape = request().with_requirements(Requirements::FromImports("../x.ipynb".into()));
         assert!(generate("t", &escape).is_err());
+    }
+
+    #[test]
+    fn import_names_reach_the_generating_stage_as_arguments() {
+        let from_imports = request().with_requirements(Requirements::FromImports("a.ipynb".into()));
+        let names = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let dockerfile = generate(
+            "t",
+            &from_imports.clone().with_import_names(names(&[
+                ("acme.tools", "acme-tools"),
+                ("cv", "opencv-python"),
+            ])),
+        )
+        .expect("renders");
+        assert!(
+            dockerfile.contains(
+                "\"--name\", \"acme.tools=acme-tools\", \"--name\", \"cv=opencv-python\", \"/tmp/nbv-source/a.ipynb\""
+            ),
+            "{dockerfile}"
+        );
+        for hostile in [
+            ("-x", "y"),
+            ("x", "--index-url=http://evil"),
+            ("x", "a b"),
+            ("1x", "y"),
+        ] {
+            let err = generate(
+                "t",
+                &from_imports.clone().with_import_names(names(&[hostile])),
+            )
+            .expect_err("refused");
+            assert!(err.to_string().contains("importNames"), "{err}");
+        }
     }
 
     #[test]

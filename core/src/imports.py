@@ -1,10 +1,12 @@
 """Requirements of a notebook, from its imports and its %pip lines (docs/adrs/0007).
 
-Usage: python3 imports.py NOTEBOOK [SOURCE_DIR...] prints one requirement (or pip option) per
-line, and writes them to $NBV_REQUIREMENTS_OUT when set; imports installed by their own name are
-reported on standard error. python3 imports.py --install FILE installs FILE with pip unless it
-names nothing. Uses the standard library only, and the interpreter's own list of standard
-modules, so it answers for the Python that runs it.
+Usage: python3 imports.py [--name IMPORT=DISTRIBUTION]... NOTEBOOK [SOURCE_DIR...] prints one
+requirement (or pip option) per line, and writes them to $NBV_REQUIREMENTS_OUT when set; imports
+installed by their own name are reported on standard error and, as a comment line, in that file.
+--name adds to (or overrides) the table of import names whose distribution is named otherwise.
+python3 imports.py --install FILE installs FILE with pip unless it names nothing. Uses the
+standard library only, and the interpreter's own list of standard modules, so it answers for the
+Python that runs it.
 """
 import ast
 import json
@@ -39,6 +41,10 @@ DISTRIBUTIONS = {
     "IPython": "ipython",
     "ipywidgets": "ipywidgets",
 }
+
+# Starts the comment line of the requirements file that lists the imports installed by their own
+# name (pip ignores it; the runner reports it).
+UNKNOWN_NOTE = "# nbv: installed by their import name (not in the table of other names): "
 
 # Installed with every notebook image: never listed.
 PROVIDED = {"papermill", "ipykernel", "IPython", "ipython"}
@@ -90,8 +96,13 @@ def pip_line(line):
 
 
 def main(argv):
-    notebook = argv[1]
-    dirs = [os.path.dirname(os.path.abspath(notebook))] + argv[2:]
+    args = argv[1:]
+    while args[:1] == ["--name"] and len(args) > 1:
+        name, _, dist = args[1].partition("=")
+        DISTRIBUTIONS[name] = dist
+        args = args[2:]
+    notebook = args[0]
+    dirs = [os.path.dirname(os.path.abspath(notebook))] + args[1:]
     # What %pip lines name comes first: they carry versions and options an import cannot.
     options, pinned, wanted, unknown = [], [], [], []
     for source in cells(notebook):
@@ -138,27 +149,32 @@ def main(argv):
                     if top not in unknown:
                         unknown.append(top)
                 wanted.append(dist)
+    def key(req):
+        return req.split("=")[0].split("<")[0].split(">")[0].split("[")[0].lower().replace("_", "-")
+
     seen, requirements = set(), []
     for req in pinned + wanted:
-        key = req.split("=")[0].split("<")[0].split(">")[0].split("[")[0].lower().replace("_", "-")
-        if key not in seen:
-            seen.add(key)
+        if key(req) not in seen:
+            seen.add(key(req))
             requirements.append(req)
+    # A %pip line that names the distribution settles it.
+    named = {key(req) for req in pinned}
+    unknown = [name for name in unknown if key(name) not in named]
     lines = options + requirements
     for line in lines:
         print(line)
+    note = UNKNOWN_NOTE + ", ".join(unknown) if unknown else None
     out = os.environ.get("NBV_REQUIREMENTS_OUT")
     if out:
         with open(out, "w", encoding="utf-8") as f:
-            f.write("".join(line + "\n" for line in lines))
-    if unknown:
-        print("nbv: installed by their import name (not in the table of other names): "
-              + ", ".join(unknown), file=sys.stderr)
+            f.write("".join(line + "\n" for line in lines + ([note] if note else [])))
+    if note:
+        print(note[2:], file=sys.stderr)
 
 
 def install(path):
     with open(path, encoding="utf-8") as f:
-        names = [line for line in f.read().splitlines() if line and not line.startswith("-")]
+        names = [line for line in f.read().splitlines() if line and line[0] not in "-#"]
     if not names:
         print("nbv: the notebook imports nothing to install")
         return 0

@@ -92,6 +92,9 @@ pub struct BuildRequest {
     pub base_image: String,
     /// The dependencies to install.
     pub requirements: Requirements,
+    /// For [`Requirements::FromImports`]: import names mapped to the distribution that provides
+    /// them, added to (or overriding) the built-in table (`yaml` → `PyYAML`, ...).
+    pub import_names: BTreeMap<String, String>,
     /// A Dockerfile given by the user, used instead of the generated one.
     pub dockerfile: Option<String>,
     /// Where to push the image; strategies with an internal registry may choose when absent.
@@ -124,6 +127,7 @@ impl BuildRequest {
             source,
             base_image: Self::DEFAULT_BASE_IMAGE.to_owned(),
             requirements: Requirements::None,
+            import_names: BTreeMap::new(),
             dockerfile: None,
             output_image: None,
             push_secret: None,
@@ -158,6 +162,13 @@ impl BuildRequest {
     #[must_use]
     pub fn with_requirements(mut self, requirements: Requirements) -> Self {
         self.requirements = requirements;
+        self
+    }
+
+    /// Maps these import names to distributions when requirements come from imports.
+    #[must_use]
+    pub fn with_import_names(mut self, names: BTreeMap<String, String>) -> Self {
+        self.import_names = names;
         self
     }
 

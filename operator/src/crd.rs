@@ -201,6 +201,11 @@ pub struct BuildConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 65536))]
     pub dockerfile: Option<String>,
+    /// With requirements generated from imports: modules whose distribution is named otherwise,
+    /// added to (or overriding) the built-in table (`yaml` is `PyYAML`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub import_names: Vec<ImportName>,
     /// What to do without a requirements file: `warn` (default), `fail` or `auto`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_strategy: Option<FallbackStrategy>,
@@ -226,6 +231,19 @@ pub struct BuildConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form_object")]
     pub strategy_config: Option<serde_json::Value>,
+}
+
+/// A module whose distribution is named otherwise (`import yaml` needs `PyYAML`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+pub struct ImportName {
+    /// The module as imported, e.g. `yaml` or `google.protobuf`.
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z_][A-Za-z0-9_]*([.][A-Za-z_][A-Za-z0-9_]*)*$')").message("importNames[].module must be a Python module name such as yaml or google.protobuf"))]
+    #[schemars(length(min = 1, max = 100))]
+    pub module: String,
+    /// The distribution that provides it, e.g. `PyYAML`.
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$')").message("importNames[].distribution must be a distribution name such as PyYAML (letters, digits, '.', '_', '-')"))]
+    #[schemars(length(min = 1, max = 100))]
+    pub distribution: String,
 }
 
 /// How outputs are compared.
@@ -373,6 +391,11 @@ pub struct NotebookValidationJobStatus {
     /// The golden comparison, as the runner reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison_result: Option<nbv_report::ComparisonSummary>,
+    /// The requirements generated from the notebook's imports (by the build, or by the runner
+    /// at start), at most 16 entries; `byImportName` lists the imports installed by their own
+    /// name, to check or to name in `buildConfig.importNames`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated_requirements: Option<nbv_report::GeneratedRequirements>,
     /// The validation pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation_pod_name: Option<String>,

@@ -634,6 +634,16 @@ async fn invalid_notebook_validation_jobs_are_rejected_with_their_message() {
             "spec.podConfig.buildConfig.packages[0]", TOO_LONG),
         ("empty credentials name", "podConfig/credentials", json!([""]),
             "spec.podConfig.credentials[0]", "should be at least 1 chars long"),
+        ("import name like an option", "podConfig/buildConfig",
+            json!({"enabled": true, "strategy": "auto", "fallbackStrategy": "auto",
+                   "importNames": [{"module": "-x", "distribution": "x"}]}),
+            "spec.podConfig.buildConfig.importNames[0].module",
+            "importNames[].module must be a Python module name"),
+        ("distribution like an option", "podConfig/buildConfig",
+            json!({"enabled": true, "strategy": "auto", "fallbackStrategy": "auto",
+                   "importNames": [{"module": "x", "distribution": "--index-url=http://evil"}]}),
+            "spec.podConfig.buildConfig.importNames[0].distribution",
+            "importNames[].distribution must be a distribution name"),
         ("300 parameters", "parameters",
             serde_json::Value::Object((0..300).map(|i| (format!("p{i}"), json!(i))).collect()),
             "spec.parameters", "must have at most 256 items"),
@@ -707,6 +717,13 @@ async fn invalid_notebook_validation_jobs_are_rejected_with_their_message() {
         &mut near_misses,
         "podConfig/credentials",
         json!(["aws-credentials", "database-config"]),
+    );
+    set(
+        &mut near_misses,
+        "podConfig/buildConfig",
+        json!({"enabled": true, "strategy": "auto", "fallbackStrategy": "auto",
+               "importNames": [{"module": "google.protobuf", "distribution": "protobuf"},
+                               {"module": "yaml", "distribution": "ruamel.yaml"}]}),
     );
     api.create(
         &PostParams::default(),

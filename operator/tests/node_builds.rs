@@ -21,7 +21,7 @@ use support::{Harness, condition};
 const BUILD_VERDICT: Duration = Duration::from_secs(600);
 
 struct Served {
-    _server: NodeServer,
+    server: NodeServer,
     /// A notebook importing `nbvdemo`, which only its requirements file installs.
     installs: Repo,
     /// The same notebook whose requirements file names a package no index has.
@@ -66,7 +66,7 @@ fn served() -> &'static Served {
             installs: repo("installs", "nbvdemo==1.0"),
             missing: repo("missing", "nbv-no-such-package==1.0"),
             imports,
-            _server: server,
+            server,
         }
     })
 }
@@ -179,4 +179,18 @@ async fn a_notebook_without_a_requirements_file_builds_from_its_imports() {
     // The generated list is in the build's log.
     let build_log = logs(&h, "imports-build", "build").await;
     assert!(build_log.contains("nbvdemo==1.0"), "{build_log}");
+    // And in status, read by the runner from the built image; the %pip line settled nbvdemo.
+    let generated = status
+        .generated_requirements
+        .expect("generated requirements in status");
+    assert_eq!(
+        generated.requirements,
+        [
+            "--no-index".to_owned(),
+            format!("--find-links {}wheels/", served().server.files_url()),
+            "nbvdemo==1.0".to_owned()
+        ],
+        "{build_log}"
+    );
+    assert!(generated.by_import_name.is_empty(), "{generated:?}");
 }

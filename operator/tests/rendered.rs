@@ -29,6 +29,7 @@ fn first_attempt_in_prebuilt_image(
         image: "quay.io/jupyter/scipy-notebook:2025-06-30",
         requirements: None,
         requirements_from_imports: false,
+        generated_requirements: None,
         attempt: 0,
         deadline_secs,
     };
@@ -52,6 +53,7 @@ fn the_validation_pod_of_a_retried_job_with_private_git() {
         image: "image-registry.openshift-image-registry.svc:5000/team-a/churn-model-s2i-build@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         requirements: None,
         requirements_from_imports: false,
+        generated_requirements: None,
         attempt: 2,
         deadline_secs: 600,
     };

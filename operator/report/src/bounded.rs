@@ -46,6 +46,9 @@ impl Summary {
         if let Some(comparison) = bare.comparison_result.as_mut() {
             comparison.diffs.clear();
         }
+        if let Some(generated) = bare.generated_requirements.as_mut() {
+            *generated = generated.bounded(0, 0);
+        }
         bare.truncated = Some(truncation);
         let json = serde_json::to_string(&bare)?;
         if json.len() <= limit {

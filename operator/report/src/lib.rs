@@ -21,9 +21,11 @@ pub use comparison::{
     CellType, Comparison, ComparisonOutcome, DiffKind, Mismatch, Strategy, Totals,
 };
 pub use parse::ParseError;
-pub use report::{CellError, CellReport, CellStatus, Outcome, Report};
+pub use report::{CellError, CellReport, CellStatus, GeneratedRequirements, Outcome, Report};
 pub use schema::{report_schema, summary_schema};
-pub use summary::{CellResult, ComparisonSummary, Diff, Summary, Truncation};
+pub use summary::{
+    CellResult, ComparisonSummary, Diff, GENERATED_REQUIREMENTS_SHOWN, Summary, Truncation,
+};
 pub use text::{format_duration, truncate_chars};
 
 /// Version of the summary and report documents; bumped on incompatible changes.

@@ -122,11 +122,98 @@ pub struct Report {
     pub cells: Vec<CellReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
+    /// The requirements generated from the notebook's imports, when they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated_requirements: Option<GeneratedRequirements>,
+}
+
+/// Requirements generated from a notebook's imports and `%pip install` lines (by the build or
+/// by the runner at start).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneratedRequirements {
+    /// What was installed: one requirement or pip option per entry, in order.
+    pub requirements: Vec<String>,
+    /// Imports not in the table of import names, installed by their own name: check that this
+    /// is the right distribution, or name it in `buildConfig.importNames`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_import_name: Vec<String>,
+    /// Entries left out of both lists to keep the status small.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted: usize,
+}
+
+/// The start of the comment line in which the generating program lists the imports installed by
+/// their own name (`core/src/imports.py`).
+const BY_IMPORT_NAME_NOTE: &str = "# nbv: installed by their import name";
+
+impl GeneratedRequirements {
+    /// Reads the requirements file the generating program writes.
+    pub fn parse(file: &str) -> Self {
+        let mut generated = Self::default();
+        for line in file.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if let Some(note) = line.strip_prefix(BY_IMPORT_NAME_NOTE) {
+                let names = note.split_once(':').map_or("", |(_, names)| names);
+                generated.by_import_name.extend(
+                    names
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_owned),
+                );
+            } else if !line.starts_with('#') {
+                generated.requirements.push(line.to_owned());
+            }
+        }
+        generated
+    }
+
+    /// At most `entries` entries of at most `chars` characters, the rest counted in `omitted`.
+    pub fn bounded(&self, entries: usize, chars: usize) -> Self {
+        let cut = |list: &[String], room: usize| -> Vec<String> {
+            list.iter()
+                .take(room)
+                .map(|e| crate::truncate_chars(e, chars))
+                .collect()
+        };
+        let requirements = cut(&self.requirements, entries);
+        let by_import_name = cut(
+            &self.by_import_name,
+            entries.saturating_sub(requirements.len()),
+        );
+        let kept = requirements.len() + by_import_name.len();
+        Self {
+            omitted: self.omitted + self.requirements.len() + self.by_import_name.len() - kept,
+            requirements,
+            by_import_name,
+        }
+    }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_requirements_are_read_and_bounded() {
+        let file = "--find-links /wheels\nnumpy\nacme-sdk==1.0\n# nbv: installed by their import name (not in the table of other names): numpy, pandas\n";
+        let generated = GeneratedRequirements::parse(file);
+        assert_eq!(
+            generated.requirements,
+            ["--find-links /wheels", "numpy", "acme-sdk==1.0"]
+        );
+        assert_eq!(generated.by_import_name, ["numpy", "pandas"]);
+        let bounded = generated.bounded(4, 5);
+        assert_eq!(bounded.requirements.len(), 3);
+        assert_eq!(bounded.by_import_name.len(), 1);
+        assert_eq!(bounded.omitted, 1);
+        assert!(bounded.requirements.iter().all(|r| r.chars().count() <= 5));
+    }
 
     #[test]
     fn exit_codes_are_distinct_and_round_trip() {

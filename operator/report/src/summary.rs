@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::SCHEMA_VERSION;
 use crate::comparison::{CellType, Comparison, ComparisonOutcome, DiffKind, Strategy, Totals};
-use crate::report::{CellStatus, Outcome, Report};
+use crate::report::{CellStatus, GeneratedRequirements, Outcome, Report};
 use crate::text::truncate_chars;
 
 /// Characters kept from each text field when a summary is built from a report.
@@ -38,6 +38,11 @@ pub struct Diff {
     pub expected: String,
     pub actual: String,
 }
+
+/// Generated requirements kept in a summary (the full list is in the report and the build log).
+pub const GENERATED_REQUIREMENTS_SHOWN: usize = 16;
+/// Characters kept of one generated requirement in a summary.
+const REQUIREMENT_CHARS: usize = 64;
 
 /// The status `comparisonResult`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -74,6 +79,10 @@ pub struct Summary {
     pub results: Vec<CellResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison_result: Option<ComparisonSummary>,
+    /// The requirements generated from the notebook's imports, at most
+    /// [`GENERATED_REQUIREMENTS_SHOWN`] entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated_requirements: Option<GeneratedRequirements>,
     /// Present only when the summary was cut to fit a size limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncated: Option<Truncation>,
@@ -107,6 +116,10 @@ impl Summary {
             notebook: report.notebook.clone(),
             results,
             comparison_result: report.comparison.as_ref().map(summarize_comparison),
+            generated_requirements: report
+                .generated_requirements
+                .as_ref()
+                .map(|g| g.bounded(GENERATED_REQUIREMENTS_SHOWN, REQUIREMENT_CHARS)),
             truncated: None,
         }
     }

@@ -1,9 +1,9 @@
 use std::collections::BTreeMap;
 
 use nbv_report::{
-    CellError, CellReport, CellStatus, CellType, Comparison, ComparisonOutcome, DiffKind, Mismatch,
-    Outcome, ParseError, Report, SCHEMA_VERSION, Strategy, Summary, TERMINATION_MESSAGE_LIMIT,
-    Totals,
+    CellError, CellReport, CellStatus, CellType, Comparison, ComparisonOutcome, DiffKind,
+    GENERATED_REQUIREMENTS_SHOWN, GeneratedRequirements, Mismatch, Outcome, ParseError, Report,
+    SCHEMA_VERSION, Strategy, Summary, TERMINATION_MESSAGE_LIMIT, Totals,
 };
 
 fn cell(index: usize, status: CellStatus, output: &str) -> CellReport {
@@ -46,6 +46,7 @@ fn report(cells: Vec<CellReport>, mismatches: Vec<Mismatch>) -> Report {
             mismatches,
         }),
         cells,
+        generated_requirements: None,
     }
 }
 
@@ -195,4 +196,30 @@ fn names_match_json() {
         serde_json::to_value(Strategy::Exact).unwrap(),
         Strategy::Exact.as_str()
     );
+}
+
+#[test]
+fn generated_requirements_are_bounded_in_the_summary_and_given_up_last() {
+    let mut r = report(vec![cell(0, CellStatus::Passed, "hi")], vec![]);
+    r.generated_requirements = Some(GeneratedRequirements {
+        requirements: (0..40).map(|i| format!("package-{i}")).collect(),
+        by_import_name: vec!["acme".into()],
+        omitted: 0,
+    });
+    let summary = Summary::from_report(&r);
+    let generated = summary.generated_requirements.as_ref().expect("kept");
+    assert_eq!(
+        generated.requirements.len() + generated.by_import_name.len(),
+        GENERATED_REQUIREMENTS_SHOWN
+    );
+    assert_eq!(generated.omitted, 41 - GENERATED_REQUIREMENTS_SHOWN);
+    let json = summary.to_bounded_json(TERMINATION_MESSAGE_LIMIT).unwrap();
+    let parsed = Summary::from_json(&json).unwrap();
+    assert_eq!(parsed.generated_requirements.as_ref(), Some(generated));
+    // When nothing else fits, the list goes and its count stays.
+    let tiny = summary.to_bounded_json(600).unwrap();
+    let parsed = Summary::from_json(&tiny).unwrap();
+    let left = parsed.generated_requirements.expect("counted");
+    assert!(left.requirements.is_empty(), "{tiny}");
+    assert_eq!(left.omitted, 41);
 }

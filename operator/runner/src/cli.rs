@@ -37,6 +37,10 @@ pub(crate) struct RequirementsArgs {
     /// The repository's root (its own modules are left out), besides the notebook's directory.
     #[arg(long)]
     pub(crate) source_dir: Option<PathBuf>,
+    /// A module whose distribution is named otherwise, added to the built-in table
+    /// (repeatable), e.g. `--import-name acme=acme-sdk`.
+    #[arg(long = "import-name", value_name = "MODULE=DISTRIBUTION")]
+    pub(crate) import_names: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -70,6 +74,19 @@ pub(crate) struct CommonArgs {
     /// build with fallbackStrategy: auto does) and install them before execution.
     #[arg(long, env = "NBV_REQUIREMENTS_FROM_IMPORTS")]
     pub(crate) requirements_from_imports: bool,
+    /// With --requirements-from-imports: a module whose distribution is named otherwise
+    /// (repeatable; comma-separated in the environment), e.g. `--import-name acme=acme-sdk`.
+    #[arg(
+        long = "import-name",
+        env = "NBV_IMPORT_NAMES",
+        value_name = "MODULE=DISTRIBUTION",
+        value_delimiter = ','
+    )]
+    pub(crate) import_names: Vec<String>,
+    /// The requirements a build generated from the notebook's imports, reported with the
+    /// results (the operator sets it for images it built that way).
+    #[arg(long, env = "NBV_GENERATED_REQUIREMENTS", value_name = "FILE")]
+    pub(crate) generated_requirements: Option<PathBuf>,
     /// Comparison strategy; overrides the strategy of --comparison-config.
     #[arg(long, value_enum, env = "NBV_MODE")]
     pub(crate) mode: Option<Mode>,

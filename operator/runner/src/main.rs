@@ -117,12 +117,10 @@ fn setup(log: &Log) -> anyhow::Result<i32> {
 
 /// Prints the requirements generated from the notebook's imports, as a build does.
 fn requirements(args: &RequirementsArgs) -> anyhow::Result<i32> {
+    requirements::check_import_names(&args.import_names)?;
     let python = std::env::var_os("NBV_PYTHON").unwrap_or_else(|| "python3".into());
-    let mut command = std::process::Command::new(&python);
-    command
-        .arg("-c")
-        .arg(requirements::FROM_IMPORTS)
-        .arg(&args.notebook);
+    let mut command =
+        requirements::from_imports_command(&python, &args.notebook, &args.import_names);
     if let Some(dir) = &args.source_dir {
         command.arg(dir);
     }
@@ -198,6 +196,8 @@ fn settings(
         parameters: params::Parameters::parse(&common.params, parameters_json)?,
         requirements: common.requirements.clone(),
         requirements_from_imports: common.requirements_from_imports,
+        import_names: common.import_names.clone(),
+        generated_requirements: common.generated_requirements.clone(),
         compare,
         cell_timeout: common.cell_timeout,
         timeout: Duration::from_secs(common.timeout),
@@ -221,6 +221,7 @@ fn error_report(notebook: &Path, common: &CommonArgs, error: &RunError) -> Repor
         duration: nbv_report::format_duration(0.0),
         cells: Vec::new(),
         comparison: None,
+        generated_requirements: None,
     }
 }
 

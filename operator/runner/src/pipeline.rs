@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use nbv_compare::{Comparator, CompareConfig, Notebook, notebook};
 use nbv_report::{
-    CellReport, CellStatus, Comparison, ComparisonOutcome, Outcome, Report, SCHEMA_VERSION,
-    format_duration,
+    CellReport, CellStatus, Comparison, ComparisonOutcome, GeneratedRequirements, Outcome, Report,
+    SCHEMA_VERSION, format_duration,
 };
 
 use crate::collect::cell_reports;
@@ -29,6 +29,10 @@ pub(crate) struct Settings {
     pub(crate) parameters: Parameters,
     pub(crate) requirements: Option<PathBuf>,
     pub(crate) requirements_from_imports: bool,
+    /// `MODULE=DISTRIBUTION` entries added to the table of import names.
+    pub(crate) import_names: Vec<String>,
+    /// Requirements a build generated, to report.
+    pub(crate) generated_requirements: Option<PathBuf>,
     pub(crate) compare: CompareConfig,
     pub(crate) cell_timeout: u64,
     pub(crate) timeout: Duration,
@@ -50,7 +54,13 @@ struct Verdict {
 
 pub(crate) fn validate(settings: &Settings, log: &Log) -> Report {
     let started = Instant::now();
-    let verdict = execute_and_compare(settings, log).unwrap_or_else(|e| Verdict {
+    // Read first, so that a run that fails still says what the image was given.
+    let mut generated = settings.generated_requirements.as_deref().and_then(|path| {
+        requirements::read_generated(path)
+            .inspect_err(|e| log(&e.to_string()))
+            .ok()
+    });
+    let verdict = execute_and_compare(settings, log, &mut generated).unwrap_or_else(|e| Verdict {
         outcome: e.outcome(),
         message: e.to_string(),
         cells: Vec::new(),
@@ -68,6 +78,7 @@ pub(crate) fn validate(settings: &Settings, log: &Log) -> Report {
         duration: format_duration(started.elapsed().as_secs_f64()),
         cells: verdict.cells,
         comparison: verdict.comparison,
+        generated_requirements: generated,
     }
 }
 
@@ -75,7 +86,13 @@ fn read_notebook(path: &Path, what: &str) -> Result<Notebook, RunError> {
     notebook::read(path).map_err(|e| invalid(format!("{what} {}: {e}", path.display())))
 }
 
-fn execute_and_compare(settings: &Settings, log: &Log) -> Result<Verdict, RunError> {
+/// Runs the notebook; requirements generated on the way are left in `generated`.
+fn execute_and_compare(
+    settings: &Settings,
+    log: &Log,
+    generated: &mut Option<GeneratedRequirements>,
+) -> Result<Verdict, RunError> {
+    requirements::check_import_names(&settings.import_names)?;
     let source = read_notebook(&settings.notebook, "notebook")?;
     let golden = settings
         .golden
@@ -89,17 +106,24 @@ fn execute_and_compare(settings: &Settings, log: &Log) -> Result<Verdict, RunErr
     create_dir(&settings.work_dir)?;
     let mut env = writable_home_env(&settings.work_dir)?;
     let python = python::resolve(&settings.cache_dir, &env, log.as_ref())?;
-    let generated = settings.work_dir.join("requirements-from-imports.txt");
+    let generated_file = settings.work_dir.join("requirements-from-imports.txt");
     let requirements = match &settings.requirements {
         Some(file) => Some(file.as_path()),
         None if settings.requirements_from_imports => {
-            requirements::generate(&python, &settings.notebook, &generated, &env, log.as_ref())?;
+            let listed = generated.insert(requirements::generate(
+                &python,
+                &settings.notebook,
+                &settings.import_names,
+                &generated_file,
+                &env,
+                log.as_ref(),
+            )?);
             // Options alone (an index) install nothing, and pip refuses them.
-            let names_one = std::fs::read_to_string(&generated)
-                .unwrap_or_default()
-                .lines()
-                .any(|line| !line.trim().is_empty() && !line.starts_with('-'));
-            names_one.then_some(generated.as_path())
+            let names_one = listed
+                .requirements
+                .iter()
+                .any(|line| !line.starts_with('-'));
+            names_one.then_some(generated_file.as_path())
         }
         None => None,
     };

@@ -121,6 +121,24 @@ pub(crate) fn render(report: &Report, colour: bool) -> String {
             );
         }
     }
+    if let Some(generated) = &report.generated_requirements {
+        let listed = if generated.requirements.is_empty() {
+            "none".to_owned()
+        } else {
+            generated.requirements.join(" ")
+        };
+        let _ = writeln!(out, "requirements from the notebook's imports: {listed}");
+        if !generated.by_import_name.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {}",
+                s.yellow(&format!(
+                    "installed by their import name, check them: {}",
+                    generated.by_import_name.join(", ")
+                ))
+            );
+        }
+    }
     let verdict = match report.outcome {
         Outcome::Passed => s.green("PASSED"),
         Outcome::NotebookFailed => s.red("NOTEBOOK FAILED"),

@@ -4,11 +4,12 @@
 //! the kernel finds them through PYTHONPATH. Nothing is written to the image's
 //! site-packages or to HOME, so this works on read-only images and on OpenShift.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use nbv_report::GeneratedRequirements;
 use sha2::{Digest, Sha256};
 
 use crate::dirs::create_dir;
@@ -19,22 +20,36 @@ const READY_MARKER: &str = ".nbv-ready";
 
 /// The program builds run to list a notebook's requirements from its imports (one copy, in the
 /// strategy API).
-pub(crate) const FROM_IMPORTS: &str = include_str!("../../../core/src/imports.py");
+const FROM_IMPORTS: &str = include_str!("../../../core/src/imports.py");
+
+/// The command that lists `notebook`'s requirements with `python`, `import_names`
+/// (`MODULE=DISTRIBUTION`) added to the table of import names. Arguments, never a shell.
+pub(crate) fn from_imports_command(
+    python: impl AsRef<OsStr>,
+    notebook: &Path,
+    import_names: &[String],
+) -> Command {
+    let mut command = Command::new(python);
+    command.arg("-c").arg(FROM_IMPORTS);
+    for name in import_names {
+        command.arg("--name").arg(name);
+    }
+    command.arg(notebook);
+    command
+}
 
 /// Writes the requirements of `notebook`'s imports to `out` with `python`, as a build with
-/// `fallbackStrategy: auto` does, and logs them.
+/// `fallbackStrategy: auto` does, logs them and returns what was generated.
 pub(crate) fn generate(
     python: &Python,
     notebook: &Path,
+    import_names: &[String],
     out: &Path,
     env: &[(OsString, OsString)],
     log: &dyn Fn(&str),
-) -> Result<(), RunError> {
-    let mut command = Command::new(&python.exe);
+) -> Result<GeneratedRequirements, RunError> {
+    let mut command = from_imports_command(&python.exe, notebook, import_names);
     command
-        .arg("-c")
-        .arg(FROM_IMPORTS)
-        .arg(notebook)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("NBV_REQUIREMENTS_OUT", out);
     run_checked(
@@ -42,16 +57,41 @@ pub(crate) fn generate(
         "generating requirements from the notebook's imports",
         "the notebook must be readable JSON",
     )?;
-    let listed = std::fs::read_to_string(out).unwrap_or_default();
+    let generated = read_generated(out)?;
     log(&format!(
         "requirements from the notebook's imports: {}",
-        if listed.trim().is_empty() {
+        if generated.requirements.is_empty() {
             "none".to_owned()
         } else {
-            listed.lines().collect::<Vec<_>>().join(" ")
+            generated.requirements.join(" ")
         }
     ));
-    Ok(())
+    Ok(generated)
+}
+
+/// Reads a requirements file written by the generating program (here or in a build).
+pub(crate) fn read_generated(path: &Path) -> Result<GeneratedRequirements, RunError> {
+    std::fs::read_to_string(path)
+        .map(|text| GeneratedRequirements::parse(&text))
+        .map_err(|e| {
+            infra(format!(
+                "cannot read the generated requirements {}: {e}",
+                path.display()
+            ))
+        })
+}
+
+/// Checks `MODULE=DISTRIBUTION` entries of the import-name table.
+pub(crate) fn check_import_names(names: &[String]) -> Result<(), RunError> {
+    match names.iter().find(|n| {
+        n.split_once('=')
+            .is_none_or(|(module, dist)| module.is_empty() || dist.is_empty())
+    }) {
+        Some(bad) => Err(invalid(format!(
+            "import name '{bad}' is not MODULE=DISTRIBUTION (e.g. yaml=PyYAML)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Installs `requirements` (once per content) and returns the directory to put on PYTHONPATH.

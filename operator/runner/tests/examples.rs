@@ -192,14 +192,11 @@ fn pod_mode_writes_bounded_summary_and_report() {
 fn requirements_installed_with_read_only_home() {
     ensure_python();
     let dir = tempfile::tempdir().unwrap();
-    let nb = dir.path().join("uses-requirement.ipynb");
-    let notebook = serde_json::json!({
-        "nbformat": 4, "nbformat_minor": 5,
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-        "cells": [{"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [],
-                   "source": "import tomli_w\nprint(tomli_w.dumps({'a': 1}))"}]
-    });
-    std::fs::write(&nb, notebook.to_string()).unwrap();
+    let nb = one_cell_notebook(
+        dir.path(),
+        "uses-requirement.ipynb",
+        "import tomli_w\nprint(tomli_w.dumps({'a': 1}))",
+    );
     let requirements = dir.path().join("requirements.txt");
     std::fs::write(&requirements, "tomli-w==1.0.0\n").unwrap();
     let termination = dir.path().join("termination-log");
@@ -229,14 +226,11 @@ fn requirements_installed_with_read_only_home() {
 fn requirements_generated_from_imports_are_installed_at_start() {
     ensure_python();
     let dir = tempfile::tempdir().unwrap();
-    let nb = dir.path().join("imports.ipynb");
-    let notebook = serde_json::json!({
-        "nbformat": 4, "nbformat_minor": 5,
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-        "cells": [{"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [],
-                   "source": "import json\nimport tomli_w\nprint(tomli_w.dumps({'b': 2}))"}]
-    });
-    std::fs::write(&nb, notebook.to_string()).unwrap();
+    let nb = one_cell_notebook(
+        dir.path(),
+        "imports.ipynb",
+        "import json\nimport tomli_w\nprint(tomli_w.dumps({'b': 2}))",
+    );
     let termination = dir.path().join("termination-log");
     let out = command()
         .arg("run")
@@ -255,4 +249,66 @@ fn requirements_generated_from_imports_are_installed_at_start() {
         stderr.contains("requirements from the notebook's imports: tomli_w"),
         "{stderr}"
     );
+    // Not in the table of import names: installed by its own name, and flagged.
+    let generated = summary.generated_requirements.expect("reported");
+    assert_eq!(generated.requirements, ["tomli_w"]);
+    assert_eq!(generated.by_import_name, ["tomli_w"]);
+
+    // Named in the job's table: installed as that distribution, nothing flagged.
+    let out = command()
+        .arg("run")
+        .env("HOME", "/proc")
+        .env("NBV_NOTEBOOK", &nb)
+        .env("NBV_REQUIREMENTS_FROM_IMPORTS", "true")
+        .env("NBV_IMPORT_NAMES", "tomli_w=tomli-w,acme=acme-sdk")
+        .env("NBV_TERMINATION_MESSAGE_PATH", &termination)
+        .env("NBV_WORK_DIR", dir.path().join("work"))
+        .output()
+        .unwrap();
+    let summary = Summary::from_json(&std::fs::read_to_string(&termination).unwrap()).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", summary.message);
+    let generated = summary.generated_requirements.expect("reported");
+    assert_eq!(generated.requirements, ["tomli-w"]);
+    assert!(generated.by_import_name.is_empty(), "{generated:?}");
+}
+
+#[test]
+fn requirements_a_build_generated_are_reported_from_the_image() {
+    ensure_python();
+    let dir = tempfile::tempdir().unwrap();
+    let nb = one_cell_notebook(dir.path(), "plain.ipynb", "print(1)");
+    // As the generated Dockerfile leaves it in the image.
+    let in_image = dir.path().join("nbv-requirements.txt");
+    std::fs::write(
+        &in_image,
+        "pandas\nacme\n# nbv: installed by their import name (not in the table of other names): acme\n",
+    )
+    .unwrap();
+    let termination = dir.path().join("termination-log");
+    let out = command()
+        .arg("run")
+        .env("NBV_NOTEBOOK", &nb)
+        .env("NBV_GENERATED_REQUIREMENTS", &in_image)
+        .env("NBV_TERMINATION_MESSAGE_PATH", &termination)
+        .env("NBV_WORK_DIR", dir.path().join("work"))
+        .output()
+        .unwrap();
+    let summary = Summary::from_json(&std::fs::read_to_string(&termination).unwrap()).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", summary.message);
+    let generated = summary.generated_requirements.expect("reported");
+    assert_eq!(generated.requirements, ["pandas", "acme"]);
+    assert_eq!(generated.by_import_name, ["acme"]);
+}
+
+/// Writes a Python notebook of one code cell holding `source` to `dir/name`.
+fn one_cell_notebook(dir: &std::path::Path, name: &str, source: &str) -> std::path::PathBuf {
+    let nb = dir.join(name);
+    let notebook = serde_json::json!({
+        "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "cells": [{"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [],
+                   "source": source}]
+    });
+    std::fs::write(&nb, notebook.to_string()).unwrap();
+    nb
 }

@@ -9,6 +9,16 @@ use serde_json::json;
 /// Writes a notebook of `cells` (code sources) into a fresh directory holding `local` modules,
 /// and returns what `nbv requirements` prints: (stdout lines, stderr).
 fn requirements(name: &str, cells: &[&str], local: &[&str]) -> (Vec<String>, String) {
+    requirements_named(name, cells, local, &[])
+}
+
+/// As [`requirements`], with `--import-name` entries.
+fn requirements_named(
+    name: &str,
+    cells: &[&str],
+    local: &[&str],
+    import_names: &[&str],
+) -> (Vec<String>, String) {
     let dir = std::env::temp_dir().join(format!("nbv-requirements-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     for module in local {
@@ -24,11 +34,12 @@ fn requirements(name: &str, cells: &[&str], local: &[&str]) -> (Vec<String>, Str
         json!({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}).to_string(),
     )
     .expect("notebook");
-    let out = command()
-        .arg("requirements")
-        .arg(&notebook)
-        .output()
-        .expect("nbv runs");
+    let mut nbv = command();
+    nbv.arg("requirements");
+    for entry in import_names {
+        nbv.arg("--import-name").arg(entry);
+    }
+    let out = nbv.arg(&notebook).output().expect("nbv runs");
     assert!(
         out.status.success(),
         "{}",
@@ -108,4 +119,35 @@ fn pip_lines_come_first_with_their_options_and_local_modules_stay_out() {
 fn a_cell_that_does_not_parse_is_skipped_not_fatal() {
     let (lines, _) = requirements("broken", &["def (:", "import scipy"], &[]);
     assert_eq!(lines, ["scipy"]);
+}
+
+#[test]
+fn the_table_of_import_names_is_extended_and_overridden() {
+    let (lines, stderr) = requirements_named(
+        "named",
+        &["import acme.tools\nimport yaml\nimport google.protobuf\nimport pandas"],
+        &[],
+        &[
+            "acme=acme-sdk",
+            "yaml=ruamel.yaml",
+            "google.protobuf=protobuf",
+        ],
+    );
+    assert_eq!(lines, ["acme-sdk", "ruamel.yaml", "protobuf", "pandas"]);
+    // Only pandas is left to its import name.
+    assert!(
+        stderr.contains("import name") && stderr.contains("pandas") && !stderr.contains("acme"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_import_name_entry_without_a_distribution_is_refused() {
+    let out = command()
+        .args(["requirements", "--import-name", "acme", "nb.ipynb"])
+        .output()
+        .expect("nbv runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("MODULE=DISTRIBUTION"), "{stderr}");
 }

@@ -30,6 +30,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use buildstrategy_api::{Requirements, dockerfile};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use kube::runtime::controller::Action;
@@ -357,7 +358,8 @@ async fn run_steps(
     if remaining <= 0 {
         return failure::timed_out(job, ctx, &plan, update).await;
     }
-    let (image, requirements, requirements_from_imports) = match &plan.image {
+    let (image, requirements, requirements_from_imports, generated_requirements) = match &plan.image
+    {
         ImageSource::Given(image) => {
             update.condition(
                 status::BUILD_READY,
@@ -365,7 +367,7 @@ async fn run_steps(
                 Reason::ImageProvided,
                 format!("using podConfig.containerImage {image}"),
             );
-            (image.clone(), None, false)
+            (image.clone(), None, false, None)
         }
         ImageSource::Default {
             image,
@@ -373,11 +375,16 @@ async fn run_steps(
             from_imports,
         } => {
             update.condition(status::BUILD_READY, true, Reason::DefaultImage, format!("no image given or built: using {image}, the runner installs the requirements at start"));
-            (image.clone(), requirements.as_deref(), *from_imports)
+            (image.clone(), requirements.as_deref(), *from_imports, None)
         }
         ImageSource::Build { strategy, request } => {
             match build::run(ctx, job, strategy, request, &plan, update).await? {
-                Progress::Done(image) => (image, None, false),
+                Progress::Done(image) => {
+                    let generated = matches!(request.requirements, Requirements::FromImports(_))
+                        && request.dockerfile.is_none();
+                    let in_image = generated.then_some(dockerfile::REQUIREMENTS_IN_IMAGE);
+                    (image, None, false, in_image)
+                }
                 Progress::Waiting(after) => return Ok(requeue(after, remaining)),
                 Progress::Ended => return Ok(Action::await_change()),
             }
@@ -387,6 +394,7 @@ async fn run_steps(
         image: &image,
         requirements,
         requirements_from_imports,
+        generated_requirements,
         attempt: update.status.retry_count.unwrap_or(0),
         deadline_secs: remaining,
     };

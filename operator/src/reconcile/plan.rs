@@ -227,6 +227,13 @@ fn build_request(
     )
     .with_owner(labels::owner(job))
     .with_requirements(requirements)
+    .with_import_names(
+        build
+            .import_names
+            .iter()
+            .map(|n| (n.module.clone(), n.distribution.clone()))
+            .collect(),
+    )
     .with_timeout(timeout);
     request.labels = labels::for_job(job);
     if let Some(base) = &build.base_image {

@@ -6,7 +6,7 @@
 //! that image. An input that cannot be pinned (a branch, a base image tag without a digest)
 //! makes the build not reusable, and status says which.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -55,6 +55,9 @@ struct Inputs<'a> {
     context_dir: Option<&'a str>,
     requirements_file: Option<&'a str>,
     packages: &'a [String],
+    /// The notebook whose imports the requirements are generated from, and the import names.
+    from_imports: Option<&'a str>,
+    import_names: &'a BTreeMap<String, String>,
     dockerfile: Option<&'a str>,
 }
 
@@ -87,11 +90,13 @@ pub fn key(request: &BuildRequest, strategy: &str, settings: &ReuseSettings) -> 
             request.base_image
         ));
     }
-    let (requirements_file, packages): (Option<&str>, &[String]) = match &request.requirements {
-        Requirements::File(path) => (Some(path), &[]),
-        Requirements::Packages(packages) => (None, packages),
-        _ => (None, &[]),
-    };
+    let (mut requirements_file, mut packages, mut from_imports) = (None, &[][..], None);
+    match &request.requirements {
+        Requirements::File(path) => requirements_file = Some(path.as_str()),
+        Requirements::Packages(list) => packages = list,
+        Requirements::FromImports(notebook) => from_imports = Some(notebook.as_str()),
+        _ => {}
+    }
     let inputs = Inputs {
         operator: env!("CARGO_PKG_VERSION"),
         strategy,
@@ -102,6 +107,8 @@ pub fn key(request: &BuildRequest, strategy: &str, settings: &ReuseSettings) -> 
         context_dir: request.source.context_dir.as_deref(),
         requirements_file,
         packages,
+        from_imports,
+        import_names: &request.import_names,
         dockerfile: request.dockerfile.as_deref(),
     };
     let json = serde_json::to_vec(&inputs).unwrap_or_default();
@@ -260,7 +267,18 @@ mod tests {
             request(COMMIT, BASE).with_requirements(Requirements::Packages(vec!["pandas".into()])),
             request(COMMIT, BASE).with_strategy_config(json!({ "executor": "x:1" })),
             request(COMMIT, BASE).with_dockerfile("FROM x"),
+            request(COMMIT, BASE).with_requirements(Requirements::None),
+            request(COMMIT, BASE).with_requirements(Requirements::FromImports("a.ipynb".into())),
+            request(COMMIT, BASE)
+                .with_requirements(Requirements::FromImports("a.ipynb".into()))
+                .with_import_names([("acme".into(), "acme-sdk".into())].into()),
         ];
+        let keys: std::collections::BTreeSet<_> = changed.iter().map(key_of).collect();
+        assert_eq!(
+            keys.len(),
+            changed.len(),
+            "two different inputs share a key"
+        );
         for other in &changed {
             assert_ne!(key_of(&base), key_of(other), "{other:?}");
         }

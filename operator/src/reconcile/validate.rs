@@ -178,6 +178,7 @@ fn record(update: &mut StatusUpdate, summary: &nbv_report::Summary) {
     use nbv_report::Outcome;
     update.status.results = summary.results.clone();
     update.status.comparison_result = summary.comparison_result.clone();
+    update.status.generated_requirements = summary.generated_requirements.clone();
     let cut = summary
         .truncated
         .as_ref()

@@ -53,6 +53,9 @@ pub struct PodPlan<'a> {
     pub requirements: Option<&'a str>,
     /// Without one: whether the runner generates them from the notebook's imports first.
     pub requirements_from_imports: bool,
+    /// Requirements the build generated from the notebook's imports, a file in the image that
+    /// the runner reports.
+    pub generated_requirements: Option<&'a str>,
     /// Which attempt this is (0 for the first), for the name.
     pub attempt: i32,
     /// Seconds the pod may run.
@@ -225,6 +228,18 @@ pub fn render(job: &NotebookValidationJob, plan: &PodPlan<'_>, settings: &PodSet
         ));
     } else if plan.requirements_from_imports {
         vars.push(env("NBV_REQUIREMENTS_FROM_IMPORTS", "true"));
+        let names: Vec<String> = pod_config
+            .build_config
+            .iter()
+            .flat_map(|b| &b.import_names)
+            .map(|n| format!("{}={}", n.module, n.distribution))
+            .collect();
+        if !names.is_empty() {
+            vars.push(env("NBV_IMPORT_NAMES", names.join(",")));
+        }
+    }
+    if let Some(generated) = plan.generated_requirements {
+        vars.push(env("NBV_GENERATED_REQUIREMENTS", generated));
     }
     vars.extend(pod_config.env.iter().cloned());
     let mut mounts = vec![
@@ -301,24 +316,30 @@ pub fn check_size(pod: &Pod) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_pod_too_large_to_store_is_refused() {
-        let job: NotebookValidationJob = serde_json::from_value(serde_json::json!({
+    /// A job of the notebook `a.ipynb` with this `podConfig`.
+    fn job_with(pod_config: serde_json::Value) -> NotebookValidationJob {
+        serde_json::from_value(serde_json::json!({
             "apiVersion": "mlops.redhat.com/v1alpha1",
             "kind": "NotebookValidationJob",
             "metadata": { "name": "j", "namespace": "ns", "uid": "u" },
             "spec": {
                 "notebook": { "git": { "url": "https://git.example/nb.git" }, "path": "a.ipynb" },
-                "podConfig": { "env": (0..1700)
-                    .map(|i| serde_json::json!({ "name": format!("V{i}"), "value": "x".repeat(1000) }))
-                    .collect::<Vec<_>>() }
+                "podConfig": pod_config
             }
         }))
-        .expect("a job");
+        .expect("a job")
+    }
+
+    #[test]
+    fn a_pod_too_large_to_store_is_refused() {
+        let job = job_with(serde_json::json!({ "env": (0..1700)
+            .map(|i| serde_json::json!({ "name": format!("V{i}"), "value": "x".repeat(1000) }))
+            .collect::<Vec<_>>() }));
         let plan = PodPlan {
             image: "img",
             requirements: None,
             requirements_from_imports: false,
+            generated_requirements: None,
             attempt: 0,
             deadline_secs: 60,
         };
@@ -333,5 +354,53 @@ mod tests {
         let mut small = job;
         small.spec.pod_config = None;
         assert_eq!(check_size(&render(&small, &plan, &settings)), Ok(()));
+    }
+
+    #[test]
+    fn requirements_from_imports_reach_the_runner() {
+        let job = job_with(serde_json::json!({ "buildConfig": {
+            "fallbackStrategy": "auto",
+            "importNames": [
+                { "module": "acme", "distribution": "acme-sdk" },
+                { "module": "yaml", "distribution": "PyYAML" }
+            ]
+        } }));
+        let settings = PodSettings {
+            runner_image: "runner".into(),
+            git_image: "git".into(),
+        };
+        let env_of = |plan: &PodPlan<'_>| -> BTreeMap<String, String> {
+            let pod = render(&job, plan, &settings);
+            let main = &pod.spec.expect("spec").containers[0];
+            main.env
+                .iter()
+                .flatten()
+                .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+                .collect()
+        };
+        let at_start = env_of(&PodPlan {
+            image: "img",
+            requirements: None,
+            requirements_from_imports: true,
+            generated_requirements: None,
+            attempt: 0,
+            deadline_secs: 60,
+        });
+        assert_eq!(at_start["NBV_REQUIREMENTS_FROM_IMPORTS"], "true");
+        assert_eq!(at_start["NBV_IMPORT_NAMES"], "acme=acme-sdk,yaml=PyYAML");
+        assert!(!at_start.contains_key("NBV_GENERATED_REQUIREMENTS"));
+        let built = env_of(&PodPlan {
+            image: "img",
+            requirements: None,
+            requirements_from_imports: false,
+            generated_requirements: Some("/tmp/nbv-requirements.txt"),
+            attempt: 0,
+            deadline_secs: 60,
+        });
+        assert_eq!(
+            built["NBV_GENERATED_REQUIREMENTS"],
+            "/tmp/nbv-requirements.txt"
+        );
+        assert!(!built.contains_key("NBV_IMPORT_NAMES"));
     }
 }

@@ -369,6 +369,7 @@ pub fn summary(outcome: Outcome, failing_cell: Option<usize>) -> String {
         notebook: "analysis.ipynb".into(),
         results,
         comparison_result: None,
+        generated_requirements: None,
         truncated: None,
     };
     summary

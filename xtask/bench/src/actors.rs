@@ -367,6 +367,7 @@ fn passed_summary() -> String {
             })
             .collect(),
         comparison_result: None,
+        generated_requirements: None,
         truncated: None,
     };
     summary
@@ -556,6 +557,7 @@ pub(crate) fn bare_operator(
                 let plan = PodPlan {
                     image: PREBUILT_IMAGE,
                     requirements: None,
+                    generated_requirements: None,
                     requirements_from_imports: false,
                     attempt: 0,
                     deadline_secs: 1800,
