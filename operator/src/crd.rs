@@ -63,6 +63,31 @@ pub struct NotebookValidationJobSpec {
     #[x_kube(validation = Rule::new(DURATION_RULE).message(Message::Message(format!("spec.timeout {DURATION_MESSAGE}"))))]
     #[schemars(length(max = 32))]
     pub timeout: Option<String>,
+    /// How the notebook is executed: cell timeout, kernel, going on past errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<ExecutionConfig>,
+}
+
+/// How the notebook is executed.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionConfig {
+    /// How long one cell may run, e.g. `10m` (the default); a cell tagged
+    /// `nbv-timeout=SECONDS` has its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(DURATION_RULE).message(Message::Message(format!("execution.cellTimeout {DURATION_MESSAGE}"))))]
+    #[schemars(length(max = 32))]
+    pub cell_timeout: Option<String>,
+    /// The kernel to run the notebook with instead of the one its metadata names, e.g.
+    /// `python3`; it must be installed in the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9][A-Za-z0-9._-]*$')").message("execution.kernel must be a kernel name such as python3 (letters, digits, '.', '_', '-')"))]
+    #[schemars(length(min = 1, max = 64))]
+    pub kernel: Option<String>,
+    /// Execute every cell, past cells that raise, so that every cell has a result and the
+    /// golden comparison still runs; the job fails all the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continue_on_error: Option<bool>,
 }
 
 /// A notebook file in a git repository.
@@ -396,6 +421,10 @@ pub struct NotebookValidationJobStatus {
     /// name, to check or to name in `buildConfig.importNames`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generated_requirements: Option<nbv_report::GeneratedRequirements>,
+    /// Where and why execution stopped before the notebook's end (`cellFailed`, `cellTimeout`,
+    /// `timeLimit`, `kernelDied`); the cells before it have their results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<nbv_report::Stopped>,
     /// The validation pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation_pod_name: Option<String>,

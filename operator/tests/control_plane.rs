@@ -644,6 +644,10 @@ async fn invalid_notebook_validation_jobs_are_rejected_with_their_message() {
                    "importNames": [{"module": "x", "distribution": "--index-url=http://evil"}]}),
             "spec.podConfig.buildConfig.importNames[0].distribution",
             "importNames[].distribution must be a distribution name"),
+        ("cell timeout in words", "execution", json!({"cellTimeout": "5 minutes"}),
+            "spec.execution.cellTimeout", "execution.cellTimeout must be a duration"),
+        ("kernel like an option", "execution", json!({"kernel": "--KernelManager.x=y"}),
+            "spec.execution.kernel", "execution.kernel must be a kernel name"),
         ("300 parameters", "parameters",
             serde_json::Value::Object((0..300).map(|i| (format!("p{i}"), json!(i))).collect()),
             "spec.parameters", "must have at most 256 items"),
@@ -717,6 +721,11 @@ async fn invalid_notebook_validation_jobs_are_rejected_with_their_message() {
         &mut near_misses,
         "podConfig/credentials",
         json!(["aws-credentials", "database-config"]),
+    );
+    set(
+        &mut near_misses,
+        "execution",
+        json!({"cellTimeout": "90s", "kernel": "python3", "continueOnError": true}),
     );
     set(
         &mut near_misses,

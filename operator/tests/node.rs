@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::PostParams;
-use nbv_report::CellStatus;
+use nbv_report::{CellStatus, StopReason, Stopped};
 use nbv_testenv::node::{GIT_USER, Repo};
 use nbv_testenv::{Lifetime, NodeServer};
 use notebook_validator_operator::crd::Phase;
@@ -337,7 +337,21 @@ async fn a_notebook_past_its_timeout_is_stopped_and_every_condition_says_so() {
             assert_eq!(reason, "JobTimeout");
         }
     }
-    // The notebook stops: the pod ends, its logs stay.
+    // The runner stopped the notebook a little before the deadline: the cell that was running
+    // is named, and the pod ended on its own, its logs kept.
+    assert_eq!(
+        status.stopped,
+        Some(Stopped {
+            cell_index: Some(0),
+            reason: StopReason::TimeLimit
+        }),
+        "{status:#?}"
+    );
+    assert_eq!(
+        status.results[0].status,
+        CellStatus::TimedOut,
+        "{status:#?}"
+    );
     let pod_name = status.validation_pod_name.expect("pod");
     let mut ended: Option<Pod> = None;
     for _ in 0..300 {
@@ -357,12 +371,38 @@ async fn a_notebook_past_its_timeout_is_stopped_and_every_condition_says_so() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let pod = ended.expect("the validation pod was not stopped");
-    assert_eq!(
-        pod.status.and_then(|s| s.reason).as_deref(),
-        Some("DeadlineExceeded")
-    );
+    assert!(ended.is_some(), "the validation pod was not stopped");
     let _ = logs(&h, &pod_name, "validate").await;
+}
+
+#[tokio::test]
+async fn a_cell_past_the_jobs_cell_timeout_is_named_in_status() {
+    let h = harness("node-cell-timeout").await;
+    let s = served();
+    let images = h.node_images();
+    let yaml = job(
+        "cell-timeout",
+        &s.notebooks,
+        "slow.ipynb",
+        &image(&images.notebook.reference),
+    ) + "  execution:\n    cellTimeout: 3s\n    continueOnError: true\n";
+    h.create_job(&yaml).await;
+    let job = verdict(&h, "cell-timeout").await;
+    let status = job.status.clone().expect("status");
+    assert_eq!(phase(&job), Some(Phase::Failed), "{status:#?}");
+    let (_, reason, message) = condition(&job, "Ready").expect("Ready");
+    assert_eq!(reason, "NotebookFailed", "{message}");
+    assert!(
+        message.contains("cell 0 ran longer than the cell timeout of 3 s"),
+        "{message}"
+    );
+    assert_eq!(
+        status.stopped,
+        Some(Stopped {
+            cell_index: Some(0),
+            reason: StopReason::CellTimeout
+        })
+    );
 }
 
 #[tokio::test]

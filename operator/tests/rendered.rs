@@ -30,8 +30,10 @@ fn first_attempt_in_prebuilt_image(
         requirements: None,
         requirements_from_imports: false,
         generated_requirements: None,
+        cell_timeout_secs: None,
         attempt: 0,
         deadline_secs,
+        stop_notebook_at: None,
     };
     validation_pod::render(job, &plan, &settings)
 }
@@ -54,8 +56,10 @@ fn the_validation_pod_of_a_retried_job_with_private_git() {
         requirements: None,
         requirements_from_imports: false,
         generated_requirements: None,
+        cell_timeout_secs: None,
         attempt: 2,
         deadline_secs: 600,
+        stop_notebook_at: None,
     };
     insta::assert_yaml_snapshot!(validation_pod::render(&job, &plan, &settings));
 }

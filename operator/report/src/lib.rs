@@ -21,7 +21,9 @@ pub use comparison::{
     CellType, Comparison, ComparisonOutcome, DiffKind, Mismatch, Strategy, Totals,
 };
 pub use parse::ParseError;
-pub use report::{CellError, CellReport, CellStatus, GeneratedRequirements, Outcome, Report};
+pub use report::{
+    CellError, CellReport, CellStatus, GeneratedRequirements, Outcome, Report, StopReason, Stopped,
+};
 pub use schema::{report_schema, summary_schema};
 pub use summary::{
     CellResult, ComparisonSummary, Diff, GENERATED_REQUIREMENTS_SHOWN, Summary, Truncation,

@@ -125,6 +125,33 @@ pub struct Report {
     /// The requirements generated from the notebook's imports, when they were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generated_requirements: Option<GeneratedRequirements>,
+    /// Where and why execution stopped before the notebook's end, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
+}
+
+/// Why execution ended before the notebook's last cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum StopReason {
+    /// A cell raised an exception.
+    CellFailed,
+    /// A cell ran longer than its timeout.
+    CellTimeout,
+    /// The whole run exceeded its time limit (in a cluster: the job's `spec.timeout`).
+    TimeLimit,
+    /// The kernel died: a crash, a signal, or out of memory.
+    KernelDied,
+}
+
+/// Where and why execution stopped; the cells before it have their results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Stopped {
+    /// The cell that was running, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell_index: Option<usize>,
+    pub reason: StopReason,
 }
 
 /// Requirements generated from a notebook's imports and `%pip install` lines (by the build or

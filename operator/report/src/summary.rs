@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::SCHEMA_VERSION;
 use crate::comparison::{CellType, Comparison, ComparisonOutcome, DiffKind, Strategy, Totals};
-use crate::report::{CellStatus, GeneratedRequirements, Outcome, Report};
+use crate::report::{CellStatus, GeneratedRequirements, Outcome, Report, Stopped};
 use crate::text::truncate_chars;
 
 /// Characters kept from each text field when a summary is built from a report.
@@ -83,6 +83,9 @@ pub struct Summary {
     /// [`GENERATED_REQUIREMENTS_SHOWN`] entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generated_requirements: Option<GeneratedRequirements>,
+    /// Where and why execution stopped before the notebook's end, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
     /// Present only when the summary was cut to fit a size limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncated: Option<Truncation>,
@@ -120,6 +123,7 @@ impl Summary {
                 .generated_requirements
                 .as_ref()
                 .map(|g| g.bounded(GENERATED_REQUIREMENTS_SHOWN, REQUIREMENT_CHARS)),
+            stopped: report.stopped.clone(),
             truncated: None,
         }
     }

@@ -47,6 +47,7 @@ fn report(cells: Vec<CellReport>, mismatches: Vec<Mismatch>) -> Report {
         }),
         cells,
         generated_requirements: None,
+        stopped: None,
     }
 }
 

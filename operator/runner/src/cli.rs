@@ -101,12 +101,20 @@ pub(crate) struct CommonArgs {
     /// nbval's lax mode: compare only the outputs of cells marked NBVAL_CHECK_OUTPUT.
     #[arg(long)]
     pub(crate) lax: bool,
-    /// Seconds one cell may run.
+    /// Seconds one cell may run; a cell tagged `nbv-timeout=SECONDS` has its own.
     #[arg(long, env = "NBV_CELL_TIMEOUT", default_value_t = 600)]
     pub(crate) cell_timeout: u64,
     /// Seconds the whole execution may take; the process group is killed after.
     #[arg(long, env = "NBV_TIMEOUT", default_value_t = 3600)]
     pub(crate) timeout: u64,
+    /// Execute every cell, past those that raise, so that every cell is reported (the notebook
+    /// still fails); a golden notebook is still compared.
+    #[arg(long, env = "NBV_CONTINUE_ON_ERROR")]
+    pub(crate) continue_on_error: bool,
+    /// Stop the notebook at this time (Unix seconds) at the latest, whatever --timeout leaves;
+    /// the operator sets it a little before the job's deadline.
+    #[arg(long, env = "NBV_DEADLINE", value_name = "UNIX_SECONDS")]
+    pub(crate) deadline: Option<u64>,
     /// Kernel to use instead of the notebook's kernelspec.
     #[arg(long, env = "NBV_KERNEL")]
     pub(crate) kernel: Option<String>,

@@ -200,11 +200,21 @@ fn settings(
         generated_requirements: common.generated_requirements.clone(),
         compare,
         cell_timeout: common.cell_timeout,
-        timeout: Duration::from_secs(common.timeout),
+        timeout: time_limit(common.timeout, common.deadline),
+        continue_on_error: common.continue_on_error,
         kernel: common.kernel.clone(),
         work_dir,
         cache_dir,
     })
+}
+
+/// The run's time limit: `--timeout`, or less when `--deadline` comes sooner.
+fn time_limit(timeout_secs: u64, deadline: Option<u64>) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let left = deadline.map_or(u64::MAX, |at| at.saturating_sub(now).max(1));
+    Duration::from_secs(timeout_secs.min(left))
 }
 
 /// Report for settings that could not even be read.
@@ -222,6 +232,7 @@ fn error_report(notebook: &Path, common: &CommonArgs, error: &RunError) -> Repor
         cells: Vec::new(),
         comparison: None,
         generated_requirements: None,
+        stopped: None,
     }
 }
 

@@ -1,6 +1,7 @@
-//! Running papermill as a child process: an argument vector (user strings never
-//! reach a shell), its own process group so a timeout kills the kernel too, and
-//! its log read for progress.
+//! Running papermill as a child process, through a small driver (`execute.py`) that adds per-cell
+//! timeouts and going on past errors: settings as one JSON argument (user strings never reach a
+//! shell), its own process group so a timeout kills the kernel too, and its log read for
+//! progress.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use crate::error::{RunError, infra};
+use crate::error::{RunError, infra, invalid};
 use crate::params::Parameters;
 use crate::python::Python;
 
@@ -37,10 +38,19 @@ pub(crate) struct Execution<'a> {
     pub(crate) cwd: &'a Path,
     pub(crate) parameters: &'a Parameters,
     pub(crate) kernel: Option<&'a str>,
+    /// Seconds a cell may run unless its tag `nbv-timeout=SECONDS` says otherwise.
     pub(crate) cell_timeout: u64,
     pub(crate) timeout: Duration,
+    /// Execute every cell, past those that raise (nbclient's `allow_errors`).
+    pub(crate) continue_on_error: bool,
     pub(crate) env: Vec<(OsString, OsString)>,
 }
+
+/// The driver that runs papermill (`python -c DRIVER SETTINGS_JSON`).
+const DRIVER: &str = include_str!("execute.py");
+
+/// The driver's exit code when the kernel died (papermill's command line uses the same).
+const DEAD_KERNEL: i32 = 138;
 
 /// How the papermill process ended.
 #[derive(Debug)]
@@ -52,30 +62,39 @@ pub(crate) struct Finished {
 }
 
 impl Execution<'_> {
-    fn command(&self) -> Command {
+    fn command(&self) -> Result<Command, RunError> {
+        let path = |p: &Path| {
+            p.to_str()
+                .map(str::to_owned)
+                .ok_or_else(|| invalid(format!("{} is not a UTF-8 path", p.display())))
+        };
+        let parameters = self
+            .parameters
+            .json
+            .as_deref()
+            .map(serde_json::from_str::<serde_json::Value>)
+            .transpose()
+            .map_err(|e| invalid(format!("parameters are not a JSON object: {e}")))?;
+        let settings = serde_json::json!({
+            "input": path(self.input)?,
+            "output": path(self.output)?,
+            "cwd": path(self.cwd)?,
+            "cell_timeout": self.cell_timeout,
+            "kernel": self.kernel,
+            "continue_on_error": self.continue_on_error,
+            "pairs": self.parameters.pairs,
+            "parameters": parameters,
+        });
         let mut cmd = Command::new(&self.python.exe);
-        cmd.args(["-m", "papermill"])
-            .arg(self.input)
-            .arg(self.output)
-            .args(["--no-progress-bar", "--log-output", "--execution-timeout"])
-            .arg(self.cell_timeout.to_string())
-            .arg("--cwd")
-            .arg(self.cwd);
-        if let Some(kernel) = self.kernel {
-            cmd.arg("--kernel").arg(kernel);
-        }
-        for (key, value) in &self.parameters.pairs {
-            cmd.arg("-p").arg(key).arg(value);
-        }
-        if let Some(json) = &self.parameters.json {
-            cmd.arg("-y").arg(json);
-        }
-        cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
+        cmd.arg("-c")
+            .arg(DRIVER)
+            .arg(settings.to_string())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        cmd
+        Ok(cmd)
     }
 
     /// Runs papermill; `on_cell` is called with papermill's 1-based cell number as each cell starts.
@@ -83,9 +102,9 @@ impl Execution<'_> {
         &self,
         on_cell: Arc<dyn Fn(usize) + Send + Sync>,
     ) -> Result<Finished, RunError> {
-        let mut child = self.command().spawn().map_err(|e| {
+        let mut child = self.command()?.spawn().map_err(|e| {
             infra(format!(
-                "cannot start {} -m papermill: {e}",
+                "cannot start {} to run papermill: {e}",
                 self.python.exe.display()
             ))
         })?;
@@ -193,4 +212,11 @@ fn kill_group(child: &mut Child) {
 /// Path of the executed notebook inside the work directory.
 pub(crate) fn output_path(work_dir: &Path) -> PathBuf {
     work_dir.join("executed.ipynb")
+}
+
+impl Finished {
+    /// Whether the kernel died (a crash, a signal, out of memory) while a cell ran.
+    pub(crate) fn kernel_died(&self) -> bool {
+        self.status.and_then(|s| s.code()) == Some(DEAD_KERNEL)
+    }
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use nbv_compare::{Comparator, CompareConfig, Notebook, notebook};
 use nbv_report::{
-    CellReport, CellStatus, Comparison, ComparisonOutcome, GeneratedRequirements, Outcome, Report,
-    SCHEMA_VERSION, format_duration,
+    CellError, CellReport, CellStatus, Comparison, ComparisonOutcome, GeneratedRequirements,
+    Outcome, Report, SCHEMA_VERSION, StopReason, Stopped, format_duration,
 };
 
 use crate::collect::cell_reports;
@@ -36,6 +36,8 @@ pub(crate) struct Settings {
     pub(crate) compare: CompareConfig,
     pub(crate) cell_timeout: u64,
     pub(crate) timeout: Duration,
+    /// Execute every cell, past those that raise.
+    pub(crate) continue_on_error: bool,
     pub(crate) kernel: Option<String>,
     pub(crate) work_dir: PathBuf,
     pub(crate) cache_dir: PathBuf,
@@ -50,6 +52,7 @@ struct Verdict {
     message: String,
     cells: Vec<CellReport>,
     comparison: Option<Comparison>,
+    stopped: Option<Stopped>,
 }
 
 pub(crate) fn validate(settings: &Settings, log: &Log) -> Report {
@@ -65,6 +68,7 @@ pub(crate) fn validate(settings: &Settings, log: &Log) -> Report {
         message: e.to_string(),
         cells: Vec::new(),
         comparison: None,
+        stopped: None,
     });
     Report {
         schema_version: SCHEMA_VERSION,
@@ -79,6 +83,7 @@ pub(crate) fn validate(settings: &Settings, log: &Log) -> Report {
         cells: verdict.cells,
         comparison: verdict.comparison,
         generated_requirements: generated,
+        stopped: verdict.stopped,
     }
 }
 
@@ -155,6 +160,7 @@ fn execute_and_compare(
         kernel: kernel(settings, &source, log.as_ref()),
         cell_timeout: settings.cell_timeout,
         timeout: settings.timeout,
+        continue_on_error: settings.continue_on_error,
         env,
     };
     // papermill counts its own injected parameters cell.
@@ -168,48 +174,123 @@ fn execute_and_compare(
         .ok()
         .map(Notebook::without_injected_cells)
         .map(restore_skipped);
-    let cells = executed.as_ref().map(cell_reports).unwrap_or_default();
-    if let Some(verdict) = execution_problem(settings, &finished, &cells, executed.is_some()) {
-        return Ok(verdict);
+    let mut cells = executed.as_ref().map(cell_reports).unwrap_or_default();
+    if finished.kernel_died() {
+        mark_kernel_death(&mut cells);
     }
-    let (Some(executed), Some(golden)) = (executed, golden) else {
-        return Ok(Verdict {
-            outcome: Outcome::Passed,
-            message: format!("{} without error", executed_cells(&cells)),
-            cells,
-            comparison: None,
-        });
+    let timeouts = executed
+        .as_ref()
+        .map(|nb| nb.cells.iter().map(own_timeout).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let problem = execution_problem(settings, &finished, &cells, &timeouts, executed.is_some());
+    let stopped = stop_of(settings, &finished, &cells);
+    // A run stopped early is not compared; one that went on past errors still is.
+    let compare_anyway = settings.continue_on_error && !finished.kernel_died();
+    let comparable = problem
+        .as_ref()
+        .is_none_or(|(outcome, _)| compare_anyway && *outcome == Outcome::NotebookFailed);
+    let comparison = match (executed, golden) {
+        (Some(executed), Some(golden)) if comparable => {
+            Some(comparator.compare(&golden, &executed))
+        }
+        _ => None,
     };
-    let comparison = comparator.compare(&golden, &executed);
-    let (outcome, message) = match (comparison.result, comparison.mismatches.first()) {
-        (ComparisonOutcome::Failed, Some(first)) => (
-            Outcome::OutputsDiffer,
-            format!(
-                "outputs differ from the golden notebook: {} mismatch(es), first in cell {}{}: {}",
-                comparison.mismatches.len(),
-                first.cell_index,
-                first
-                    .output_index
-                    .map(|o| format!(" output {o}"))
-                    .unwrap_or_default(),
-                first.kind.as_str()
-            ),
-        ),
-        _ => (
+    let differ = comparison.as_ref().and_then(differences);
+    let (outcome, message) = match (problem, differ) {
+        (Some((outcome, problem)), Some(differ)) => (outcome, format!("{problem}; {differ}")),
+        (Some(problem), None) => problem,
+        (None, Some(differ)) => (Outcome::OutputsDiffer, differ),
+        (None, None) => (
             Outcome::Passed,
-            format!(
-                "{}; outputs match the golden notebook ({})",
-                executed_cells(&cells),
-                comparison.strategy.as_str()
-            ),
+            match &comparison {
+                Some(c) => format!(
+                    "{}; outputs match the golden notebook ({})",
+                    executed_cells(&cells),
+                    c.strategy.as_str()
+                ),
+                None => format!("{} without error", executed_cells(&cells)),
+            },
         ),
     };
     Ok(Verdict {
         outcome,
         message,
         cells,
-        comparison: Some(comparison),
+        comparison,
+        stopped,
     })
+}
+
+/// What differs from the golden notebook, in one line; `None` when nothing does.
+fn differences(comparison: &Comparison) -> Option<String> {
+    let first = comparison.mismatches.first()?;
+    (comparison.result == ComparisonOutcome::Failed).then(|| {
+        format!(
+            "outputs differ from the golden notebook: {} mismatch(es), first in cell {}{}: {}",
+            comparison.mismatches.len(),
+            first.cell_index,
+            first
+                .output_index
+                .map(|o| format!(" output {o}"))
+                .unwrap_or_default(),
+            first.kind.as_str()
+        )
+    })
+}
+
+/// Where and why execution ended before the notebook's last cell, if it did.
+fn stop_of(settings: &Settings, finished: &Finished, cells: &[CellReport]) -> Option<Stopped> {
+    let first = |status: CellStatus| {
+        cells
+            .iter()
+            .find(|c| c.status == status)
+            .map(|c| c.cell_index)
+    };
+    let (reason, cell_index) = if finished.status.is_none() {
+        (StopReason::TimeLimit, first(CellStatus::TimedOut))
+    } else if finished.kernel_died() {
+        let died = cells.iter().find(|c| {
+            c.error
+                .as_ref()
+                .is_some_and(|e| e.ename == DEAD_KERNEL_ERROR)
+        });
+        (StopReason::KernelDied, died.map(|c| c.cell_index))
+    } else if let Some(index) = first(CellStatus::TimedOut) {
+        (StopReason::CellTimeout, Some(index))
+    } else if let Some(index) = first(CellStatus::Failed).filter(|_| !settings.continue_on_error) {
+        (StopReason::CellFailed, Some(index))
+    } else {
+        return None;
+    };
+    Some(Stopped { cell_index, reason })
+}
+
+/// The tag that gives a cell its own timeout, `nbv-timeout=SECONDS`.
+const TIMEOUT_TAG: &str = "nbv-timeout=";
+
+/// A cell's own timeout in seconds, from its tag.
+fn own_timeout(cell: &nbv_compare::notebook::Cell) -> Option<u64> {
+    cell.metadata
+        .tags
+        .iter()
+        .find_map(|t| t.strip_prefix(TIMEOUT_TAG)?.parse().ok())
+}
+
+/// The error given to the cell that was running when the kernel died.
+const DEAD_KERNEL_ERROR: &str = "DeadKernelError";
+
+/// The kernel died: papermill records the cell that was running as completed. It is the last
+/// one that started; it gets the failure, the cells after it stay not run.
+fn mark_kernel_death(cells: &mut [CellReport]) {
+    if let Some(stopped) = cells.iter_mut().rev().find(|c| c.execution_time.is_some()) {
+        stopped.status = CellStatus::Failed;
+        stopped.error = Some(CellError {
+            ename: DEAD_KERNEL_ERROR.into(),
+            evalue: "the kernel died while this cell ran (a crash, a signal, or out of memory)"
+                .into(),
+            traceback: Vec::new(),
+        });
+    }
 }
 
 /// "N cells executed", with how many `NBVAL_SKIP` kept from running.
@@ -226,18 +307,26 @@ fn executed_cells(cells: &[CellReport]) -> String {
     }
 }
 
-/// Classifies a run that did not simply succeed; `None` when execution went fine.
+/// Classifies a run that did not simply succeed; `None` when execution went fine. Stops that
+/// come from the notebook (a cell raising, running over its timeout, killing the kernel, the
+/// whole run exceeding its time) fail the notebook: the cells that finished keep their results.
 fn execution_problem(
     settings: &Settings,
     finished: &Finished,
     cells: &[CellReport],
+    timeouts: &[Option<u64>],
     have_output: bool,
-) -> Option<Verdict> {
-    let verdict = |outcome, message: String| Verdict {
-        outcome,
-        message,
-        cells: cells.to_vec(),
-        comparison: None,
+) -> Option<(Outcome, String)> {
+    let kept = |stopped: usize| {
+        let done = cells
+            .iter()
+            .filter(|c| c.cell_index < stopped && c.status != CellStatus::NotRun)
+            .count();
+        match done {
+            0 => String::new(),
+            1 => "; the cell before it has its result".to_owned(),
+            n => format!("; the {n} cells before it have their results"),
+        }
     };
     let timed_out_cell = cells
         .iter()
@@ -245,35 +334,58 @@ fn execution_problem(
         .map(|c| c.cell_index);
     let Some(status) = finished.status else {
         let at = timed_out_cell
-            .map(|i| format!(" while cell {i} was running"))
+            .map(|i| format!(" while cell {i} was running{}", kept(i)))
             .unwrap_or_default();
-        return Some(verdict(
-            Outcome::InfrastructureError,
+        return Some((
+            Outcome::NotebookFailed,
             format!(
-                "timed out: execution exceeded {} s{at}; the process group was killed",
+                "timed out: execution exceeded its time limit of {} s (--timeout; in a cluster, what spec.timeout leaves of the job){at}",
                 settings.timeout.as_secs()
             ),
         ));
     };
-    if let Some(index) = timed_out_cell {
-        return Some(verdict(
-            Outcome::InfrastructureError,
+    if finished.kernel_died() {
+        let stopped = cells.iter().find(|c| {
+            c.error
+                .as_ref()
+                .is_some_and(|e| e.ename == DEAD_KERNEL_ERROR)
+        });
+        let at = stopped
+            .map(|c| format!(" while cell {} was running", c.cell_index))
+            .unwrap_or_default();
+        let kept = stopped.map(|c| kept(c.cell_index)).unwrap_or_default();
+        return Some((
+            Outcome::NotebookFailed,
             format!(
-                "timed out: cell {index} ran longer than the cell timeout of {} s",
-                settings.cell_timeout
+                "the kernel died{at} (it crashed, was killed, or ran out of memory; in a pod, raise podConfig.resources.limits.memory){kept}"
             ),
         ));
     }
-    if let Some(failed) = cells.iter().find(|c| c.status == CellStatus::Failed) {
-        let error = failed
-            .error
-            .as_ref()
-            .map(|e| format!(": {}: {}", e.ename, e.evalue))
-            .unwrap_or_default();
-        return Some(verdict(
-            Outcome::NotebookFailed,
-            format!("cell {} raised an exception{error}", failed.cell_index),
-        ));
+    let failures: Vec<&CellReport> = cells.iter().filter(|c| c.status.is_failure()).collect();
+    if let Some(first) = failures.first() {
+        let index = first.cell_index;
+        let why = match (&first.error, first.status) {
+            (_, CellStatus::TimedOut) => {
+                let (limit, whose) = match timeouts.get(index).copied().flatten() {
+                    Some(own) => (own, "its own timeout (tag nbv-timeout)"),
+                    None => (settings.cell_timeout, "the cell timeout"),
+                };
+                format!("timed out: cell {index} ran longer than {whose} of {limit} s")
+            }
+            (Some(e), _) => format!(
+                "cell {index} raised an exception: {}: {}",
+                e.ename, e.evalue
+            ),
+            (None, _) => format!("cell {index} failed"),
+        };
+        let message = if failures.len() > 1 {
+            format!("{} cells failed; the first: {why}", failures.len())
+        } else if first.status == CellStatus::TimedOut {
+            format!("{why}{}", kept(index))
+        } else {
+            why
+        };
+        return Some((Outcome::NotebookFailed, message));
     }
     let all_ran = have_output
         && cells
@@ -283,7 +395,7 @@ fn execution_problem(
     if status.success() || all_ran {
         return None;
     }
-    Some(verdict(
+    Some((
         Outcome::InfrastructureError,
         papermill_failure(settings, status, &finished.log_tail),
     ))

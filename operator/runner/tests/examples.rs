@@ -309,6 +309,6 @@ fn one_cell_notebook(dir: &std::path::Path, name: &str, source: &str) -> std::pa
         "cells": [{"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [],
                    "source": source}]
     });
-    std::fs::write(&nb, notebook.to_string()).unwrap();
+    std::fs::write(&nb, notebook.to_string()).expect("write the notebook");
     nb
 }

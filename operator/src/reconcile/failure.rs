@@ -10,7 +10,7 @@ use kube::runtime::events::EventType;
 use super::plan::{self, ImageSource};
 use super::reason::Reason;
 use super::status::{self, RECONCILED, StatusUpdate, VALIDATION_COMPLETE};
-use super::validate::find_pod;
+use super::validate::{self, find_pod};
 use super::{Context, Error, build, namespace_name, outcome, pod_lifecycle};
 use crate::crd::{NotebookValidationJob, NotebookValidationJobStatus};
 
@@ -114,10 +114,18 @@ pub(super) async fn timed_out(
         let pods: Api<Pod> =
             Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
         let (never_started, stopped) = match find_pod(ctx, &pods, &name).await {
-            Ok(Some(pod)) => (
-                !outcome::started(&pod),
-                pod_lifecycle::stop(&pods, &pod).await,
-            ),
+            Ok(Some(pod)) => {
+                // The runner stops the notebook a little before the deadline: what it found
+                // may be there, not yet recorded.
+                if let outcome::PodOutcome::Finished(summary) = outcome::read(&pod) {
+                    validate::copy_results(update, &summary);
+                    message = format!("{message}; {}", summary.message);
+                }
+                (
+                    !outcome::started(&pod),
+                    pod_lifecycle::stop(&pods, &pod).await,
+                )
+            }
             // Gone already (a reconcile that stopped it and then failed to write the status):
             // the status last written says whether it had started.
             _ => (

@@ -395,8 +395,13 @@ async fn run_steps(
         requirements,
         requirements_from_imports,
         generated_requirements,
+        cell_timeout_secs: plan.cell_timeout.map(|t| t.as_secs()),
         attempt: update.status.retry_count.unwrap_or(0),
         deadline_secs: remaining,
+        stop_notebook_at: Some(validation_pod::stop_notebook_at(
+            update.now().0.as_second(),
+            remaining,
+        )),
     };
     match validate::run(job, ctx, &pod_plan, update).await? {
         Progress::Waiting(after) => Ok(requeue(after, remaining)),

@@ -54,6 +54,8 @@ pub struct Plan {
     pub job_timeout: Duration,
     /// Bound on the build.
     pub build_timeout: Duration,
+    /// Bound on one cell (`spec.execution.cellTimeout`), when given.
+    pub cell_timeout: Option<Duration>,
     /// Something the user should know that does not stop the job.
     pub warning: Option<String>,
 }
@@ -152,6 +154,12 @@ pub fn plan(job: &NotebookValidationJob, default_image: &str) -> Result<Plan, Pl
     check_passed_on(job)?;
     let spec = &job.spec;
     let job_timeout = job_timeout(job)?;
+    let cell_timeout = spec
+        .execution
+        .as_ref()
+        .and_then(|e| e.cell_timeout.as_deref())
+        .map(|t| duration::parse("spec.execution.cellTimeout", t))
+        .transpose()?;
     let pod = spec.pod_config.clone().unwrap_or_default();
     let build = spec.build();
     let build_timeout = match build.and_then(|b| b.timeout.as_deref()) {
@@ -188,6 +196,7 @@ pub fn plan(job: &NotebookValidationJob, default_image: &str) -> Result<Plan, Pl
     Ok(Plan {
         image,
         job_timeout,
+        cell_timeout,
         build_timeout,
         warning,
     })

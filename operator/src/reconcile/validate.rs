@@ -173,12 +173,19 @@ pub(super) async fn run(
     }
 }
 
-/// Copies the runner's summary into the status and ends the job.
-fn record(update: &mut StatusUpdate, summary: &nbv_report::Summary) {
-    use nbv_report::Outcome;
+/// Copies what the runner found into the status: per-cell results (of the cells that finished,
+/// when execution stopped early), the comparison, the generated requirements, where it stopped.
+pub(super) fn copy_results(update: &mut StatusUpdate, summary: &nbv_report::Summary) {
     update.status.results = summary.results.clone();
     update.status.comparison_result = summary.comparison_result.clone();
     update.status.generated_requirements = summary.generated_requirements.clone();
+    update.status.stopped = summary.stopped.clone();
+}
+
+/// Copies the runner's summary into the status and ends the job.
+fn record(update: &mut StatusUpdate, summary: &nbv_report::Summary) {
+    use nbv_report::Outcome;
+    copy_results(update, summary);
     let cut = summary
         .truncated
         .as_ref()
@@ -196,7 +203,13 @@ fn record(update: &mut StatusUpdate, summary: &nbv_report::Summary) {
             update.succeed(message);
         }
         other => {
+            let ran_out = summary
+                .stopped
+                .as_ref()
+                .is_some_and(|s| s.reason == nbv_report::StopReason::TimeLimit);
             let reason = match other {
+                // The runner's time limit is what the job's spec.timeout left.
+                Outcome::NotebookFailed if ran_out => Reason::JobTimeout,
                 Outcome::NotebookFailed => Reason::NotebookFailed,
                 Outcome::OutputsDiffer => Reason::OutputMismatch,
                 Outcome::InvalidInput => Reason::InvalidNotebook,

@@ -56,10 +56,24 @@ pub struct PodPlan<'a> {
     /// Requirements the build generated from the notebook's imports, a file in the image that
     /// the runner reports.
     pub generated_requirements: Option<&'a str>,
+    /// Seconds one cell may run (`spec.execution.cellTimeout`); the runner's default otherwise.
+    pub cell_timeout_secs: Option<u64>,
     /// Which attempt this is (0 for the first), for the name.
     pub attempt: i32,
     /// Seconds the pod may run.
     pub deadline_secs: i64,
+    /// When the runner stops the notebook ([`stop_notebook_at`]), Unix seconds.
+    pub stop_notebook_at: Option<i64>,
+}
+
+/// When the runner stops the notebook, in Unix seconds: a little before the pod's deadline
+/// (`now + deadline_secs`), so that a notebook still running when the job's time runs out is
+/// stopped by the runner, which reports the cells that finished, and not by the kubelet, which
+/// reports nothing.
+pub fn stop_notebook_at(now_unix: i64, deadline_secs: i64) -> i64 {
+    // Room to kill the kernel, write the result and have the pod's end seen by the operator.
+    let reserve = (deadline_secs / 5).clamp(5, 30);
+    now_unix + (deadline_secs - reserve).max(1)
 }
 
 fn restricted() -> SecurityContext {
@@ -215,6 +229,20 @@ pub fn render(job: &NotebookValidationJob, plan: &PodPlan<'_>, settings: &PodSet
     if let Some(parameters) = spec.parameters_json() {
         vars.push(env(PARAMETERS_VAR, parameters));
     }
+    if let Some(at) = plan.stop_notebook_at {
+        vars.push(env("NBV_DEADLINE", at.to_string()));
+    }
+    if let Some(execution) = &spec.execution {
+        if let Some(secs) = plan.cell_timeout_secs {
+            vars.push(env("NBV_CELL_TIMEOUT", secs.max(1).to_string()));
+        }
+        if let Some(kernel) = &execution.kernel {
+            vars.push(env("NBV_KERNEL", kernel.clone()));
+        }
+        if execution.continue_on_error == Some(true) {
+            vars.push(env("NBV_CONTINUE_ON_ERROR", "true"));
+        }
+    }
     if let Some(comparison) = &spec.comparison_config {
         vars.push(env(
             "NBV_COMPARISON_CONFIG",
@@ -340,8 +368,10 @@ mod tests {
             requirements: None,
             requirements_from_imports: false,
             generated_requirements: None,
+            cell_timeout_secs: None,
             attempt: 0,
             deadline_secs: 60,
+            stop_notebook_at: None,
         };
         let settings = PodSettings {
             runner_image: "runner".into(),
@@ -383,8 +413,10 @@ mod tests {
             requirements: None,
             requirements_from_imports: true,
             generated_requirements: None,
+            cell_timeout_secs: None,
             attempt: 0,
             deadline_secs: 60,
+            stop_notebook_at: None,
         });
         assert_eq!(at_start["NBV_REQUIREMENTS_FROM_IMPORTS"], "true");
         assert_eq!(at_start["NBV_IMPORT_NAMES"], "acme=acme-sdk,yaml=PyYAML");
@@ -394,13 +426,56 @@ mod tests {
             requirements: None,
             requirements_from_imports: false,
             generated_requirements: Some("/tmp/nbv-requirements.txt"),
+            cell_timeout_secs: None,
             attempt: 0,
             deadline_secs: 60,
+            stop_notebook_at: None,
         });
         assert_eq!(
             built["NBV_GENERATED_REQUIREMENTS"],
             "/tmp/nbv-requirements.txt"
         );
         assert!(!built.contains_key("NBV_IMPORT_NAMES"));
+    }
+
+    #[test]
+    fn execution_settings_reach_the_runner_which_stops_before_the_pod() {
+        let mut job = job_with(serde_json::json!({}));
+        job.spec.execution = Some(crate::crd::ExecutionConfig {
+            cell_timeout: Some("2m".into()),
+            kernel: Some("python3".into()),
+            continue_on_error: Some(true),
+        });
+        let plan = PodPlan {
+            image: "img",
+            requirements: None,
+            requirements_from_imports: false,
+            generated_requirements: None,
+            cell_timeout_secs: Some(120),
+            attempt: 0,
+            deadline_secs: 600,
+            stop_notebook_at: Some(stop_notebook_at(1_000_000, 600)),
+        };
+        let settings = PodSettings {
+            runner_image: "runner".into(),
+            git_image: "git".into(),
+        };
+        let pod = render(&job, &plan, &settings);
+        let spec = pod.spec.expect("spec");
+        let vars: BTreeMap<String, String> = spec.containers[0]
+            .env
+            .iter()
+            .flatten()
+            .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+            .collect();
+        assert_eq!(vars["NBV_CELL_TIMEOUT"], "120");
+        assert_eq!(vars["NBV_KERNEL"], "python3");
+        assert_eq!(vars["NBV_CONTINUE_ON_ERROR"], "true");
+        assert_eq!(spec.active_deadline_seconds, Some(600));
+        assert_eq!(vars["NBV_TIMEOUT"], "600");
+        assert_eq!(vars["NBV_DEADLINE"], "1000570");
+        assert_eq!(stop_notebook_at(0, 30), 24);
+        assert_eq!(stop_notebook_at(0, 5), 1);
+        assert_eq!(stop_notebook_at(0, 1), 1);
     }
 }

@@ -370,6 +370,7 @@ pub fn summary(outcome: Outcome, failing_cell: Option<usize>) -> String {
         results,
         comparison_result: None,
         generated_requirements: None,
+        stopped: None,
         truncated: None,
     };
     summary

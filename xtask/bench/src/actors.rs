@@ -368,6 +368,7 @@ fn passed_summary() -> String {
             .collect(),
         comparison_result: None,
         generated_requirements: None,
+        stopped: None,
         truncated: None,
     };
     summary
@@ -558,9 +559,11 @@ pub(crate) fn bare_operator(
                     image: PREBUILT_IMAGE,
                     requirements: None,
                     generated_requirements: None,
+                    cell_timeout_secs: None,
                     requirements_from_imports: false,
                     attempt: 0,
                     deadline_secs: 1800,
+                    stop_notebook_at: None,
                 };
                 let pod = validation_pod::render(&job, &plan, &settings);
                 let post = PostParams::default();

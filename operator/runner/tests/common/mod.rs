@@ -75,6 +75,28 @@ pub(crate) fn validate(args: &[&str]) -> (i32, Report, Output) {
     (out.status.code().expect("exit code"), report, out)
 }
 
+/// Writes `content` to `dir/name`.
+pub(crate) fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).expect("write test file");
+    p
+}
+
+/// A notebook of `cells` for the kernel `kernel`.
+pub(crate) fn notebook(cells: serde_json::Value, kernel: &str) -> String {
+    serde_json::json!({
+        "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": kernel, "display_name": kernel}},
+        "cells": cells
+    })
+    .to_string()
+}
+
+/// A code cell that was never run.
+pub(crate) fn code(source: &str) -> serde_json::Value {
+    serde_json::json!({"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [], "source": source})
+}
+
 pub(crate) fn path(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
