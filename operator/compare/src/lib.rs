@@ -9,6 +9,7 @@ mod config;
 mod excerpt;
 #[doc(hidden)]
 pub mod fuzz;
+mod images;
 mod nbval;
 mod normalize;
 pub mod notebook;

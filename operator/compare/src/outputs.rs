@@ -308,10 +308,13 @@ impl OutputComparer<'_> {
             };
             // (expected, actual, whether a line diff helps) of a differing value.
             let differing: Option<(Cow<'_, str>, Cow<'_, str>, bool)> = match (g, a) {
-                // Rendered images differ across library versions: presence is enough
-                // unless the comparison is exact.
+                // Exact compares the bytes; normalized what the images show (images.rs).
                 (MimeData::Text(g), MimeData::Text(a)) if is_raster_image(mime) => {
-                    (self.exact() && g != a).then(|| (g.into(), a.into(), false))
+                    if self.exact() {
+                        (g != a).then(|| (g.into(), a.into(), false))
+                    } else {
+                        crate::images::differ(g, a).map(|(g, a)| (g.into(), a.into(), false))
+                    }
                 }
                 (MimeData::Text(g), MimeData::Text(a)) => {
                     let (g, a) = (self.sanitizers.apply(g), self.sanitizers.apply(a));

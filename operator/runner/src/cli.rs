@@ -121,6 +121,13 @@ pub(crate) struct CommonArgs {
     /// Where to write the full JSON report.
     #[arg(long, env = "NBV_REPORT_PATH")]
     pub(crate) report: Option<PathBuf>,
+    /// Where to write the result as JUnit XML (a test case per cell), for CI systems.
+    #[arg(long, env = "NBV_JUNIT_PATH", value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
+    /// Where to write the result as one HTML page: each cell with its golden and executed
+    /// outputs side by side, images shown, differences highlighted.
+    #[arg(long, env = "NBV_HTML_PATH", value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
     /// Format of standard output.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub(crate) output: OutputFormat,

@@ -8,6 +8,8 @@ mod cli;
 mod collect;
 mod dirs;
 mod error;
+mod html;
+mod junit;
 mod papermill;
 mod params;
 mod pipeline;
@@ -80,7 +82,7 @@ fn run(args: RunArgs, log: &Log) -> anyhow::Result<i32> {
         .report
         .clone()
         .unwrap_or_else(|| args.work_dir.join("report.json"));
-    finish(&report, Some(&report_path), args.common.output, log)
+    finish(&report, Some(&report_path), &args.common, log)
 }
 
 /// Workstation mode.
@@ -98,12 +100,7 @@ fn validate(args: ValidateArgs, log: &Log) -> anyhow::Result<i32> {
         Err(e) => error_report(&args.notebook, &args.common, &e),
     };
     let _ = std::fs::remove_dir_all(&work_dir);
-    finish(
-        &report,
-        args.common.report.as_deref(),
-        args.common.output,
-        log,
-    )
+    finish(&report, args.common.report.as_deref(), &args.common, log)
 }
 
 fn setup(log: &Log) -> anyhow::Result<i32> {
@@ -139,16 +136,26 @@ fn requirements(args: &RequirementsArgs) -> anyhow::Result<i32> {
 fn finish(
     report: &Report,
     report_path: Option<&Path>,
-    output: OutputFormat,
+    common: &CommonArgs,
     log: &Log,
 ) -> anyhow::Result<i32> {
     let json = serde_json::to_string_pretty(report).context("serializing the report")?;
-    if let Some(path) = report_path
-        && let Err(e) = std::fs::write(path, &json)
-    {
-        log(&format!("cannot write report to {}: {e}", path.display()));
+    let write = |path: &Path, what: &str, text: &str| {
+        if let Err(e) = std::fs::write(path, text) {
+            log(&format!("cannot write {what} to {}: {e}", path.display()));
+        }
+    };
+    if let Some(path) = report_path {
+        write(path, "report", &json);
     }
-    match output {
+    if let Some(path) = &common.junit {
+        write(
+            path,
+            "JUnit XML",
+            &junit::render(report).context("serializing JUnit XML")?,
+        );
+    }
+    match common.output {
         OutputFormat::Json => println!("{json}"),
         OutputFormat::Human => print!("{}", render::render(report, render::use_colour())),
     }
@@ -202,6 +209,7 @@ fn settings(
         cell_timeout: common.cell_timeout,
         timeout: time_limit(common.timeout, common.deadline),
         continue_on_error: common.continue_on_error,
+        html: common.html.clone(),
         kernel: common.kernel.clone(),
         work_dir,
         cache_dir,

@@ -38,6 +38,8 @@ pub(crate) struct Settings {
     pub(crate) timeout: Duration,
     /// Execute every cell, past those that raise.
     pub(crate) continue_on_error: bool,
+    /// Where to write the HTML report.
+    pub(crate) html: Option<PathBuf>,
     pub(crate) kernel: Option<String>,
     pub(crate) work_dir: PathBuf,
     pub(crate) cache_dir: PathBuf,
@@ -70,7 +72,7 @@ pub(crate) fn validate(settings: &Settings, log: &Log) -> Report {
         comparison: None,
         stopped: None,
     });
-    Report {
+    let report = Report {
         schema_version: SCHEMA_VERSION,
         notebook: settings.notebook.display().to_string(),
         golden: settings.golden.as_ref().map(|g| g.display().to_string()),
@@ -84,6 +86,37 @@ pub(crate) fn validate(settings: &Settings, log: &Log) -> Report {
         comparison: verdict.comparison,
         generated_requirements: generated,
         stopped: verdict.stopped,
+    };
+    if let Some(path) = &settings.html {
+        write_html(settings, &report, path, log.as_ref());
+    }
+    report
+}
+
+/// The executed notebook as papermill wrote it, with papermill's own cells dropped and the
+/// skipped cells restored, so that cells line up with the notebook's.
+fn read_executed(path: &Path) -> Option<Notebook> {
+    notebook::read(path)
+        .ok()
+        .map(Notebook::without_injected_cells)
+        .map(restore_skipped)
+}
+
+/// Writes the HTML report, with the outputs of the executed and golden notebooks as far as they
+/// could be read.
+fn write_html(settings: &Settings, report: &Report, path: &Path, log: &dyn Fn(&str)) {
+    let executed = read_executed(&output_path(&settings.work_dir));
+    let golden = settings
+        .golden
+        .as_deref()
+        .and_then(|g| notebook::read(g).ok())
+        .map(Notebook::without_injected_cells);
+    let page = crate::html::render(report, executed.as_ref(), golden.as_ref());
+    if let Err(e) = std::fs::write(path, page) {
+        log(&format!(
+            "cannot write the HTML report to {}: {e}",
+            path.display()
+        ));
     }
 }
 
@@ -170,10 +203,7 @@ fn execute_and_compare(
         progress_log(&format!("executing cell {n}/{total}"))
     }))?;
 
-    let executed = notebook::read(&output)
-        .ok()
-        .map(Notebook::without_injected_cells)
-        .map(restore_skipped);
+    let executed = read_executed(&output);
     let mut cells = executed.as_ref().map(cell_reports).unwrap_or_default();
     if finished.kernel_died() {
         mark_kernel_death(&mut cells);
