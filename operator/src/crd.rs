@@ -66,6 +66,32 @@ pub struct NotebookValidationJobSpec {
     /// How the notebook is executed: cell timeout, kernel, going on past errors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<ExecutionConfig>,
+    /// Where the executed notebook and the full reports are kept, beyond the bounded summary
+    /// in status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<ArtifactsConfig>,
+}
+
+/// Where a job's executed notebook and full reports are kept.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactsConfig {
+    /// A PersistentVolumeClaim in the job's namespace, writable by the validation pod's user.
+    /// Each validation pod writes `<job>/<pod>/` in it: `executed.ipynb`, `report.json`,
+    /// `report.html` and `junit.xml`; `status.artifacts` names the directory.
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')").message("artifacts.claimName must be the name of a PersistentVolumeClaim (lowercase letters, digits, '-' and '.')"))]
+    #[schemars(length(min = 1, max = 253))]
+    pub claim_name: String,
+}
+
+/// Where a job's artifacts are.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactsLocation {
+    /// The PersistentVolumeClaim.
+    pub claim_name: String,
+    /// The directory in it, `<job>/<pod>`.
+    pub path: String,
 }
 
 /// How the notebook is executed.
@@ -425,6 +451,10 @@ pub struct NotebookValidationJobStatus {
     /// `timeLimit`, `kernelDied`); the cells before it have their results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<nbv_report::Stopped>,
+    /// Where the executed notebook and the full reports of the latest validation pod are
+    /// (`spec.artifacts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<ArtifactsLocation>,
     /// The validation pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation_pod_name: Option<String>,

@@ -648,6 +648,8 @@ async fn invalid_notebook_validation_jobs_are_rejected_with_their_message() {
             "spec.execution.cellTimeout", "execution.cellTimeout must be a duration"),
         ("kernel like an option", "execution", json!({"kernel": "--KernelManager.x=y"}),
             "spec.execution.kernel", "execution.kernel must be a kernel name"),
+        ("artifacts claim not a name", "artifacts", json!({"claimName": "../pvc"}),
+            "spec.artifacts.claimName", "artifacts.claimName must be the name of a PersistentVolumeClaim"),
         ("300 parameters", "parameters",
             serde_json::Value::Object((0..300).map(|i| (format!("p{i}"), json!(i))).collect()),
             "spec.parameters", "must have at most 256 items"),
@@ -721,6 +723,11 @@ async fn invalid_notebook_validation_jobs_are_rejected_with_their_message() {
         &mut near_misses,
         "podConfig/credentials",
         json!(["aws-credentials", "database-config"]),
+    );
+    set(
+        &mut near_misses,
+        "artifacts",
+        json!({"claimName": "team-a.notebook-artifacts"}),
     );
     set(
         &mut near_misses,

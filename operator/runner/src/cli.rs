@@ -128,6 +128,9 @@ pub(crate) struct CommonArgs {
     /// outputs side by side, images shown, differences highlighted.
     #[arg(long, env = "NBV_HTML_PATH", value_name = "FILE")]
     pub(crate) html: Option<PathBuf>,
+    /// Where to keep a copy of the executed notebook.
+    #[arg(long, env = "NBV_EXECUTED_NOTEBOOK_PATH", value_name = "FILE")]
+    pub(crate) executed_notebook: Option<PathBuf>,
     /// Format of standard output.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub(crate) output: OutputFormat,

@@ -64,3 +64,12 @@ pub(crate) fn writable_home_env(work_dir: &Path) -> Result<Vec<(OsString, OsStri
         ("MPLCONFIGDIR".into(), under(".config/matplotlib")),
     ])
 }
+
+/// Writes `content` to `path`, creating its directory first (a report may go to a fresh
+/// directory of a volume).
+pub(crate) fn write_file(path: &Path, content: impl AsRef<[u8]>) -> std::io::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, content)
+}

@@ -141,7 +141,7 @@ fn finish(
 ) -> anyhow::Result<i32> {
     let json = serde_json::to_string_pretty(report).context("serializing the report")?;
     let write = |path: &Path, what: &str, text: &str| {
-        if let Err(e) = std::fs::write(path, text) {
+        if let Err(e) = dirs::write_file(path, text) {
             log(&format!("cannot write {what} to {}: {e}", path.display()));
         }
     };
@@ -210,6 +210,7 @@ fn settings(
         timeout: time_limit(common.timeout, common.deadline),
         continue_on_error: common.continue_on_error,
         html: common.html.clone(),
+        executed_notebook: common.executed_notebook.clone(),
         kernel: common.kernel.clone(),
         work_dir,
         cache_dir,

@@ -13,7 +13,7 @@ use nbv_report::{
 };
 
 use crate::collect::cell_reports;
-use crate::dirs::{create_dir, writable_home_env};
+use crate::dirs::{create_dir, writable_home_env, write_file};
 use crate::error::{RunError, invalid};
 use crate::papermill::{Execution, Finished, output_path};
 use crate::params::Parameters;
@@ -40,6 +40,8 @@ pub(crate) struct Settings {
     pub(crate) continue_on_error: bool,
     /// Where to write the HTML report.
     pub(crate) html: Option<PathBuf>,
+    /// Where to keep a copy of the executed notebook.
+    pub(crate) executed_notebook: Option<PathBuf>,
     pub(crate) kernel: Option<String>,
     pub(crate) work_dir: PathBuf,
     pub(crate) cache_dir: PathBuf,
@@ -90,6 +92,15 @@ pub(crate) fn validate(settings: &Settings, log: &Log) -> Report {
     if let Some(path) = &settings.html {
         write_html(settings, &report, path, log.as_ref());
     }
+    if let Some(path) = &settings.executed_notebook {
+        let executed = output_path(&settings.work_dir);
+        if let Err(e) = std::fs::read(&executed).and_then(|nb| write_file(path, nb)) {
+            log(&format!(
+                "cannot keep the executed notebook at {}: {e}",
+                path.display()
+            ));
+        }
+    }
     report
 }
 
@@ -112,7 +123,7 @@ fn write_html(settings: &Settings, report: &Report, path: &Path, log: &dyn Fn(&s
         .and_then(|g| notebook::read(g).ok())
         .map(Notebook::without_injected_cells);
     let page = crate::html::render(report, executed.as_ref(), golden.as_ref());
-    if let Err(e) = std::fs::write(path, page) {
+    if let Err(e) = write_file(path, page) {
         log(&format!(
             "cannot write the HTML report to {}: {e}",
             path.display()

@@ -106,3 +106,34 @@ fn the_html_report_shows_both_sides_escaped_with_images() {
         "{page}"
     );
 }
+
+#[test]
+fn every_report_and_the_executed_notebook_go_where_asked_in_fresh_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let nb = write(
+        dir.path(),
+        "plain.ipynb",
+        &notebook(json!([code("print(1)")]), "python3"),
+    );
+    let out = dir.path().join("job/pod-1");
+    let file = |name: &str| out.join(name).to_str().expect("UTF-8").to_owned();
+    let (code, _, _) = validate(&[
+        path(&nb),
+        "--report",
+        &file("report.json"),
+        "--html",
+        &file("report.html"),
+        "--junit",
+        &file("junit.xml"),
+        "--executed-notebook",
+        &file("executed.ipynb"),
+    ]);
+    assert_eq!(code, Outcome::Passed.exit_code());
+    for name in ["report.json", "report.html", "junit.xml", "executed.ipynb"] {
+        assert!(out.join(name).is_file(), "{name} was not written");
+    }
+    let executed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("executed.ipynb")).unwrap())
+            .unwrap();
+    assert_eq!(executed["cells"][0]["outputs"][0]["text"], json!(["1\n"]));
+}

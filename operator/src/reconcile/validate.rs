@@ -13,7 +13,7 @@ use super::reason::Reason;
 use super::status::{StatusUpdate, VALIDATION_COMPLETE};
 use super::validation_pod::{self, PodPlan};
 use super::{Context, Error, Progress, pod_lifecycle};
-use crate::crd::{NotebookValidationJob, Phase};
+use crate::crd::{ArtifactsLocation, NotebookValidationJob, Phase};
 use crate::labels::FIELD_MANAGER;
 
 /// Infrastructure failures of the validation pod retried before the job fails.
@@ -49,6 +49,10 @@ pub(super) async fn run(
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
     let name = crate::labels::validation_pod_name(job, plan.attempt);
     update.status.validation_pod_name = Some(name.clone());
+    update.status.artifacts = job.spec.artifacts.as_ref().map(|a| ArtifactsLocation {
+        claim_name: a.claim_name.clone(),
+        path: validation_pod::artifacts_path(job, plan.attempt),
+    });
     let retry = if plan.attempt > 0 {
         format!(" (retry {} of {MAX_INFRA_RETRIES})", plan.attempt)
     } else {

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 
 use buildstrategy_api::git;
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EmptyDirVolumeSource, EnvFromSource, EnvVar, Pod, PodSecurityContext,
-    PodSpec, SeccompProfile, SecretEnvSource, SecretVolumeSource, SecurityContext, Volume,
-    VolumeMount,
+    Capabilities, Container, EmptyDirVolumeSource, EnvFromSource, EnvVar,
+    PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, SeccompProfile,
+    SecretEnvSource, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use kube::ResourceExt;
 use kube::api::ObjectMeta;
@@ -64,6 +64,18 @@ pub struct PodPlan<'a> {
     pub deadline_secs: i64,
     /// When the runner stops the notebook ([`stop_notebook_at`]), Unix seconds.
     pub stop_notebook_at: Option<i64>,
+}
+
+/// Where the artifacts volume is mounted in the validation pod.
+const ARTIFACTS_DIR: &str = "/artifacts";
+
+/// The directory of one validation pod's artifacts in the claim: `<job>/<pod>`.
+pub fn artifacts_path(job: &NotebookValidationJob, attempt: i32) -> String {
+    format!(
+        "{}/{}",
+        job.name_any(),
+        labels::validation_pod_name(job, attempt)
+    )
 }
 
 /// When the runner stops the notebook, in Unix seconds: a little before the pod's deadline
@@ -269,12 +281,34 @@ pub fn render(job: &NotebookValidationJob, plan: &PodPlan<'_>, settings: &PodSet
     if let Some(generated) = plan.generated_requirements {
         vars.push(env("NBV_GENERATED_REQUIREMENTS", generated));
     }
+    let artifacts = spec.artifacts.as_ref().map(|a| {
+        let dir = format!("{ARTIFACTS_DIR}/{}", artifacts_path(job, plan.attempt));
+        for (var, file) in [
+            ("NBV_REPORT_PATH", "report.json"),
+            ("NBV_HTML_PATH", "report.html"),
+            ("NBV_JUNIT_PATH", "junit.xml"),
+            ("NBV_EXECUTED_NOTEBOOK_PATH", "executed.ipynb"),
+        ] {
+            vars.retain(|v| v.name != var);
+            vars.push(env(var, format!("{dir}/{file}")));
+        }
+        volumes.push(Volume {
+            name: "artifacts".into(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: a.claim_name.clone(),
+                read_only: Some(false),
+            }),
+            ..Volume::default()
+        });
+        mount("artifacts", ARTIFACTS_DIR, false)
+    });
     vars.extend(pod_config.env.iter().cloned());
     let mut mounts = vec![
         mount("workspace", "/workspace", false),
         mount("runner", RUNNER_DIR, true),
         mount("home", "/home/nbv", false),
     ];
+    mounts.extend(artifacts);
     mounts.extend(pod_config.volume_mounts.iter().cloned());
     volumes.extend(pod_config.volumes.iter().cloned());
 
@@ -344,6 +378,16 @@ pub fn check_size(pod: &Pod) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// The environment of the pod's main container, by name.
+    fn main_env(spec: &PodSpec) -> BTreeMap<String, String> {
+        spec.containers[0]
+            .env
+            .iter()
+            .flatten()
+            .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+            .collect()
+    }
+
     /// A job of the notebook `a.ipynb` with this `podConfig`.
     fn job_with(pod_config: serde_json::Value) -> NotebookValidationJob {
         serde_json::from_value(serde_json::json!({
@@ -399,15 +443,8 @@ mod tests {
             runner_image: "runner".into(),
             git_image: "git".into(),
         };
-        let env_of = |plan: &PodPlan<'_>| -> BTreeMap<String, String> {
-            let pod = render(&job, plan, &settings);
-            let main = &pod.spec.expect("spec").containers[0];
-            main.env
-                .iter()
-                .flatten()
-                .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
-                .collect()
-        };
+        let env_of =
+            |plan: &PodPlan<'_>| main_env(&render(&job, plan, &settings).spec.expect("spec"));
         let at_start = env_of(&PodPlan {
             image: "img",
             requirements: None,
@@ -460,14 +497,8 @@ mod tests {
             runner_image: "runner".into(),
             git_image: "git".into(),
         };
-        let pod = render(&job, &plan, &settings);
-        let spec = pod.spec.expect("spec");
-        let vars: BTreeMap<String, String> = spec.containers[0]
-            .env
-            .iter()
-            .flatten()
-            .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
-            .collect();
+        let spec = render(&job, &plan, &settings).spec.expect("spec");
+        let vars = main_env(&spec);
         assert_eq!(vars["NBV_CELL_TIMEOUT"], "120");
         assert_eq!(vars["NBV_KERNEL"], "python3");
         assert_eq!(vars["NBV_CONTINUE_ON_ERROR"], "true");
@@ -477,5 +508,52 @@ mod tests {
         assert_eq!(stop_notebook_at(0, 30), 24);
         assert_eq!(stop_notebook_at(0, 5), 1);
         assert_eq!(stop_notebook_at(0, 1), 1);
+    }
+
+    #[test]
+    fn artifacts_go_to_a_directory_of_the_claim_per_pod() {
+        let mut job = job_with(serde_json::json!({}));
+        job.spec.artifacts = Some(crate::crd::ArtifactsConfig {
+            claim_name: "nbv-artifacts".into(),
+        });
+        let plan = PodPlan {
+            image: "img",
+            requirements: None,
+            requirements_from_imports: false,
+            generated_requirements: None,
+            cell_timeout_secs: None,
+            attempt: 1,
+            deadline_secs: 60,
+            stop_notebook_at: None,
+        };
+        let settings = PodSettings {
+            runner_image: "runner".into(),
+            git_image: "git".into(),
+        };
+        let spec = render(&job, &plan, &settings).spec.expect("spec");
+        let main = &spec.containers[0];
+        let vars = main_env(&spec);
+        let dir = format!("/artifacts/{}", artifacts_path(&job, 1));
+        assert_eq!(dir, "/artifacts/j/j-validation-1");
+        assert_eq!(vars["NBV_REPORT_PATH"], format!("{dir}/report.json"));
+        assert_eq!(vars["NBV_HTML_PATH"], format!("{dir}/report.html"));
+        assert_eq!(vars["NBV_JUNIT_PATH"], format!("{dir}/junit.xml"));
+        assert_eq!(
+            vars["NBV_EXECUTED_NOTEBOOK_PATH"],
+            format!("{dir}/executed.ipynb")
+        );
+        let claim = spec
+            .volumes
+            .iter()
+            .flatten()
+            .find_map(|v| v.persistent_volume_claim.as_ref())
+            .expect("the claim is a volume");
+        assert_eq!(claim.claim_name, "nbv-artifacts");
+        assert!(
+            main.volume_mounts
+                .iter()
+                .flatten()
+                .any(|m| m.name == "artifacts" && m.mount_path == "/artifacts")
+        );
     }
 }
