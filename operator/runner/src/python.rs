@@ -48,9 +48,12 @@ pub(crate) fn resolve(
     bootstrap(cache_dir, env, log)
 }
 
+/// Whether `exe` can import papermill and ipykernel. Found, not imported: importing them takes
+/// longer than the rest of a small notebook's run.
 fn has_tools(exe: &Path) -> bool {
+    const FIND: &str = "import importlib.util as u, sys\nsys.exit(0 if all(u.find_spec(m) for m in ('papermill', 'ipykernel')) else 1)";
     Command::new(exe)
-        .args(["-c", "import papermill, ipykernel"])
+        .args(["-c", FIND])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
