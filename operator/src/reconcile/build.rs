@@ -12,13 +12,34 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
 
-use super::plan::Plan;
 use super::reason::Reason;
 use super::reuse::{self, Reusable};
 use super::select::{self, Choice};
-use super::status::{BUILD_READY, StatusUpdate};
+use super::status::{BUILD_READY, StatusUpdate, Tracked};
 use super::{Context, Error, Progress};
-use crate::crd::{BuildStatusReport, NotebookValidationJob, Phase, ReusePolicy};
+use crate::crd::{BuildStatusReport, NotebookValidationJob, ReusePolicy};
+
+/// What a build belongs to: a job, or a notebook image. Its events, reuse policy and the name
+/// other owners waiting for its build see.
+pub trait BuildOwner: kube::Resource<DynamicType = ()> + Sized + Sync {
+    /// `buildConfig.reuse`, when set.
+    fn reuse_policy(&self) -> Option<ReusePolicy>;
+
+    /// How others name this owner when they wait for its build (`namespace/name` for a job).
+    fn holder(&self) -> String {
+        format!(
+            "{}/{}",
+            self.namespace().unwrap_or_default(),
+            self.name_any()
+        )
+    }
+}
+
+impl BuildOwner for NotebookValidationJob {
+    fn reuse_policy(&self) -> Option<ReusePolicy> {
+        self.spec.build().and_then(|b| b.reuse)
+    }
+}
 
 /// What the build step does after reading the build's status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,22 +76,23 @@ pub fn decide(phase: BuildPhase, running_secs: i64, timeout: Duration) -> Decisi
 }
 
 /// Seconds the build has run: since its own start time, or the job's when it reported none.
-fn running_secs(start: Option<&Time>, update: &StatusUpdate) -> i64 {
+fn running_secs<S: Tracked>(start: Option<&Time>, update: &StatusUpdate<S>) -> i64 {
     start.map_or(update.elapsed_secs(), |t| {
         (update.now().0.as_second() - t.0.as_second()).max(0)
     })
 }
 
-/// Builds the image for `job`, recording progress in `update`.
-pub async fn run(
+/// Builds the image for `job` (or another owner), recording progress in `update`.
+pub async fn run<K: BuildOwner, S: Tracked>(
     ctx: &Context,
-    job: &NotebookValidationJob,
+    job: &K,
     requested: &str,
     request: &BuildRequest,
-    plan: &Plan,
-    update: &mut StatusUpdate,
+    timeout: Duration,
+    warning: Option<&str>,
+    update: &mut StatusUpdate<S>,
 ) -> Result<Progress<String>, Error> {
-    let previous = update.status.build_status.clone().unwrap_or_default();
+    let previous = update.build_status().clone().unwrap_or_default();
     if previous.phase == Some(BuildPhase::Succeeded)
         && let Some(image) = &previous.image_reference
     {
@@ -88,11 +110,11 @@ pub async fn run(
     else {
         return Ok(Progress::Ended);
     };
-    if let Some(warning) = &plan.warning {
+    if let Some(warning) = warning {
         why = format!("{why} (warning: {warning})");
     }
     let name = strategy.info().name;
-    let reusable = match job.spec.build().and_then(|b| b.reuse) {
+    let reusable = match job.reuse_policy() {
         Some(ReusePolicy::Never) => Reusable::No("buildConfig.reuse is Never".to_owned()),
         _ => reuse::key(request, name, &ctx.reuse),
     };
@@ -103,7 +125,7 @@ pub async fn run(
         Ok(status) => status,
         Err(StrategyError::NotFound { .. }) => {
             if let Reusable::Key(key) = &reusable {
-                match lookup(ctx, job, key, plan.build_timeout).await? {
+                match lookup(ctx, job, key, timeout).await? {
                     Lookup::Reuse(found) => {
                         return Ok(reused(ctx, job, update, name, &why, key, found).await);
                     }
@@ -113,7 +135,7 @@ pub async fn run(
                         );
                         update.condition_unknown(BUILD_READY, Reason::WaitingForBuild, message);
                         update.phase(
-                            Phase::Building,
+                            S::BUILDING,
                             format!("waiting for the build of job {holder}"),
                         );
                         return Ok(Progress::Waiting(Some(WAIT_FOR_OTHER_BUILD)));
@@ -164,7 +186,7 @@ pub async fn run(
         reused_from: None,
     };
     let running = running_secs(report.start_time.as_ref(), update);
-    let decision = decide(status.phase, running, plan.build_timeout);
+    let decision = decide(status.phase, running, timeout);
     if !matches!(decision, Decision::Wait { .. }) {
         release(ctx, job, &reusable);
     }
@@ -192,7 +214,7 @@ pub async fn run(
                 Reason::BuildSucceeded,
                 format!("{why}; built {pull} ({pinned})"),
             );
-            update.phase(Phase::BuildComplete, format!("image built with {name}"));
+            update.phase(S::BUILT, format!("image built with {name}"));
             if previous.phase != Some(BuildPhase::Succeeded) {
                 ctx.event(
                     job,
@@ -264,11 +286,11 @@ pub async fn run(
                     request.build_name, status.phase, status.message
                 ),
             );
-            update.phase(Phase::Building, format!("building the image with {name}"));
+            update.phase(S::BUILDING, format!("building the image with {name}"));
             Progress::Waiting(Some(left))
         }
     };
-    update.status.build_status = Some(report);
+    *update.build_status() = Some(report);
     Ok(progress)
 }
 
@@ -289,14 +311,14 @@ enum Lookup {
 /// Looks for a build with the same reuse key: done (reuse it), running for another job (wait),
 /// or none (claim the key and build). Jobs come from the controller's cache, or from the API
 /// server when there is none, in the scope the operator's settings allow.
-async fn lookup(
+async fn lookup<K: BuildOwner>(
     ctx: &Context,
-    job: &NotebookValidationJob,
+    job: &K,
     key: &str,
     build_timeout: Duration,
 ) -> Result<Lookup, Error> {
     let namespace = job.namespace().unwrap_or_default();
-    let me = format!("{namespace}/{}", job.name_any());
+    let me = job.holder();
     let jobs: Vec<NotebookValidationJob> = match &ctx.jobs {
         Some(store) => store
             .state()
@@ -329,18 +351,17 @@ async fn lookup(
 }
 
 /// Ends this job's claim on its reuse key: its build ended.
-fn release(ctx: &Context, job: &NotebookValidationJob, reusable: &Reusable) {
+fn release<K: BuildOwner>(ctx: &Context, job: &K, reusable: &Reusable) {
     if let Reusable::Key(key) = reusable {
-        let me = format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any());
-        ctx.claims.release(key, &me);
+        ctx.claims.release(key, &job.holder());
     }
 }
 
 /// Records `found` as the job's image: nothing is built.
-async fn reused(
+async fn reused<K: BuildOwner, S: Tracked>(
     ctx: &Context,
-    job: &NotebookValidationJob,
-    update: &mut StatusUpdate,
+    job: &K,
+    update: &mut StatusUpdate<S>,
     strategy: &str,
     why: &str,
     key: &str,
@@ -350,15 +371,16 @@ async fn reused(
         "reused {} built by job {} (build {}) from the same inputs; nothing was built",
         found.image, found.job, found.build
     );
-    update.status.build_status = Some(BuildStatusReport {
+    let now = update.now().clone();
+    *update.build_status() = Some(BuildStatusReport {
         strategy: Some(strategy.to_owned()),
         phase: Some(BuildPhase::Succeeded),
         reason: Some(Reason::ImageReused.as_str().to_owned()),
         message: Some(message.clone()),
         build_name: Some(found.build.clone()),
         image_reference: Some(found.image.clone()),
-        start_time: Some(update.now().clone()),
-        completion_time: Some(update.now().clone()),
+        start_time: Some(now.clone()),
+        completion_time: Some(now),
         logs_tail: None,
         reuse_key: Some(key.to_owned()),
         reused_from: Some(found.job.clone()),
@@ -369,10 +391,7 @@ async fn reused(
         Reason::ImageReused,
         format!("{why}; {message}"),
     );
-    update.phase(
-        Phase::BuildComplete,
-        format!("image reused from job {}", found.job),
-    );
+    update.phase(S::BUILT, format!("image reused from job {}", found.job));
     ctx.event(job, EventType::Normal, Reason::ImageReused, &message)
         .await;
     Progress::Done(found.image)
@@ -380,13 +399,13 @@ async fn reused(
 
 /// Chooses the strategy, or ends the job when none can build it (`None`). A strategy switched
 /// off while its build ran has that build cancelled.
-async fn choose(
+async fn choose<K: BuildOwner, S: Tracked>(
     ctx: &Context,
-    job: &NotebookValidationJob,
+    job: &K,
     requested: &str,
     pinned: Option<&str>,
     request: &BuildRequest,
-    update: &mut StatusUpdate,
+    update: &mut StatusUpdate<S>,
 ) -> Result<Option<Choice>, Error> {
     let error = match select::choose(
         &ctx.catalog,

@@ -201,10 +201,11 @@ impl Context {
         self.jobs = Some(jobs);
     }
 
-    /// Publishes an Event on `job`; failing to publish is logged, never fatal.
-    pub async fn event(
+    /// Publishes an Event on `job` (or another resource); failing to publish is logged, never
+    /// fatal.
+    pub async fn event<K: Resource<DynamicType = ()>>(
         &self,
-        job: &NotebookValidationJob,
+        job: &K,
         type_: EventType,
         reason: Reason,
         note: &str,
@@ -224,10 +225,10 @@ impl Context {
     /// Ends the job as failed with `reason` and `message`: on `condition` first when given, then
     /// on every open condition and `Ready` (see [`StatusUpdate::fail`]), and in a Warning event
     /// saying the same.
-    pub async fn fail_job(
+    pub async fn fail_job<K: Resource<DynamicType = ()>, S: status::Tracked>(
         &self,
-        job: &NotebookValidationJob,
-        update: &mut StatusUpdate,
+        job: &K,
+        update: &mut StatusUpdate<S>,
         condition: Option<&str>,
         reason: Reason,
         message: String,
@@ -378,7 +379,17 @@ async fn run_steps(
             (image.clone(), requirements.as_deref(), *from_imports, None)
         }
         ImageSource::Build { strategy, request } => {
-            match build::run(ctx, job, strategy, request, &plan, update).await? {
+            match build::run(
+                ctx,
+                job,
+                strategy,
+                request,
+                plan.build_timeout,
+                plan.warning.as_deref(),
+                update,
+            )
+            .await?
+            {
                 Progress::Done(image) => {
                     let generated = matches!(request.requirements, Requirements::FromImports(_))
                         && request.dockerfile.is_none();

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::reason::Reason;
 use super::{Context, Error};
-use crate::crd::{NotebookValidationJob, NotebookValidationJobStatus, Phase};
+use crate::crd::{BuildStatusReport, NotebookValidationJob, NotebookValidationJobStatus, Phase};
 use crate::labels::FIELD_MANAGER;
 
 /// Condition: the image to validate with is ready (built, or given).
@@ -68,23 +68,79 @@ impl StatusMemo {
     }
 }
 
+/// A status the shared steps write: a job's, or a notebook image's. They share conditions, a
+/// phase with a message, start and completion times and the build's report.
+pub trait Tracked: Clone + Default {
+    /// The resource's phase.
+    type Phase: Copy;
+    /// Where a resource starts.
+    const PENDING: Self::Phase;
+    /// While its image builds.
+    const BUILDING: Self::Phase;
+    /// Once its image is built.
+    const BUILT: Self::Phase;
+    /// When it ended well.
+    const SUCCEEDED: Self::Phase;
+    /// When it ended badly.
+    const FAILED: Self::Phase;
+    /// The phase, and the one-line message that goes with it.
+    fn phase_mut(&mut self) -> (&mut Option<Self::Phase>, &mut Option<String>);
+    /// The conditions.
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+    /// When the operator started on the resource, and when it ended.
+    fn times_mut(&mut self) -> (&mut Option<Time>, &mut Option<Time>);
+    /// When the operator started on the resource.
+    fn start_time(&self) -> Option<&Time>;
+    /// The generation the status describes.
+    fn observed_generation_mut(&mut self) -> &mut Option<i64>;
+    /// The image build.
+    fn build_status_mut(&mut self) -> &mut Option<BuildStatusReport>;
+}
+
+impl Tracked for NotebookValidationJobStatus {
+    type Phase = Phase;
+    const PENDING: Phase = Phase::Pending;
+    const BUILDING: Phase = Phase::Building;
+    const BUILT: Phase = Phase::BuildComplete;
+    const SUCCEEDED: Phase = Phase::Succeeded;
+    const FAILED: Phase = Phase::Failed;
+    fn phase_mut(&mut self) -> (&mut Option<Phase>, &mut Option<String>) {
+        (&mut self.phase, &mut self.message)
+    }
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+    fn times_mut(&mut self) -> (&mut Option<Time>, &mut Option<Time>) {
+        (&mut self.start_time, &mut self.completion_time)
+    }
+    fn start_time(&self) -> Option<&Time> {
+        self.start_time.as_ref()
+    }
+    fn observed_generation_mut(&mut self) -> &mut Option<i64> {
+        &mut self.observed_generation
+    }
+    fn build_status_mut(&mut self) -> &mut Option<BuildStatusReport> {
+        &mut self.build_status
+    }
+}
+
 /// The status being computed in one reconcile, with the time it is computed at.
 #[derive(Debug, Clone)]
-pub struct StatusUpdate {
+pub struct StatusUpdate<S = NotebookValidationJobStatus> {
     /// The new status.
-    pub status: NotebookValidationJobStatus,
+    pub status: S,
     generation: Option<i64>,
     now: Time,
 }
 
-impl StatusUpdate {
-    /// Starts from the job's current status.
-    pub fn new(current: Option<&NotebookValidationJobStatus>, generation: Option<i64>) -> Self {
+impl<S: Tracked> StatusUpdate<S> {
+    /// Starts from the resource's current status.
+    pub fn new(current: Option<&S>, generation: Option<i64>) -> Self {
         let now = Time(Timestamp::now());
         let mut status = current.cloned().unwrap_or_default();
-        status.observed_generation = generation;
-        status.start_time.get_or_insert_with(|| now.clone());
-        status.phase.get_or_insert(Phase::Pending);
+        *status.observed_generation_mut() = generation;
+        status.times_mut().0.get_or_insert_with(|| now.clone());
+        status.phase_mut().0.get_or_insert(S::PENDING);
         Self {
             status,
             generation,
@@ -98,9 +154,15 @@ impl StatusUpdate {
     }
 
     /// Moves to `phase` with a one-line message.
-    pub fn phase(&mut self, phase: Phase, message: impl Into<String>) {
-        self.status.phase = Some(phase);
-        self.status.message = Some(message.into());
+    pub fn phase(&mut self, phase: S::Phase, message: impl Into<String>) {
+        let (current, text) = self.status.phase_mut();
+        *current = Some(phase);
+        *text = Some(message.into());
+    }
+
+    /// The build's report, as the build step last wrote it.
+    pub fn build_status(&mut self) -> &mut Option<BuildStatusReport> {
+        self.status.build_status_mut()
     }
 
     /// Sets a condition, keeping its transition time when its status does not change.
@@ -144,7 +206,7 @@ impl StatusUpdate {
         message: impl Into<String>,
     ) {
         let message = message.into();
-        let conditions = &mut self.status.conditions;
+        let conditions = self.status.conditions_mut();
         let transition = conditions
             .iter()
             .find(|c| c.type_ == type_ && c.status == status)
@@ -170,7 +232,7 @@ impl StatusUpdate {
         let message = message.into();
         let open: Vec<String> = self
             .status
-            .conditions
+            .conditions_mut()
             .iter()
             .filter(|c| c.status == "Unknown")
             .map(|c| c.type_.clone())
@@ -179,25 +241,23 @@ impl StatusUpdate {
             self.condition(&type_, false, reason, message.clone());
         }
         self.condition(READY, false, reason, message.clone());
-        self.phase(Phase::Failed, message);
-        self.status
-            .completion_time
-            .get_or_insert_with(|| self.now.clone());
+        self.phase(S::FAILED, message);
+        let now = self.now.clone();
+        self.status.times_mut().1.get_or_insert(now);
     }
 
     /// Ends the job as succeeded.
     pub fn succeed(&mut self, message: impl Into<String>) {
         let message = message.into();
         self.condition(READY, true, Reason::Succeeded, message.clone());
-        self.phase(Phase::Succeeded, message);
-        self.status
-            .completion_time
-            .get_or_insert_with(|| self.now.clone());
+        self.phase(S::SUCCEEDED, message);
+        let now = self.now.clone();
+        self.status.times_mut().1.get_or_insert(now);
     }
 
     /// Seconds since the job started.
     pub fn elapsed_secs(&self) -> i64 {
-        let start = self.status.start_time.as_ref().map_or(self.now.0, |t| t.0);
+        let start = self.status.start_time().map_or(self.now.0, |t| t.0);
         (self.now.0.as_second() - start.as_second()).max(0)
     }
 }
@@ -246,7 +306,7 @@ mod tests {
 
     #[test]
     fn conditions_keep_their_transition_time_while_unchanged() {
-        let mut update = StatusUpdate::new(None, Some(1));
+        let mut update: StatusUpdate = StatusUpdate::new(None, Some(1));
         update.condition(BUILD_READY, false, Reason::Building, "one");
         let first = update.status.conditions[0].last_transition_time.clone();
         let mut later = StatusUpdate::new(Some(&update.status), Some(1));
@@ -260,7 +320,7 @@ mod tests {
 
     #[test]
     fn failing_ends_every_condition_in_progress() {
-        let mut update = StatusUpdate::new(None, Some(1));
+        let mut update: StatusUpdate = StatusUpdate::new(None, Some(1));
         update.condition(BUILD_READY, true, Reason::ImageProvided, "given");
         update.condition_unknown(
             VALIDATION_COMPLETE,
@@ -283,7 +343,7 @@ mod tests {
 
     #[test]
     fn failing_sets_phase_ready_and_completion() {
-        let mut update = StatusUpdate::new(None, Some(3));
+        let mut update: StatusUpdate = StatusUpdate::new(None, Some(3));
         update.fail(Reason::BuildFailed, "pip install failed");
         assert_eq!(update.status.phase, Some(Phase::Failed));
         assert!(update.status.completion_time.is_some());
