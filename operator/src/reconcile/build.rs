@@ -294,6 +294,27 @@ pub async fn run<K: BuildOwner, S: Tracked>(
     Ok(progress)
 }
 
+/// Stops the build `request` describes, if `strategy` (by name) still exists, and deletes it.
+/// A build that cannot be deleted for good is left to garbage collection through its owner.
+pub(crate) async fn stop(
+    ctx: &Context,
+    strategy: &str,
+    request: &BuildRequest,
+) -> Result<(), Error> {
+    let Some(strategy) = ctx.catalog.registry().get(strategy) else {
+        return Ok(());
+    };
+    cancel(ctx, strategy.as_ref(), request).await;
+    match strategy.delete_build(&ctx.client, request).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_transient() => Err(Error::Strategy(e)),
+        Err(e) => {
+            tracing::warn!(build = %request.build_name, error = %e, "could not delete the build; garbage collection removes what its owner owns");
+            Ok(())
+        }
+    }
+}
+
 /// How often a job waiting for another job's build looks again: that build's progress does
 /// not wake it.
 const WAIT_FOR_OTHER_BUILD: Duration = Duration::from_secs(5);

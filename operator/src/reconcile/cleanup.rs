@@ -32,15 +32,6 @@ pub(super) async fn run(job: &NotebookValidationJob, ctx: &Context) -> Result<Ac
         .and_then(|s| s.build_status.as_ref())
         .and_then(|b| b.strategy.clone())
         .unwrap_or_else(|| requested.clone());
-    if let Some(strategy) = ctx.catalog.registry().get(&chosen) {
-        build::cancel(ctx, strategy.as_ref(), request).await;
-        match strategy.delete_build(&ctx.client, request).await {
-            Ok(()) => {}
-            Err(e) if e.is_transient() => return Err(Error::Strategy(e)),
-            Err(e) => {
-                tracing::warn!(job = %job.name_any(), error = %e, "could not delete the build; garbage collection removes what the job owns")
-            }
-        }
-    }
+    build::stop(ctx, &chosen, request).await?;
     Ok(Action::await_change())
 }

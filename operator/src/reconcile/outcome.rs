@@ -96,30 +96,8 @@ pub fn read(pod: &Pod) -> PodOutcome {
     let Some(status) = &pod.status else {
         return PodOutcome::Starting;
     };
-    let all = status
-        .init_container_statuses
-        .iter()
-        .chain(status.container_statuses.iter())
-        .flatten();
-    for container in all {
-        let waiting = container.state.as_ref().and_then(|s| s.waiting.as_ref());
-        if let Some(waiting) = waiting {
-            let reason = waiting.reason.as_deref().unwrap_or_default();
-            if let Some((_, ours)) = STUCK_REASONS.iter().find(|(k, _)| *k == reason) {
-                let detail = waiting
-                    .message
-                    .as_deref()
-                    .unwrap_or("no detail from the kubelet");
-                return PodOutcome::Failed {
-                    reason: *ours,
-                    message: format!(
-                        "container '{}' cannot start ({reason}): {detail}{}",
-                        container.name,
-                        hint(detail)
-                    ),
-                };
-            }
-        }
+    if let Some((reason, message)) = stuck(pod) {
+        return PodOutcome::Failed { reason, message };
     }
     let phase = status.phase.as_deref().unwrap_or("Pending");
     match phase {
@@ -128,6 +106,34 @@ pub fn read(pod: &Pod) -> PodOutcome {
         "Succeeded" | "Failed" => finished(pod, phase),
         other => PodOutcome::Running(format!("the validation pod is {other}")),
     }
+}
+
+/// Why a container of `pod` waits for something that will not come (an image that does not
+/// pull, a configuration the kubelet refuses), as a reason and a message.
+pub fn stuck(pod: &Pod) -> Option<(Reason, String)> {
+    let status = pod.status.as_ref()?;
+    status
+        .init_container_statuses
+        .iter()
+        .chain(status.container_statuses.iter())
+        .flatten()
+        .find_map(|container| {
+            let waiting = container.state.as_ref()?.waiting.as_ref()?;
+            let reason = waiting.reason.as_deref().unwrap_or_default();
+            let (_, ours) = STUCK_REASONS.iter().find(|(k, _)| *k == reason)?;
+            let detail = waiting
+                .message
+                .as_deref()
+                .unwrap_or("no detail from the kubelet");
+            Some((
+                *ours,
+                format!(
+                    "container '{}' cannot start ({reason}): {detail}{}",
+                    container.name,
+                    hint(detail)
+                ),
+            ))
+        })
 }
 
 fn finished(pod: &Pod, phase: &str) -> PodOutcome {

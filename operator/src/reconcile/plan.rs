@@ -1,14 +1,17 @@
 //! Step 1: read the job's spec into a plan — which image, which build, which bounds. Pure.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use buildstrategy_api::naming::build_name;
 use buildstrategy_api::{BuildRequest, GitSource, Requirements, git};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::ResourceExt;
 
 use super::validation_pod::MAX_ENV_VALUE_BYTES;
 use crate::crd::{
-    BuildConfig, FallbackStrategy, MAX_PARAMETERS, NotebookValidationJob, NotebookValidationJobSpec,
+    BuildConfig, FallbackStrategy, GitSpec, MAX_PARAMETERS, NotebookValidationJob,
+    NotebookValidationJobSpec,
 };
 use crate::duration::{self, DurationError};
 use crate::labels;
@@ -217,34 +220,70 @@ fn build_request(
     build: &BuildConfig,
     timeout: Duration,
 ) -> BuildRequest {
-    let git = &job.spec.notebook.git;
+    let target = BuildTarget {
+        namespace: job.namespace().unwrap_or_default(),
+        build_name: build_name(&job.name_any()),
+        owner: labels::owner(job),
+        labels: labels::for_job(job),
+    };
+    request_for(
+        target,
+        &job.spec.notebook.git,
+        Some(&job.spec.notebook.path),
+        build,
+        timeout,
+    )
+}
+
+/// Who a build is for: where it goes, its name, its owner and its labels.
+#[derive(Debug, Clone)]
+pub struct BuildTarget {
+    /// The namespace.
+    pub namespace: String,
+    /// The build's name.
+    pub build_name: String,
+    /// The owner garbage collection removes the build with.
+    pub owner: OwnerReference,
+    /// Labels put on the build's objects.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The request for a build of `git` with `build`'s settings; `notebook` is where imports are
+/// read from when the requirements are generated.
+pub fn request_for(
+    target: BuildTarget,
+    git: &GitSpec,
+    notebook: Option<&str>,
+    build: &BuildConfig,
+    timeout: Duration,
+) -> BuildRequest {
     let mut source = GitSource::new(git.url.clone());
     source.git_ref = git.git_ref.clone();
     source.credentials_secret = git.credentials_secret.clone();
-    let requirements = match (&build.requirements_file, build.packages.is_empty()) {
-        (Some(file), _) => Requirements::File(file.clone()),
-        (None, false) => Requirements::Packages(build.packages.clone()),
-        (None, true) if generates_requirements(build) => {
-            Requirements::FromImports(job.spec.notebook.path.clone())
+    let requirements = match (
+        &build.requirements_file,
+        build.packages.is_empty(),
+        notebook,
+    ) {
+        (Some(file), _, _) => Requirements::File(file.clone()),
+        (None, false, _) => Requirements::Packages(build.packages.clone()),
+        (None, true, Some(path)) if generates_requirements(build) => {
+            Requirements::FromImports(path.to_owned())
         }
-        (None, true) => Requirements::None,
+        (None, true, _) => Requirements::None,
     };
-    let mut request = BuildRequest::new(
-        job.namespace().unwrap_or_default(),
-        build_name(&job.name_any()),
-        source,
-    )
-    .with_owner(labels::owner(job))
-    .with_requirements(requirements)
-    .with_import_names(
-        build
-            .import_names
-            .iter()
-            .map(|n| (n.module.clone(), n.distribution.clone()))
-            .collect(),
-    )
-    .with_timeout(timeout);
-    request.labels = labels::for_job(job);
+    let mut request = BuildRequest::new(target.namespace, target.build_name, source)
+        .with_owner(target.owner)
+        .with_requirements(requirements)
+        .with_import_names(
+            build
+                .import_names
+                .iter()
+                .map(|n| (n.module.clone(), n.distribution.clone()))
+                .collect(),
+        )
+        .with_timeout(timeout);
+    request.labels = target.labels;
     if let Some(base) = &build.base_image {
         request = request.with_base_image(base.clone());
     }

@@ -40,22 +40,25 @@ pub async fn unstartable(
     pod: &Pod,
 ) -> Option<Unstartable> {
     let namespace = pod.namespace().unwrap_or_default();
-    let uid = pod.uid()?;
-    let events: Api<Event> = Api::namespaced(client.clone(), &namespace);
-    let params =
-        ListParams::default().fields(&format!("involvedObject.uid={uid},reason=FailedMount"));
-    let listed = match events.list(&params).await {
-        Ok(list) => list,
-        Err(e) => {
-            tracing::warn!(pod = %pod.name_any(), error = %e, "cannot read the validation pod's events; a pod that cannot start ends at spec.timeout");
-            return None;
-        }
-    };
-    listed
-        .items
+    event_messages(client, pod, "FailedMount")
+        .await?
         .iter()
-        .filter_map(|e| e.message.as_deref())
         .find_map(|message| missing_object(job, &namespace, message))
+}
+
+/// The messages of the events with `reason` about `pod`; `None` when the operator may not read
+/// events (it says so in its log).
+pub async fn event_messages(client: &kube::Client, pod: &Pod, reason: &str) -> Option<Vec<String>> {
+    let uid = pod.uid()?;
+    let events: Api<Event> = Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
+    let params = ListParams::default().fields(&format!("involvedObject.uid={uid},reason={reason}"));
+    match events.list(&params).await {
+        Ok(list) => Some(list.items.into_iter().filter_map(|e| e.message).collect()),
+        Err(e) => {
+            tracing::warn!(pod = %pod.name_any(), error = %e, "cannot read the pod's events; a pod that cannot start ends at its timeout");
+            None
+        }
+    }
 }
 
 /// The kubelet's `... secret "name" not found` (or configmap), explained.

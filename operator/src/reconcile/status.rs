@@ -26,23 +26,29 @@ pub const READY: &str = "Ready";
 /// one keeps failing.
 pub const RECONCILED: &str = "Reconciled";
 
-/// The status last written for each job in progress, by uid. The job cache lags behind the
-/// operator's own writes, and the operator is the only writer of status, so this is the job's
-/// real status: reconciles start from it and skip writes that would change nothing. Entries go
-/// when the job ends, is cleaned up or is deleted. Clones share the same memory.
-#[derive(Debug, Clone, Default)]
-pub struct StatusMemo(Arc<Mutex<HashMap<String, NotebookValidationJobStatus>>>);
+/// The status last written for each resource in progress, by uid. The cache lags behind the
+/// operator's own writes, and the operator is the only writer of status, so this is the real
+/// status: reconciles start from it and skip writes that would change nothing. Entries go
+/// when the resource is settled, cleaned up or deleted. Clones share the same memory.
+#[derive(Debug, Clone)]
+pub struct StatusMemo<S = NotebookValidationJobStatus>(Arc<Mutex<HashMap<String, S>>>);
 
-impl StatusMemo {
-    /// The status last written for the job with `uid`, if it is in progress.
-    pub fn get(&self, uid: &str) -> Option<NotebookValidationJobStatus> {
+impl<S> Default for StatusMemo<S> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<S: Tracked> StatusMemo<S> {
+    /// The status last written for the resource with `uid`, if it is in progress.
+    pub fn get(&self, uid: &str) -> Option<S> {
         self.0.lock().ok()?.get(uid).cloned()
     }
 
-    /// Remembers `status` as written for `uid`, or forgets the job when the status ends it.
-    pub fn remember(&self, uid: String, status: NotebookValidationJobStatus) {
+    /// Remembers `status` as written for `uid`, or forgets the resource when it is settled.
+    pub fn remember(&self, uid: String, status: S) {
         if let Ok(mut map) = self.0.lock() {
-            if status.is_terminal() {
+            if status.is_settled() {
                 map.remove(&uid);
             } else {
                 map.insert(uid, status);
@@ -95,6 +101,8 @@ pub trait Tracked: Clone + Default {
     fn observed_generation_mut(&mut self) -> &mut Option<i64>;
     /// The image build.
     fn build_status_mut(&mut self) -> &mut Option<BuildStatusReport>;
+    /// Whether the operator is done with the resource for good, so its memory may go.
+    fn is_settled(&self) -> bool;
 }
 
 impl Tracked for NotebookValidationJobStatus {
@@ -121,6 +129,9 @@ impl Tracked for NotebookValidationJobStatus {
     }
     fn build_status_mut(&mut self) -> &mut Option<BuildStatusReport> {
         &mut self.build_status
+    }
+    fn is_settled(&self) -> bool {
+        self.is_terminal()
     }
 }
 
@@ -270,34 +281,43 @@ pub(super) async fn persist(
     status: NotebookValidationJobStatus,
 ) -> Result<(), Error> {
     if current != Some(&status) {
-        write_status(job, ctx, &status).await?;
+        write_status(ctx, job, &status, "writing the job status").await?;
         ctx.metrics.status_written(current, &status);
     }
     ctx.written.remember(job.uid().unwrap_or_default(), status);
     Ok(())
 }
 
-/// Writes the status with server-side apply.
-async fn write_status(
-    job: &NotebookValidationJob,
+/// Writes the status of `resource` with server-side apply.
+pub(crate) async fn write_status<K>(
     ctx: &Context,
-    status: &NotebookValidationJobStatus,
-) -> Result<(), Error> {
-    let api: Api<NotebookValidationJob> =
-        Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
+    resource: &K,
+    status: &impl serde::Serialize,
+    action: &'static str,
+) -> Result<(), Error>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + serde::de::DeserializeOwned
+        + Clone
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(
+        ctx.client.clone(),
+        &resource.namespace().unwrap_or_default(),
+    );
     let patch = json!({
-        "apiVersion": "mlops.redhat.com/v1alpha1",
-        "kind": "NotebookValidationJob",
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
         "status": status,
     });
     api.patch_status(
-        &job.name_any(),
+        &resource.name_any(),
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&patch),
     )
     .await
     .map(|_| ())
-    .map_err(Error::kube("writing the job status"))
+    .map_err(Error::kube(action))
 }
 
 #[cfg(test)]

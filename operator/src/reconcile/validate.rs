@@ -20,7 +20,7 @@ use crate::labels::FIELD_MANAGER;
 pub const MAX_INFRA_RETRIES: i32 = 3;
 
 /// The pod `name`, from the controller's cache of owned pods when it keeps one.
-pub(super) async fn find_pod(
+pub(crate) async fn find_pod(
     ctx: &Context,
     pods: &Api<Pod>,
     name: &str,

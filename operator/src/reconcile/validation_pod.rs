@@ -88,7 +88,9 @@ pub fn stop_notebook_at(now_unix: i64, deadline_secs: i64) -> i64 {
     now_unix + (deadline_secs - reserve).max(1)
 }
 
-fn restricted() -> SecurityContext {
+/// The security context of every container the operator runs itself: Pod Security's
+/// `restricted` level.
+pub(crate) fn restricted() -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),
         run_as_non_root: Some(true),
