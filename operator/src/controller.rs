@@ -16,10 +16,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::crd::NotebookValidationJob;
 use crate::health::Readiness;
+use crate::image::{self, crd::NotebookImage};
 use crate::reconcile::{self, Context};
 
 /// Label selecting what the operator created.
 const MANAGED: &str = "app.kubernetes.io/managed-by=nbv-operator";
+/// Label selecting what the operator created for notebook images.
+const IMAGE_OWNED: &str = "mlops.redhat.com/notebook-image";
 
 /// Why the controller cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -86,14 +89,16 @@ pub async fn run_until(
         .touched_objects();
     ctx.use_pod_cache(pod_reader);
     let mut controller = Controller::for_stream(job_changes, reader).owns_stream(pod_changes);
-    for (strategy, api) in watched_kinds(&client, &ctx).await {
+    let build_kinds = watched_kinds(&client, &ctx).await;
+    for (strategy, api) in &build_kinds {
         tracing::info!(strategy, kind = %api.kind, "watching build objects");
-        let objects = match namespace {
-            Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &api),
-            None => Api::<DynamicObject>::all_with(client.clone(), &api),
-        };
-        controller = controller.owns_with(objects, api, managed.clone());
+        controller = controller.owns_with(
+            build_objects(&client, namespace, api),
+            api.clone(),
+            managed.clone(),
+        );
     }
+    let images = image_controller(&client, namespace, &build_kinds).await;
     tracing::info!(strategies = ?ctx.catalog.registry().names(), "controller started");
     let store = controller.store();
     ctx.metrics.track_jobs(store.clone());
@@ -109,10 +114,11 @@ pub async fn run_until(
             }
         }
     });
-    controller
+    let ctx = Arc::new(ctx);
+    let jobs = controller
         .shutdown_on_signal()
-        .graceful_shutdown_on(stop.cancelled_owned())
-        .run(measured_reconcile, reconcile::error_policy, Arc::new(ctx))
+        .graceful_shutdown_on(stop.clone().cancelled_owned())
+        .run(measured_reconcile, reconcile::error_policy, ctx.clone())
         .for_each(|result| async move {
             match result {
                 Ok((job, _)) => {
@@ -120,9 +126,68 @@ pub async fn run_until(
                 }
                 Err(e) => tracing::debug!(error = %e, "reconcile error"),
             }
-        })
-        .await;
+        });
+    match images {
+        Some(images) => {
+            let images = images
+                .shutdown_on_signal()
+                .graceful_shutdown_on(stop.cancelled_owned())
+                .run(image::reconcile, image::error_policy, ctx)
+                .for_each(|result| async move {
+                    match result {
+                        Ok((image, _)) => {
+                            tracing::debug!(image = %image.name, namespace = ?image.namespace, "reconciled")
+                        }
+                        Err(e) => tracing::debug!(error = %e, "notebook image reconcile error"),
+                    }
+                });
+            futures::join!(jobs, images);
+        }
+        None => jobs.await,
+    }
     Ok(())
+}
+
+/// The build objects of kind `api`, in the operator's scope.
+fn build_objects(
+    client: &Client,
+    namespace: Option<&str>,
+    api: &kube::core::ApiResource,
+) -> Api<DynamicObject> {
+    match namespace {
+        Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, api),
+        None => Api::<DynamicObject>::all_with(client.clone(), api),
+    }
+}
+
+/// The controller of NotebookImages, watching what they own: their validation jobs, their
+/// inspect pods and their builds. `None` when the cluster does not serve NotebookImages (an
+/// older CRD set): jobs are validated all the same.
+async fn image_controller(
+    client: &Client,
+    namespace: Option<&str>,
+    build_kinds: &[(&'static str, kube::core::ApiResource)],
+) -> Option<Controller<NotebookImage>> {
+    let images: Api<NotebookImage> = scoped(client, namespace);
+    if let Err(e) = images.list(&ListParams::default().limit(1)).await {
+        tracing::warn!(error = %e, "cannot list NotebookImages: install their CRD (`nbv-operator crd`) and check the operator's RBAC; jobs are validated all the same");
+        return None;
+    }
+    let owned = watcher::Config::default().labels(IMAGE_OWNED);
+    let mut controller = Controller::new(images, watcher::Config::default())
+        .owns(
+            scoped::<NotebookValidationJob>(client, namespace),
+            owned.clone(),
+        )
+        .owns(scoped::<Pod>(client, namespace), owned.clone());
+    for (_, api) in build_kinds {
+        controller = controller.owns_with(
+            build_objects(client, namespace, api),
+            api.clone(),
+            owned.clone(),
+        );
+    }
+    Some(controller)
 }
 
 /// Reconciles `job`, recording the duration and any error's kind in the metrics.

@@ -219,7 +219,7 @@ pub enum ReusePolicy {
 }
 
 /// How the image is built.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!self.enabled || has(self.strategy)").message("buildConfig.strategy is required when buildConfig.enabled is true: name a build strategy of the operator (nbv-operator strategies lists them) or 'auto'"))]
 pub struct BuildConfig {
@@ -517,10 +517,16 @@ impl NotebookValidationJobSpec {
     }
 }
 
-/// The CustomResourceDefinition, as YAML, exactly as checked in under `deploy/crds/`.
+/// The operator's CustomResourceDefinitions (NotebookValidationJob, NotebookImage), as YAML
+/// documents, exactly as checked in under `deploy/crds/`.
 pub fn crd_yaml() -> String {
-    let crd = NotebookValidationJob::crd();
-    let body = serde_yaml_ng::to_string(&crd)
-        .unwrap_or_else(|e| unreachable!("a CRD always serialises: {e}"));
-    format!("# Generated from the Rust types by `cargo xtask codegen`; do not edit.\n{body}")
+    let to_yaml = |crd| {
+        serde_yaml_ng::to_string(&crd)
+            .unwrap_or_else(|e| unreachable!("a CRD always serialises: {e}"))
+    };
+    format!(
+        "# Generated from the Rust types by `cargo xtask codegen`; do not edit.\n{}---\n{}",
+        to_yaml(NotebookValidationJob::crd()),
+        to_yaml(crate::image::crd::NotebookImage::crd())
+    )
 }

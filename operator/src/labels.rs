@@ -1,4 +1,5 @@
-//! Labels, names and owner references of what the operator creates for a job.
+//! Labels, names and owner references of what the operator creates for a job or a notebook
+//! image.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::{Resource, ResourceExt};
 
 use crate::crd::NotebookValidationJob;
+use crate::image::crd::NotebookImage;
 
 /// The field manager of everything the operator writes (server-side apply).
 pub const FIELD_MANAGER: &str = buildstrategy_api::resources::FIELD_MANAGER;
@@ -28,18 +30,35 @@ pub fn for_job(job: &NotebookValidationJob) -> BTreeMap<String, String> {
     ])
 }
 
-/// An owner reference making `job` the controller of an object, so garbage collection removes
-/// the object with the job.
-pub fn owner(job: &NotebookValidationJob) -> OwnerReference {
+/// An owner reference making `job` (or a notebook image) the controller of an object, so
+/// garbage collection removes the object with it.
+pub fn owner<K: Resource<DynamicType = ()>>(job: &K) -> OwnerReference {
     job.controller_owner_ref(&())
         .unwrap_or_else(|| OwnerReference {
-            api_version: "mlops.redhat.com/v1alpha1".into(),
-            kind: "NotebookValidationJob".into(),
+            api_version: K::api_version(&()).into_owned(),
+            kind: K::kind(&()).into_owned(),
             name: job.name_any(),
             uid: job.uid().unwrap_or_default(),
             controller: Some(true),
             block_owner_deletion: Some(true),
         })
+}
+
+/// Label naming the notebook image an object belongs to.
+pub const IMAGE_LABEL: &str = "mlops.redhat.com/notebook-image";
+/// Label naming the round of a notebook image an object belongs to.
+pub const ROUND_LABEL: &str = "mlops.redhat.com/notebook-image-round";
+
+/// Labels put on every object created for round `round` of `image`.
+pub fn for_image(image: &NotebookImage, round: i64) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            "nbv-operator".to_owned(),
+        ),
+        (IMAGE_LABEL.to_owned(), image.name_any()),
+        (ROUND_LABEL.to_owned(), round.to_string()),
+    ])
 }
 
 /// The validation pod's name for attempt `attempt` (0 for the first).

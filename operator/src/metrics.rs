@@ -61,6 +61,7 @@ pub struct Metrics {
     builds: Family<BuildLabels, Counter>,
     build_duration: HistogramFamily<StrategyLabel>,
     validations: Family<OutcomeLabel, Counter>,
+    image_rounds: Family<OutcomeLabel, Counter>,
     jobs: JobsByPhase,
 }
 
@@ -107,6 +108,12 @@ impl Metrics {
             "Notebook validations that ended, by outcome (the condition reason)",
             validations.clone(),
         );
+        let image_rounds = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "notebook_image_rounds",
+            "NotebookImage rounds that ended, by outcome (published, or not published)",
+            image_rounds.clone(),
+        );
         let jobs = JobsByPhase::default();
         registry.register_collector(Box::new(jobs.clone()));
         Self {
@@ -116,8 +123,23 @@ impl Metrics {
             builds,
             build_duration,
             validations,
+            image_rounds,
             jobs,
         }
+    }
+
+    /// Counts a NotebookImage round that ended, published or not.
+    pub fn image_round_ended(&self, published: bool) {
+        let outcome = if published {
+            "published"
+        } else {
+            "notPublished"
+        };
+        self.image_rounds
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     /// Records one reconcile: its duration and, when it failed, the error's kind.

@@ -11,10 +11,13 @@ use crate::catalog::Catalog;
 /// What the operator needs whatever strategies it has.
 pub fn operator_rules() -> Vec<PolicyRule> {
     vec![
+        // create, delete: a NotebookImage validates through jobs it owns.
         rule(
             "mlops.redhat.com",
             &["notebookvalidationjobs"],
-            &["get", "list", "watch", "update", "patch"],
+            &[
+                "get", "list", "watch", "create", "update", "patch", "delete",
+            ],
         ),
         rule(
             "mlops.redhat.com",
@@ -25,6 +28,29 @@ pub fn operator_rules() -> Vec<PolicyRule> {
             "mlops.redhat.com",
             &["notebookvalidationjobs/finalizers"],
             &["update"],
+        ),
+        rule(
+            "mlops.redhat.com",
+            &["notebookimages"],
+            &["get", "list", "watch", "update", "patch"],
+        ),
+        rule(
+            "mlops.redhat.com",
+            &["notebookimages/status"],
+            &["get", "update", "patch"],
+        ),
+        rule(
+            "mlops.redhat.com",
+            &["notebookimages/finalizers"],
+            &["update"],
+        ),
+        // A NotebookImage's catalogue entry (publish.configMap), written with server-side apply.
+        rule("", &["configmaps"], &["get", "create", "patch"]),
+        // A NotebookImage's ImageStream tag, on OpenShift.
+        rule(
+            "image.openshift.io",
+            &["imagestreams"],
+            &["get", "create", "patch"],
         ),
         // patch: a pod still running at the verdict is stopped through its deadline.
         rule(

@@ -491,6 +491,7 @@ async fn every_example_is_accepted() {
     let env = TestEnv::new("nvj-examples").await.unwrap();
     install_deploy_crds(&env).await;
     let api = nvj_api(&env);
+    let images = nbi_api(&env);
     let dir = std::path::Path::new(REPO_ROOT).join("examples");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
@@ -505,10 +506,13 @@ async fn every_example_is_accepted() {
         for doc in serde_yaml_ng::Deserializer::from_str(&text) {
             let value: serde_json::Value = serde::Deserialize::deserialize(doc)
                 .unwrap_or_else(|e| panic!("{}: invalid YAML: {e}", file.display()));
-            if value.get("kind") != Some(&json!("NotebookValidationJob")) {
-                continue;
-            }
-            api.create(&PostParams::default(), &object(value))
+            let target = match value.get("kind").and_then(|k| k.as_str()) {
+                Some("NotebookValidationJob") => &api,
+                Some("NotebookImage") => &images,
+                _ => continue,
+            };
+            target
+                .create(&PostParams::default(), &object(value))
                 .await
                 .unwrap_or_else(|e| panic!("{} rejected: {e}", file.display()));
             accepted += 1;
@@ -521,6 +525,133 @@ async fn every_example_is_accepted() {
         dir.display()
     );
     eprintln!("{accepted} examples accepted from {} files", files.len());
+}
+
+fn nbi_api(env: &TestEnv) -> Api<DynamicObject> {
+    dynamic_api(
+        env,
+        ("mlops.redhat.com", "v1alpha1", "NotebookImage"),
+        "notebookimages",
+        true,
+    )
+}
+
+#[tokio::test]
+async fn invalid_notebook_images_are_rejected_with_their_message() {
+    let env = TestEnv::new("nbi-invalid").await.unwrap();
+    install_deploy_crds(&env).await;
+    let api = nbi_api(&env);
+    let notebook =
+        json!({"notebook": {"git": {"url": "https://git.example/nb.git"}, "path": "check.ipynb"}});
+    let valid = json!({
+        "buildType": "ImageImport",
+        "fromImage": "registry.example/team/nb:1",
+        "validationNotebooks": [notebook.clone()]
+    });
+    // (case, field to set, value (null removes it), field path in the error, message)
+    #[rustfmt::skip]
+    let cases: &[Refusal<'_>] = &[
+        ("unknown build type", "buildType", json!("Dockerfile"), "spec.buildType",
+            "Unsupported value: \"Dockerfile\""),
+        ("import without an image", "fromImage", json!(null), "spec",
+            "buildType ImageImport takes fromImage"),
+        ("import with a git source", "git", json!({"url": "https://git.example/b.git"}), "spec",
+            "buildType ImageImport takes fromImage (and imagePullSecret), not git or buildConfig"),
+        ("git build without git", "buildType", json!("GitRepository"), "spec",
+            "fromImage is for buildType ImageImport"),
+        ("no validation notebook", "validationNotebooks", json!([]), "spec.validationNotebooks",
+            "should have at least 1 items"),
+        ("21 validation notebooks", "validationNotebooks", json!(vec![notebook.clone(); 21]),
+            "spec.validationNotebooks", "must have at most 20 items"),
+        ("notebook not a notebook", "validationNotebooks",
+            json!([{"notebook": {"git": {"url": "https://git.example/nb.git"}, "path": "check.py"}}]),
+            "spec.validationNotebooks[0].notebook.path", "notebook path must end in .ipynb"),
+        ("credentials in a notebook's url", "validationNotebooks",
+            json!([{"notebook": {"git": {"url": "https://u:p@git.example/nb.git"}, "path": "c.ipynb"}}]),
+            "spec.validationNotebooks[0].notebook.git.url", "git url must not carry credentials"),
+        ("timeout in words", "validationNotebooks",
+            json!([{"notebook": notebook["notebook"], "timeout": "ten minutes"}]),
+            "spec.validationNotebooks[0].timeout", "validationNotebooks[].timeout must be a duration"),
+        ("pull secret not a name", "imagePullSecret", json!("../x"), "spec.imagePullSecret",
+            "imagePullSecret must be the name of a Secret"),
+        ("stream not a name", "publish", json!({"imageStream": "My Images"}),
+            "spec.publish.imageStream", "publish.imageStream must be an ImageStream name"),
+        ("interval in words", "revalidation", json!({"interval": "daily"}),
+            "spec.revalidation.interval", "revalidation.interval must be a duration"),
+        ("negative order", "display", json!({"order": -1}), "spec.display.order",
+            "should be greater than or equal to 0"),
+    ];
+    rejected(&api, "NotebookImage", &valid, cases).await;
+    // The base of every case is itself valid, and so is each build type's minimal form.
+    let git_build = json!({
+        "buildType": "GitRepository",
+        "git": {"url": "https://git.example/env.git", "ref": "main"},
+        "buildConfig": {"strategy": "auto", "requirementsFile": "requirements.txt"},
+        "validationNotebooks": [notebook.clone()]
+    });
+    let package_list = json!({
+        "buildType": "PackageList",
+        "buildConfig": {"baseImage": "registry.example/py:3.11", "packages": ["pandas==2.2.0"]},
+        "validationNotebooks": [notebook]
+    });
+    for (name, spec) in [
+        ("valid", valid),
+        ("git", git_build),
+        ("packages", package_list),
+    ] {
+        api.create(
+            &PostParams::default(),
+            &object(json!({
+                "apiVersion": "mlops.redhat.com/v1alpha1",
+                "kind": "NotebookImage",
+                "metadata": {"name": name},
+                "spec": spec
+            })),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+/// A case of a spec the API server refuses: (case, field to set, value (null removes it), field
+/// path in the error, message).
+type Refusal<'a> = (&'a str, &'a str, serde_json::Value, &'a str, &'a str);
+
+/// Creates a `kind` from `valid` changed by each case, and asserts that every one is refused
+/// with 422 naming its field and message.
+async fn rejected(
+    api: &Api<DynamicObject>,
+    kind: &str,
+    valid: &serde_json::Value,
+    cases: &[Refusal<'_>],
+) {
+    let mut failures = Vec::new();
+    for (i, (case, field, value, path, message)) in cases.iter().enumerate() {
+        let mut spec = valid.clone();
+        set(&mut spec, field, value.clone());
+        let manifest = object(json!({
+            "apiVersion": "mlops.redhat.com/v1alpha1",
+            "kind": kind,
+            "metadata": {"name": format!("invalid-{i}")},
+            "spec": spec
+        }));
+        match api.create(&PostParams::default(), &manifest).await {
+            Ok(_) => failures.push(format!("{case}: accepted")),
+            Err(kube::Error::Api(status)) => {
+                let ok = status.code == 422
+                    && status.message.contains(path)
+                    && status.message.contains(message);
+                if !ok {
+                    failures.push(format!(
+                        "{case}: expected 422 mentioning {path:?} and {message:?}, got {}: {}",
+                        status.code, status.message
+                    ));
+                }
+            }
+            Err(e) => failures.push(format!("{case}: {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
 /// A minimal valid spec; each case below breaks one rule of it.
@@ -574,7 +705,7 @@ async fn invalid_notebook_validation_jobs_are_rejected_with_their_message() {
     const TOO_LONG: &str = "Too long";
     // (case, field to set, value (null removes it), field path in the error, message)
     #[rustfmt::skip]
-    let cases: &[(&str, &str, serde_json::Value, &str, &str)] = &[
+    let cases: &[Refusal<'_>] = &[
         ("no notebook", "notebook", json!(null), "spec.notebook", "Required value"),
         ("no git url", "notebook/git/url", json!(null), "spec.notebook.git.url", "Required value"),
         ("not a notebook", "notebook/path", json!("notebooks/analysis.py"),
@@ -672,33 +803,7 @@ async fn invalid_notebook_validation_jobs_are_rejected_with_their_message() {
         &support::docs::table(&["input", "field", "refused with"], &rows),
     );
 
-    let mut failures = Vec::new();
-    for (i, (case, field, value, path, message)) in cases.iter().enumerate() {
-        let mut spec = valid_spec();
-        set(&mut spec, field, value.clone());
-        let manifest = object(json!({
-            "apiVersion": "mlops.redhat.com/v1alpha1",
-            "kind": "NotebookValidationJob",
-            "metadata": {"name": format!("invalid-{i}")},
-            "spec": spec
-        }));
-        match api.create(&PostParams::default(), &manifest).await {
-            Ok(_) => failures.push(format!("{case}: accepted")),
-            Err(kube::Error::Api(status)) => {
-                let ok = status.code == 422
-                    && status.message.contains(path)
-                    && status.message.contains(message);
-                if !ok {
-                    failures.push(format!(
-                        "{case}: expected 422 mentioning {path:?} and {message:?}, got {}: {}",
-                        status.code, status.message
-                    ));
-                }
-            }
-            Err(e) => failures.push(format!("{case}: {e}")),
-        }
-    }
-    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    rejected(&api, "NotebookValidationJob", &valid_spec(), cases).await;
 
     // The base of every case is itself valid: each rejection is due to its one change.
     api.create(

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, CustomResourceDefinitionSpec,
+};
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{Scope, oneshot::pinned_kind};
@@ -214,6 +216,7 @@ async fn every_generated_object_passes_server_side_dry_run_apply() {
             "ClusterRoleBinding",
             "ConfigMap",
             "CustomResourceDefinition",
+            "CustomResourceDefinition",
             "Deployment",
             "Namespace",
             "Service",
@@ -285,6 +288,7 @@ async fn the_helm_chart_lints_and_its_objects_pass_server_side_dry_run_apply() {
             "ClusterRoleBinding",
             "ConfigMap",
             "CustomResourceDefinition",
+            "CustomResourceDefinition",
             "Deployment",
             "Service",
             "ServiceAccount",
@@ -316,13 +320,23 @@ async fn the_helm_chart_lints_and_its_objects_pass_server_side_dry_run_apply() {
         find(&objects, "ClusterRole")["rules"],
         find(&kustomized, "ClusterRole")["rules"]
     );
-    // Typed, so that kubectl's `0` and helm's `0.0` read the same.
-    let crd = |objects: &[Value]| -> CustomResourceDefinition {
-        serde_json::from_value(find(objects, "CustomResourceDefinition").clone()).expect("CRD")
+    // Typed, so that kubectl's `0` and helm's `0.0` read the same; by name, as each tool
+    // orders them its own way.
+    let crds = |objects: &[Value]| -> Vec<(String, CustomResourceDefinitionSpec)> {
+        let mut crds: Vec<_> = objects
+            .iter()
+            .filter(|o| o["kind"] == "CustomResourceDefinition")
+            .map(|o| {
+                let crd: CustomResourceDefinition = serde_json::from_value(o.clone()).expect("CRD");
+                (crd.metadata.name.unwrap_or_default(), crd.spec)
+            })
+            .collect();
+        crds.sort_by(|a, b| a.0.cmp(&b.0));
+        crds
     };
     assert!(
-        crd(&objects).spec == crd(&kustomized).spec,
-        "the chart's CRD differs from the manifests': run `cargo xtask manifests`"
+        crds(&objects) == crds(&kustomized),
+        "the chart's CRDs differ from the manifests': run `cargo xtask manifests`"
     );
 
     // A strategy the image does not hold is refused by the values schema, naming those it does.

@@ -7,7 +7,7 @@ mod support;
 fn the_checked_in_crd_is_fresh() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../deploy/crds/notebookvalidationjobs.mlops.redhat.com.yaml"
+        "/../deploy/crds/mlops.redhat.com.yaml"
     );
     let checked_in = std::fs::read_to_string(path).unwrap_or_default();
     assert!(

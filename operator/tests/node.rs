@@ -13,7 +13,7 @@ use nbv_report::{CellStatus, StopReason, Stopped};
 use nbv_testenv::node::{GIT_USER, Repo};
 use nbv_testenv::{Lifetime, NodeServer};
 use notebook_validator_operator::crd::Phase;
-use support::node::{job, logs, notebook, phase, verdict, write_wheel};
+use support::node::{example_notebooks, job, logs, notebook, phase, verdict, write_wheel};
 use support::{Harness, condition};
 
 /// What the node's git and file server holds for these tests.
@@ -29,18 +29,7 @@ fn served() -> &'static Served {
         // Removed by the server's supervisor when this test binary ends.
         let dir = std::env::temp_dir().join(format!("nbv-node-serve-{}", std::process::id()));
         let server = NodeServer::start(&dir, Lifetime::Owned).expect("node server");
-        let examples =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/notebooks");
-        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&examples)
-            .expect("examples")
-            .flatten()
-            .map(|e| {
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    std::fs::read(e.path()).expect("read"),
-                )
-            })
-            .collect();
+        let mut files = example_notebooks();
         files.push((
             "slow.ipynb".into(),
             notebook(&["import time\ntime.sleep(600)"]),

@@ -14,7 +14,7 @@ struct Generated {
 }
 
 const GENERATED: &[Generated] = &[Generated {
-    path: "deploy/crds/notebookvalidationjobs.mlops.redhat.com.yaml",
+    path: "deploy/crds/mlops.redhat.com.yaml",
     command: &[
         "run",
         "--quiet",

@@ -365,7 +365,7 @@ fn helm(build: &Build) -> anyhow::Result<Vec<(String, String)>> {
     Ok(vec![
         ("Chart.yaml".to_owned(), chart),
         (
-            "crds/notebookvalidationjobs.mlops.redhat.com.yaml".to_owned(),
+            "crds/mlops.redhat.com.yaml".to_owned(),
             format!("{HEADER}{}", build.crd),
         ),
         ("templates/clusterrole.yaml".to_owned(), role),

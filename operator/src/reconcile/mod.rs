@@ -84,7 +84,7 @@ pub enum Error {
 }
 
 impl Error {
-    fn kube(action: &'static str) -> impl FnOnce(kube::Error) -> Self {
+    pub(crate) fn kube(action: &'static str) -> impl FnOnce(kube::Error) -> Self {
         move |source| Self::Kube { action, source }
     }
 
@@ -142,6 +142,8 @@ pub struct Context {
     backoff: Mutex<HashMap<String, u32>>,
     /// The status last written for each job in progress.
     pub written: StatusMemo,
+    /// The status last written for each notebook image.
+    pub images: StatusMemo<crate::image::crd::NotebookImageStatus>,
     /// Whether and how builds are reused.
     pub reuse: reuse::ReuseSettings,
     /// The builds running now, by reuse key.
@@ -182,6 +184,7 @@ impl Context {
             health: Arc::default(),
             backoff: Mutex::default(),
             written: StatusMemo::default(),
+            images: StatusMemo::default(),
             reuse: reuse::ReuseSettings::default(),
             claims: reuse::Claims::default(),
             pods: None,
@@ -199,6 +202,32 @@ impl Context {
     /// asking the API server.
     pub fn use_job_cache(&mut self, jobs: Store<NotebookValidationJob>) {
         self.jobs = Some(jobs);
+    }
+
+    /// The delay before retrying the resource `key` after one more failed reconcile, and the
+    /// failed attempts so far: 2 s, 4 s, ... up to 5 minutes.
+    pub(crate) fn retry_backoff(&self, key: String) -> (Duration, u32) {
+        let attempts = self.backoff.lock().map_or(1, |mut map| {
+            let n = map.entry(key).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        });
+        (
+            Duration::from_secs(2_u64.saturating_pow(attempts.min(9)).min(300)),
+            attempts,
+        )
+    }
+
+    /// The delay before retrying the resource `key` (see [`Context::retry_backoff`]).
+    pub(crate) fn retry_delay(&self, key: String) -> Duration {
+        self.retry_backoff(key).0
+    }
+
+    /// Forgets the failed attempts of `key` once a reconcile went through.
+    pub(crate) fn retry_succeeded(&self, key: &str) {
+        if let Ok(mut backoff) = self.backoff.lock() {
+            backoff.remove(key);
+        }
     }
 
     /// Publishes an Event on `job` (or another resource); failing to publish is logged, never
@@ -266,10 +295,8 @@ pub async fn reconcile(
     } else {
         apply(&job, &ctx).await
     };
-    if result.is_ok()
-        && let Ok(mut backoff) = ctx.backoff.lock()
-    {
-        backoff.remove(&key);
+    if result.is_ok() {
+        ctx.retry_succeeded(&key);
     }
     result
 }
@@ -281,12 +308,7 @@ fn namespace_name(namespace: &str, name: &str) -> String {
 /// Retries failed reconciles with exponential backoff: 2 s, 4 s, ... up to 5 minutes.
 pub fn error_policy(job: Arc<NotebookValidationJob>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = namespace_name(&job.namespace().unwrap_or_default(), &job.name_any());
-    let attempts = ctx.backoff.lock().map_or(1, |mut map| {
-        let n = map.entry(key).or_insert(0);
-        *n = n.saturating_add(1);
-        *n
-    });
-    let delay = Duration::from_secs(2_u64.saturating_pow(attempts.min(9)).min(300));
+    let (delay, attempts) = ctx.retry_backoff(key);
     // Never sleep past the job's deadline: the retry after it ends the job.
     let delay =
         remaining_time(&job).map_or(delay, |left| delay.min(left.max(Duration::from_secs(1))));

@@ -119,6 +119,27 @@ reasons! {
     ReconcileFailed,
     /// A reconcile went through after failed ones.
     Recovered,
+    // Notebook images.
+    /// A new round of a notebook image started: a new generation, a request or a moved source.
+    RoundStarted,
+    /// The image of a notebook image is being pulled and looked into.
+    Inspecting,
+    /// The imported or built image was pulled and looked into.
+    ImageInspected,
+    /// The image to import, or the base image, has a digest other than the one validated.
+    SourceImageChanged,
+    /// `imagePullSecret` names a Secret that does not exist.
+    PullSecretNotFound,
+    /// The build type is not supported yet.
+    BuildTypeNotSupported,
+    /// The validation notebooks' jobs are running.
+    ValidationRunning,
+    /// Every validation notebook passed.
+    ValidationPassed,
+    /// The image was published.
+    Published,
+    /// Nothing was published: the round did not pass.
+    NotPublished,
 }
 
 impl fmt::Display for Reason {

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use kube::api::LogParams;
 use nbv_testenv::node::Repo;
 use notebook_validator_operator::crd::{NotebookValidationJob, Phase};
+use notebook_validator_operator::image::crd::NotebookImage;
 
 use super::Harness;
 
@@ -105,4 +106,47 @@ pub async fn logs(h: &Harness, pod: &str, container: &str) -> String {
         )
         .await
         .expect("logs through the kubelet")
+}
+
+/// The example notebooks of `examples/notebooks`, as (file name, content).
+pub fn example_notebooks() -> Vec<(String, Vec<u8>)> {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/notebooks");
+    std::fs::read_dir(&examples)
+        .expect("examples")
+        .flatten()
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
+        .collect()
+}
+
+/// The NotebookImages of the harness's namespace.
+pub fn images(h: &Harness) -> kube::Api<NotebookImage> {
+    kube::Api::namespaced(h.env.client.clone(), &h.env.namespace)
+}
+
+/// Waits up to `limit` for `check` to hold on the NotebookImage `name`, failing with its last
+/// status.
+pub async fn wait_image(
+    h: &Harness,
+    name: &str,
+    what: &str,
+    limit: Duration,
+    check: impl Fn(&NotebookImage) -> bool,
+) -> NotebookImage {
+    let deadline = Instant::now() + limit;
+    let mut last = None;
+    while Instant::now() < deadline {
+        if let Some(image) = images(h).get_opt(name).await.expect("read") {
+            if check(&image) {
+                return image;
+            }
+            last = image.status;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("{name}: no {what} within {limit:?}; last status: {last:#?}");
 }

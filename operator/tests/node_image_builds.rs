@@ -1,0 +1,171 @@
+//! NotebookImages built from a git repository on the real node: the job's Buildah strategy
+//! builds on the pinned base image and pushes to the node's registry, the built image is looked
+//! into and validated by a notebook that imports what only the build installed. Deleting an
+//! image mid-build leaves nothing behind.
+
+#![cfg(feature = "buildah")]
+
+mod support;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use nbv_testenv::node::{REGISTRY, Repo};
+use nbv_testenv::{Lifetime, NodeServer};
+use notebook_validator_operator::image::crd::{ImagePhase, NotebookImage};
+use support::Harness;
+use support::node::{images, notebook, wait_image, write_wheel};
+
+struct Served {
+    _server: NodeServer,
+    /// A requirements file installing `nbvdemo` and a notebook importing it.
+    environment: Repo,
+}
+
+fn served() -> &'static Served {
+    static SERVED: OnceLock<Served> = OnceLock::new();
+    SERVED.get_or_init(|| {
+        // Removed by the server's supervisor when this test binary ends.
+        let dir =
+            std::env::temp_dir().join(format!("nbv-node-image-builds-{}", std::process::id()));
+        let server = NodeServer::start(&dir, Lifetime::Owned).expect("node server");
+        write_wheel(&server.files_dir().join("wheels"));
+        let requirements = format!(
+            "--no-index\n--find-links {}wheels/\nnbvdemo==1.0\n",
+            server.files_url()
+        );
+        let uses = notebook(&["import nbvdemo\nprint(nbvdemo.VALUE)"]);
+        let environment = server
+            .repo(
+                "environment",
+                &[
+                    ("env/requirements.txt", requirements.as_bytes()),
+                    ("checks/uses-package.ipynb", uses.as_slice()),
+                ],
+            )
+            .expect("repository");
+        Served {
+            _server: server,
+            environment,
+        }
+    })
+}
+
+async fn harness(prefix: &str) -> Harness {
+    let mut h = Harness::on_node_with_pod_security(prefix, "privileged").await;
+    let client = h.least_privilege_client().await;
+    let ctx = h.node_context(&["buildah"], Some(client));
+    h.start_operator_with(ctx);
+    h
+}
+
+/// A NotebookImage built with Buildah from the environment repository on the node's notebook
+/// image, pushed to the node's registry.
+async fn create(h: &Harness, name: &str) {
+    let images_on_node = h.node_images();
+    let registry = h.env.control_plane().node_registry().expect("registry");
+    let base = registry
+        .push(&images_on_node.notebook)
+        .expect("base pushed");
+    let repo = &served().environment;
+    let image: NotebookImage = serde_json::from_value(serde_json::json!({
+        "apiVersion": "mlops.redhat.com/v1alpha1",
+        "kind": "NotebookImage",
+        "metadata": {"name": name},
+        "spec": {
+            "buildType": "GitRepository",
+            "git": {"url": repo.url, "ref": repo.commit},
+            "contextDir": "env",
+            "buildConfig": {
+                "strategy": "buildah",
+                "baseImage": base,
+                "requirementsFile": "requirements.txt",
+                "outputImage": format!("{REGISTRY}/builds/{name}:latest"),
+                "strategyConfig": {
+                    "executor": images_on_node.buildah.reference,
+                    "gitImage": images_on_node.operator.reference,
+                },
+            },
+            "validationNotebooks": [{
+                "notebook": {"git": {"url": repo.url, "ref": repo.commit},
+                             "path": "checks/uses-package.ipynb"}
+            }],
+        },
+    }))
+    .expect("a NotebookImage");
+    images(h)
+        .create(&PostParams::default(), &image)
+        .await
+        .expect("accepted");
+}
+
+#[tokio::test]
+async fn a_git_repository_image_is_built_validated_and_published() {
+    let h = harness("nbi-git").await;
+    create(&h, "forecast").await;
+    let image = wait_image(&h, "forecast", "end", Duration::from_secs(600), |i| {
+        i.status.as_ref().is_some_and(|s| s.is_terminal())
+    })
+    .await;
+    let status = image.status.expect("status");
+    assert_eq!(status.phase, Some(ImagePhase::Succeeded), "{status:#?}");
+    let build = status.build_status.clone().expect("build status");
+    assert_eq!(build.strategy.as_deref(), Some("buildah"));
+    let published = status.published.clone().expect("published");
+    assert!(
+        published
+            .image
+            .starts_with(&format!("{REGISTRY}/builds/forecast@sha256:")),
+        "{published:?}"
+    );
+    // The base was looked at and pinned: the build used the digest in status.
+    assert!(
+        status
+            .source_digest
+            .is_some_and(|d| d.starts_with("sha256:"))
+    );
+    let software = status.software.expect("software");
+    assert!(
+        software.packages.iter().any(|p| p.name == "nbvdemo"),
+        "what the build installed is listed: {software:?}"
+    );
+    assert_eq!(status.validation.expect("validation").summary, "1/1");
+}
+
+#[tokio::test]
+async fn an_image_deleted_mid_build_leaves_nothing_behind() {
+    let h = harness("nbi-delete").await;
+    create(&h, "gone").await;
+    wait_image(&h, "gone", "build", Duration::from_secs(180), |i| {
+        i.status.as_ref().and_then(|s| s.phase) == Some(ImagePhase::Building)
+    })
+    .await;
+    images(&h)
+        .delete("gone", &DeleteParams::default())
+        .await
+        .expect("deleted");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let left_image = images(&h).get_opt("gone").await.expect("read").is_some();
+        let pods: Api<Pod> = h.pods();
+        let left_pods = pods
+            .list(&ListParams::default().labels("mlops.redhat.com/notebook-image=gone"))
+            .await
+            .expect("pods")
+            .items;
+        if !left_image && left_pods.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left behind: image {left_image}, pods {:?}",
+            left_pods
+                .iter()
+                .map(|p| p.metadata.name.clone())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
