@@ -333,7 +333,7 @@ async fn steps(image: &NotebookImage, ctx: &Context, update: &mut Update) -> Res
     let pinned = update.status.image.clone().unwrap_or(made);
     let jobs: Api<NotebookValidationJob> =
         Api::namespaced(ctx.client.clone(), &image.namespace().unwrap_or_default());
-    let report = validation::run(&jobs, image, round, &pinned).await?;
+    let report = validation::run(ctx, &jobs, image, round, &pinned).await?;
     let standing = validation::standing(&report);
     let total = report.notebooks.len();
     update.status.validation = Some(report);
@@ -365,7 +365,7 @@ async fn steps(image: &NotebookImage, ctx: &Context, update: &mut Update) -> Res
                 format!("{total} of {total} validation notebooks passed in {pinned}"),
             );
             publish(ctx, image, update, &pinned).await?;
-            validation::prune(&jobs, image, &[round]).await?;
+            validation::prune(ctx, &jobs, image, &[round]).await?;
             Ok(next_check(&plan, update))
         }
     }
@@ -505,7 +505,7 @@ async fn settle_failed(
     }
     let jobs: Api<NotebookValidationJob> =
         Api::namespaced(ctx.client.clone(), &image.namespace().unwrap_or_default());
-    validation::prune(&jobs, image, &keep).await
+    validation::prune(ctx, &jobs, image, &keep).await
 }
 
 /// After a round: when to look at the source again.

@@ -14,7 +14,7 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use super::crd::{NotebookImage, NotebookVerdict, ValidationNotebook, ValidationReport};
 use crate::crd::{NotebookValidationJob, NotebookValidationJobSpec, Phase, PodConfig};
 use crate::labels::{self, IMAGE_LABEL, ROUND_LABEL};
-use crate::reconcile::Error;
+use crate::reconcile::{Context, Error};
 
 /// The job running validation notebook `index` in round `round`.
 pub fn job_name(image: &NotebookImage, round: i64, index: usize) -> String {
@@ -59,12 +59,22 @@ pub fn render(
     job
 }
 
-/// The jobs of `image`, of every round.
+/// The jobs of `image`, of every round: from the controller's cache of jobs when it keeps one
+/// (a job created a moment ago may be missing; creating it again is refused as a conflict).
 pub async fn jobs(
+    ctx: &Context,
     api: &Api<NotebookValidationJob>,
     image: &NotebookImage,
 ) -> Result<Vec<NotebookValidationJob>, Error> {
-    let selector = format!("{IMAGE_LABEL}={}", image.name_any());
+    let name = image.name_any();
+    let namespace = image.namespace();
+    let ours = |job: &NotebookValidationJob| {
+        job.namespace() == namespace && job.labels().get(IMAGE_LABEL) == Some(&name)
+    };
+    if let Some(cached) = ctx.cached_jobs(ours) {
+        return Ok(cached);
+    }
+    let selector = format!("{IMAGE_LABEL}={name}");
     api.list(&ListParams::default().labels(&selector))
         .await
         .map(|list| list.items)
@@ -76,12 +86,13 @@ pub async fn jobs(
 
 /// Creates the jobs of round `round` that do not exist yet, and reads the verdicts of all.
 pub async fn run(
+    ctx: &Context,
     api: &Api<NotebookValidationJob>,
     image: &NotebookImage,
     round: i64,
     pinned: &str,
 ) -> Result<ValidationReport, Error> {
-    let existing = jobs(api, image).await?;
+    let existing = jobs(ctx, api, image).await?;
     let mut verdicts = Vec::new();
     for (index, notebook) in image.spec.validation_notebooks.iter().enumerate() {
         let name = job_name(image, round, index);
@@ -108,11 +119,12 @@ pub async fn run(
 
 /// Deletes the jobs of rounds other than those in `keep`.
 pub async fn prune(
+    ctx: &Context,
     api: &Api<NotebookValidationJob>,
     image: &NotebookImage,
     keep: &[i64],
 ) -> Result<(), Error> {
-    for job in jobs(api, image).await? {
+    for job in jobs(ctx, api, image).await? {
         let round = job
             .labels()
             .get(ROUND_LABEL)

@@ -340,12 +340,8 @@ async fn lookup<K: BuildOwner>(
 ) -> Result<Lookup, Error> {
     let namespace = job.namespace().unwrap_or_default();
     let me = job.holder();
-    let jobs: Vec<NotebookValidationJob> = match &ctx.jobs {
-        Some(store) => store
-            .state()
-            .iter()
-            .map(|j| NotebookValidationJob::clone(j))
-            .collect(),
+    let jobs: Vec<NotebookValidationJob> = match ctx.cached_jobs(|_| true) {
+        Some(jobs) => jobs,
         None => {
             let api: kube::Api<NotebookValidationJob> = if ctx.reuse.across_namespaces {
                 kube::Api::all(ctx.client.clone())

@@ -204,6 +204,22 @@ impl Context {
         self.jobs = Some(jobs);
     }
 
+    /// The jobs in the controller's cache that `keep` selects; `None` without a cache.
+    pub(crate) fn cached_jobs(
+        &self,
+        keep: impl Fn(&NotebookValidationJob) -> bool,
+    ) -> Option<Vec<NotebookValidationJob>> {
+        let store = self.jobs.as_ref()?;
+        Some(
+            store
+                .state()
+                .iter()
+                .filter(|job| keep(job))
+                .map(|job| NotebookValidationJob::clone(job))
+                .collect(),
+        )
+    }
+
     /// The delay before retrying the resource `key` after one more failed reconcile, and the
     /// failed attempts so far: 2 s, 4 s, ... up to 5 minutes.
     pub(crate) fn retry_backoff(&self, key: String) -> (Duration, u32) {
