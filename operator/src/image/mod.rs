@@ -174,7 +174,7 @@ async fn apply(image: &NotebookImage, ctx: &Context) -> Result<Action, Error> {
         Err(e) => match e.forbidden() {
             Some(denied) => {
                 let message = format!(
-                    "the operator's role does not allow what this image needs; grant it and re-create the image: {denied}"
+                    "the operator's role does not allow what this image needs; grant it, then start a new round (change the spec or the {REVALIDATE_ANNOTATION} annotation): {denied}"
                 );
                 ctx.fail_job(image, &mut update, None, Reason::Forbidden, message)
                     .await;
