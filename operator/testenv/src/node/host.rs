@@ -96,6 +96,12 @@ fn egress_jump() -> Vec<String> {
 /// Creates the pod bridge with the node's addresses, and the firewall rules that drop pod
 /// traffic to anything but other pods (traffic to the node itself is not forwarded).
 pub(crate) fn set_up_network(bridge: &str, addresses: &[&str]) -> Result<(), Error> {
+    // No node runs now (its record was taken over), so a bridge of this name is an earlier
+    // node's: a CNI ADD still in flight when that node went down creates it again.
+    if Path::new("/sys/class/net").join(bridge).exists() {
+        tracing::warn!(bridge, "removing the bridge an earlier node left behind");
+        run("ip", &["link", "delete", bridge])?;
+    }
     run("ip", &["link", "add", bridge, "type", "bridge"])?;
     for address in addresses {
         run("ip", &["addr", "add", address, "dev", bridge])?;
