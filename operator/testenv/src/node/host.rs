@@ -103,6 +103,7 @@ pub(crate) fn set_up_network(bridge: &str, addresses: &[&str]) -> Result<(), Err
         run("ip", &["link", "delete", bridge])?;
     }
     run("ip", &["link", "add", bridge, "type", "bridge"])?;
+    remove_leftover_chain();
     for address in addresses {
         run("ip", &["addr", "add", address, "dev", bridge])?;
     }
@@ -117,6 +118,28 @@ pub(crate) fn set_up_network(bridge: &str, addresses: &[&str]) -> Result<(), Err
     insert.extend(egress_jump());
     let insert: Vec<&str> = insert.iter().map(String::as_str).collect();
     run("iptables", &insert)
+}
+
+/// The egress chain of an earlier node that went down without its record: its jump, then the
+/// chain. Nothing to do when there is none.
+fn remove_leftover_chain() {
+    let exists = Command::new("iptables")
+        .args(["-L", EGRESS_CHAIN, "-n"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !exists {
+        return;
+    }
+    tracing::warn!(
+        chain = EGRESS_CHAIN,
+        "removing the firewall chain an earlier node left behind"
+    );
+    let mut delete = vec!["-D".to_owned()];
+    delete.extend(egress_jump());
+    let delete: Vec<&str> = delete.iter().map(String::as_str).collect();
+    while run("iptables", &delete).is_ok() {}
+    let _ = run("iptables", &["-F", EGRESS_CHAIN]);
+    let _ = run("iptables", &["-X", EGRESS_CHAIN]);
 }
 
 fn run(program: &str, args: &[&str]) -> Result<(), Error> {
