@@ -22,7 +22,7 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Workstation mode: validates one notebook and prints a readable report.
     Validate(ValidateArgs),
-    /// Prepares the Python environment (virtualenv with papermill and ipykernel)
+    /// Prepares the Python environment (virtualenv with nbclient and ipykernel)
     /// and prints the interpreter path; CI runs it once before the tests.
     Setup(SetupArgs),
     /// Prints the requirements a build generates from the notebook's imports and `%pip install`

@@ -1,4 +1,5 @@
-//! Per-cell results from the executed notebook papermill wrote.
+//! Per-cell results from the executed notebook, from the per-cell record papermill defined
+//! (`metadata.papermill`), which the driver writes.
 
 use nbv_compare::notebook::{Cell, MimeData, Output};
 use nbv_compare::{CellControl, Notebook};
@@ -9,7 +10,7 @@ use crate::prepare::NOT_EXECUTED;
 /// Characters of a cell's output kept in the report.
 const OUTPUT_CHARS: usize = 1000;
 
-/// Results for the code cells of `executed` (papermill's cells already removed).
+/// Results for the code cells of `executed` (the injected parameters cell already removed).
 pub(crate) fn cell_reports(executed: &Notebook) -> Vec<CellReport> {
     executed
         .cells
@@ -37,12 +38,12 @@ fn cell_report(index: usize, cell: &Cell) -> CellReport {
     let expected_error = CellControl::of(cell).raises_exception;
     let status = match (&error, papermill.status.as_deref()) {
         _ if cell.has_tag(NOT_EXECUTED) => CellStatus::Skipped,
-        // papermill's executor interrupts a cell that exceeds the cell timeout.
+        // The driver interrupts a cell that exceeds its timeout.
         (Some(e), _) if e.ename == "KeyboardInterrupt" => CellStatus::TimedOut,
         (Some(_), _) if !expected_error => CellStatus::Failed,
         (_, Some("failed")) if !expected_error => CellStatus::Failed,
         (_, Some("running")) => CellStatus::TimedOut,
-        // papermill may mark cells it never started as completed; those have no duration.
+        // A cell recorded as finished without a duration never started (papermill wrote such).
         (_, Some("completed" | "failed")) if papermill.duration.is_some() => CellStatus::Passed,
         _ => CellStatus::NotRun,
     };

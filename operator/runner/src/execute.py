@@ -1,14 +1,23 @@
-"""Executes a notebook with papermill as `python -m papermill` does, plus what papermill's command
-line cannot say: a cell's own timeout (its tag `nbv-timeout=SECONDS`) and going on past cells
-that raise, so that every cell is reported.
+"""Executes a notebook with nbclient, the executor papermill and nbval's kernel handling build on,
+without papermill's own layer: papermill rewrites (and validates) the whole executed notebook
+after every cell, which made long notebooks slower than nbval.
 
-Usage: python3 execute.py SETTINGS_JSON, an object with input, output, cwd, cell_timeout,
-kernel (or null), continue_on_error, pairs ([name, value] typed as papermill's -p types them)
-and parameters (a JSON object, applied before the pairs, as papermill's -y is). Exits 138 when
-the kernel died, as papermill's command line does.
+What it keeps of papermill: the parameters cell it injects (tag `injected-parameters`, after the
+cell tagged `parameters`), its per-cell record `metadata.papermill` (status, times, duration),
+and its `Executing Cell N` progress lines, so the executed notebook reads as papermill's would.
+
+Partial results survive a kill: the notebook is written once before the first cell, then each
+cell's state is appended to a journal (OUTPUT.journal, one JSON line per change) that the runner
+folds into the notebook when this process did not write the final one.
+
+Usage: python3 -c DRIVER SETTINGS_JSON, an object with input, output, cwd, cell_timeout, kernel
+(or null), continue_on_error, pairs ([name, value] typed as papermill's -p types them) and
+parameters (a JSON object, applied before the pairs, as papermill's -y is). Exits 138 when the
+kernel died, as papermill's command line does.
 """
+import datetime
 import json
-import logging
+import os
 import sys
 
 TIMEOUT_TAG = "nbv-timeout="
@@ -40,34 +49,145 @@ def timeout_of(default):
     return timeout
 
 
+def language(nb):
+    meta = nb.get("metadata", {})
+    return (meta.get("kernelspec", {}).get("language")
+            or meta.get("language_info", {}).get("name") or "python")
+
+
+def inject(nb, parameters, new_code_cell):
+    """Adds the parameters cell where papermill puts it; a Python kernel's only."""
+    if not parameters:
+        return
+    if language(nb).lower() != "python":
+        raise ValueError(
+            f"parameters can only be injected into a Python notebook, not {language(nb)}")
+    source = "# Parameters\n" + "".join(f"{k} = {v!r}\n" for k, v in parameters.items())
+    cell = new_code_cell(source=source)
+    cell.metadata["tags"] = ["injected-parameters"]
+    tags = [c.get("metadata", {}).get("tags", []) for c in nb.cells]
+    old = [i for i, t in enumerate(tags) if "injected-parameters" in t]
+    for i in reversed(old):
+        del nb.cells[i]
+    tags = [c.get("metadata", {}).get("tags", []) for c in nb.cells]
+    marked = next((i for i, t in enumerate(tags) if "parameters" in t), None)
+    if marked is not None:
+        nb.cells.insert(marked + 1, cell)
+    else:
+        nb.cells.insert(old[0] if old else 0, cell)
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class Journal:
+    """The executed notebook on disk: written whole at the start and the end, one line per cell
+    change in between."""
+
+    def __init__(self, path, nb, writes):
+        self.path, self.nb, self.writes = path, nb, writes
+        self.journal = path + ".journal"
+        self.file = None
+
+    def write_notebook(self):
+        tmp = self.path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(self.writes(self.nb))
+        os.replace(tmp, self.path)
+
+    def start(self):
+        self.write_notebook()
+        self.file = open(self.journal, "w", encoding="utf-8")
+
+    def record(self, index, cell):
+        self.file.write(json.dumps({"index": index, "cell": cell}, ensure_ascii=False) + "\n")
+        self.file.flush()
+
+    def finish(self):
+        self.write_notebook()
+        if self.file is not None:
+            self.file.close()
+            os.remove(self.journal)
+
+
 def main(settings):
-    import nbclient.exceptions
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
+    import nbformat
+    from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, DeadKernelError
 
     parameters = dict(settings["parameters"] or {})
     parameters.update({name: typed(value) for name, value in settings["pairs"]})
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # The runner hands over nbformat 4 (it upgrades 3); reading without nbformat's schema
+    # validation saves its cost on large notebooks.
+    with open(settings["input"], encoding="utf-8") as f:
+        nb = nbformat.from_dict(json.load(f))
     try:
-        papermill.execute_notebook(
-            settings["input"],
-            settings["output"],
-            parameters=parameters,
-            kernel_name=settings["kernel"],
-            progress_bar=False,
-            log_output=True,
-            cwd=settings["cwd"],
-            execution_timeout=settings["cell_timeout"],
-            timeout_func=timeout_of(settings["cell_timeout"]),
-            allow_errors=settings["continue_on_error"],
-        )
-    except nbclient.exceptions.DeadKernelError as e:
+        inject(nb, parameters, nbformat.v4.new_code_cell)
+    except ValueError as e:
+        print(f"ParametersNotSupported: {e}", file=sys.stderr)
+        return 1
+    for cell in nb.cells:
+        cell.metadata["papermill"] = {"exception": None, "start_time": None, "end_time": None,
+                                      "duration": None, "status": "pending"}
+    # nbformat's own writer (lines split as Jupyter writes them), without its schema check.
+    journal = Journal(settings["output"], nb, nbformat.v4.writes)
+    started = {}
+
+    def on_cell_start(cell, cell_index):
+        print(f"Executing Cell {cell_index + 1}", file=sys.stderr, flush=True)
+        if cell.cell_type != "code":
+            return
+        started[cell_index] = now()
+        cell.metadata["papermill"].update(start_time=started[cell_index].isoformat(),
+                                          status="running")
+        journal.record(cell_index, cell)
+
+    def on_cell_executed(cell, cell_index, execute_reply):
+        end = now()
+        failed = (execute_reply or {}).get("content", {}).get("status") == "error"
+        cell.metadata["papermill"].update(
+            end_time=end.isoformat(),
+            duration=(end - started.get(cell_index, end)).total_seconds(),
+            status="failed" if failed else "completed", exception=failed)
+        for output in cell.outputs:
+            if output.get("output_type") == "stream":
+                stream = sys.stdout if output.get("name") == "stdout" else sys.stderr
+                stream.write(output.get("text", ""))
+            elif output.get("output_type") == "error":
+                print(f"{output.get('ename')}: {output.get('evalue')}", file=sys.stderr)
+        sys.stdout.flush()
+        journal.record(cell_index, cell)
+
+    client = NotebookClient(
+        nb,
+        timeout=settings["cell_timeout"],
+        timeout_func=timeout_of(settings["cell_timeout"]),
+        # A cell over its timeout is interrupted (KeyboardInterrupt in its outputs) rather than
+        # abandoned, so that with continue_on_error the next cells still run.
+        interrupt_on_timeout=True,
+        allow_errors=settings["continue_on_error"],
+        kernel_name=settings["kernel"] or "",
+        resources={"metadata": {"path": settings["cwd"]}},
+        on_cell_start=on_cell_start,
+        on_cell_executed=on_cell_executed,
+    )
+    journal.start()
+    try:
+        client.execute()
+    except DeadKernelError as e:
         print(f"DeadKernelError: {e}", file=sys.stderr)
         return DEAD_KERNEL
-    except PapermillExecutionError as e:
-        # The executed notebook is written and says which cell raised.
-        print(f"PapermillExecutionError: {e.ename}: {e.evalue}", file=sys.stderr)
+    except CellExecutionError as e:
+        # The executed notebook says which cell raised.
+        print(f"CellExecutionError: {e.ename}: {e.evalue}", file=sys.stderr)
         return 1
+    except NoSuchKernel as e:
+        print(f"NoSuchKernel: {e}", file=sys.stderr)
+        return 1
+    finally:
+        journal.finish()
     return 0
 
 

@@ -1,4 +1,4 @@
-//! `nbv`: executes a Jupyter notebook with papermill and validates it.
+//! `nbv`: executes a Jupyter notebook in a Jupyter kernel and validates it.
 //!
 //! Exit codes: 0 passed, 1 a cell raised, 2 usage error, 3 outputs differ from
 //! the golden notebook, 4 infrastructure error, 5 invalid input
@@ -8,9 +8,9 @@ mod cli;
 mod collect;
 mod dirs;
 mod error;
+mod execute;
 mod html;
 mod junit;
-mod papermill;
 mod params;
 mod pipeline;
 mod prepare;

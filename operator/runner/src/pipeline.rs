@@ -15,7 +15,7 @@ use nbv_report::{
 use crate::collect::cell_reports;
 use crate::dirs::{create_dir, writable_home_env, write_file};
 use crate::error::{RunError, invalid};
-use crate::papermill::{Execution, Finished, output_path};
+use crate::execute::{Execution, Finished, output_path};
 use crate::params::Parameters;
 use crate::prepare::{prepare, restore_skipped};
 use crate::python;
@@ -104,7 +104,7 @@ pub(crate) fn validate(settings: &Settings, log: &Log) -> Report {
     report
 }
 
-/// The executed notebook as papermill wrote it, with papermill's own cells dropped and the
+/// The executed notebook as the driver wrote it, with the injected parameters cell dropped and the
 /// skipped cells restored, so that cells line up with the notebook's.
 fn read_executed(path: &Path) -> Option<Notebook> {
     notebook::read(path)
@@ -207,7 +207,7 @@ fn execute_and_compare(
         continue_on_error: settings.continue_on_error,
         env,
     };
-    // papermill counts its own injected parameters cell.
+    // The driver counts the parameters cell it injects.
     let total = source.cells.len() + usize::from(!settings.parameters.is_empty());
     let progress_log = Arc::clone(log);
     let finished = execution.run(Arc::new(move |n| {
@@ -296,7 +296,8 @@ fn stop_of(settings: &Settings, finished: &Finished, cells: &[CellReport]) -> Op
                 .is_some_and(|e| e.ename == DEAD_KERNEL_ERROR)
         });
         (StopReason::KernelDied, died.map(|c| c.cell_index))
-    } else if let Some(index) = first(CellStatus::TimedOut) {
+    } else if let Some(index) = first(CellStatus::TimedOut).filter(|_| !settings.continue_on_error)
+    {
         (StopReason::CellTimeout, Some(index))
     } else if let Some(index) = first(CellStatus::Failed).filter(|_| !settings.continue_on_error) {
         (StopReason::CellFailed, Some(index))
@@ -320,10 +321,14 @@ fn own_timeout(cell: &nbv_compare::notebook::Cell) -> Option<u64> {
 /// The error given to the cell that was running when the kernel died.
 const DEAD_KERNEL_ERROR: &str = "DeadKernelError";
 
-/// The kernel died: papermill records the cell that was running as completed. It is the last
+/// The kernel died: the cell that was running is still recorded as running. It is the last
 /// one that started; it gets the failure, the cells after it stay not run.
 fn mark_kernel_death(cells: &mut [CellReport]) {
-    if let Some(stopped) = cells.iter_mut().rev().find(|c| c.execution_time.is_some()) {
+    if let Some(stopped) = cells
+        .iter_mut()
+        .rev()
+        .find(|c| !matches!(c.status, CellStatus::NotRun | CellStatus::Skipped))
+    {
         stopped.status = CellStatus::Failed;
         stopped.error = Some(CellError {
             ename: DEAD_KERNEL_ERROR.into(),
@@ -432,13 +437,13 @@ fn execution_problem(
         && cells
             .iter()
             .all(|c| matches!(c.status, CellStatus::Passed | CellStatus::Skipped));
-    // papermill also exits non-zero for exceptions the notebook declared as expected.
+    // Every cell has its result even if the driver failed on its way out.
     if status.success() || all_ran {
         return None;
     }
     Some((
         Outcome::InfrastructureError,
-        papermill_failure(settings, status, &finished.log_tail),
+        driver_failure(settings, status, &finished.log_tail),
     ))
 }
 
@@ -458,8 +463,8 @@ fn kernel<'a>(settings: &'a Settings, source: &'a Notebook, log: &dyn Fn(&str)) 
 /// The kernel ipykernel installs in the runner's Python environment.
 const FALLBACK_KERNEL: &str = "python3";
 
-/// Explains a papermill failure that left no usable notebook.
-fn papermill_failure(settings: &Settings, status: std::process::ExitStatus, log: &str) -> String {
+/// Explains a failure of the driver that left no usable notebook.
+fn driver_failure(settings: &Settings, status: std::process::ExitStatus, log: &str) -> String {
     const NO_KERNEL: &str = "No such kernel named ";
     if let Some(line) = log.lines().find(|l| l.contains(NO_KERNEL)) {
         let name = line.rsplit(NO_KERNEL).next().unwrap_or(line).trim();
@@ -475,7 +480,10 @@ fn papermill_failure(settings: &Settings, status: std::process::ExitStatus, log:
         .take(8)
         .collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
-    format!("papermill failed ({status}):\n{}", tail.join("\n"))
+    format!(
+        "executing the notebook failed ({status}):\n{}",
+        tail.join("\n")
+    )
 }
 
 /// PYTHONPATH with `site` first, keeping any existing entries.

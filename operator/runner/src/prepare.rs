@@ -1,7 +1,7 @@
 //! Input preparation: cells marked `NBVAL_RAISES_EXCEPTION` by comment get the
-//! `raises-exception` tag, the marker papermill's executor understands, so
+//! `raises-exception` tag, the marker nbclient understands, so
 //! execution goes on past them; cells marked `NBVAL_SKIP` become raw cells, which
-//! papermill does not execute, and [`restore_skipped`] turns them back afterwards. An nbformat 3
+//! nbclient does not execute, and [`restore_skipped`] turns them back afterwards. An nbformat 3
 //! notebook is written in its version 4 form.
 
 use std::path::{Path, PathBuf};

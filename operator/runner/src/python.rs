@@ -1,4 +1,4 @@
-//! Finding a Python interpreter that has papermill and ipykernel, or making one.
+//! Finding a Python interpreter that has nbclient and ipykernel, or making one.
 //!
 //! Order: `NBV_PYTHON`; `python3` on PATH if it already has both; else a
 //! virtualenv in the cache directory, created once per [`VENV_KEY`] and reused.
@@ -12,19 +12,19 @@ use crate::dirs::create_dir;
 use crate::error::{RunError, infra};
 
 /// Pinned packages of the bootstrap virtualenv.
-const PACKAGES: [&str; 2] = ["papermill==2.7.0", "ipykernel==7.4.0"];
+const PACKAGES: [&str; 2] = ["nbclient==0.11.0", "ipykernel==7.4.0"];
 /// Names the virtualenv; change it whenever [`PACKAGES`] changes.
-const VENV_KEY: &str = "venv-1-papermill2.7.0-ipykernel7.4.0";
+const VENV_KEY: &str = "venv-2-nbclient0.11.0-ipykernel7.4.0";
 /// Written last, so a half-built virtualenv is never used.
 const READY_MARKER: &str = ".nbv-ready";
 
-/// An interpreter that can run papermill.
+/// An interpreter that can run notebooks (nbclient and ipykernel).
 #[derive(Debug)]
 pub(crate) struct Python {
     pub(crate) exe: PathBuf,
 }
 
-/// Returns an interpreter with papermill and ipykernel, creating the virtualenv if needed.
+/// Returns an interpreter with nbclient and ipykernel, creating the virtualenv if needed.
 pub(crate) fn resolve(
     cache_dir: &Path,
     env: &[(OsString, OsString)],
@@ -36,7 +36,7 @@ pub(crate) fn resolve(
             Ok(Python { exe })
         } else {
             Err(infra(format!(
-                "NBV_PYTHON={} cannot import papermill and ipykernel; install them there or unset NBV_PYTHON",
+                "NBV_PYTHON={} cannot import nbclient and ipykernel; install them there (papermill brings nbclient) or unset NBV_PYTHON",
                 exe.display()
             )))
         };
@@ -48,10 +48,10 @@ pub(crate) fn resolve(
     bootstrap(cache_dir, env, log)
 }
 
-/// Whether `exe` can import papermill and ipykernel. Found, not imported: importing them takes
+/// Whether `exe` can import nbclient and ipykernel. Found, not imported: importing them takes
 /// longer than the rest of a small notebook's run.
 fn has_tools(exe: &Path) -> bool {
-    const FIND: &str = "import importlib.util as u, sys\nsys.exit(0 if all(u.find_spec(m) for m in ('papermill', 'ipykernel')) else 1)";
+    const FIND: &str = "import importlib.util as u, sys\nsys.exit(0 if all(u.find_spec(m) for m in ('nbclient', 'ipykernel')) else 1)";
     Command::new(exe)
         .args(["-c", FIND])
         .stdin(Stdio::null())
@@ -110,7 +110,7 @@ fn bootstrap(
         .envs(env.iter().map(|(k, v)| (k, v)));
     run_checked(
         install,
-        "pip install papermill ipykernel",
+        "pip install nbclient ipykernel",
         "check network access to the package index, or set NBV_PYTHON",
     )?;
     File::create(venv.join(READY_MARKER))

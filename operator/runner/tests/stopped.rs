@@ -147,6 +147,33 @@ fn a_kernel_that_dies_fails_the_cell_that_was_running() {
 }
 
 #[test]
+fn continue_on_error_goes_past_a_cell_over_its_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let nb = write(
+        dir.path(),
+        "hang.ipynb",
+        &notebook(
+            json!([code("print(1)"), code(HANG), code("print(3)")]),
+            "python3",
+        ),
+    );
+    let report = failed(&[path(&nb), "--cell-timeout", "2", "--continue-on-error"]);
+    assert_eq!(
+        statuses(&report),
+        [CellStatus::Passed, CellStatus::TimedOut, CellStatus::Passed]
+    );
+    assert_eq!(report.cells[2].output.as_deref(), Some("3"));
+    assert_eq!(report.stopped, None, "it went on");
+    assert!(
+        report
+            .message
+            .starts_with("timed out: cell 1 ran longer than the cell timeout of 2 s"),
+        "{}",
+        report.message
+    );
+}
+
+#[test]
 fn continue_on_error_reports_every_cell_and_still_compares() {
     let dir = tempfile::tempdir().unwrap();
     let cells = json!([
