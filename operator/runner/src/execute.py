@@ -13,15 +13,18 @@ folds into the notebook when this process did not write the final one.
 Usage: python3 -c DRIVER SETTINGS_JSON, an object with input, output, cwd, cell_timeout, kernel
 (or null), continue_on_error, pairs ([name, value] typed as papermill's -p types them) and
 parameters (a JSON object, applied before the pairs, as papermill's -y is). Exits 138 when the
-kernel died, as papermill's command line does.
+kernel died, as papermill's command line does, and 2 when the driver itself failed.
 """
 import datetime
 import json
 import os
 import sys
+import traceback
 
 TIMEOUT_TAG = "nbv-timeout="
 DEAD_KERNEL = 138
+# This driver itself failed: what it recorded says nothing about the notebook.
+DRIVER_FAILED = 2
 
 
 def typed(value):
@@ -119,10 +122,10 @@ def main(settings):
 
     parameters = dict(settings["parameters"] or {})
     parameters.update({name: typed(value) for name, value in settings["pairs"]})
-    # The runner hands over nbformat 4 (it upgrades 3); reading without nbformat's schema
-    # validation saves its cost on large notebooks.
+    # The runner hands over nbformat 4 (it upgrades 3); nbformat's own reader joins the
+    # sources' lines, without the schema validation that costs on large notebooks.
     with open(settings["input"], encoding="utf-8") as f:
-        nb = nbformat.from_dict(json.load(f))
+        nb = nbformat.v4.reads(f.read())
     try:
         inject(nb, parameters, nbformat.v4.new_code_cell)
     except ValueError as e:
@@ -140,8 +143,13 @@ def main(settings):
         if cell.cell_type != "code":
             return
         started[cell_index] = now()
-        cell.metadata["papermill"].update(start_time=started[cell_index].isoformat(),
-                                          status="running")
+        record = cell.metadata["papermill"]
+        record.update(start_time=started[cell_index].isoformat(), status="running")
+        # nbclient passes over empty cells and those tagged to skip without a word; they are
+        # done, as papermill recorded them.
+        if not cell.source.strip() or client.skip_cells_with_tag in cell.metadata.get("tags", []):
+            record.update(end_time=record["start_time"], duration=0.0, status="completed",
+                          exception=False)
         journal.record(cell_index, cell)
 
     def on_cell_executed(cell, cell_index, execute_reply):
@@ -186,6 +194,13 @@ def main(settings):
     except NoSuchKernel as e:
         print(f"NoSuchKernel: {e}", file=sys.stderr)
         return 1
+    except Exception:
+        traceback.print_exc()
+        # The cell that was running did not fail: it was never seen to the end.
+        for cell in nb.cells:
+            if cell.metadata["papermill"]["status"] == "running":
+                cell.metadata["papermill"]["status"] = "pending"
+        return DRIVER_FAILED
     finally:
         journal.finish()
     return 0

@@ -52,6 +52,8 @@ const DRIVER: &str = include_str!("execute.py");
 
 /// The driver's exit code when the kernel died (papermill's command line uses the same).
 const DEAD_KERNEL: i32 = 138;
+/// The driver's exit code when it failed itself, not the notebook.
+const DRIVER_FAILED: i32 = 2;
 
 /// How the driver ended.
 #[derive(Debug)]
@@ -262,6 +264,12 @@ impl Finished {
     /// Whether the kernel died (a crash, a signal, out of memory) while a cell ran.
     pub(crate) fn kernel_died(&self) -> bool {
         self.status.and_then(|s| s.code()) == Some(DEAD_KERNEL)
+    }
+
+    /// Whether the driver failed on its own (a bug, a broken nbclient): the notebook's cells
+    /// say nothing then.
+    pub(crate) fn driver_failed(&self) -> bool {
+        self.status.and_then(|s| s.code()) == Some(DRIVER_FAILED)
     }
 }
 

@@ -407,6 +407,12 @@ fn execution_problem(
             ),
         ));
     }
+    if finished.driver_failed() {
+        return Some((
+            Outcome::InfrastructureError,
+            driver_failure(settings, status, &finished.log_tail),
+        ));
+    }
     let failures: Vec<&CellReport> = cells.iter().filter(|c| c.status.is_failure()).collect();
     if let Some(first) = failures.first() {
         let index = first.cell_index;
