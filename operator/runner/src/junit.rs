@@ -2,15 +2,26 @@
 //! cell. A cell that raised or killed the kernel is a failure, one over its timeout an error,
 //! one not executed (skipped, or after the cell that stopped the run) skipped; a cell whose
 //! outputs differ from the golden notebook is a failure listing the differences.
+//!
+//! Written to the schema CI servers read (the Jenkins/Surefire `junit-10.xsd`, which pytest's
+//! own JUnit output is tested against): the suite counts skipped cases in `skipped`.
 
-use std::time::Duration;
+use std::io;
 
 use nbv_report::{CellReport, CellStatus, Mismatch, Report};
-use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesText, Event};
+
+/// How a test case did not pass: the element, its `type` and `message`, and its text.
+struct NonSuccess {
+    element: &'static str,
+    kind: String,
+    message: String,
+    text: String,
+}
 
 /// The JUnit XML document of `report`.
-pub(crate) fn render(report: &Report) -> Result<String, quick_junit::SerializeError> {
-    let mut suite = TestSuite::new(report.notebook.clone());
+pub(crate) fn render(report: &Report) -> io::Result<String> {
     let classname = std::path::Path::new(&report.notebook)
         .file_stem()
         .map_or_else(
@@ -21,60 +32,141 @@ pub(crate) fn render(report: &Report) -> Result<String, quick_junit::SerializeEr
         .comparison
         .as_ref()
         .map_or(&[][..], |c| c.mismatches.as_slice());
-    for cell in &report.cells {
-        let of_cell: Vec<&Mismatch> = mismatches
+    let cases: Vec<(&CellReport, Option<NonSuccess>)> = report
+        .cells
+        .iter()
+        .map(|cell| {
+            let of_cell: Vec<&Mismatch> = mismatches
+                .iter()
+                .filter(|m| m.cell_index == cell.cell_index)
+                .collect();
+            (cell, non_success(cell, &of_cell))
+        })
+        .collect();
+    let count = |element: &str| {
+        cases
             .iter()
-            .filter(|m| m.cell_index == cell.cell_index)
-            .collect();
-        let mut case = TestCase::new(format!("cell {}", cell.cell_index), status(cell, &of_cell));
-        case.set_classname(classname.clone());
-        if let Some(time) = cell.execution_time.as_deref().and_then(seconds) {
-            case.set_time(time);
-        }
-        if let Some(output) = &cell.output {
-            case.set_system_out(output.clone());
-        }
-        suite.add_test_case(case);
+            .filter(|(_, n)| n.as_ref().is_some_and(|n| n.element == element))
+            .count()
+            .to_string()
+    };
+    let (tests, failures, errors, skipped) = (
+        cases.len().to_string(),
+        count("failure"),
+        count("error"),
+        count("skipped"),
+    );
+    let time = seconds(&report.duration);
+
+    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+    writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    let mut suites = writer.create_element("testsuites").with_attributes([
+        ("name", "nbv"),
+        ("tests", tests.as_str()),
+        ("failures", failures.as_str()),
+        ("errors", errors.as_str()),
+    ]);
+    if let Some(time) = &time {
+        suites = suites.with_attribute(("time", time.as_str()));
     }
-    if let Some(time) = seconds(&report.duration) {
-        suite.set_time(time);
-    }
-    let mut junit = quick_junit::Report::new("nbv");
-    junit.add_test_suite(suite);
-    junit.to_string()
+    suites.write_inner_content(|w| {
+        let mut suite = w.create_element("testsuite").with_attributes([
+            ("name", xml_text(&report.notebook).as_str()),
+            ("tests", tests.as_str()),
+            ("failures", failures.as_str()),
+            ("errors", errors.as_str()),
+            ("skipped", skipped.as_str()),
+        ]);
+        if let Some(time) = &time {
+            suite = suite.with_attribute(("time", time.as_str()));
+        }
+        suite.write_inner_content(|w| {
+            for (cell, outcome) in &cases {
+                write_case(w, cell, outcome.as_ref(), &classname)?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    })?;
+    let mut xml = String::from_utf8(writer.into_inner())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    xml.push('\n');
+    Ok(xml)
 }
 
-fn status(cell: &CellReport, mismatches: &[&Mismatch]) -> TestCaseStatus {
+fn write_case(
+    w: &mut Writer<Vec<u8>>,
+    cell: &CellReport,
+    outcome: Option<&NonSuccess>,
+    classname: &str,
+) -> io::Result<()> {
+    let name = format!("cell {}", cell.cell_index);
+    let time = cell.execution_time.as_deref().and_then(seconds);
+    let mut case = w.create_element("testcase").with_attributes([
+        ("name", name.as_str()),
+        ("classname", xml_text(classname).as_str()),
+    ]);
+    if let Some(time) = &time {
+        case = case.with_attribute(("time", time.as_str()));
+    }
+    if outcome.is_none() && cell.output.is_none() {
+        case.write_empty()?;
+        return Ok(());
+    }
+    case.write_inner_content(|w| {
+        if let Some(n) = outcome {
+            w.create_element(n.element)
+                .with_attributes([
+                    ("type", xml_text(&n.kind).as_str()),
+                    ("message", xml_text(&n.message).as_str()),
+                ])
+                .write_text_content(BytesText::new(&xml_text(&n.text)))?;
+        }
+        if let Some(output) = &cell.output {
+            w.create_element("system-out")
+                .write_text_content(BytesText::new(&xml_text(output)))?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn non_success(cell: &CellReport, mismatches: &[&Mismatch]) -> Option<NonSuccess> {
+    let outcome = |element, kind: &str, message: String, text: String| NonSuccess {
+        element,
+        kind: kind.to_owned(),
+        message,
+        text,
+    };
     match cell.status {
-        CellStatus::Failed => {
-            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            if let Some(error) = &cell.error {
-                status
-                    .set_message(format!("{}: {}", error.ename, error.evalue))
-                    .set_type(error.ename.clone())
-                    .set_description(error.traceback.join("\n"));
-            }
-            status
-        }
-        CellStatus::TimedOut => {
-            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-            status
-                .set_message(
-                    "the cell was still running when its timeout or the run's time limit passed",
-                )
-                .set_type("timeout");
-            status
-        }
-        CellStatus::NotRun | CellStatus::Skipped => {
-            let mut status = TestCaseStatus::skipped();
-            status.set_message(match cell.status {
-                CellStatus::Skipped => "marked not to run (NBVAL_SKIP)",
-                _ => "not executed: an earlier cell stopped the run",
-            });
-            status
-        }
+        CellStatus::Failed => Some(match &cell.error {
+            Some(error) => outcome(
+                "failure",
+                &error.ename,
+                format!("{}: {}", error.ename, error.evalue),
+                error.traceback.join("\n"),
+            ),
+            None => outcome("failure", "failed", "the cell failed".into(), String::new()),
+        }),
+        CellStatus::TimedOut => Some(outcome(
+            "error",
+            "timeout",
+            "the cell was still running when its timeout or the run's time limit passed".into(),
+            String::new(),
+        )),
+        CellStatus::Skipped => Some(outcome(
+            "skipped",
+            "skipped",
+            "marked not to run (NBVAL_SKIP)".into(),
+            String::new(),
+        )),
+        CellStatus::NotRun => Some(outcome(
+            "skipped",
+            "notRun",
+            "not executed: an earlier cell stopped the run".into(),
+            String::new(),
+        )),
         CellStatus::Passed if !mismatches.is_empty() => {
-            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             let described: Vec<String> = mismatches
                 .iter()
                 .map(|m| {
@@ -88,23 +180,43 @@ fn status(cell: &CellReport, mismatches: &[&Mismatch]) -> TestCaseStatus {
                     format!("{}{output}:\n{diff}", m.kind.as_str())
                 })
                 .collect();
-            status
-                .set_message(format!(
+            Some(outcome(
+                "failure",
+                "outputsDiffer",
+                format!(
                     "outputs differ from the golden notebook ({} difference(s))",
                     mismatches.len()
-                ))
-                .set_type("outputsDiffer")
-                .set_description(described.join("\n\n"));
-            status
+                ),
+                described.join("\n\n"),
+            ))
         }
-        CellStatus::Passed => TestCaseStatus::success(),
+        CellStatus::Passed => None,
     }
 }
 
-/// `12.500s` (the report's durations) as a duration.
-fn seconds(text: &str) -> Option<Duration> {
-    text.strip_suffix('s')?
-        .parse::<f64>()
-        .ok()
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+/// `12.500s` (the report's durations) as JUnit writes seconds, `12.500`.
+fn seconds(text: &str) -> Option<String> {
+    let secs = text.strip_suffix('s')?.parse::<f64>().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| format!("{secs:.3}"))
+}
+
+/// `text` without what XML 1.0 cannot carry (control characters other than tab and line
+/// breaks, terminal colour codes from tracebacks among them).
+fn xml_text(text: &str) -> String {
+    text.chars()
+        .filter(|c| matches!(c, '\t' | '\n' | '\r') || !c.is_control())
+        .filter(|c| !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_keeps_what_xml_carries() {
+        assert_eq!(xml_text("a\u{1b}[31mb\u{0}\tc\n"), "a[31mb\tc\n");
+        assert_eq!(seconds("1.5s").as_deref(), Some("1.500"));
+        assert_eq!(seconds("-1s"), None);
+    }
 }

@@ -2,103 +2,16 @@
 //! themselves by `nbv validate NB --golden NB` and by `pytest --nbval NB` in one Python
 //! environment: both verdicts are checked, so the table in docs/comparison.md ("Public
 //! notebooks") stays true. The notebooks come from the source distributions of nbval and
-//! nbclient, downloaded from the package index once and kept in the cargo target directory.
+//! nbclient (`common::tools`).
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
+use common::tools::setup;
 use common::{command, path};
 use nbv_report::{Outcome, Report};
-
-/// The environment both tools run in, and the distributions the notebooks come from.
-const TOOLS: [&str; 4] = [
-    "nbclient==0.11.0",
-    "ipykernel==7.4.0",
-    "pytest==9.2.0",
-    "nbval==0.11.0",
-];
-const SOURCES: [&str; 2] = ["nbval-0.11.0", "nbclient-0.11.0"];
-/// Names the cache; change it with the lists above.
-const KEY: &str = "public-notebooks-1";
-
-struct Setup {
-    python: PathBuf,
-    sources: PathBuf,
-}
-
-fn run(command: &mut Command, what: &str) {
-    let out = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The virtualenv and the unpacked source distributions, made once and reused.
-fn setup() -> &'static Setup {
-    static SETUP: OnceLock<Setup> = OnceLock::new();
-    SETUP.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(KEY);
-        let setup = Setup {
-            python: dir.join("venv/bin/python"),
-            sources: dir.join("src"),
-        };
-        let ready = dir.join(".ready");
-        if ready.exists() {
-            return setup;
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&setup.sources).expect("cache directory");
-        run(
-            Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(dir.join("venv")),
-            "python3 -m venv",
-        );
-        let pip = || {
-            let mut pip = Command::new(&setup.python);
-            pip.args(["-m", "pip", "--disable-pip-version-check", "--no-input"]);
-            pip
-        };
-        run(
-            pip().args(["install", "--quiet"]).args(TOOLS),
-            "pip install",
-        );
-        let archives = dir.join("archives");
-        run(
-            pip()
-                .args([
-                    "download",
-                    "--quiet",
-                    "--no-deps",
-                    "--no-binary",
-                    ":all:",
-                    "--dest",
-                ])
-                .arg(&archives)
-                .args(SOURCES.map(|s| s.replacen('-', "==", 1))),
-            "pip download",
-        );
-        for source in SOURCES {
-            run(
-                Command::new("tar")
-                    .arg("-xzf")
-                    .arg(archives.join(format!("{source}.tar.gz")))
-                    .arg("-C")
-                    .arg(&setup.sources),
-                "tar",
-            );
-        }
-        std::fs::write(&ready, "").expect("marker");
-        setup
-    })
-}
 
 /// nbv's verdict on the notebook against its own stored outputs.
 fn nbv(notebook: &Path) -> Report {

@@ -23,7 +23,7 @@ fn junit_xml_has_a_test_case_per_cell_with_its_verdict() {
             "-c",
             "import sys, xml.etree.ElementTree as ET\n\
              suite = ET.parse(sys.argv[1]).getroot().find('testsuite')\n\
-             print(suite.get('tests'), suite.get('failures'), suite.get('disabled'))\n\
+             print(suite.get('tests'), suite.get('failures'), suite.get('skipped'))\n\
              for case in suite.findall('testcase'):\n\
              \x20   kids = [k.tag for k in case if k.tag != 'system-out']\n\
              \x20   print(case.get('name'), case.get('classname'), ','.join(kids) or 'ok')",
@@ -42,6 +42,31 @@ fn junit_xml_has_a_test_case_per_cell_with_its_verdict() {
         "{xml}"
     );
     assert!(xml.contains("ZeroDivisionError: division by zero"), "{xml}");
+    assert_valid_junit(&junit);
+}
+
+/// Checks the file against the JUnit schema CI servers read (Jenkins' `junit-10.xsd`, as
+/// shipped in pytest's sources, which test pytest's own JUnit output with it).
+fn assert_valid_junit(file: &std::path::Path) {
+    let tools = common::tools::setup();
+    let schema = tools
+        .sources
+        .join("pytest-9.2.0/testing/example_scripts/junit-10.xsd");
+    let out = std::process::Command::new(&tools.python)
+        .args([
+            "-c",
+            "import sys, xmlschema\nxmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2])",
+        ])
+        .arg(&schema)
+        .arg(file)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "not valid JUnit XML:\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(file).unwrap_or_default()
+    );
 }
 
 #[test]
@@ -132,6 +157,7 @@ fn every_report_and_the_executed_notebook_go_where_asked_in_fresh_directories() 
     for name in ["report.json", "report.html", "junit.xml", "executed.ipynb"] {
         assert!(out.join(name).is_file(), "{name} was not written");
     }
+    assert_valid_junit(&out.join("junit.xml"));
     let executed: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("executed.ipynb")).unwrap())
             .unwrap();

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)] // Each test binary uses part of it.
 
+pub(crate) mod tools;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
