@@ -720,3 +720,74 @@ async fn a_spec_the_operator_cannot_act_on_fails_with_invalid_spec_and_an_event(
     }
     panic!("no InvalidSpec event: {events:?}");
 }
+
+#[tokio::test]
+async fn a_new_round_removes_the_inspect_pod_of_the_round_it_abandons() {
+    use notebook_validator_operator::image::crd::NotebookImage;
+    use notebook_validator_operator::labels::{IMAGE_LABEL, ROUND_LABEL};
+
+    let mut h = Harness::new("abandon").await;
+    h.start_operator(&[], None);
+    let images: kube::Api<NotebookImage> =
+        kube::Api::namespaced(h.env.client.clone(), &h.env.namespace);
+    let image: NotebookImage = serde_json::from_value(json!({
+        "apiVersion": "mlops.redhat.com/v1alpha1",
+        "kind": "NotebookImage",
+        "metadata": {"name": "abandoned"},
+        "spec": {
+            "buildType": "ImageImport",
+            "fromImage": "quay.io/example/notebook:1",
+            "validationNotebooks": [{"notebook": {"git": {"url": "https://example.com/r.git"}, "path": "a.ipynb"}}],
+        },
+    }))
+    .expect("a NotebookImage");
+    images
+        .create(&PostParams::default(), &image)
+        .await
+        .expect("accepted");
+    // No kubelet here: round 1's inspect pod stays pending, as one pulling a large image does.
+    let round_pods = |round: i64| {
+        let pods = h.pods();
+        async move {
+            pods.list(
+                &ListParams::default()
+                    .labels(&format!("{IMAGE_LABEL}=abandoned,{ROUND_LABEL}={round}")),
+            )
+            .await
+            .expect("list")
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .count()
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while round_pods(1).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no inspect pod for round 1"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A new generation starts round 2 while round 1 still pulls.
+    images
+        .patch(
+            "abandoned",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                json!({"spec": {"fromImage": "quay.io/example/notebook:2"}}),
+            ),
+        )
+        .await
+        .expect("patched");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while round_pods(1).await > 0 || round_pods(2).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "round 1's inspect pod is still there ({}) or round 2 has none ({})",
+            round_pods(1).await,
+            round_pods(2).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde::Deserialize;
 
 use super::crd::{ImageSoftware, NotebookImage, Package};
@@ -221,6 +221,30 @@ fn age_secs(pod: &Pod) -> i64 {
     pod.creation_timestamp().map_or(i64::MAX, |t| {
         k8s_openapi::jiff::Timestamp::now().as_second() - t.0.as_second()
     })
+}
+
+/// Deletes the inspect pods of `image`'s rounds before `round`: a round abandoned for a new one
+/// (a spec change while its source was being pulled) has no use for them.
+pub async fn discard_earlier_rounds(ctx: &Context, image: &NotebookImage, round: i64) {
+    let pods: Api<Pod> =
+        Api::namespaced(ctx.client.clone(), &image.namespace().unwrap_or_default());
+    let selector = format!(
+        "{}={},{}=inspect,{}!={round}",
+        labels::IMAGE_LABEL,
+        image.name_any(),
+        labels::COMPONENT_LABEL,
+        labels::ROUND_LABEL
+    );
+    match pods.list(&ListParams::default().labels(&selector)).await {
+        Ok(list) => {
+            for pod in list {
+                discard(&pods, &pod.name_any()).await;
+            }
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "could not list the inspect pods of earlier rounds; they go with their owner");
+        }
+    }
 }
 
 /// Deletes a finished inspect pod: what it said is in status now.

@@ -157,6 +157,7 @@ async fn apply(image: &NotebookImage, ctx: &Context) -> Result<Action, Error> {
                 stop_build(ctx, image, previous).await?;
             }
             let next = next_round(current, requested, &why);
+            inspect::discard_earlier_rounds(ctx, image, next.round.unwrap_or(1)).await;
             ctx.event(
                 image,
                 EventType::Normal,
