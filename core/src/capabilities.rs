@@ -39,6 +39,9 @@ pub struct Capabilities {
     pub requirements_file: Support,
     /// Installs a package list.
     pub package_list: Support,
+    /// Builds without a git source ([`crate::BuildContext::Empty`]): a base image plus a
+    /// package list. Only strategies that say yes are given such requests.
+    pub empty_context: Support,
     /// Installs requirements generated from the notebook's imports.
     pub requirements_from_imports: Support,
     /// Builds the job's own Dockerfile.
@@ -68,6 +71,7 @@ impl Capabilities {
             context_dir: Support::No,
             requirements_file: Support::No,
             package_list: Support::No,
+            empty_context: Support::No,
             requirements_from_imports: Support::No,
             own_dockerfile: Support::No,
             digest: Support::No,
@@ -88,6 +92,7 @@ impl Capabilities {
             ("contextDir", self.context_dir.to_string()),
             ("requirements file", self.requirements_file.to_string()),
             ("package list", self.package_list.to_string()),
+            ("without a git source", self.empty_context.to_string()),
             (
                 "requirements from imports",
                 self.requirements_from_imports.to_string(),
@@ -114,6 +119,7 @@ pub const POD_BUILD: Capabilities = Capabilities {
     context_dir: Support::Yes,
     requirements_file: Support::Yes,
     package_list: Support::Yes,
+    empty_context: Support::Yes,
     requirements_from_imports: Support::Yes,
     own_dockerfile: Support::Yes,
     digest: Support::Yes,

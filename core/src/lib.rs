@@ -67,7 +67,7 @@ pub mod testkit;
 pub use capabilities::{Capabilities, Support};
 pub use error::{Operation, StrategyError};
 pub use registry::{Registry, RegistryError, StrategyRegistration};
-pub use request::{BuildRequest, GitSource, Requirements};
+pub use request::{BuildContext, BuildRequest, GitSource, Requirements};
 pub use resources::{RenderedBuild, SetupStep};
 pub use status::{Availability, BuildPhase, BuildStatus, ImageReference, LogTail};
 pub use strategy::{AutoRank, BuildStrategy, StrategyInfo, Tier};
@@ -75,9 +75,9 @@ pub use strategy::{AutoRank, BuildStrategy, StrategyInfo, Tier};
 /// Everything a strategy crate usually needs, in one import.
 pub mod prelude {
     pub use crate::{
-        AutoRank, Availability, BuildPhase, BuildRequest, BuildStatus, BuildStrategy, Capabilities,
-        GitSource, ImageReference, LogTail, Operation, RenderedBuild, Requirements, SetupStep,
-        StrategyError, StrategyInfo, Support, Tier,
+        AutoRank, Availability, BuildContext, BuildPhase, BuildRequest, BuildStatus, BuildStrategy,
+        Capabilities, GitSource, ImageReference, LogTail, Operation, RenderedBuild, Requirements,
+        SetupStep, StrategyError, StrategyInfo, Support, Tier,
     };
     pub use async_trait::async_trait;
     pub use k8s_openapi::api::rbac::v1::PolicyRule;

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use crate::resources::{FIELD_MANAGER, RenderedBuild, RenderedObject, SetupStep};
 use crate::{
-    BuildPhase, BuildRequest, BuildStatus, BuildStrategy, Capabilities, ImageReference, LogTail,
-    Operation, StrategyError, StrategyInfo, dockerfile, git,
+    BuildContext, BuildPhase, BuildRequest, BuildStatus, BuildStrategy, Capabilities,
+    ImageReference, LogTail, Operation, Requirements, StrategyError, StrategyInfo, dockerfile, git,
 };
 
 /// A strategy that builds in one pod. Describe the builder; the [`BuildStrategy`]
@@ -372,7 +372,7 @@ pub fn validate_request(
         .collect();
     request.reject_unknown_config_keys(strategy, &known)?;
     let common = common_config(strategy, request)?;
-    git::validate_source(strategy, &request.source)?;
+    validate_context(strategy, request)?;
     output_image(strategy, request)?;
     for (image, key) in [
         (&common.executor, "executor"),
@@ -387,8 +387,26 @@ pub fn validate_request(
     Ok(())
 }
 
+/// The git source when there is one; without, only what needs no files from a context.
+fn validate_context(strategy: &str, request: &BuildRequest) -> Result<(), StrategyError> {
+    match request.context {
+        BuildContext::Git => git::validate_source(strategy, &request.source),
+        _ => match &request.requirements {
+            Requirements::None | Requirements::Packages(_) => Ok(()),
+            _ => Err(StrategyError::invalid_config(
+                strategy,
+                "buildConfig",
+                "a build without a git source installs a package list (buildConfig.packages); a requirements file or requirements from imports need a repository",
+            )),
+        },
+    }
+}
+
 /// The build context directory inside the builder container.
 pub fn context_dir(request: &BuildRequest) -> String {
+    if request.context != BuildContext::Git {
+        return SOURCE_DIR.to_owned();
+    }
     match request
         .source
         .context_dir
@@ -405,7 +423,7 @@ pub fn render(
     builder: &PodBuilder,
     request: &BuildRequest,
 ) -> Result<RenderedBuild, StrategyError> {
-    git::validate_source(builder.strategy, &request.source)?;
+    validate_context(builder.strategy, request)?;
     output_image(builder.strategy, request)?;
     let dockerfile = dockerfile::for_request(builder.strategy, request)?;
     let name = &request.build_name;
@@ -437,7 +455,13 @@ pub fn render(
         json!({ "name": "source", "emptyDir": {} }),
         json!({ "name": "dockerfile", "configMap": { "name": format!("{name}-dockerfile") } }),
     ];
-    if let Some(secret) = &request.source.credentials_secret {
+    let cloned = request.context == BuildContext::Git;
+    if let Some(secret) = request
+        .source
+        .credentials_secret
+        .as_ref()
+        .filter(|_| cloned)
+    {
         clone_mounts.push(json!({ "name": "git-credentials", "mountPath": git::CREDENTIALS_MOUNT, "readOnly": true }));
         volumes.push(json!({ "name": "git-credentials", "secret": { "secretName": secret, "defaultMode": git::CREDENTIALS_MODE } }));
     }
@@ -464,17 +488,23 @@ pub fn render(
     let mut clone_env = git::clone_env(&request.source, SOURCE_DIR)
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v));
-    let mut spec = json!({
-        "restartPolicy": "Never",
-        "automountServiceAccountToken": false,
-        "initContainers": [{
+    // Without a git source the context is the empty `source` directory.
+    let init_containers = if cloned {
+        json!([{
             "name": CLONE_CONTAINER,
             "image": common_config(builder.strategy, request)?.git_image.as_deref().unwrap_or(DEFAULT_GIT_IMAGE),
             "command": ["/bin/sh", "-c", git::CLONE_SCRIPT],
             "env": env_list(&mut clone_env),
             "securityContext": restricted,
             "volumeMounts": clone_mounts,
-        }],
+        }])
+    } else {
+        json!([])
+    };
+    let mut spec = json!({
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": false,
+        "initContainers": init_containers,
         "containers": [{
             "name": BUILD_CONTAINER,
             "image": builder.image,

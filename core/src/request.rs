@@ -71,6 +71,19 @@ pub enum Requirements {
     FromImports(String),
 }
 
+/// What the build context holds besides the generated or given Dockerfile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BuildContext {
+    /// The git source, cloned: requirements files, notebooks and a Dockerfile are read from it.
+    #[default]
+    Git,
+    /// Nothing: the image is the base image plus [`Requirements::Packages`] (or
+    /// [`Requirements::None`]), and [`BuildRequest::source`] is not used. Only strategies that
+    /// declare [`crate::Capabilities::empty_context`] are given such requests.
+    Empty,
+}
+
 /// One build, as the operator asks a strategy for it.
 ///
 /// Built with [`BuildRequest::new`] and the `with_*` methods; new fields arrive with defaults.
@@ -86,8 +99,10 @@ pub struct BuildRequest {
     pub owner: Option<OwnerReference>,
     /// Labels put on every created resource.
     pub labels: BTreeMap<String, String>,
-    /// The git source.
+    /// The git source; not used when [`Self::context`] is [`BuildContext::Empty`].
     pub source: GitSource,
+    /// What the build context holds.
+    pub context: BuildContext,
     /// Base image the notebook's dependencies are installed on.
     pub base_image: String,
     /// The dependencies to install.
@@ -125,6 +140,7 @@ impl BuildRequest {
             owner: None,
             labels: BTreeMap::new(),
             source,
+            context: BuildContext::Git,
             base_image: Self::DEFAULT_BASE_IMAGE.to_owned(),
             requirements: Requirements::None,
             import_names: BTreeMap::new(),
@@ -155,6 +171,13 @@ impl BuildRequest {
     #[must_use]
     pub fn with_base_image(mut self, image: impl Into<String>) -> Self {
         self.base_image = image.into();
+        self
+    }
+
+    /// A build without a git source: the base image plus a package list.
+    #[must_use]
+    pub fn without_source(mut self) -> Self {
+        self.context = BuildContext::Empty;
         self
     }
 
