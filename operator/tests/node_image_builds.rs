@@ -1,5 +1,5 @@
-//! NotebookImages built from a git repository on the real node: the job's Buildah strategy
-//! builds on the pinned base image and pushes to the node's registry, the built image is looked
+//! NotebookImages built on the real node, from a git repository and from a package list: the
+//! job's Buildah strategy builds on the pinned base image and pushes to the node's registry, the built image is looked
 //! into and validated by a notebook that imports what only the build installed. Deleting an
 //! image mid-build leaves nothing behind.
 
@@ -19,7 +19,7 @@ use support::Harness;
 use support::node::{images, notebook, wait_image, write_wheel};
 
 struct Served {
-    _server: NodeServer,
+    server: NodeServer,
     /// A requirements file installing `nbvdemo` and a notebook importing it.
     environment: Repo,
 }
@@ -47,7 +47,7 @@ fn served() -> &'static Served {
             )
             .expect("repository");
         Served {
-            _server: server,
+            server,
             environment,
         }
     })
@@ -132,6 +132,73 @@ async fn a_git_repository_image_is_built_validated_and_published() {
         "what the build installed is listed: {software:?}"
     );
     assert_eq!(status.validation.expect("validation").summary, "1/1");
+}
+
+#[tokio::test]
+async fn a_package_list_image_is_built_without_a_repository() {
+    let h = harness("nbi-packages").await;
+    let images_on_node = h.node_images();
+    let registry = h.env.control_plane().node_registry().expect("registry");
+    let base = registry
+        .push(&images_on_node.notebook)
+        .expect("base pushed");
+    let served = served();
+    // A direct reference: the node's package index is not the build's default one.
+    let package = format!(
+        "nbvdemo @ {}wheels/nbvdemo-1.0-py3-none-any.whl",
+        served.server.files_url()
+    );
+    let repo = &served.environment;
+    let image: NotebookImage = serde_json::from_value(serde_json::json!({
+        "apiVersion": "mlops.redhat.com/v1alpha1",
+        "kind": "NotebookImage",
+        "metadata": {"name": "packages"},
+        "spec": {
+            "buildType": "PackageList",
+            "buildConfig": {
+                "baseImage": base,
+                "packages": [package],
+                "outputImage": format!("{REGISTRY}/builds/packages:latest"),
+                "strategyConfig": {"executor": images_on_node.buildah.reference},
+            },
+            "validationNotebooks": [{
+                "notebook": {"git": {"url": repo.url, "ref": repo.commit},
+                             "path": "checks/uses-package.ipynb"}
+            }],
+        },
+    }))
+    .expect("a NotebookImage");
+    images(&h)
+        .create(&PostParams::default(), &image)
+        .await
+        .expect("accepted");
+    let image = wait_image(&h, "packages", "end", Duration::from_secs(600), |i| {
+        i.status.as_ref().is_some_and(|s| s.is_terminal())
+    })
+    .await;
+    let status = image.status.expect("status");
+    assert_eq!(status.phase, Some(ImagePhase::Succeeded), "{status:#?}");
+    let build = status.build_status.clone().expect("build status");
+    // `auto` passed over S2I, which builds from git sources only.
+    assert_eq!(build.strategy.as_deref(), Some("buildah"), "{build:?}");
+    let software = status.software.expect("software");
+    assert!(
+        software.packages.iter().any(|p| p.name == "nbvdemo"),
+        "the package list was installed: {software:?}"
+    );
+    assert!(
+        status
+            .published
+            .expect("published")
+            .image
+            .starts_with(&format!("{REGISTRY}/builds/packages@sha256:"))
+    );
+    // No clone: the build pod had no init container.
+    let pods: Api<Pod> = Api::namespaced(h.env.client.clone(), &h.env.namespace);
+    if let Some(pod) = pods.get_opt("packages-r1-build").await.expect("read") {
+        let spec = pod.spec.expect("spec");
+        assert!(spec.init_containers.unwrap_or_default().is_empty());
+    }
 }
 
 #[tokio::test]

@@ -391,7 +391,7 @@ async fn a_moved_source_digest_starts_a_new_round_validated_against_it() {
 }
 
 #[tokio::test]
-async fn a_package_list_ends_as_not_supported_yet() {
+async fn a_package_list_without_a_strategy_that_builds_one_fails_saying_why() {
     let h = harness("nbi-packages").await;
     create(
         &h,
@@ -404,8 +404,12 @@ async fn a_package_list_ends_as_not_supported_yet() {
     )
     .await;
     let image = round_ended(&h, "packages", 1).await;
+    // Only S2I is compiled into this binary, and it builds from git sources only.
     let (_, reason, message) = condition(&image, "Ready");
-    assert_eq!(reason, "BuildTypeNotSupported");
-    assert!(message.contains("not supported yet"), "{message}");
+    assert_eq!(reason, "NoStrategyAvailable");
+    assert!(
+        message.contains("s2i: builds only from a git source"),
+        "{message}"
+    );
     assert!(image.status.and_then(|s| s.published).is_none());
 }

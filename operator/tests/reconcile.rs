@@ -774,9 +774,7 @@ async fn a_new_round_removes_the_inspect_pod_of_the_round_it_abandons() {
         .patch(
             "abandoned",
             &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(
-                json!({"spec": {"fromImage": "quay.io/example/notebook:2"}}),
-            ),
+            &kube::api::Patch::Merge(json!({"spec": {"fromImage": "quay.io/example/notebook:2"}})),
         )
         .await
         .expect("patched");

@@ -33,7 +33,7 @@ use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 
 use self::crd::{ImagePhase, NotebookImage, NotebookImageStatus, Published};
 use self::inspect::Look;
-use self::plan::{ImagePlan, ImagePlanError};
+use self::plan::ImagePlan;
 use self::validation::Standing;
 use crate::crd::{NotebookValidationJob, ReusePolicy};
 use crate::reconcile::build::{self, BuildOwner};
@@ -214,11 +214,7 @@ async fn steps(image: &NotebookImage, ctx: &Context, update: &mut Update) -> Res
     let plan = match plan {
         Ok(plan) => plan,
         Err(e) => {
-            let reason = match e {
-                ImagePlanError::PackageListNotSupported => Reason::BuildTypeNotSupported,
-                _ => Reason::InvalidSpec,
-            };
-            end_failed(ctx, image, update, reason, e.to_string()).await?;
+            end_failed(ctx, image, update, Reason::InvalidSpec, e.to_string()).await?;
             return Ok(Action::await_change());
         }
     };

@@ -33,7 +33,8 @@ pub struct PlannedBuild {
     pub timeout: Duration,
     /// Something the user should know that does not stop the build.
     pub warning: Option<String>,
-    git: GitSpec,
+    /// None for a package list.
+    git: Option<GitSpec>,
     context_dir: Option<String>,
     config: BuildConfig,
 }
@@ -52,11 +53,6 @@ pub enum ImagePlanError {
         /// Why, and what to write instead.
         reason: String,
     },
-    /// The build type is not supported yet.
-    #[error(
-        "buildType PackageList is not supported yet: every build strategy builds from a git repository, and a package list has none. Put the packages in a requirements file in a repository and use buildType GitRepository"
-    )]
-    PackageListNotSupported,
 }
 
 /// Reads the plan of `image`.
@@ -90,16 +86,38 @@ pub fn plan(image: &NotebookImage) -> Result<ImagePlan, ImagePlanError> {
             })?;
             (Some(from), None)
         }
-        BuildType::PackageList => return Err(ImagePlanError::PackageListNotSupported),
-        BuildType::GitRepository => {
-            let git = spec.git.clone().ok_or_else(|| {
-                refused("spec.git", "buildType GitRepository needs it".to_owned())
-            })?;
-            git::validate_url(&git.url).map_err(|r| refused("spec.git.url", r))?;
+        BuildType::PackageList | BuildType::GitRepository => {
+            let git = match spec.build_type {
+                BuildType::GitRepository => {
+                    let git = spec.git.clone().ok_or_else(|| {
+                        refused("spec.git", "buildType GitRepository needs it".to_owned())
+                    })?;
+                    git::validate_url(&git.url).map_err(|r| refused("spec.git.url", r))?;
+                    Some(git)
+                }
+                _ => None,
+            };
             if let Some(dir) = &spec.context_dir {
                 git::validate_relative_path(dir).map_err(|r| refused("spec.contextDir", r))?;
             }
             let config = spec.build_config.clone().unwrap_or_default();
+            if git.is_none() {
+                // Without a repository there is nothing to read a file from.
+                let from_repository = [
+                    ("spec.contextDir", spec.context_dir.is_some()),
+                    (
+                        "spec.buildConfig.requirementsFile",
+                        config.requirements_file.is_some(),
+                    ),
+                    ("spec.buildConfig.dockerfile", config.dockerfile.is_some()),
+                ];
+                if let Some((field, _)) = from_repository.iter().find(|(_, set)| *set) {
+                    return Err(refused(
+                        field,
+                        "buildType PackageList installs buildConfig.packages on buildConfig.baseImage; files need buildType GitRepository".to_owned(),
+                    ));
+                }
+            }
             if let Some(path) = &config.requirements_file {
                 git::validate_relative_path(path)
                     .map_err(|r| refused("spec.buildConfig.requirementsFile", r))?;
@@ -163,7 +181,7 @@ impl PlannedBuild {
             owner: labels::owner(image),
             labels: labels::for_image(image, round),
         };
-        let mut request = request_for(target, &self.git, None, &config, self.timeout);
+        let mut request = request_for(target, self.git.as_ref(), None, &config, self.timeout);
         request.source.context_dir = self.context_dir.clone();
         request
     }
@@ -218,13 +236,33 @@ mod tests {
     }
 
     #[test]
-    fn a_package_list_is_refused_as_not_supported_yet_and_bad_fields_are_named() {
-        assert_eq!(
-            plan(&image(
-                "  buildType: PackageList\n  buildConfig: { packages: [pandas] }\n"
-            )),
-            Err(ImagePlanError::PackageListNotSupported)
+    fn a_package_list_is_built_without_a_source_and_bad_fields_are_named() {
+        let planned = plan(&image(
+            "  buildType: PackageList\n  buildConfig: { baseImage: 'reg/py:3.11', packages: [pandas] }\n",
+        ))
+        .expect("planned");
+        assert_eq!(planned.source.as_deref(), Some("reg/py:3.11"));
+        let request = planned.build.expect("a build").request(
+            &image("  buildType: PackageList\n"),
+            2,
+            Some("reg/py@sha256:ab"),
         );
+        assert_eq!(request.context, buildstrategy_api::BuildContext::Empty);
+        assert_eq!(request.base_image, "reg/py@sha256:ab");
+        assert_eq!(
+            request.requirements,
+            buildstrategy_api::Requirements::Packages(vec!["pandas".into()])
+        );
+        let with_file = image(
+            "  buildType: PackageList\n  buildConfig: { packages: [pandas], requirementsFile: r.txt }\n",
+        );
+        assert!(matches!(
+            plan(&with_file),
+            Err(ImagePlanError::Refused {
+                field: "spec.buildConfig.requirementsFile",
+                ..
+            })
+        ));
         let traversing = image(
             "  buildType: GitRepository\n  git: { url: 'https://h/b.git' }\n  buildConfig: { requirementsFile: ../../etc/passwd }\n",
         );

@@ -228,7 +228,7 @@ fn build_request(
     };
     request_for(
         target,
-        &job.spec.notebook.git,
+        Some(&job.spec.notebook.git),
         Some(&job.spec.notebook.path),
         build,
         timeout,
@@ -248,18 +248,18 @@ pub struct BuildTarget {
     pub labels: BTreeMap<String, String>,
 }
 
-/// The request for a build of `git` with `build`'s settings; `notebook` is where imports are
-/// read from when the requirements are generated.
+/// The request for a build of `git` (none: a base image plus a package list) with `build`'s
+/// settings; `notebook` is where imports are read from when the requirements are generated.
 pub fn request_for(
     target: BuildTarget,
-    git: &GitSpec,
+    git: Option<&GitSpec>,
     notebook: Option<&str>,
     build: &BuildConfig,
     timeout: Duration,
 ) -> BuildRequest {
-    let mut source = GitSource::new(git.url.clone());
-    source.git_ref = git.git_ref.clone();
-    source.credentials_secret = git.credentials_secret.clone();
+    let mut source = GitSource::new(git.map(|g| g.url.clone()).unwrap_or_default());
+    source.git_ref = git.and_then(|g| g.git_ref.clone());
+    source.credentials_secret = git.and_then(|g| g.credentials_secret.clone());
     let requirements = match (
         &build.requirements_file,
         build.packages.is_empty(),
@@ -283,6 +283,9 @@ pub fn request_for(
                 .collect(),
         )
         .with_timeout(timeout);
+    if git.is_none() {
+        request = request.without_source();
+    }
     request.labels = target.labels;
     if let Some(base) = &build.base_image {
         request = request.with_base_image(base.clone());

@@ -130,7 +130,7 @@ reasons! {
     SourceImageChanged,
     /// `imagePullSecret` names a Secret that does not exist.
     PullSecretNotFound,
-    /// The build type is not supported yet.
+    /// The chosen build strategy cannot make this kind of build (one without a git source).
     BuildTypeNotSupported,
     /// The validation notebooks' jobs are running.
     ValidationRunning,

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use buildstrategy_api::{BuildPhase, BuildRequest, Requirements};
+use buildstrategy_api::{BuildContext, BuildPhase, BuildRequest, Requirements};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use serde::Serialize;
@@ -74,7 +74,8 @@ pub enum Reusable {
 pub fn key(request: &BuildRequest, strategy: &str, settings: &ReuseSettings) -> Reusable {
     let commit = request.source.git_ref.as_deref().unwrap_or_default();
     let is_commit = commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit());
-    if !is_commit {
+    // Without a git source, the base image and the packages are all the inputs.
+    if !is_commit && request.context == BuildContext::Git {
         let what = if commit.is_empty() {
             "the repository's default branch".to_owned()
         } else {

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use buildstrategy_api::{
-    AutoRank, Availability, BuildRequest, BuildStrategy, Registry, StrategyError,
+    AutoRank, Availability, BuildContext, BuildRequest, BuildStrategy, Registry, StrategyError,
+    Support,
 };
 use kube::Client;
 
@@ -59,6 +60,14 @@ pub enum SelectError {
     /// `auto` found nothing usable.
     #[error("no build strategy fits this cluster: {0}")]
     NoneAvailable(String),
+    /// The build has no git source and the strategy builds only from one.
+    #[error("build strategy '{name}' builds only from a git source, and this build has none (a base image plus a package list); use a strategy that builds without one{}", able_list(.able))]
+    NeedsGitSource {
+        /// The strategy.
+        name: String,
+        /// The compiled-in strategies that can.
+        able: Vec<String>,
+    },
     /// The API server could not be asked.
     #[error(transparent)]
     Detect(StrategyError),
@@ -72,6 +81,7 @@ impl SelectError {
             Self::Unavailable { .. } => Reason::StrategyUnavailable,
             Self::InvalidConfig(_) => Reason::InvalidStrategyConfig,
             Self::NoneAvailable(_) => Reason::NoStrategyAvailable,
+            Self::NeedsGitSource { .. } => Reason::BuildTypeNotSupported,
             Self::Detect(_) => Reason::StrategyDetectionFailed,
         }
     }
@@ -80,6 +90,19 @@ impl SelectError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Detect(e) if e.is_transient())
     }
+}
+
+fn able_list(able: &[String]) -> String {
+    if able.is_empty() {
+        " (none is compiled into this operator)".to_owned()
+    } else {
+        format!(" ({})", able.join(", "))
+    }
+}
+
+/// Whether `strategy` can build `request`'s context.
+fn builds_context(strategy: &dyn BuildStrategy, request: &BuildRequest) -> bool {
+    request.context == BuildContext::Git || strategy.capabilities().empty_context != Support::No
 }
 
 /// Remembers which backends the cluster serves, so discovery is not repeated on every reconcile.
@@ -135,7 +158,7 @@ pub async fn choose(
             why,
         }
     } else if requested == super::plan::AUTO {
-        choose_auto(catalog, cache, client).await?
+        choose_auto(catalog, cache, client, request).await?
     } else {
         let strategy = catalog.select(requested)?.clone();
         if let Availability::Missing(missing) = cache.detect(client, strategy.as_ref()).await? {
@@ -149,6 +172,17 @@ pub async fn choose(
             why: format!("build strategy '{requested}' was requested"),
         }
     };
+    if !builds_context(choice.strategy.as_ref(), request) {
+        return Err(SelectError::NeedsGitSource {
+            name: choice.strategy.info().name.to_owned(),
+            able: catalog
+                .registry()
+                .iter()
+                .filter(|s| builds_context(s.as_ref(), request))
+                .map(|s| s.info().name.to_owned())
+                .collect(),
+        });
+    }
     choice
         .strategy
         .validate_config(request)
@@ -160,11 +194,16 @@ async fn choose_auto(
     catalog: &Catalog,
     cache: &DetectionCache,
     client: &Client,
+    request: &BuildRequest,
 ) -> Result<Choice, SelectError> {
     let order = auto_order(catalog.registry());
     let mut skipped = Vec::new();
     for candidate in &order {
         let name = candidate.info().name;
+        if !builds_context(candidate.as_ref(), request) {
+            skipped.push(format!("{name}: builds only from a git source"));
+            continue;
+        }
         let strategy = match catalog.select(name) {
             Ok(strategy) => strategy.clone(),
             Err(e) => {
@@ -226,6 +265,54 @@ mod tests {
         fn map_status(&self, _: &DynamicObject) -> Result<BuildStatus, StrategyError> {
             Err(StrategyError::backend(self.0, "not read in this test"))
         }
+    }
+
+    #[derive(Debug)]
+    struct Sourceless;
+
+    impl BuildStrategy for Sourceless {
+        fn info(&self) -> StrategyInfo {
+            StrategyInfo::new("sourceless", Tier::Community, "test")
+        }
+        fn capabilities(&self) -> buildstrategy_api::Capabilities {
+            let mut declared = buildstrategy_api::Capabilities::undeclared();
+            declared.empty_context = Support::Yes;
+            declared
+        }
+        fn render(&self, _: &BuildRequest) -> Result<RenderedBuild, StrategyError> {
+            Err(StrategyError::backend(
+                "sourceless",
+                "not rendered in this test",
+            ))
+        }
+        fn map_status(&self, _: &DynamicObject) -> Result<BuildStatus, StrategyError> {
+            Err(StrategyError::backend(
+                "sourceless",
+                "not read in this test",
+            ))
+        }
+    }
+
+    #[test]
+    fn only_strategies_that_say_so_build_without_a_git_source() {
+        let git = BuildRequest::new(
+            "ns",
+            "b",
+            buildstrategy_api::GitSource::new("https://h/r.git"),
+        );
+        let empty = git.clone().without_source();
+        assert!(builds_context(&Ranked("git-only", None), &git));
+        assert!(!builds_context(&Ranked("git-only", None), &empty));
+        assert!(builds_context(&Sourceless, &empty));
+        let refused = SelectError::NeedsGitSource {
+            name: "s2i".into(),
+            able: vec!["buildah".into(), "kaniko".into()],
+        };
+        assert_eq!(refused.reason(), Reason::BuildTypeNotSupported);
+        assert!(
+            refused.to_string().ends_with("(buildah, kaniko)"),
+            "{refused}"
+        );
     }
 
     #[test]
