@@ -29,6 +29,18 @@ fn failed(args: &[&str]) -> nbv_report::Report {
     report
 }
 
+/// Three cells, the second of which hangs.
+fn hanging_in_the_middle(dir: &std::path::Path) -> std::path::PathBuf {
+    write(
+        dir,
+        "hang.ipynb",
+        &notebook(
+            json!([code("print(1)"), code(HANG), code("print(3)")]),
+            "python3",
+        ),
+    )
+}
+
 fn statuses(report: &nbv_report::Report) -> Vec<CellStatus> {
     report.cells.iter().map(|c| c.status).collect()
 }
@@ -36,14 +48,7 @@ fn statuses(report: &nbv_report::Report) -> Vec<CellStatus> {
 #[test]
 fn the_overall_timeout_keeps_the_cells_that_finished() {
     let dir = tempfile::tempdir().unwrap();
-    let nb = write(
-        dir.path(),
-        "hang.ipynb",
-        &notebook(
-            json!([code("print(1)"), code(HANG), code("print(3)")]),
-            "python3",
-        ),
-    );
+    let nb = hanging_in_the_middle(dir.path());
     let started = std::time::Instant::now();
     let report = failed(&[path(&nb), "--timeout", "8"]);
     assert_eq!(
@@ -149,14 +154,7 @@ fn a_kernel_that_dies_fails_the_cell_that_was_running() {
 #[test]
 fn continue_on_error_goes_past_a_cell_over_its_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let nb = write(
-        dir.path(),
-        "hang.ipynb",
-        &notebook(
-            json!([code("print(1)"), code(HANG), code("print(3)")]),
-            "python3",
-        ),
-    );
+    let nb = hanging_in_the_middle(dir.path());
     let report = failed(&[path(&nb), "--cell-timeout", "2", "--continue-on-error"]);
     assert_eq!(
         statuses(&report),
