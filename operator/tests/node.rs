@@ -427,3 +427,92 @@ async fn the_default_image_installs_requirements_as_an_arbitrary_uid() {
         Some(h.node_images().notebook_arbitrary_uid.reference.as_str())
     );
 }
+
+#[tokio::test]
+async fn artifacts_are_kept_in_the_claim_named_in_status() {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    use std::os::unix::fs::PermissionsExt;
+
+    let h = harness("node-artifacts").await;
+    let s = served();
+    let images = h.node_images();
+    // A volume on this machine's disk, bound to the job's claim by the real binder controller.
+    let dir = tempfile::Builder::new()
+        .prefix("nbv-artifacts-")
+        .tempdir()
+        .expect("volume directory");
+    // The validation pod's user is not root.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let volume = format!("{}-artifacts", h.env.namespace);
+    let volumes: kube::Api<PersistentVolume> = kube::Api::all(h.env.client.clone());
+    let pv: PersistentVolume = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": volume},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": "",
+            "hostPath": {"path": dir.path().to_str().expect("UTF-8"), "type": "Directory"},
+        }
+    }))
+    .expect("volume");
+    volumes
+        .create(&PostParams::default(), &pv)
+        .await
+        .expect("volume created");
+    let claims: kube::Api<PersistentVolumeClaim> =
+        kube::Api::namespaced(h.env.client.clone(), &h.env.namespace);
+    let pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "results"},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "volumeName": volume,
+            "resources": {"requests": {"storage": "1Gi"}},
+        }
+    }))
+    .expect("claim");
+    claims
+        .create(&PostParams::default(), &pvc)
+        .await
+        .expect("claim created");
+
+    let yaml = job(
+        "kept",
+        &s.notebooks,
+        "passing.ipynb",
+        &format!(
+            "{}{}  artifacts:\n    claimName: results\n",
+            golden(&s.notebooks, "passing.golden.ipynb"),
+            image(&images.notebook.reference)
+        ),
+    );
+    h.create_job(&yaml).await;
+    let job = verdict(&h, "kept").await;
+    let status = job.status.clone().expect("status");
+    assert_eq!(phase(&job), Some(Phase::Succeeded), "{status:#?}");
+    let artifacts = status.artifacts.expect("status names the artifacts");
+    assert_eq!(artifacts.claim_name, "results");
+    let kept = dir.path().join(&artifacts.path);
+    for name in ["executed.ipynb", "report.json", "report.html", "junit.xml"] {
+        assert!(
+            kept.join(name).is_file(),
+            "{name} is not in {}",
+            kept.display()
+        );
+    }
+    let report = nbv_report::Report::from_json(
+        &std::fs::read_to_string(kept.join("report.json")).expect("report"),
+    )
+    .expect("a full report");
+    assert_eq!(report.outcome, nbv_report::Outcome::Passed);
+    assert_eq!(report.cells.len(), status.results.len());
+    let executed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(kept.join("executed.ipynb")).expect("notebook"))
+            .expect("JSON");
+    assert!(executed["cells"].as_array().is_some_and(|c| !c.is_empty()));
+
+    // The volume outlives the namespace (Retain); the test removes what it made.
+    drop(h);
+    let _ = volumes.delete(&volume, &Default::default()).await;
+}

@@ -36,11 +36,15 @@ pub const SERVICE_CLUSTER_IP_RANGE: &str = "10.213.1.0/24";
 pub const KUBERNETES_SERVICE_IP: &str = "10.213.1.1";
 /// Controllers a node adds: the node-lifecycle controller removes the `not-ready` taint once the
 /// kubelet reports Ready; the Deployment and ReplicaSet controllers run workloads such as the
-/// operator's own Deployment.
-const NODE_CONTROLLERS: [&str; 3] = [
+/// operator's own Deployment; the volume controllers bind claims to volumes (the kubelet mounts
+/// only bound claims) and lift the protection finalizers that admission puts on both.
+const NODE_CONTROLLERS: [&str; 6] = [
     "node-lifecycle-controller",
     "deployment-controller",
     "replicaset-controller",
+    "persistentvolume-binder-controller",
+    "persistentvolume-protection-controller",
+    "persistentvolumeclaim-protection-controller",
 ];
 
 /// How long each server gets to become ready.
