@@ -393,12 +393,20 @@ async fn a_moved_source_digest_starts_a_new_round_validated_against_it() {
 #[tokio::test]
 async fn a_package_list_without_a_strategy_that_builds_one_fails_saying_why() {
     let h = harness("nbi-packages").await;
+    // A base the node can pull: the round gets past resolving it, to choosing the strategy.
+    let base = h
+        .env
+        .control_plane()
+        .node_registry()
+        .expect("registry")
+        .push(&h.node_images().notebook)
+        .expect("base pushed");
     create(
         &h,
         "packages",
         serde_json::json!({
             "buildType": "PackageList",
-            "buildConfig": {"baseImage": "registry.example/py:3.11", "packages": ["pandas"]},
+            "buildConfig": {"baseImage": base, "packages": ["pandas"]},
             "validationNotebooks": [notebook("passing.ipynb", None)],
         }),
     )
