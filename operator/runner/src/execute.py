@@ -22,6 +22,8 @@ import sys
 import traceback
 
 TIMEOUT_TAG = "nbv-timeout="
+# nbclient's `skip_cells_with_tag` default.
+SKIP_TAG = "skip-execution"
 DEAD_KERNEL = 138
 # This driver itself failed: what it recorded says nothing about the notebook.
 DRIVER_FAILED = 2
@@ -147,7 +149,7 @@ def main(settings):
         record.update(start_time=started[cell_index].isoformat(), status="running")
         # nbclient passes over empty cells and those tagged to skip without a word; they are
         # done, as papermill recorded them.
-        if not cell.source.strip() or client.skip_cells_with_tag in cell.metadata.get("tags", []):
+        if not cell.source.strip() or SKIP_TAG in cell.metadata.get("tags", []):
             record.update(end_time=record["start_time"], duration=0.0, status="completed",
                           exception=False)
         journal.record(cell_index, cell)
@@ -168,22 +170,36 @@ def main(settings):
         sys.stdout.flush()
         journal.record(cell_index, cell)
 
-    client = NotebookClient(
-        nb,
-        timeout=settings["cell_timeout"],
-        timeout_func=timeout_of(settings["cell_timeout"]),
-        # A cell over its timeout is interrupted (KeyboardInterrupt in its outputs) rather than
-        # abandoned, so that with continue_on_error the next cells still run.
-        interrupt_on_timeout=True,
-        allow_errors=settings["continue_on_error"],
-        kernel_name=settings["kernel"] or "",
-        resources={"metadata": {"path": settings["cwd"]}},
-        on_cell_start=on_cell_start,
-        on_cell_executed=on_cell_executed,
-    )
+    def new_client():
+        return NotebookClient(
+            nb,
+            timeout=settings["cell_timeout"],
+            timeout_func=timeout_of(settings["cell_timeout"]),
+            # A cell over its timeout is interrupted (KeyboardInterrupt in its outputs) rather than
+            # abandoned, so that with continue_on_error the next cells still run.
+            interrupt_on_timeout=True,
+            allow_errors=settings["continue_on_error"],
+            kernel_name=settings["kernel"] or "",
+            resources={"metadata": {"path": settings["cwd"]}},
+            on_cell_start=on_cell_start,
+            on_cell_executed=on_cell_executed,
+        )
+
     journal.start()
     try:
-        client.execute()
+        for attempt in (1, 2):
+            try:
+                new_client().execute()
+                break
+            except (CellExecutionError, DeadKernelError, NoSuchKernel):
+                raise
+            except Exception:
+                # A kernel that did not start ran nothing (a port taken between its choice and
+                # its bind, when several kernels start at once): start one once more.
+                if started or attempt == 2:
+                    raise
+                traceback.print_exc()
+                print("the kernel did not start; starting another", file=sys.stderr, flush=True)
     except DeadKernelError as e:
         print(f"DeadKernelError: {e}", file=sys.stderr)
         return DEAD_KERNEL
