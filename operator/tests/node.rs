@@ -374,7 +374,7 @@ async fn a_cell_past_the_jobs_cell_timeout_is_named_in_status() {
         &s.notebooks,
         "slow.ipynb",
         &image(&images.notebook.reference),
-    ) + "  execution:\n    cellTimeout: 3s\n    continueOnError: true\n";
+    ) + "  execution:\n    cellTimeout: 3s\n";
     h.create_job(&yaml).await;
     let job = verdict(&h, "cell-timeout").await;
     let status = job.status.clone().expect("status");
