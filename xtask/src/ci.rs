@@ -51,6 +51,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     )?;
     deny(root)?;
     semver(root)?;
+    main_job_from_empty_caches(root)?;
     // Built once into a cache outside the work tree; later runs reuse it.
     let bin_dir = crate::controlplane::binaries_dir()?;
     // The node's packages when missing, and its images (cached by their inputs; the operator
@@ -88,6 +89,56 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     out_of_tree(root)?;
     println!("ci: all checks passed in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// The README's first command, `scripts/demo.sh`, as on a fresh machine: the project's caches
+/// (control-plane binaries, node images and CA, cluster state, the runner's virtualenv) start
+/// empty in a directory of their own, so a step that needs an artefact before the step that
+/// makes it fails here, not on a new user's first run. Go's module and build caches and pip's
+/// download cache are kept: they hold only what upstream publishes.
+fn main_job_from_empty_caches(root: &Path) -> anyhow::Result<()> {
+    let go_env = |name: &str| -> anyhow::Result<String> {
+        let out = std::process::Command::new("go")
+            .args(["env", name])
+            .output()
+            .with_context(|| format!("running go env {name}"))?;
+        Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+    };
+    let (go_cache, go_mod_cache) = (go_env("GOCACHE")?, go_env("GOMODCACHE")?);
+    let home = std::env::var_os("HOME").context("HOME is not set")?;
+    let pip_cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| Path::new(&home).join(".cache"), std::path::PathBuf::from)
+        .join("pip");
+    let caches = std::env::temp_dir().join(format!("nbv-empty-caches-{}", std::process::id()));
+    std::fs::create_dir_all(&caches).with_context(|| format!("creating {}", caches.display()))?;
+    let with_empty_caches = |program: &str, args: &[&str]| {
+        let mut command = std::process::Command::new(program);
+        command
+            .current_dir(root)
+            .args(args)
+            .env("XDG_CACHE_HOME", &caches)
+            .env("GOCACHE", &go_cache)
+            .env("GOMODCACHE", &go_mod_cache)
+            .env("PIP_CACHE_DIR", &pip_cache)
+            .env_remove(nbv_testenv::BIN_DIR_ENV);
+        command
+    };
+    let demo = sh::run(
+        with_empty_caches("bash", &["scripts/demo.sh"]),
+        "scripts/demo.sh with empty caches",
+    );
+    // The cluster goes down and the host is restored whatever the demo did.
+    let down = sh::run(
+        with_empty_caches(
+            std::env::var("CARGO").as_deref().unwrap_or("cargo"),
+            &["xtask", "cluster", "down"],
+        ),
+        "cargo xtask cluster down (empty caches)",
+    );
+    let removed =
+        std::fs::remove_dir_all(&caches).with_context(|| format!("removing {}", caches.display()));
+    demo.and(down).and(removed)
 }
 
 /// cargo-deny: licenses, bans and sources (advisories need the network, which CI lacks).

@@ -80,6 +80,8 @@ pub(super) fn up(stand_ins: bool, node: bool) -> anyhow::Result<()> {
         fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
     }
 
+    // Every start needs the binaries; on a fresh machine this builds them.
+    super::binaries_dir()?;
     if node {
         nbv_testenv::node::preflight()
             .or_else(|_| crate::node::install_deps())

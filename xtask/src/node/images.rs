@@ -119,7 +119,9 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
         }
     }
 
-    let bin = nbv_testenv::Binaries::locate()?.dir;
+    // The pause program comes from the control plane's build: build it first when the cache
+    // lacks it, so that a fresh machine's first `cluster up --node` works.
+    let bin = crate::controlplane::binaries_dir()?;
     let pause_key = hash(&[RECIPE.as_bytes(), &read(&bin.join("nbv-pause"))?]);
     let pause_tag = format!("pause-{pause_key}");
     if !has(&pause_tag) {
