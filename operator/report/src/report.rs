@@ -63,12 +63,15 @@ pub enum CellStatus {
     NotRun,
     /// Not executed: marked `NBVAL_SKIP`.
     Skipped,
+    /// Ran without error, but its outputs differ from the golden notebook's: the comparison
+    /// names this cell.
+    Differs,
 }
 
 impl CellStatus {
     /// Whether this status needs the user's attention.
     pub fn is_failure(self) -> bool {
-        matches!(self, Self::Failed | Self::TimedOut)
+        matches!(self, Self::Failed | Self::TimedOut | Self::Differs)
     }
 }
 

@@ -76,8 +76,8 @@ fn cell_section<'a>(
 ) -> Markup {
     let mismatches: Vec<&Mismatch> = mismatches.collect();
     let status = match report.status {
-        CellStatus::Passed if !mismatches.is_empty() => "differs",
         CellStatus::Passed => "passed",
+        CellStatus::Differs => "differs",
         CellStatus::Failed => "failed",
         CellStatus::TimedOut => "timedOut",
         CellStatus::NotRun => "notRun",

@@ -166,7 +166,7 @@ fn non_success(cell: &CellReport, mismatches: &[&Mismatch]) -> Option<NonSuccess
             "not executed: an earlier cell stopped the run".into(),
             String::new(),
         )),
-        CellStatus::Passed if !mismatches.is_empty() => {
+        CellStatus::Differs => {
             let described: Vec<String> = mismatches
                 .iter()
                 .map(|m| {

@@ -236,6 +236,9 @@ fn execute_and_compare(
         }
         _ => None,
     };
+    if let Some(comparison) = &comparison {
+        mark_differing(&mut cells, comparison);
+    }
     let differ = comparison.as_ref().and_then(differences);
     let (outcome, message) = match (problem, differ) {
         (Some((outcome, problem)), Some(differ)) => (outcome, format!("{problem}; {differ}")),
@@ -260,6 +263,20 @@ fn execute_and_compare(
         comparison,
         stopped,
     })
+}
+
+/// A cell that ran cleanly but that the comparison names reads `differs`, not `passed`, in
+/// every report and in the job's status.
+fn mark_differing(cells: &mut [CellReport], comparison: &Comparison) {
+    for cell in cells {
+        let named = comparison
+            .mismatches
+            .iter()
+            .any(|m| m.cell_index == cell.cell_index);
+        if cell.status == CellStatus::Passed && named {
+            cell.status = CellStatus::Differs;
+        }
+    }
 }
 
 /// What differs from the golden notebook, in one line; `None` when nothing does.

@@ -52,6 +52,7 @@ pub(crate) fn render(report: &Report, colour: bool) -> String {
             CellStatus::TimedOut => (s.red("⏱"), "timed out"),
             CellStatus::NotRun => (s.dim("·"), "not run"),
             CellStatus::Skipped => (s.dim("·"), "skipped"),
+            CellStatus::Differs => (s.red("≠"), "differs"),
         };
         let time = cell.execution_time.as_deref().unwrap_or("");
         let _ = writeln!(

@@ -122,6 +122,19 @@ fn golden_mismatch_names_cell_and_output() {
         path(&example("golden-mismatch.golden.ipynb")),
     ]);
     assert_eq!(code, Outcome::OutputsDiffer.exit_code());
+    // The cell the comparison names reads `differs`; the others still read `passed`.
+    let statuses: Vec<(usize, CellStatus)> = report
+        .cells
+        .iter()
+        .map(|c| (c.cell_index, c.status))
+        .collect();
+    assert!(statuses.contains(&(2, CellStatus::Differs)), "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|&(i, s)| i == 2 || s == CellStatus::Passed),
+        "{statuses:?}"
+    );
     let mismatches = report.comparison.unwrap().mismatches;
     assert_eq!(mismatches.len(), 1, "{mismatches:#?}");
     let m = &mismatches[0];
