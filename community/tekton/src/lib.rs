@@ -7,7 +7,9 @@
 //!   `git-url`, `git-revision`, `context-dir`, `image` and `dockerfile`, plus `strategyConfig.params`.
 //!
 //! Each run gets its own workspace volume (`volumeClaimTemplate`), so concurrent builds never
-//! share one. Registry credentials come from the run's service account.
+//! share one. The job's `pushSecret` (a docker-config secret) and the source's
+//! `credentialsSecret` reach the Task through optional workspaces bound to those secrets; the
+//! run's service account needs no secret linked to it.
 //!
 //! `strategyConfig`: [`TektonConfig`].
 
@@ -47,8 +49,14 @@ pub struct TektonConfig {
     pub workspace_size: Option<String>,
 }
 
+/// Where the Task's optional `dockerconfig` workspace (the job's `pushSecret`) is mounted.
+pub const DOCKER_CONFIG_MOUNT: &str = "/var/run/nbv/docker-config";
+
 /// The script of the Task's build step. Constant: inputs arrive as environment variables.
 pub const BUILD_SCRIPT: &str = r#"set -eu
+if [ -f /var/run/nbv/docker-config/config.json ]; then
+  export REGISTRY_AUTH_FILE=/var/run/nbv/docker-config/config.json
+fi
 printf '%s' "$NBV_DOCKERFILE_CONTENT" > /tmp/nbv.Dockerfile
 buildah build --isolation=chroot --storage-driver=vfs --file /tmp/nbv.Dockerfile --tag "$NBV_IMAGE" -- "$NBV_CONTEXT"
 buildah push --storage-driver=vfs --digestfile "$NBV_DIGEST_PATH" -- "$NBV_IMAGE" "docker://$NBV_IMAGE"
@@ -89,17 +97,31 @@ impl Tekton {
         ])
     }
 
-    fn workspace(request: &BuildRequest) -> Result<Value, StrategyError> {
+    /// The run's workspaces: its own source volume, and the job's secrets when it names them.
+    fn workspaces(request: &BuildRequest) -> Result<Vec<Value>, StrategyError> {
         let size = Self::config(request)?
             .workspace_size
             .unwrap_or_else(|| "1Gi".into());
-        Ok(json!({
+        let mut workspaces = vec![json!({
             "name": "source",
             "volumeClaimTemplate": { "spec": {
                 "accessModes": ["ReadWriteOnce"],
                 "resources": { "requests": { "storage": size } }
             }}
-        }))
+        })];
+        if let Some(secret) = &request.push_secret {
+            workspaces.push(json!({ "name": "dockerconfig", "secret": {
+                "secretName": secret,
+                "items": [{ "key": ".dockerconfigjson", "path": "config.json" }]
+            }}));
+        }
+        if let Some(secret) = &request.source.credentials_secret {
+            workspaces.push(json!({ "name": "git-credentials", "secret": {
+                "secretName": secret,
+                "defaultMode": git::CREDENTIALS_MODE
+            }}));
+        }
+        Ok(workspaces)
     }
 }
 
@@ -160,8 +182,7 @@ impl BuildStrategy for Tekton {
     fn capabilities(&self) -> Capabilities {
         let mut declared = Capabilities::undeclared();
         declared.public_git = Support::Yes;
-        declared.private_git =
-            Support::Partly("through the run's service account, not credentialsSecret");
+        declared.private_git = Support::Yes;
         declared.context_dir = Support::Yes;
         declared.requirements_file = Support::Yes;
         declared.package_list = Support::Yes;
@@ -172,8 +193,7 @@ impl BuildStrategy for Tekton {
         declared.cancel = Support::Yes;
         declared.timeout = Support::Yes;
         declared.layer_cache = Support::No;
-        declared.privileges =
-            "the Buildah step adds SETFCAP; your own Pipeline decides in PipelineRun mode";
+        declared.privileges = "the Buildah step runs as root with SYS_ADMIN and SETFCAP added, as the Buildah strategy; your own Pipeline decides in PipelineRun mode";
         declared.cluster_prerequisites =
             "Tekton Pipelines; the nbv-buildah Task is installed per namespace";
         declared
@@ -228,7 +248,11 @@ impl BuildStrategy for Tekton {
             json!({ "spec": {
                 "params": params,
                 "results": [{ "name": "IMAGE_DIGEST" }, { "name": "IMAGE_URL" }],
-                "workspaces": [{ "name": "source" }],
+                "workspaces": [
+                    { "name": "source" },
+                    { "name": "dockerconfig", "optional": true, "readOnly": true, "mountPath": DOCKER_CONFIG_MOUNT },
+                    { "name": "git-credentials", "optional": true, "readOnly": true, "mountPath": git::CREDENTIALS_MOUNT }
+                ],
                 "steps": [
                     {
                         "name": "clone",
@@ -251,7 +275,12 @@ impl BuildStrategy for Tekton {
                             { "name": "NBV_DIGEST_PATH", "value": "$(results.IMAGE_DIGEST.path)" },
                             { "name": "NBV_URL_PATH", "value": "$(results.IMAGE_URL.path)" }
                         ],
-                        "securityContext": { "capabilities": { "add": ["SETFCAP"] } }
+                        // As the Buildah strategy's pod, which builds on containerd with these:
+                        // SETFCAP alone is refused there (docs/community/build-strategies/buildah.md).
+                        "securityContext": {
+                            "runAsUser": 0,
+                            "capabilities": { "add": ["SYS_ADMIN", "SETFCAP"] }
+                        }
                     }
                 ]
             }}),
@@ -273,7 +302,7 @@ impl BuildStrategy for Tekton {
                 let mut spec = json!({
                     "pipelineRef": { "name": pipeline },
                     "params": params,
-                    "workspaces": [Self::workspace(request)?],
+                    "workspaces": Self::workspaces(request)?,
                 });
                 if let Some(sa) = &request.service_account {
                     spec["taskRunTemplate"] = json!({ "serviceAccountName": sa });
@@ -292,7 +321,7 @@ impl BuildStrategy for Tekton {
                 let mut spec = json!({
                     "taskRef": { "name": TASK_NAME },
                     "params": params,
-                    "workspaces": [Self::workspace(request)?],
+                    "workspaces": Self::workspaces(request)?,
                 });
                 if let Some(sa) = &request.service_account {
                     spec["serviceAccountName"] = json!(sa);

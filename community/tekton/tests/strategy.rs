@@ -2,7 +2,7 @@
 
 use buildstrategy_api::testkit::{self, ConformanceCase, StatusFixture};
 use buildstrategy_api::{BuildPhase, BuildStrategy};
-use buildstrategy_tekton::Tekton;
+use buildstrategy_tekton::{BUILD_SCRIPT, DOCKER_CONFIG_MOUNT, Tekton};
 use serde_json::{Value, json};
 
 fn run(kind: &str, status: Value) -> Value {
@@ -143,4 +143,48 @@ fn renders_a_pipelinerun_of_the_users_pipeline() {
 #[test]
 fn maps_every_run_state() {
     insta::assert_snapshot!(testkit::status_table(&Tekton, &fixtures()));
+}
+
+#[test]
+fn the_jobs_secrets_reach_the_run_as_workspaces_the_task_reads() {
+    let mut request = testkit::sample_request();
+    request.source.credentials_secret = Some("git-token".into());
+    let run = Tekton.render(&request).expect("renders");
+    let bound: Vec<(String, String)> = run.primary().object.data["spec"]["workspaces"]
+        .as_array()
+        .expect("workspaces")
+        .iter()
+        .filter_map(|w| {
+            Some((
+                w["name"].as_str()?.to_owned(),
+                w["secret"]["secretName"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    assert_eq!(
+        bound,
+        [
+            ("dockerconfig".to_owned(), "registry-push".to_owned()),
+            ("git-credentials".to_owned(), "git-token".to_owned())
+        ]
+    );
+    // The Task mounts them where its steps look: the build step's script and the clone script.
+    let steps = Tekton.setup_steps(&request).expect("steps");
+    let task = &steps[0].object.object.data["spec"];
+    let mounted = |name: &str| {
+        task["workspaces"]
+            .as_array()
+            .expect("workspaces")
+            .iter()
+            .find(|w| w["name"] == name)
+            .and_then(|w| w["mountPath"].as_str())
+            .map(str::to_owned)
+            .expect("declared")
+    };
+    assert!(BUILD_SCRIPT.contains(&format!("{}/config.json", mounted("dockerconfig"))));
+    assert_eq!(mounted("dockerconfig"), DOCKER_CONFIG_MOUNT);
+    assert_eq!(
+        mounted("git-credentials"),
+        buildstrategy_api::git::CREDENTIALS_MOUNT
+    );
 }
