@@ -176,6 +176,12 @@ pub struct PodConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32), inner(length(min = 1, max = 253)))]
     pub credentials: Vec<String>,
+    /// Secrets (type `kubernetes.io/dockerconfigjson`) the kubelet pulls the notebook image
+    /// with, for a private registry. A built image is also pulled with the build's `pushSecret`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 253)))]
+    #[x_kube(validation = Rule::new("self.all(s, s.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$'))").message("imagePullSecrets must be names of Secrets (lowercase letters, digits, '-' and '.')"))]
+    pub image_pull_secrets: Vec<String>,
     /// Extra volumes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,

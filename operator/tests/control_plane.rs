@@ -765,6 +765,8 @@ async fn invalid_notebook_validation_jobs_are_rejected_with_their_message() {
             "spec.podConfig.buildConfig.packages[0]", TOO_LONG),
         ("empty credentials name", "podConfig/credentials", json!([""]),
             "spec.podConfig.credentials[0]", "should be at least 1 chars long"),
+        ("pull secret not a name", "podConfig/imagePullSecrets", json!(["../quay"]),
+            "spec.podConfig.imagePullSecrets", "imagePullSecrets must be names of Secrets"),
         ("import name like an option", "podConfig/buildConfig",
             json!({"enabled": true, "strategy": "auto", "fallbackStrategy": "auto",
                    "importNames": [{"module": "-x", "distribution": "x"}]}),
@@ -833,6 +835,11 @@ async fn invalid_notebook_validation_jobs_are_rejected_with_their_message() {
         &mut near_misses,
         "artifacts",
         json!({"claimName": "team-a.notebook-artifacts"}),
+    );
+    set(
+        &mut near_misses,
+        "podConfig/imagePullSecrets",
+        json!(["quay-robot", "team-a.pull"]),
     );
     set(
         &mut near_misses,

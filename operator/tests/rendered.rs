@@ -27,6 +27,7 @@ fn first_attempt_in_prebuilt_image(
     };
     let plan = PodPlan {
         image: "quay.io/jupyter/scipy-notebook:2025-06-30",
+        build_push_secret: None,
         requirements: None,
         requirements_from_imports: false,
         generated_requirements: None,
@@ -53,6 +54,13 @@ fn the_validation_pod_of_a_retried_job_with_private_git() {
     };
     let plan = PodPlan {
         image: "image-registry.openshift-image-registry.svc:5000/team-a/churn-model-s2i-build@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        // The image was built: the pod pulls it with the build's push secret, if any.
+        build_push_secret: job
+            .spec
+            .pod_config
+            .as_ref()
+            .and_then(|p| p.build_config.as_ref())
+            .and_then(|b| b.push_secret.as_deref()),
         requirements: None,
         requirements_from_imports: false,
         generated_requirements: None,

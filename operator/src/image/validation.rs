@@ -40,6 +40,7 @@ pub fn render(
             golden_notebook: notebook.golden_notebook.clone(),
             pod_config: Some(PodConfig {
                 container_image: Some(pinned.to_owned()),
+                image_pull_secrets: pull_secrets(image),
                 ..PodConfig::default()
             }),
             comparison_config: notebook.comparison_config.clone(),
@@ -57,6 +58,23 @@ pub fn render(
         ..ObjectMeta::default()
     };
     job
+}
+
+/// The secrets the image is pulled with: the import's `imagePullSecret`, or the secret its
+/// build pushed with.
+fn pull_secrets(image: &NotebookImage) -> Vec<String> {
+    let pushed_with = image
+        .spec
+        .build_config
+        .as_ref()
+        .and_then(|b| b.push_secret.clone());
+    image
+        .spec
+        .image_pull_secret
+        .clone()
+        .into_iter()
+        .chain(pushed_with)
+        .collect()
 }
 
 /// The jobs of `image`, of every round: from the controller's cache of jobs when it keeps one
@@ -255,6 +273,30 @@ mod tests {
             "reg.local/nb@sha256:0123",
         );
         insta::assert_yaml_snapshot!(job);
+    }
+
+    #[test]
+    fn the_validation_job_pulls_with_the_image_pull_or_push_secret() {
+        let pulled = |image: &NotebookImage| {
+            let job = render(
+                image,
+                1,
+                0,
+                &image.spec.validation_notebooks[0],
+                "r/n@sha256:1",
+            );
+            job.spec.pod_config.expect("podConfig").image_pull_secrets
+        };
+        let mut image = image();
+        assert!(pulled(&image).is_empty());
+        image.spec.image_pull_secret = Some("quay-pull".into());
+        assert_eq!(pulled(&image), ["quay-pull"]);
+        image.spec.image_pull_secret = None;
+        image.spec.build_config = serde_json::from_value(
+            serde_json::json!({ "enabled": true, "pushSecret": "quay-robot" }),
+        )
+        .expect("buildConfig");
+        assert_eq!(pulled(&image), ["quay-robot"]);
     }
 
     fn job(phase: Phase, failed_cell: Option<usize>, message: &str) -> NotebookValidationJob {

@@ -439,8 +439,14 @@ async fn run_steps(
             }
         }
     };
+    // A registry that took the build's push with a secret is pulled from with it too.
+    let build_push_secret = match &plan.image {
+        ImageSource::Build { request, .. } => request.push_secret.as_deref(),
+        _ => None,
+    };
     let pod_plan = PodPlan {
         image: &image,
+        build_push_secret,
         requirements,
         requirements_from_imports,
         generated_requirements,

@@ -25,7 +25,7 @@ pub const RECHECK: Duration = Duration::from_secs(3);
 /// Why a pod can never start, as a condition reason and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unstartable {
-    /// `CredentialsSecretNotFound` or `VolumeNotFound`.
+    /// `CredentialsSecretNotFound`, `VolumeNotFound` or `PullSecretNotFound`.
     pub reason: Reason,
     /// What is missing and what to do.
     pub message: String,
@@ -44,6 +44,30 @@ pub async fn unstartable(
         .await?
         .iter()
         .find_map(|message| missing_object(job, &namespace, message))
+}
+
+/// A pull that failed because a pull secret the pod names does not exist: the kubelet says so
+/// in a `FailedToRetrieveImagePullSecret` event, then pulls without it. `None` when the pod
+/// names no pull secret or nothing says one is missing.
+pub async fn missing_pull_secret(client: &kube::Client, pod: &Pod) -> Option<Unstartable> {
+    let names: Vec<String> = pod
+        .spec
+        .as_ref()?
+        .image_pull_secrets
+        .as_ref()?
+        .iter()
+        .map(|r| format!("\"{}\"", r.name))
+        .collect();
+    let messages = event_messages(client, pod, "FailedToRetrieveImagePullSecret").await?;
+    let kubelet = messages.first()?;
+    Some(Unstartable {
+        reason: Reason::PullSecretNotFound,
+        message: format!(
+            "the image could not be pulled, and a pull secret of the pod ({}) does not exist in namespace {}: create it (type kubernetes.io/dockerconfigjson) or correct podConfig.imagePullSecrets or buildConfig.pushSecret (kubelet: {kubelet})",
+            names.join(", "),
+            pod.namespace().unwrap_or_default()
+        ),
+    })
 }
 
 /// The messages of the events with `reason` about `pod`; `None` when the operator may not read

@@ -128,7 +128,8 @@ reasons! {
     ImageInspected,
     /// The image to import, or the base image, has a digest other than the one validated.
     SourceImageChanged,
-    /// `imagePullSecret` names a Secret that does not exist.
+    /// A pull secret (a NotebookImage's `imagePullSecret`, a pod's `imagePullSecrets` or the
+    /// build's `pushSecret`) names a Secret that does not exist.
     PullSecretNotFound,
     /// The chosen build strategy cannot make this kind of build (one without a git source).
     BuildTypeNotSupported,

@@ -142,6 +142,16 @@ pub(super) async fn run(
             Ok(Progress::Done(()))
         }
         PodOutcome::Failed { reason, message } => {
+            // A failed pull says why when a pull secret is missing, not only that it failed.
+            let (reason, message) = match reason {
+                Reason::ImagePullFailed => {
+                    match pod_lifecycle::missing_pull_secret(&ctx.client, &pod).await {
+                        Some(missing) => (missing.reason, missing.message),
+                        None => (reason, message),
+                    }
+                }
+                _ => (reason, message),
+            };
             let message = match pod_lifecycle::stop(&pods, &pod).await {
                 Some(stopped) => format!("{message}; {stopped}"),
                 None => message,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use buildstrategy_api::git;
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EmptyDirVolumeSource, EnvFromSource, EnvVar,
+    Capabilities, Container, EmptyDirVolumeSource, EnvFromSource, EnvVar, LocalObjectReference,
     PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, SeccompProfile,
     SecretEnvSource, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
@@ -49,6 +49,8 @@ pub struct PodSettings {
 pub struct PodPlan<'a> {
     /// The notebook image.
     pub image: &'a str,
+    /// The build's `pushSecret` when the image was built: the pod pulls with it too.
+    pub build_push_secret: Option<&'a str>,
     /// A requirements file the runner installs first (the default-image option).
     pub requirements: Option<&'a str>,
     /// Without one: whether the runner generates them from the notebook's imports first.
@@ -358,10 +360,36 @@ pub fn render(job: &NotebookValidationJob, plan: &PodPlan<'_>, settings: &PodSet
             node_selector: (!pod_config.node_selector.is_empty())
                 .then(|| pod_config.node_selector.clone()),
             affinity: pod_config.affinity.clone(),
+            image_pull_secrets: pull_secrets(&pod_config, plan.build_push_secret),
             ..PodSpec::default()
         }),
         status: None,
     }
+}
+
+/// `podConfig.imagePullSecrets`, then the build's push secret when it is not among them.
+fn pull_secrets(
+    pod_config: &PodConfig,
+    build_push_secret: Option<&str>,
+) -> Option<Vec<LocalObjectReference>> {
+    let mut names: Vec<&str> = pod_config
+        .image_pull_secrets
+        .iter()
+        .map(String::as_str)
+        .collect();
+    if let Some(secret) = build_push_secret
+        && !names.contains(&secret)
+    {
+        names.push(secret);
+    }
+    (!names.is_empty()).then(|| {
+        names
+            .into_iter()
+            .map(|name| LocalObjectReference {
+                name: name.to_owned(),
+            })
+            .collect()
+    })
 }
 
 /// Refuses a pod too large for the API server to store, saying how large it is and what makes
@@ -411,6 +439,7 @@ mod tests {
             .collect::<Vec<_>>() }));
         let plan = PodPlan {
             image: "img",
+            build_push_secret: None,
             requirements: None,
             requirements_from_imports: false,
             generated_requirements: None,
@@ -433,6 +462,49 @@ mod tests {
     }
 
     #[test]
+    fn the_pod_pulls_with_its_pull_secrets_and_the_build_push_secret() {
+        let job = job_with(serde_json::json!({ "imagePullSecrets": ["mirror", "push"] }));
+        let plan = |build_push_secret| PodPlan {
+            image: "img",
+            build_push_secret,
+            requirements: None,
+            requirements_from_imports: false,
+            generated_requirements: None,
+            cell_timeout_secs: None,
+            attempt: 0,
+            deadline_secs: 60,
+            stop_notebook_at: None,
+        };
+        let settings = PodSettings {
+            runner_image: "runner".into(),
+            git_image: "git".into(),
+        };
+        let names = |pod: Pod| -> Vec<String> {
+            pod.spec
+                .and_then(|s| s.image_pull_secrets)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| r.name)
+                .collect()
+        };
+        assert_eq!(
+            names(render(&job, &plan(None), &settings)),
+            ["mirror", "push"]
+        );
+        // Named once, even when the build's secret is also listed.
+        assert_eq!(
+            names(render(&job, &plan(Some("push")), &settings)),
+            ["mirror", "push"]
+        );
+        let plain = job_with(serde_json::json!({}));
+        assert!(names(render(&plain, &plan(None), &settings)).is_empty());
+        assert_eq!(
+            names(render(&plain, &plan(Some("robot")), &settings)),
+            ["robot"]
+        );
+    }
+
+    #[test]
     fn requirements_from_imports_reach_the_runner() {
         let job = job_with(serde_json::json!({ "buildConfig": {
             "fallbackStrategy": "auto",
@@ -449,6 +521,7 @@ mod tests {
             |plan: &PodPlan<'_>| main_env(&render(&job, plan, &settings).spec.expect("spec"));
         let at_start = env_of(&PodPlan {
             image: "img",
+            build_push_secret: None,
             requirements: None,
             requirements_from_imports: true,
             generated_requirements: None,
@@ -462,6 +535,7 @@ mod tests {
         assert!(!at_start.contains_key("NBV_GENERATED_REQUIREMENTS"));
         let built = env_of(&PodPlan {
             image: "img",
+            build_push_secret: None,
             requirements: None,
             requirements_from_imports: false,
             generated_requirements: Some("/tmp/nbv-requirements.txt"),
@@ -487,6 +561,7 @@ mod tests {
         });
         let plan = PodPlan {
             image: "img",
+            build_push_secret: None,
             requirements: None,
             requirements_from_imports: false,
             generated_requirements: None,
@@ -520,6 +595,7 @@ mod tests {
         });
         let plan = PodPlan {
             image: "img",
+            build_push_secret: None,
             requirements: None,
             requirements_from_imports: false,
             generated_requirements: None,

@@ -557,6 +557,7 @@ pub(crate) fn bare_operator(
                 let name = job.name_any();
                 let plan = PodPlan {
                     image: PREBUILT_IMAGE,
+                    build_push_secret: None,
                     requirements: None,
                     generated_requirements: None,
                     cell_timeout_secs: None,
