@@ -1,9 +1,10 @@
-//! Pod builds for real: the Buildah strategy builds the notebook's image on the node from the
-//! git repository and its requirements, pushes it to the node's registry, and the validation pod
-//! runs the digest-pinned result; a requirement that does not exist fails the build with pip's
-//! own words in the job's status.
+//! Pod builds for real, for every pod builder the node has (Buildah from Debian's package, the
+//! Kaniko executor built from its module): the strategy builds the notebook's image on the node
+//! from the git repository and its requirements, pushes it to the node's registry, and the
+//! validation pod runs the digest-pinned result; a requirement that does not exist fails the
+//! build with pip's own words in the job's status.
 
-#![cfg(feature = "buildah")]
+#![cfg(any(feature = "buildah", feature = "kaniko"))]
 
 mod support;
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use nbv_report::CellStatus;
 use nbv_testenv::node::{REGISTRY, Repo};
-use nbv_testenv::{Lifetime, NodeServer};
+use nbv_testenv::{Lifetime, NodeImages, NodeServer};
 use notebook_validator_operator::crd::Phase;
 use support::node::{job, logs, notebook, phase, verdict_within, write_wheel};
 use support::{Harness, condition};
@@ -71,25 +72,53 @@ fn served() -> &'static Served {
     })
 }
 
-/// A harness in a namespace of the Pod Security level Buildah needs, the operator under its
-/// generated role with Buildah switched on.
-async fn harness(prefix: &str) -> Harness {
-    let mut h = Harness::on_node_with_pod_security(prefix, "privileged").await;
+/// A pod builder on the node: its strategy, its image there, and the Pod Security level its
+/// build pod needs.
+struct Builder {
+    strategy: &'static str,
+    executor: fn(&NodeImages) -> String,
+    pod_security: &'static str,
+}
+
+#[cfg(feature = "buildah")]
+const BUILDAH: Builder = Builder {
+    strategy: "buildah",
+    executor: |images| images.buildah.reference.clone(),
+    pod_security: "privileged",
+};
+
+#[cfg(feature = "kaniko")]
+const KANIKO: Builder = Builder {
+    strategy: "kaniko",
+    executor: |images| images.kaniko.reference.clone(),
+    pod_security: "baseline",
+};
+
+/// A harness in a namespace of the Pod Security level the builder needs, the operator under its
+/// generated role with the builder's strategy switched on.
+async fn harness(builder: &Builder, prefix: &str) -> Harness {
+    let mut h = Harness::on_node_with_pod_security(prefix, builder.pod_security).await;
     let client = h.least_privilege_client().await;
-    let ctx = h.node_context(&["buildah"], Some(client));
+    let ctx = h.node_context(&[builder.strategy], Some(client));
     h.start_operator_with(ctx);
     h
 }
 
-/// A job building `repo`'s image with Buildah on the node's notebook image, pushed to the
+/// A job building `repo`'s image with `builder` on the node's notebook image, pushed to the
 /// node's registry.
-fn build_job(h: &Harness, name: &str, repo: &Repo) -> String {
-    build_job_with(h, name, repo, "requirementsFile: requirements.txt")
+fn build_job(h: &Harness, builder: &Builder, name: &str, repo: &Repo) -> String {
+    build_job_with(h, builder, name, repo, "requirementsFile: requirements.txt")
 }
 
-/// A job building `repo`'s image with Buildah, its requirements given by `requirements` (a line
-/// of buildConfig).
-fn build_job_with(h: &Harness, name: &str, repo: &Repo, requirements: &str) -> String {
+/// A job building `repo`'s image with `builder`, its requirements given by `requirements` (a
+/// line of buildConfig).
+fn build_job_with(
+    h: &Harness,
+    builder: &Builder,
+    name: &str,
+    repo: &Repo,
+    requirements: &str,
+) -> String {
     let images = h.node_images();
     let registry = h
         .env
@@ -102,17 +131,33 @@ fn build_job_with(h: &Harness, name: &str, repo: &Repo, requirements: &str) -> S
         repo,
         "uses-package.ipynb",
         &format!(
-            "  podConfig:\n    buildConfig:\n      enabled: true\n      strategy: buildah\n      baseImage: {base}\n      {requirements}\n      outputImage: {REGISTRY}/builds/{name}:latest\n      strategyConfig:\n        executor: {executor}\n        gitImage: {git}\n",
-            executor = images.buildah.reference,
+            "  podConfig:\n    buildConfig:\n      enabled: true\n      strategy: {strategy}\n      baseImage: {base}\n      {requirements}\n      outputImage: {REGISTRY}/builds/{name}:latest\n      strategyConfig:\n        executor: {executor}\n        gitImage: {git}\n",
+            strategy = builder.strategy,
+            executor = (builder.executor)(&images),
             git = images.operator.reference,
         ),
     )
 }
 
+#[cfg(feature = "buildah")]
 #[tokio::test]
 async fn buildah_builds_pushes_and_the_validation_pod_runs_the_digest_pinned_image() {
-    let h = harness("buildah-real").await;
-    h.create_job(&build_job(&h, "built", &served().installs))
+    builds_pushes_and_the_validation_pod_runs_the_digest_pinned_image(&BUILDAH, "buildah-real")
+        .await;
+}
+
+#[cfg(feature = "kaniko")]
+#[tokio::test]
+async fn kaniko_builds_pushes_and_the_validation_pod_runs_the_digest_pinned_image() {
+    builds_pushes_and_the_validation_pod_runs_the_digest_pinned_image(&KANIKO, "kaniko-real").await;
+}
+
+async fn builds_pushes_and_the_validation_pod_runs_the_digest_pinned_image(
+    builder: &Builder,
+    prefix: &str,
+) {
+    let h = harness(builder, prefix).await;
+    h.create_job(&build_job(&h, builder, "built", &served().installs))
         .await;
     let job = verdict_within(&h, "built", BUILD_VERDICT).await;
     let status = job.status.clone().expect("status");
@@ -136,10 +181,32 @@ async fn buildah_builds_pushes_and_the_validation_pod_runs_the_digest_pinned_ima
     assert!(build_log.contains("nbvdemo"), "{build_log}");
 }
 
+#[cfg(feature = "buildah")]
 #[tokio::test]
-async fn a_requirement_no_index_has_fails_the_build_with_the_builders_log_in_status() {
-    let h = harness("buildah-fail").await;
-    h.create_job(&build_job(&h, "broken", &served().missing))
+async fn buildah_fails_on_a_requirement_no_index_has_with_its_log_in_status() {
+    a_requirement_no_index_has_fails_the_build_with_the_builders_log_in_status(
+        &BUILDAH,
+        "buildah-fail",
+    )
+    .await;
+}
+
+#[cfg(feature = "kaniko")]
+#[tokio::test]
+async fn kaniko_fails_on_a_requirement_no_index_has_with_its_log_in_status() {
+    a_requirement_no_index_has_fails_the_build_with_the_builders_log_in_status(
+        &KANIKO,
+        "kaniko-fail",
+    )
+    .await;
+}
+
+async fn a_requirement_no_index_has_fails_the_build_with_the_builders_log_in_status(
+    builder: &Builder,
+    prefix: &str,
+) {
+    let h = harness(builder, prefix).await;
+    h.create_job(&build_job(&h, builder, "broken", &served().missing))
         .await;
     let job = verdict_within(&h, "broken", BUILD_VERDICT).await;
     let status = job.status.clone().expect("status");
@@ -162,11 +229,13 @@ async fn a_requirement_no_index_has_fails_the_build_with_the_builders_log_in_sta
     );
 }
 
+#[cfg(feature = "buildah")]
 #[tokio::test]
 async fn a_notebook_without_a_requirements_file_builds_from_its_imports() {
-    let h = harness("buildah-imports").await;
+    let h = harness(&BUILDAH, "buildah-imports").await;
     h.create_job(&build_job_with(
         &h,
+        &BUILDAH,
         "imports",
         &served().imports,
         "fallbackStrategy: auto",

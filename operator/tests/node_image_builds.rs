@@ -1,9 +1,9 @@
-//! NotebookImages built on the real node, from a git repository and from a package list: the
-//! job's Buildah strategy builds on the pinned base image and pushes to the node's registry, the built image is looked
-//! into and validated by a notebook that imports what only the build installed. Deleting an
-//! image mid-build leaves nothing behind.
+//! NotebookImages built on the real node, from a git repository and from a package list: a pod
+//! builder (Buildah; Kaniko for the package list too) builds on the pinned base image and pushes
+//! to the node's registry, the built image is looked into and validated by a notebook that
+//! imports what only the build installed. Deleting an image mid-build leaves nothing behind.
 
-#![cfg(feature = "buildah")]
+#![cfg(any(feature = "buildah", feature = "kaniko"))]
 
 mod support;
 
@@ -53,10 +53,15 @@ fn served() -> &'static Served {
     })
 }
 
-async fn harness(prefix: &str) -> Harness {
-    let mut h = Harness::on_node_with_pod_security(prefix, "privileged").await;
+async fn harness(prefix: &str, strategy: &str) -> Harness {
+    let level = if strategy == "kaniko" {
+        "baseline"
+    } else {
+        "privileged"
+    };
+    let mut h = Harness::on_node_with_pod_security(prefix, level).await;
     let client = h.least_privilege_client().await;
-    let ctx = h.node_context(&["buildah"], Some(client));
+    let ctx = h.node_context(&[strategy], Some(client));
     h.start_operator_with(ctx);
     h
 }
@@ -101,9 +106,10 @@ async fn create(h: &Harness, name: &str) {
         .expect("accepted");
 }
 
+#[cfg(feature = "buildah")]
 #[tokio::test]
 async fn a_git_repository_image_is_built_validated_and_published() {
-    let h = harness("nbi-git").await;
+    let h = harness("nbi-git", "buildah").await;
     create(&h, "forecast").await;
     let image = wait_image(&h, "forecast", "end", Duration::from_secs(600), |i| {
         i.status.as_ref().is_some_and(|s| s.is_terminal())
@@ -134,10 +140,28 @@ async fn a_git_repository_image_is_built_validated_and_published() {
     assert_eq!(status.validation.expect("validation").summary, "1/1");
 }
 
+#[cfg(feature = "buildah")]
 #[tokio::test]
 async fn a_package_list_image_is_built_without_a_repository() {
-    let h = harness("nbi-packages").await;
+    a_package_list_image_is_built_without_a_repository_by("buildah", "nbi-packages").await;
+}
+
+#[cfg(feature = "kaniko")]
+#[tokio::test]
+async fn kaniko_builds_a_package_list_image_without_a_repository() {
+    a_package_list_image_is_built_without_a_repository_by("kaniko", "nbi-packages-kaniko").await;
+}
+
+/// With only `strategy` switched on, `auto` picks it: S2I builds from git sources only.
+async fn a_package_list_image_is_built_without_a_repository_by(strategy: &str, prefix: &str) {
+    let h = harness(prefix, strategy).await;
+    let name = format!("packages-{strategy}");
     let images_on_node = h.node_images();
+    let executor = if strategy == "kaniko" {
+        &images_on_node.kaniko.reference
+    } else {
+        &images_on_node.buildah.reference
+    };
     let registry = h.env.control_plane().node_registry().expect("registry");
     let base = registry
         .push(&images_on_node.notebook)
@@ -152,14 +176,14 @@ async fn a_package_list_image_is_built_without_a_repository() {
     let image: NotebookImage = serde_json::from_value(serde_json::json!({
         "apiVersion": "mlops.redhat.com/v1alpha1",
         "kind": "NotebookImage",
-        "metadata": {"name": "packages"},
+        "metadata": {"name": name},
         "spec": {
             "buildType": "PackageList",
             "buildConfig": {
                 "baseImage": base,
                 "packages": [package],
-                "outputImage": format!("{REGISTRY}/builds/packages:latest"),
-                "strategyConfig": {"executor": images_on_node.buildah.reference},
+                "outputImage": format!("{REGISTRY}/builds/{name}:latest"),
+                "strategyConfig": {"executor": executor},
             },
             "validationNotebooks": [{
                 "notebook": {"git": {"url": repo.url, "ref": repo.commit},
@@ -172,7 +196,7 @@ async fn a_package_list_image_is_built_without_a_repository() {
         .create(&PostParams::default(), &image)
         .await
         .expect("accepted");
-    let image = wait_image(&h, "packages", "end", Duration::from_secs(600), |i| {
+    let image = wait_image(&h, &name, "end", Duration::from_secs(600), |i| {
         i.status.as_ref().is_some_and(|s| s.is_terminal())
     })
     .await;
@@ -180,7 +204,7 @@ async fn a_package_list_image_is_built_without_a_repository() {
     assert_eq!(status.phase, Some(ImagePhase::Succeeded), "{status:#?}");
     let build = status.build_status.clone().expect("build status");
     // `auto` passed over S2I, which builds from git sources only.
-    assert_eq!(build.strategy.as_deref(), Some("buildah"), "{build:?}");
+    assert_eq!(build.strategy.as_deref(), Some(strategy), "{build:?}");
     let software = status.software.expect("software");
     assert!(
         software.packages.iter().any(|p| p.name == "nbvdemo"),
@@ -191,19 +215,24 @@ async fn a_package_list_image_is_built_without_a_repository() {
             .published
             .expect("published")
             .image
-            .starts_with(&format!("{REGISTRY}/builds/packages@sha256:"))
+            .starts_with(&format!("{REGISTRY}/builds/{name}@sha256:"))
     );
     // No clone: the build pod had no init container.
     let pods: Api<Pod> = Api::namespaced(h.env.client.clone(), &h.env.namespace);
-    if let Some(pod) = pods.get_opt("packages-r1-build").await.expect("read") {
+    if let Some(pod) = pods
+        .get_opt(&format!("{name}-r1-build"))
+        .await
+        .expect("read")
+    {
         let spec = pod.spec.expect("spec");
         assert!(spec.init_containers.unwrap_or_default().is_empty());
     }
 }
 
+#[cfg(feature = "buildah")]
 #[tokio::test]
 async fn an_image_deleted_mid_build_leaves_nothing_behind() {
-    let h = harness("nbi-delete").await;
+    let h = harness("nbi-delete", "buildah").await;
     create(&h, "gone").await;
     wait_image(&h, "gone", "build", Duration::from_secs(180), |i| {
         i.status.as_ref().and_then(|s| s.phase) == Some(ImagePhase::Building)

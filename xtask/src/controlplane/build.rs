@@ -169,7 +169,12 @@ fn build_into(wrappers: &Path, bin: &Path) -> anyhow::Result<()> {
     )
 }
 
-fn go_build(module: &Path, out: &Path, ldflags: &str, packages: &[&str]) -> anyhow::Result<()> {
+pub(crate) fn go_build(
+    module: &Path,
+    out: &Path,
+    ldflags: &str,
+    packages: &[&str],
+) -> anyhow::Result<()> {
     let started = Instant::now();
     eprintln!("go build {} (in {})", packages.join(" "), module.display());
     // A directory output needs a trailing slash to be taken as one.
@@ -224,7 +229,7 @@ fn check_pinned_versions(wrappers: &Path) -> anyhow::Result<()> {
 }
 
 /// The version of `dependency` in a go.mod's require directives.
-pub(super) fn required_version<'a>(go_mod: &'a str, dependency: &str) -> Option<&'a str> {
+pub(crate) fn required_version<'a>(go_mod: &'a str, dependency: &str) -> Option<&'a str> {
     go_mod.lines().find_map(|line| {
         let line = line.trim().trim_start_matches("require").trim();
         let mut words = line.split_whitespace();

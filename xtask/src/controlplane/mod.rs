@@ -1,6 +1,6 @@
 //! The local control plane: building its binaries and running it for people.
 
-mod build;
+pub(crate) mod build;
 mod cluster;
 mod gomod;
 

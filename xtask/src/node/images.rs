@@ -9,9 +9,10 @@
 //! | image | content |
 //! | --- | --- |
 //! | pause | `/pause` (nbv-pause), nothing else |
-//! | notebook | Debian + Python with papermill and ipykernel in `/opt/nbv-python` (writable by group 0, so builds on it can install), git; USER 1000:0 |
+//! | notebook | Debian + Python with papermill and ipykernel in `/opt/nbv-python` (owned by 1000 and writable by group 0, so builds on it can install), git; USER 1000:0 |
 //! | operator | Debian + `nbv-operator` and the `nbv` runner (static), git, sh, cp; USER 65532:0 |
 //! | buildah | Debian + its `buildah` and `podman` packages, for pod builders' build pods; USER root |
+//! | kaniko | `/kaniko`: the executor built from its module, the CA bundle with the node's CA (builders.rs) |
 //!
 //! The operator image shares the notebook image's Debian layer, which holds Python too: one
 //! layer on the node instead of two. Python plays no part in the operator image.
@@ -46,8 +47,10 @@ const USER_VARIANTS: [(&str, &str); 2] = [
 ];
 /// Bumped whenever the recipes below change in a way the hashed inputs do not show.
 const RECIPE: &str = "node-images-2";
+/// Bumped whenever the notebook image's recipe changes in a way its hashed inputs do not show.
+const NOTEBOOK_RECIPE: &str = "notebook-2";
 /// Debian's bundle of trusted CA certificates.
-const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
+pub(super) const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
 const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Builds what is missing and writes the list of images; returns the list's path.
@@ -100,6 +103,7 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
     trusted.extend_from_slice(&ca_pem);
 
     let notebook_key = hash(&[
+        NOTEBOOK_RECIPE.as_bytes(),
         base_key.as_bytes(),
         NOTEBOOK_PIP.join(" ").as_bytes(),
         &ca_pem,
@@ -152,6 +156,8 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
         )?;
     }
 
+    let kaniko_key = super::builders::kaniko(root, &cache, &layout, has, &trusted)?;
+
     let binaries = operator_binaries(root)?;
     let mut inputs = vec![base_key.clone().into_bytes(), trusted.clone()];
     for path in &binaries {
@@ -177,6 +183,7 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
         notebook_arbitrary_uid: export(&cache, &layout, USER_VARIANTS[0].0, &notebook_key)?,
         notebook_named_user: export(&cache, &layout, USER_VARIANTS[1].0, &notebook_key)?,
         buildah: export(&cache, &layout, "buildah", &buildah_key)?,
+        kaniko: export(&cache, &layout, "kaniko", &kaniko_key)?,
     };
     remove_stale_archives(&cache, &images)?;
     // Tags of earlier inputs go, and the blobs only they used.
@@ -185,6 +192,7 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
         &notebook_tag,
         &pause_tag,
         &buildah_tag,
+        &format!("kaniko-{kaniko_key}"),
         &operator_tag,
         &format!("{}-{notebook_key}", USER_VARIANTS[0].0),
         &format!("{}-{notebook_key}", USER_VARIANTS[1].0),
@@ -325,13 +333,21 @@ fn build_notebook(
         format!("[global]\ncert = /{CA_BUNDLE}\n"),
     )
     .context("writing /etc/pip.conf")?;
-    // Builds on this image install as its user (any UID in group 0) into its environment.
+    // Builds on this image install as its user into its environment, which that user owns and
+    // group 0 may write, as in Jupyter's and S2I's images: Kaniko runs `RUN` as the user's own
+    // group, not the group `USER uid:gid` names, and Buildah as `uid:0`.
     let venv = rootfs.join(NOTEBOOK_VENV.trim_start_matches('/'));
     let mut chmod = Command::new("chmod");
     chmod.args(["-R", "g+w"]).arg(&venv);
     sh::run(
         chmod,
         "chmod -R g+w (the notebook image's Python environment)",
+    )?;
+    let mut chown = Command::new("chown");
+    chown.args(["-R", "1000:0"]).arg(&venv);
+    sh::run(
+        chown,
+        "chown -R 1000:0 (the notebook image's Python environment)",
     )?;
     // Writable by the notebook's user (any UID in group 0, as on OpenShift).
     for dir in ["home/jovyan", "workspace"] {
@@ -457,7 +473,12 @@ fn host_target() -> anyhow::Result<String> {
 }
 
 /// One image as an OCI archive containerd can import, named `nbv.local/<name>:<key>`.
-fn export(cache: &Path, layout: &Path, name: &str, key: &str) -> anyhow::Result<NodeImage> {
+pub(super) fn export(
+    cache: &Path,
+    layout: &Path,
+    name: &str,
+    key: &str,
+) -> anyhow::Result<NodeImage> {
     let reference = format!("nbv.local/{name}:{key}");
     let archive = cache.join("archives").join(format!("{name}-{key}.tar"));
     if archive.is_file() {
@@ -579,14 +600,14 @@ fn host_ca_bundle() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn image_arg(layout: &Path, tag: &str) -> OsString {
+pub(super) fn image_arg(layout: &Path, tag: &str) -> OsString {
     let mut s = layout.as_os_str().to_owned();
     s.push(":");
     s.push(tag);
     s
 }
 
-fn umoci(args: &[&str], paths: &[&OsStr]) -> anyhow::Result<()> {
+pub(super) fn umoci(args: &[&str], paths: &[&OsStr]) -> anyhow::Result<()> {
     let mut cmd = Command::new("umoci");
     cmd.args(args);
     for p in paths {
@@ -618,7 +639,7 @@ fn umoci_output(args: &[&str], layout: &Path) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn hash(parts: &[&[u8]]) -> String {
+pub(super) fn hash(parts: &[&[u8]]) -> String {
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update((part.len() as u64).to_le_bytes());
@@ -627,12 +648,12 @@ fn hash(parts: &[&[u8]]) -> String {
     format!("{:x}", hasher.finalize())[..16].to_owned()
 }
 
-fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+pub(super) fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// `<cache>/.<name>`, emptied and created.
-fn fresh_dir(cache: &Path, name: &str) -> anyhow::Result<PathBuf> {
+pub(super) fn fresh_dir(cache: &Path, name: &str) -> anyhow::Result<PathBuf> {
     let dir = fresh_path(cache, name)?;
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)

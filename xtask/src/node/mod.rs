@@ -1,5 +1,6 @@
 //! `cargo xtask node deps|images`: what the local node needs on this machine.
 
+mod builders;
 mod deps;
 mod images;
 

@@ -36,6 +36,9 @@ pub struct NodeImages {
     /// Buildah from the distribution's package, the Buildah strategy's builder; it trusts the
     /// node's CA (and so the node's registry).
     pub buildah: NodeImage,
+    /// The Kaniko executor built from its module, the Kaniko strategy's builder; it trusts the
+    /// node's CA.
+    pub kaniko: NodeImage,
 }
 
 impl NodeImages {
@@ -77,7 +80,7 @@ impl NodeImages {
     }
 
     /// Every image.
-    pub fn all(&self) -> [&NodeImage; 6] {
+    pub fn all(&self) -> [&NodeImage; 7] {
         [
             &self.pause,
             &self.notebook,
@@ -85,6 +88,7 @@ impl NodeImages {
             &self.notebook_arbitrary_uid,
             &self.notebook_named_user,
             &self.buildah,
+            &self.kaniko,
         ]
     }
 }
