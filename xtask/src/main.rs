@@ -5,6 +5,7 @@ mod ci;
 mod codegen;
 mod controlplane;
 mod dist;
+mod gotools;
 mod manifests;
 mod node;
 mod scaffold;

@@ -1,92 +1,32 @@
-//! The pod builders that are Go programs (the Kaniko executor): each is built from the exact
-//! version of its module in a wrapper module under `xtask/builders/`, cached by its inputs, and
+//! The pod builders that are Go programs (the Kaniko executor), built by [`crate::gotools`] and
 //! packed into an image without a container engine, laid out as its upstream image lays it out.
 
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use anyhow::Context as _;
 
 use super::images::{fresh_dir, hash, image_arg, read, umoci};
+use crate::gotools::GoTool;
 
 /// The maintained Kaniko fork the executor is built from (the original project is archived).
 pub(crate) const KANIKO_MODULE: &str = "github.com/chainguard-dev/kaniko";
-/// Its version; `xtask/builders/kaniko/go.mod` requires exactly this one.
+/// Its version; `xtask/gotools/kaniko/go.mod` requires exactly this one.
 pub(crate) const KANIKO_VERSION: &str = "v1.25.3";
 /// Bumped whenever the image layouts below change in a way the hashed inputs do not show.
 const RECIPE: &str = "builders-1";
 
-/// A program built from a wrapper module.
-struct GoTool {
-    /// The wrapper's directory under `xtask/builders/`.
-    wrapper: &'static str,
-    /// The main package.
-    package: &'static str,
-    /// The output's file name.
-    binary: &'static str,
-    ldflags: String,
-}
-
 fn kaniko_tool() -> GoTool {
     GoTool {
         wrapper: "kaniko",
+        module: KANIKO_MODULE,
+        version: KANIKO_VERSION,
         package: "github.com/chainguard-dev/kaniko/cmd/executor",
         binary: "executor",
         ldflags: format!("-s -w -X {KANIKO_MODULE}/pkg/version.version={KANIKO_VERSION}"),
     }
-}
-
-/// Builds `tool`, or finds it in the cache: `<cache root>/go-tools/<binary>-<inputs>/<binary>`.
-/// The build goes to a temporary directory renamed into place when complete, so an interrupted
-/// build never looks like a good one.
-fn build_tool(root: &Path, tool: &GoTool) -> anyhow::Result<PathBuf> {
-    let wrapper = root.join("xtask/builders").join(tool.wrapper);
-    let go_version = Command::new("go")
-        .arg("version")
-        .output()
-        .context("the Go toolchain is needed to build the node's builders (`go` not found)")?
-        .stdout;
-    let mut inputs = vec![
-        go_version,
-        tool.package.as_bytes().to_vec(),
-        tool.ldflags.as_bytes().to_vec(),
-    ];
-    for file in ["go.mod", "go.sum", "tools.go"] {
-        inputs.push(read(&wrapper.join(file))?);
-    }
-    let key = hash(&inputs.iter().map(Vec::as_slice).collect::<Vec<_>>());
-    let tools = nbv_testenv::cache_root()?.join("go-tools");
-    let dir = tools.join(format!("{}-{key}", tool.wrapper));
-    let out = dir.join(tool.binary);
-    if out.is_file() {
-        return Ok(out);
-    }
-    fs::create_dir_all(&tools).with_context(|| format!("creating {}", tools.display()))?;
-    let tmp = tools.join(format!(".{}-{}", tool.wrapper, std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    if let Err(e) = crate::controlplane::build::go_build(
-        &wrapper,
-        &tmp.join(tool.binary),
-        &tool.ldflags,
-        &[tool.package],
-    ) {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    // Builds of earlier inputs go.
-    for entry in fs::read_dir(&tools)?.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(&format!("{}-", tool.wrapper)) {
-            let _ = fs::remove_dir_all(entry.path());
-        }
-    }
-    fs::rename(&tmp, &dir).with_context(|| format!("moving the build to {}", dir.display()))?;
-    Ok(out)
 }
 
 /// The Kaniko executor's image, made when the layout lacks it; returns its key. It holds only
@@ -101,14 +41,7 @@ pub(super) fn kaniko(
     has: impl Fn(&str) -> bool,
     trusted: &[u8],
 ) -> anyhow::Result<String> {
-    let go_mod = read(&root.join("xtask/builders/kaniko/go.mod"))?;
-    let pinned =
-        crate::controlplane::build::required_version(std::str::from_utf8(&go_mod)?, KANIKO_MODULE);
-    anyhow::ensure!(
-        pinned == Some(KANIKO_VERSION),
-        "xtask/builders/kaniko/go.mod requires {KANIKO_MODULE} {pinned:?}, not {KANIKO_VERSION}"
-    );
-    let executor = build_tool(root, &kaniko_tool())?;
+    let executor = crate::gotools::build(root, &kaniko_tool())?;
     let key = hash(&[RECIPE.as_bytes(), &read(&executor)?, trusted]);
     let tag = format!("kaniko-{key}");
     if has(&tag) {

@@ -1,5 +1,5 @@
 // Wrapper module that builds the Kaniko executor, the Kaniko strategy's builder on the local node.
-module nbv.local/builders/kaniko
+module nbv.local/gotools/kaniko
 
 go 1.26.0
 

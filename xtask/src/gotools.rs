@@ -1,0 +1,93 @@
+//! Go programs the project builds from the exact version of their module, each in a wrapper
+//! module under `xtask/gotools/`, cached by its inputs: the node's builders (the Kaniko
+//! executor) and the tools CI runs.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, ensure};
+use sha2::{Digest as _, Sha256};
+
+/// A program built from a wrapper module.
+pub(crate) struct GoTool {
+    /// The wrapper's directory under `xtask/gotools/`.
+    pub(crate) wrapper: &'static str,
+    /// The module the program comes from, and the version the wrapper must require.
+    pub(crate) module: &'static str,
+    pub(crate) version: &'static str,
+    /// The main package.
+    pub(crate) package: &'static str,
+    /// The output's file name.
+    pub(crate) binary: &'static str,
+    pub(crate) ldflags: String,
+}
+
+/// Builds `tool`, or finds it in the cache: `<cache root>/go-tools/<wrapper>-<inputs>/<binary>`.
+/// The build goes to a temporary directory renamed into place when complete, so an interrupted
+/// build never looks like a good one; builds of earlier inputs are removed.
+pub(crate) fn build(root: &Path, tool: &GoTool) -> anyhow::Result<PathBuf> {
+    let wrapper = root.join("xtask/gotools").join(tool.wrapper);
+    let read = |name: &str| {
+        let path = wrapper.join(name);
+        fs::read(&path).with_context(|| format!("reading {}", path.display()))
+    };
+    let go_mod = read("go.mod")?;
+    let pinned =
+        crate::controlplane::build::required_version(std::str::from_utf8(&go_mod)?, tool.module);
+    ensure!(
+        pinned == Some(tool.version),
+        "xtask/gotools/{}/go.mod requires {} {pinned:?}, not {}",
+        tool.wrapper,
+        tool.module,
+        tool.version
+    );
+    let go_version = Command::new("go")
+        .arg("version")
+        .output()
+        .context("the Go toolchain is needed to build Go tools (`go` not found)")?
+        .stdout;
+    let mut hasher = Sha256::new();
+    for part in [
+        go_version,
+        tool.package.as_bytes().to_vec(),
+        tool.ldflags.as_bytes().to_vec(),
+        go_mod,
+        read("go.sum")?,
+        read("tools.go")?,
+    ] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(&part);
+    }
+    let key = format!("{:x}", hasher.finalize());
+    let tools = nbv_testenv::cache_root()?.join("go-tools");
+    let dir = tools.join(format!("{}-{}", tool.wrapper, &key[..16]));
+    let out = dir.join(tool.binary);
+    if out.is_file() {
+        return Ok(out);
+    }
+    fs::create_dir_all(&tools).with_context(|| format!("creating {}", tools.display()))?;
+    let tmp = tools.join(format!(".{}-{}", tool.wrapper, std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    if let Err(e) = crate::controlplane::build::go_build(
+        &wrapper,
+        &tmp.join(tool.binary),
+        &tool.ldflags,
+        &[tool.package],
+    ) {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    for entry in fs::read_dir(&tools)?.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(&format!("{}-", tool.wrapper))
+        {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+    fs::rename(&tmp, &dir).with_context(|| format!("moving the build to {}", dir.display()))?;
+    Ok(out)
+}
