@@ -249,6 +249,8 @@ fn execute(cli: Cli) -> Result<(), CliError> {
                 "crd": crd::crd_yaml(),
                 "clusterRole": rbac::cluster_role(&role_name, &catalog),
                 "strategies": strategies,
+                "alertRules": crate::monitoring::alert_rules(),
+                "dashboard": crate::monitoring::dashboard(),
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&build)?)?;
         }

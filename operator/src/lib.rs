@@ -21,6 +21,7 @@ pub mod image;
 pub mod labels;
 pub mod leader;
 pub mod metrics;
+pub mod monitoring;
 pub mod rbac;
 pub mod reconcile;
 pub mod registration;

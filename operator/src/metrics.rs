@@ -311,8 +311,35 @@ impl Collector for JobsByPhase {
                 phase: phase_name(phase),
             })?)?;
         }
+        let now = k8s_openapi::jiff::Timestamp::now().as_second();
+        let overdue = jobs.iter().filter(|job| is_overdue(job, now)).count();
+        let family = encoder.encode_descriptor(
+            "jobs_overdue",
+            "NotebookValidationJobs without a verdict a minute after their spec.timeout passed: the operator ends a job at its timeout, so these are stuck",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::try_from(overdue).unwrap_or(i64::MAX)).encode(family)?;
         Ok(())
     }
+}
+
+/// How long after its timeout a job without a verdict counts as stuck: the operator ends a job
+/// at its deadline, give or take a reconcile.
+const OVERDUE_AFTER_SECS: i64 = 60;
+
+/// Whether `job` has no verdict `OVERDUE_AFTER_SECS` after its timeout, at `now` (Unix seconds).
+fn is_overdue(job: &NotebookValidationJob, now: i64) -> bool {
+    let Some(created) = job.metadata.creation_timestamp.as_ref() else {
+        return false;
+    };
+    let Ok(timeout) = crate::reconcile::plan::job_timeout(job) else {
+        return false;
+    };
+    let deadline = created.0.as_second()
+        + i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX / 2)
+        + OVERDUE_AFTER_SECS;
+    !is_terminal(job.status.as_ref()) && now > deadline
 }
 
 #[cfg(test)]
@@ -388,6 +415,29 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("nbv_validations_total{"), "{text}");
+    }
+
+    #[test]
+    fn a_job_without_a_verdict_past_its_timeout_is_overdue() {
+        let mut job: NotebookValidationJob = serde_json::from_value(serde_json::json!({
+            "apiVersion": "mlops.redhat.com/v1alpha1",
+            "kind": "NotebookValidationJob",
+            "metadata": {"name": "j", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"notebook": {"git": {"url": "https://h/r.git"}, "path": "a.ipynb"},
+                     "timeout": "10m"}
+        }))
+        .expect("job");
+        let created = 1_767_225_600;
+        assert!(!is_overdue(&job, created + 600 + OVERDUE_AFTER_SECS));
+        assert!(is_overdue(&job, created + 600 + OVERDUE_AFTER_SECS + 1));
+        job.status = Some(NotebookValidationJobStatus {
+            phase: Some(Phase::Failed),
+            ..NotebookValidationJobStatus::default()
+        });
+        assert!(
+            !is_overdue(&job, created + 3600),
+            "a verdict is not overdue"
+        );
     }
 
     #[test]

@@ -65,6 +65,50 @@ spec:
                     interval: { type: string, pattern: '^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$' }
 ";
 
+/// A stand-in for the Prometheus Operator's PrometheusRule CRD, with its upstream field names
+/// and types for the rules, so strict validation checks what the chart renders.
+const PROMETHEUS_RULE_CRD: &str = r"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: prometheusrules.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: { kind: PrometheusRule, listKind: PrometheusRuleList, plural: prometheusrules, singular: prometheusrule }
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              groups:
+                type: array
+                items:
+                  type: object
+                  required: [name]
+                  properties:
+                    name: { type: string, minLength: 1 }
+                    interval: { type: string }
+                    rules:
+                      type: array
+                      items:
+                        type: object
+                        required: [expr]
+                        properties:
+                          alert: { type: string }
+                          record: { type: string }
+                          expr: { x-kubernetes-int-or-string: true }
+                          for: { type: string, pattern: '^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$' }
+                          labels: { type: object, additionalProperties: { type: string } }
+                          annotations: { type: object, additionalProperties: { type: string } }
+";
+
 const S2I_BUILD: &str = "  podConfig:\n    buildConfig:\n      enabled: true\n      strategy: s2i\n      requirementsFile: requirements.txt\n";
 const PREBUILT: &str =
     "  podConfig:\n    containerImage: quay.io/jupyter/minimal-notebook:2025-06-30\n";
@@ -345,6 +389,53 @@ async fn the_helm_chart_lints_and_its_objects_pass_server_side_dry_run_apply() {
         refused.contains("enabledStrategies") && refused.contains("'tekton'"),
         "{refused}"
     );
+}
+
+#[tokio::test]
+async fn the_chart_serves_the_alerting_rules_and_the_dashboard_when_asked() {
+    let h = Harness::new("chart-monitoring").await;
+    h.env
+        .install_crds(&[PROMETHEUS_RULE_CRD])
+        .await
+        .expect("PrometheusRule stand-in");
+    let off = helm_template(&[]).unwrap_or_else(|e| panic!("helm template: {e}"));
+    assert!(!kinds(&off).contains(&"PrometheusRule"), "off by default");
+    let objects = helm_template(&[
+        "prometheusRule.enabled=true",
+        "prometheusRule.labels.release=kube-prometheus",
+        "grafanaDashboard.enabled=true",
+        "imagePullSecrets[0].name=quay-pull",
+    ])
+    .unwrap_or_else(|e| panic!("helm template: {e}"));
+    let rule = find(&objects, "PrometheusRule");
+    assert_eq!(rule["metadata"]["labels"]["release"], "kube-prometheus");
+    // Prometheus's own templates reach it untouched by Helm's.
+    assert_eq!(
+        rule["spec"],
+        serde_json::to_value(notebook_validator_operator::monitoring::alert_rules())
+            .expect("rules")
+    );
+    let dashboard = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["labels"]["grafana_dashboard"] == "1")
+        .expect("the dashboard ConfigMap");
+    let json: Value = serde_json::from_str(
+        dashboard["data"]["nbv-operator.json"]
+            .as_str()
+            .expect("the dashboard's JSON"),
+    )
+    .expect("JSON");
+    assert_eq!(json, notebook_validator_operator::monitoring::dashboard());
+    assert_eq!(
+        find(&objects, "Deployment")["spec"]["template"]["spec"]["imagePullSecrets"],
+        serde_json::json!([{ "name": "quay-pull" }])
+    );
+    let monitoring: Vec<Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "PrometheusRule" || o == &dashboard)
+        .cloned()
+        .collect();
+    dry_run_apply_all(&h, &monitoring).await;
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     sh::cargo_step(root, &["fmt", "--all", "--", "--check"])?;
     codegen::run(root, true)?;
+    alert_rules(root)?;
     sh::cargo_step(
         root,
         &[
@@ -139,6 +140,23 @@ fn main_job_from_empty_caches(root: &Path) -> anyhow::Result<()> {
     let removed =
         std::fs::remove_dir_all(&caches).with_context(|| format!("removing {}", caches.display()));
     demo.and(down).and(removed)
+}
+
+/// The chart's alerting rules, checked and unit-tested by promtool (built from its module):
+/// every alert has a case that fires it.
+fn alert_rules(root: &Path) -> anyhow::Result<()> {
+    let promtool = crate::gotools::build(root, &crate::gotools::promtool())?;
+    let mut check = std::process::Command::new(&promtool);
+    check.current_dir(root).args([
+        "check",
+        "rules",
+        "deploy/helm/notebook-validator-operator/files/nbv-alerts.yaml",
+    ]);
+    sh::run(check, "promtool check rules")?;
+    let mut test = std::process::Command::new(&promtool);
+    test.current_dir(root)
+        .args(["test", "rules", "deploy/monitoring/nbv-alerts.test.yaml"]);
+    sh::run(test, "promtool test rules")
 }
 
 /// cargo-deny: licenses, bans and sources (advisories need the network, which CI lacks).

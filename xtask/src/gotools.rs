@@ -1,6 +1,6 @@
 //! Go programs the project builds from the exact version of their module, each in a wrapper
 //! module under `xtask/gotools/`, cached by its inputs: the node's builders (the Kaniko
-//! executor) and the tools CI runs.
+//! executor) and the tools CI runs (promtool).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,20 @@ pub(crate) struct GoTool {
     /// The output's file name.
     pub(crate) binary: &'static str,
     pub(crate) ldflags: String,
+}
+
+/// promtool, which checks and unit-tests the operator's alerting rules.
+pub(crate) fn promtool() -> GoTool {
+    const MODULE: &str = "github.com/prometheus/prometheus";
+    const VERSION: &str = "v0.307.3";
+    GoTool {
+        wrapper: "promtool",
+        module: MODULE,
+        version: VERSION,
+        package: "github.com/prometheus/prometheus/cmd/promtool",
+        binary: "promtool",
+        ldflags: format!("-s -w -X github.com/prometheus/common/version.Version={VERSION}"),
+    }
 }
 
 /// Builds `tool`, or finds it in the cache: `<cache root>/go-tools/<wrapper>-<inputs>/<binary>`.

@@ -37,6 +37,8 @@ pub(crate) struct Build {
     crd: String,
     cluster_role: Value,
     strategies: Vec<Strategy>,
+    alert_rules: Value,
+    dashboard: Value,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -360,9 +362,54 @@ fn helm(build: &Build) -> anyhow::Result<Vec<(String, String)>> {
                     "leaseDurationSeconds": { "type": "integer", "minimum": 1 },
                 },
             },
+            "prometheusRule": {
+                "description": "The operator's alerting rules as a PrometheusRule (the Prometheus Operator's API).",
+                "type": "object",
+                "properties": {
+                    "enabled": { "type": "boolean" },
+                    "labels": { "type": "object", "additionalProperties": { "type": "string" } },
+                },
+            },
+            "grafanaDashboard": {
+                "description": "The operator's Grafana dashboard, as a ConfigMap Grafana's sidecar picks up by its label.",
+                "type": "object",
+                "properties": {
+                    "enabled": { "type": "boolean" },
+                    "label": { "type": "string", "minLength": 1 },
+                },
+            },
         },
     });
+    // The rules and the dashboard are chart files, not templates: their `{{ $labels }}` are
+    // Prometheus's and Grafana's, which Helm must not render.
+    let prometheus_rule = format!(
+        "{HEADER}{{{{- if .Values.prometheusRule.enabled }}}}\n\
+         apiVersion: monitoring.coreos.com/v1\n\
+         kind: PrometheusRule\n\
+         metadata:\n  name: {{{{ include \"nbv.fullname\" . }}}}\n  labels:\n    {{{{- include \"nbv.labels\" . | nindent 4 }}}}\n    {{{{- with .Values.prometheusRule.labels }}}}\n    {{{{- toYaml . | nindent 4 }}}}\n    {{{{- end }}}}\n\
+         spec:\n{{{{ .Files.Get \"files/nbv-alerts.yaml\" | indent 2 }}}}\n\
+         {{{{- end }}}}\n"
+    );
+    let dashboard_map = format!(
+        "{HEADER}{{{{- if .Values.grafanaDashboard.enabled }}}}\n\
+         # Picked up by Grafana's dashboard sidecar, which watches ConfigMaps with this label.\n\
+         apiVersion: v1\n\
+         kind: ConfigMap\n\
+         metadata:\n  name: {{{{ include \"nbv.fullname\" . }}}}-dashboard\n  labels:\n    {{{{- include \"nbv.labels\" . | nindent 4 }}}}\n    {{{{ .Values.grafanaDashboard.label }}}}: \"1\"\n\
+         data:\n  nbv-operator.json: |-\n{{{{ .Files.Get \"files/nbv-dashboard.json\" | indent 4 }}}}\n\
+         {{{{- end }}}}\n"
+    );
     Ok(vec![
+        (
+            "files/nbv-alerts.yaml".to_owned(),
+            format!("{HEADER}{}", serde_yaml_ng::to_string(&build.alert_rules)?),
+        ),
+        (
+            "files/nbv-dashboard.json".to_owned(),
+            format!("{}\n", serde_json::to_string_pretty(&build.dashboard)?),
+        ),
+        ("templates/prometheusrule.yaml".to_owned(), prometheus_rule),
+        ("templates/grafana-dashboard.yaml".to_owned(), dashboard_map),
         ("Chart.yaml".to_owned(), chart),
         (
             "crds/mlops.redhat.com.yaml".to_owned(),
@@ -394,6 +441,8 @@ mod tests {
                 { "name": "s2i", "tier": "core" },
                 { "name": "buildah", "tier": "community" },
             ],
+            "alertRules": { "groups": [] },
+            "dashboard": { "title": "sample" },
         }))
         .expect("sample build")
     }
