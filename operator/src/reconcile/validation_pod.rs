@@ -432,14 +432,11 @@ mod tests {
         .expect("a job")
     }
 
-    #[test]
-    fn a_pod_too_large_to_store_is_refused() {
-        let job = job_with(serde_json::json!({ "env": (0..1700)
-            .map(|i| serde_json::json!({ "name": format!("V{i}"), "value": "x".repeat(1000) }))
-            .collect::<Vec<_>>() }));
-        let plan = PodPlan {
+    /// A first attempt in a given image, pulled with the build's `build_push_secret`.
+    fn plan_pulling_with(build_push_secret: Option<&str>) -> PodPlan<'_> {
+        PodPlan {
             image: "img",
-            build_push_secret: None,
+            build_push_secret,
             requirements: None,
             requirements_from_imports: false,
             generated_requirements: None,
@@ -447,7 +444,15 @@ mod tests {
             attempt: 0,
             deadline_secs: 60,
             stop_notebook_at: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_pod_too_large_to_store_is_refused() {
+        let job = job_with(serde_json::json!({ "env": (0..1700)
+            .map(|i| serde_json::json!({ "name": format!("V{i}"), "value": "x".repeat(1000) }))
+            .collect::<Vec<_>>() }));
+        let plan = plan_pulling_with(None);
         let settings = PodSettings {
             runner_image: "runner".into(),
             git_image: "git".into(),
@@ -464,17 +469,7 @@ mod tests {
     #[test]
     fn the_pod_pulls_with_its_pull_secrets_and_the_build_push_secret() {
         let job = job_with(serde_json::json!({ "imagePullSecrets": ["mirror", "push"] }));
-        let plan = |build_push_secret| PodPlan {
-            image: "img",
-            build_push_secret,
-            requirements: None,
-            requirements_from_imports: false,
-            generated_requirements: None,
-            cell_timeout_secs: None,
-            attempt: 0,
-            deadline_secs: 60,
-            stop_notebook_at: None,
-        };
+        let plan = plan_pulling_with;
         let settings = PodSettings {
             runner_image: "runner".into(),
             git_image: "git".into(),
