@@ -101,8 +101,13 @@ async fn harness(builder: &Builder, prefix: &str) -> Harness {
     let client = h.least_privilege_client().await;
     let ctx = h.node_context(&[builder.strategy], Some(client));
     h.start_operator_with(ctx);
+    h.registry_secret(PUSH_SECRET).await;
     h
 }
+
+/// The Secret with the login of the node's registry, which refuses anonymous pushes and pulls:
+/// the build pushes with it and the validation pod pulls with it.
+const PUSH_SECRET: &str = "registry-push";
 
 /// A job building `repo`'s image with `builder` on the node's notebook image, pushed to the
 /// node's registry.
@@ -131,7 +136,7 @@ fn build_job_with(
         repo,
         "uses-package.ipynb",
         &format!(
-            "  podConfig:\n    buildConfig:\n      enabled: true\n      strategy: {strategy}\n      baseImage: {base}\n      {requirements}\n      outputImage: {REGISTRY}/builds/{name}:latest\n      strategyConfig:\n        executor: {executor}\n        gitImage: {git}\n",
+            "  podConfig:\n    buildConfig:\n      enabled: true\n      strategy: {strategy}\n      baseImage: {base}\n      {requirements}\n      outputImage: {REGISTRY}/builds/{name}:latest\n      pushSecret: {PUSH_SECRET}\n      strategyConfig:\n        executor: {executor}\n        gitImage: {git}\n",
             strategy = builder.strategy,
             executor = (builder.executor)(&images),
             git = images.operator.reference,
@@ -179,6 +184,109 @@ async fn builds_pushes_and_the_validation_pod_runs_the_digest_pinned_image(
     assert_eq!(status.results[0].status, CellStatus::Passed, "{status:#?}");
     let build_log = logs(&h, "built-build", "build").await;
     assert!(build_log.contains("nbvdemo"), "{build_log}");
+    // The registry asked for the login at every push and pull; it went as files, never as
+    // arguments, environment, log lines, events or status.
+    let password = h
+        .env
+        .control_plane()
+        .node_registry()
+        .expect("registry")
+        .credentials()
+        .password
+        .clone();
+    let mut seen = vec![
+        ("the build log", build_log),
+        ("the validation log", logs(&h, &pod, "validate").await),
+        (
+            "the job's status",
+            serde_json::to_string(&status).expect("json"),
+        ),
+        ("the events", format!("{:?}", h.events().await)),
+    ];
+    for name in ["built-build", pod.as_str()] {
+        let spec = h.pods().get(name).await.expect("pod").spec.expect("spec");
+        seen.push(("a pod's spec", serde_json::to_string(&spec).expect("json")));
+    }
+    for (place, text) in seen {
+        assert!(
+            !text.contains(&password),
+            "the registry password is in {place}"
+        );
+    }
+}
+
+#[cfg(feature = "buildah")]
+#[tokio::test]
+async fn buildah_with_a_login_the_registry_refuses_fails_saying_so() {
+    a_login_the_registry_refuses_fails_the_job_saying_so(&BUILDAH, "buildah-login").await;
+}
+
+#[cfg(feature = "kaniko")]
+#[tokio::test]
+async fn kaniko_with_a_login_the_registry_refuses_fails_saying_so() {
+    a_login_the_registry_refuses_fails_the_job_saying_so(&KANIKO, "kaniko-login").await;
+}
+
+/// A push secret with another password: the builder's own refusal ends the job with a reason
+/// that names the secret, not a `BuildFailed` to decipher.
+async fn a_login_the_registry_refuses_fails_the_job_saying_so(builder: &Builder, prefix: &str) {
+    let h = harness(builder, prefix).await;
+    let mut wrong = h
+        .env
+        .control_plane()
+        .node_registry()
+        .expect("registry")
+        .credentials()
+        .clone();
+    wrong.password = "not-the-password".into();
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "stale-login"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": wrong.docker_config_json()},
+    }))
+    .expect("secret");
+    kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(
+        h.env.client.clone(),
+        &h.env.namespace,
+    )
+    .create(&kube::api::PostParams::default(), &secret)
+    .await
+    .expect("created");
+    let yaml = build_job(&h, builder, "refused", &served().installs).replace(
+        &format!("pushSecret: {PUSH_SECRET}"),
+        "pushSecret: stale-login",
+    );
+    h.create_job(&yaml).await;
+    let job = verdict_within(&h, "refused", BUILD_VERDICT).await;
+    assert_eq!(phase(&job), Some(Phase::Failed), "{:#?}", job.status);
+    let (_, reason, message) = condition(&job, "Ready").expect("Ready");
+    assert_eq!(reason, "RegistryLoginRefused", "{message}");
+    assert!(message.contains("\"stale-login\""), "{message}");
+}
+
+#[cfg(feature = "kaniko")]
+#[tokio::test]
+async fn a_push_secret_that_does_not_exist_fails_the_build_saying_so() {
+    let h = harness(&KANIKO, "kaniko-nosecret").await;
+    let yaml = build_job(&h, &KANIKO, "nosecret", &served().installs).replace(
+        &format!("pushSecret: {PUSH_SECRET}"),
+        "pushSecret: no-such-login",
+    );
+    h.create_job(&yaml).await;
+    let job = verdict_within(&h, "nosecret", Duration::from_secs(120)).await;
+    assert_eq!(phase(&job), Some(Phase::Failed), "{:#?}", job.status);
+    let (_, reason, message) = condition(&job, "Ready").expect("Ready");
+    assert_eq!(reason, "PushSecretNotFound", "{message}");
+    assert!(
+        message.contains("\"no-such-login\" does not exist"),
+        "{message}"
+    );
+    // The build pod that could never start is gone.
+    let left = h.pods().get_opt("nosecret-build").await.expect("read");
+    assert!(
+        left.is_none_or(|p| p.metadata.deletion_timestamp.is_some()),
+        "the build pod is stopped"
+    );
 }
 
 #[cfg(feature = "buildah")]

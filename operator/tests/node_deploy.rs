@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use futures::future::join_all;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::Api;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use nbv_testenv::node::{REGISTRY, Repo};
 use nbv_testenv::{Lifetime, NodeServer, TestEnv};
 use notebook_validator_operator::crd::Phase;
@@ -92,13 +92,48 @@ fn helm(env: &TestEnv, args: &[String], more: &[String]) -> Result<String, Strin
     }
 }
 
+/// The chart's values for the operator image `repository:tag`, pulled with [`PULL_SECRET`].
 fn image_values(repository: &str, tag: &str) -> Vec<String> {
     vec![
         "--set".into(),
         format!("image.repository={repository}"),
         "--set".into(),
         format!("image.tag={tag}"),
+        "--set".into(),
+        format!("imagePullSecrets[0].name={PULL_SECRET}"),
     ]
+}
+
+/// The Secret the operator's pods pull their image from the node's registry with.
+const PULL_SECRET: &str = "registry-pull";
+
+/// The operator's namespace, made before the chart so that it holds the pull secret first.
+async fn namespace_with_pull_secret(env: &TestEnv) {
+    let namespace: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": NAMESPACE}}))
+            .expect("namespace");
+    let _ = Api::<Namespace>::all(env.client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await;
+    let login = env
+        .control_plane()
+        .node_registry()
+        .expect("node registry")
+        .credentials()
+        .docker_config_json();
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": PULL_SECRET},
+        "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": login},
+    }))
+    .expect("secret");
+    // One left by an earlier run of this test holds an older node's login: replace it.
+    let secrets = Api::<Secret>::namespaced(env.client.clone(), NAMESPACE);
+    let _ = secrets.delete(PULL_SECRET, &DeleteParams::default()).await;
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("pull secret created");
 }
 
 /// The operator's pods, with their images.
@@ -149,6 +184,7 @@ async fn the_chart_deploys_the_operator_and_an_image_upgrade_loses_no_job() {
     let (install, upgrade) = documented_commands();
     let (_server, repo) = serve_notebooks();
 
+    namespace_with_pull_secret(&env).await;
     helm(&env, &install, &image_values(&repository, "first")).expect("helm install");
     let pods = operator_pods(&env).await;
     assert_eq!(pods.len(), 1, "one replica");

@@ -53,7 +53,12 @@ fn served() -> &'static Served {
     })
 }
 
+/// The login of the node's registry: builds push with it, and the image is looked into and
+/// validated with it.
+const PUSH_SECRET: &str = "registry-push";
+
 async fn harness(prefix: &str, strategy: &str) -> Harness {
+    // Kaniko runs as root with a few capabilities; Buildah needs more.
     let level = if strategy == "kaniko" {
         "baseline"
     } else {
@@ -62,6 +67,7 @@ async fn harness(prefix: &str, strategy: &str) -> Harness {
     let mut h = Harness::on_node_with_pod_security(prefix, level).await;
     let client = h.least_privilege_client().await;
     let ctx = h.node_context(&[strategy], Some(client));
+    h.registry_secret(PUSH_SECRET).await;
     h.start_operator_with(ctx);
     h
 }
@@ -88,6 +94,7 @@ async fn create(h: &Harness, name: &str) {
                 "baseImage": base,
                 "requirementsFile": "requirements.txt",
                 "outputImage": format!("{REGISTRY}/builds/{name}:latest"),
+                "pushSecret": PUSH_SECRET,
                 "strategyConfig": {
                     "executor": images_on_node.buildah.reference,
                     "gitImage": images_on_node.operator.reference,
@@ -183,6 +190,7 @@ async fn a_package_list_image_is_built_without_a_repository_by(strategy: &str, p
                 "baseImage": base,
                 "packages": [package],
                 "outputImage": format!("{REGISTRY}/builds/{name}:latest"),
+                "pushSecret": PUSH_SECRET,
                 "strategyConfig": {"executor": executor},
             },
             "validationNotebooks": [{

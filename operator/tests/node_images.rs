@@ -52,8 +52,12 @@ async fn harness(prefix: &str) -> Harness {
     let client = h.least_privilege_client().await;
     let ctx = h.node_context(&[], Some(client));
     h.start_operator_with(ctx);
+    h.registry_secret(PULL_SECRET).await;
     h
 }
+
+/// The login of the node's registry, which refuses anonymous pulls.
+const PULL_SECRET: &str = "node-registry";
 
 /// A validation notebook entry of the examples repository, with its golden when given.
 fn notebook(path: &str, golden: Option<&str>) -> serde_json::Value {
@@ -148,6 +152,7 @@ async fn an_imported_image_is_validated_published_and_kept_while_a_newer_round_f
         serde_json::json!({
             "buildType": "ImageImport",
             "fromImage": from,
+            "imagePullSecret": PULL_SECRET,
             "display": {"name": "Data science", "description": "pandas and friends",
                         "creator": "team-a", "order": 3, "recommended": true},
             "validationNotebooks": [notebook("passing.ipynb", Some("passing.golden.ipynb"))],
@@ -355,6 +360,7 @@ async fn a_moved_source_digest_starts_a_new_round_validated_against_it() {
         serde_json::json!({
             "buildType": "ImageImport",
             "fromImage": format!("{REGISTRY}/nbv/moving:latest"),
+            "imagePullSecret": PULL_SECRET,
             "validationNotebooks": [notebook("passing.ipynb", None)],
             "revalidation": {"interval": "2s"},
         }),
@@ -406,6 +412,7 @@ async fn a_package_list_without_a_strategy_that_builds_one_fails_saying_why() {
         "packages",
         serde_json::json!({
             "buildType": "PackageList",
+            "imagePullSecret": PULL_SECRET,
             "buildConfig": {"baseImage": base, "packages": ["pandas"]},
             "validationNotebooks": [notebook("passing.ipynb", None)],
         }),

@@ -311,7 +311,7 @@ async fn steps(image: &NotebookImage, ctx: &Context, update: &mut Update) -> Res
             pod: &pod,
             image: &made,
             round,
-            pull_secret: None,
+            pull_secret: plan::built_pull_secret(image),
             software: true,
         };
         let found = match look_into(ctx, image, update, &look).await? {

@@ -150,15 +150,24 @@ pub fn plan(image: &NotebookImage) -> Result<ImagePlan, ImagePlanError> {
 }
 
 impl ImagePlan {
-    /// The Secret the source is pulled with: an import's `imagePullSecret` (a build's base
-    /// is pulled as the build pulls it).
+    /// The Secret the source is pulled with: the `imagePullSecret`, or for a build without
+    /// one, the build's `pushSecret` (its base usually lives in the registry it pushes to).
     pub fn source_pull_secret<'a>(&self, image: &'a NotebookImage) -> Option<&'a str> {
         image
             .spec
             .image_pull_secret
             .as_deref()
-            .filter(|_| self.build.is_none())
+            .or_else(|| self.build.as_ref().and(built_pull_secret(image)))
     }
+}
+
+/// The Secret a built image is pulled with: the one its build pushed with.
+pub fn built_pull_secret(image: &NotebookImage) -> Option<&str> {
+    image
+        .spec
+        .build_config
+        .as_ref()
+        .and_then(|b| b.push_secret.as_deref())
 }
 
 impl PlannedBuild {

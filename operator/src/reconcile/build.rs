@@ -17,6 +17,7 @@ use super::reuse::{self, Reusable};
 use super::select::{self, Choice};
 use super::status::{BUILD_READY, StatusUpdate, Tracked};
 use super::{Context, Error, Progress};
+use super::{pod_lifecycle, registry_login};
 use crate::crd::{BuildStatusReport, NotebookValidationJob, ReusePolicy};
 
 /// What a build belongs to: a job, or a notebook image. Its events, reuse policy and the name
@@ -248,6 +249,16 @@ pub async fn run<K: BuildOwner, S: Tracked>(
             if let Some(lines) = &last_lines {
                 message = format!("{message}; last log lines:\n{lines}");
             }
+            // A refused login says so, with the builder's lines after it.
+            let refused = report
+                .logs_tail
+                .as_deref()
+                .filter(|_| reason == Reason::BuildFailed)
+                .and_then(|tail| registry_login::refused(tail, request));
+            let (reason, message) = match refused {
+                Some((refused, why)) => (refused, format!("{why}; {message}")),
+                None => (reason, message),
+            };
             // The backend's own reason says most on the build's condition.
             update.backend_condition(BUILD_READY, false, &status.reason, message.clone());
             ctx.fail_job(job, update, None, reason, message).await;
@@ -272,6 +283,23 @@ pub async fn run<K: BuildOwner, S: Tracked>(
             .await;
             Progress::Ended
         }
+        Decision::Wait { .. }
+            if status.phase == BuildPhase::Pending
+                && running >= pod_lifecycle::EVENTS_AFTER.as_secs().cast_signed()
+                && let Some((reason, message)) =
+                    registry_login::missing_secret(ctx, request).await =>
+        {
+            release(ctx, job, &reusable);
+            // A pod that never started has no logs to keep, and the kubelet would keep it
+            // waiting for its mount forever: it goes.
+            cancel(ctx, strategy.as_ref(), request).await;
+            if let Err(e) = strategy.delete_build(&ctx.client, request).await {
+                tracing::warn!(build = %request.build_name, error = %e, "could not delete the build that cannot start");
+            }
+            ctx.fail_job(job, update, Some(BUILD_READY), reason, message)
+                .await;
+            Progress::Ended
+        }
         Decision::Wait { left } => {
             if status.phase == BuildPhase::Running
                 && let Some(tail) = last_logs(ctx, strategy.as_ref(), request).await
@@ -287,7 +315,14 @@ pub async fn run<K: BuildOwner, S: Tracked>(
                 ),
             );
             update.phase(S::BUILDING, format!("building the image with {name}"));
-            Progress::Waiting(Some(left))
+            // A pod that cannot start changes nothing that wakes the job: look again soon, so
+            // that a missing secret is told (above) before the build's timeout.
+            let again = if status.phase == BuildPhase::Pending {
+                left.min(pod_lifecycle::RECHECK)
+            } else {
+                left
+            };
+            Progress::Waiting(Some(again))
         }
     };
     *update.build_status() = Some(report);

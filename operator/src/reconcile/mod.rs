@@ -17,6 +17,7 @@ pub mod outcome;
 pub mod plan;
 pub mod pod_lifecycle;
 pub mod reason;
+pub mod registry_login;
 pub mod reuse;
 pub mod select;
 pub mod status;

@@ -48,6 +48,10 @@ reasons! {
     BuildCancelled,
     /// The build ran longer than `buildConfig.timeout`.
     BuildTimeout,
+    /// The registry refused the build's login, or asked for one the build did not have.
+    RegistryLoginRefused,
+    /// `buildConfig.pushSecret` names a Secret that does not exist.
+    PushSecretNotFound,
     // Choosing a strategy.
     /// The strategy is not compiled into this operator.
     StrategyNotCompiled,

@@ -100,6 +100,35 @@ impl Harness {
             .clone()
     }
 
+    /// Creates the Secret `name` (type `kubernetes.io/dockerconfigjson`) holding the login of
+    /// the node's registry, which asks for one on every push and pull; returns its name.
+    pub async fn registry_secret(&self, name: &str) -> String {
+        let login = self
+            .env
+            .control_plane()
+            .node_registry()
+            .expect("this harness runs on a node")
+            .credentials()
+            .docker_config_json();
+        let secret = k8s_openapi::api::core::v1::Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.to_owned()),
+                ..Default::default()
+            },
+            type_: Some("kubernetes.io/dockerconfigjson".into()),
+            string_data: Some([(".dockerconfigjson".to_owned(), login)].into()),
+            ..Default::default()
+        };
+        Api::<k8s_openapi::api::core::v1::Secret>::namespaced(
+            self.env.client.clone(),
+            &self.env.namespace,
+        )
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("registry secret created");
+        name.to_owned()
+    }
+
     /// The operator's context on the node: the runner and clone containers from the operator
     /// image, the notebook image as the default one, as a deployment on this node would have.
     pub fn node_context(&self, enabled: &[&str], client: Option<Client>) -> Context {

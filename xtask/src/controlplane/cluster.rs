@@ -4,6 +4,7 @@
 //! the kubeconfig path are recorded in `cluster.json` in the state directory.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -37,7 +38,13 @@ struct NodeState {
     /// The notebook image in the node's registry, the base image for builds on the node.
     #[serde(default)]
     base_image: String,
+    /// A `kubernetes.io/dockerconfigjson` Secret manifest with the registry's login.
+    #[serde(default)]
+    registry_secret: PathBuf,
 }
+
+/// The name of the Secret `cluster up --node` writes for the registry's login.
+const REGISTRY_SECRET: &str = "node-registry";
 
 /// `<cache root>/cluster`, or `NBV_CLUSTER_DIR`.
 fn state_dir() -> anyhow::Result<PathBuf> {
@@ -111,6 +118,7 @@ pub(super) fn up(stand_ins: bool, node: bool) -> anyhow::Result<()> {
     })?;
     let timings = cp.startup_timings();
     let mut processes = cp.processes();
+    let login = cp.node_registry().map(|r| r.credentials().clone());
     let node_state = match cp.node_images() {
         Some(images) => {
             let server =
@@ -123,10 +131,19 @@ pub(super) fn up(stand_ins: bool, node: bool) -> anyhow::Result<()> {
             let repo = server.repo("examples", &refs)?;
             processes.extend(server.detach());
             let registry = cp.node_registry().context("a node without its registry")?;
+            // Readable by its owner only: it holds the registry's password.
+            let registry_secret = dir.join("registry-secret.yaml");
+            fs::write(
+                &registry_secret,
+                registry.credentials().secret_manifest(REGISTRY_SECRET),
+            )
+            .with_context(|| format!("writing {}", registry_secret.display()))?;
+            fs::set_permissions(&registry_secret, fs::Permissions::from_mode(0o600))?;
             Some(NodeState {
                 images: images.clone(),
                 examples_repo: repo.url,
                 base_image: registry.push(&images.notebook)?,
+                registry_secret,
             })
         }
         None => None,
@@ -166,10 +183,21 @@ pub(super) fn up(stand_ins: bool, node: bool) -> anyhow::Result<()> {
         println!("notebook image: {}", node.images.notebook.reference);
         println!("operator image: {}", node.images.operator.reference);
         println!("buildah image: {}", node.images.buildah.reference);
+        println!("kaniko image: {}", node.images.kaniko.reference);
         println!(
             "image registry: {} (builds push here); base image for builds: {}",
             nbv_testenv::node::REGISTRY,
             node.base_image
+        );
+        if let Some(login) = &login {
+            println!(
+                "registry login: {} / {} (pushes and pulls need it)",
+                login.username, login.password
+            );
+        }
+        println!(
+            "registry secret: {} (a kubernetes.io/dockerconfigjson Secret named {REGISTRY_SECRET}: `kubectl apply -n <namespace> -f` it, then name it in buildConfig.pushSecret and podConfig.imagePullSecrets)",
+            node.registry_secret.display()
         );
     }
     print_usage(&state);

@@ -27,7 +27,7 @@ use kube::Api;
 
 pub use ca::NodeCa;
 pub use images::{NodeImage, NodeImages};
-pub use registry::{NodeRegistry, REGISTRY};
+pub use registry::{NodeRegistry, REGISTRY, REGISTRY_USER, RegistryCredentials};
 pub use serve::{GIT_USER, NodeServer, Repo};
 
 use crate::process::{Lifetime, Spawn, Supervised};
@@ -253,12 +253,13 @@ async fn start_processes(
         .map_err(|e| Error::Invalid(format!("importing images: {e}")))??;
     tracing::info!(elapsed = ?t.elapsed(), "containerd started, images imported");
 
+    let (registry_config, credentials) = registry::config(&dirs.root, &ca)?;
     processes.push(
         Spawn {
             name: "nbv-registry",
             supervisor: &inputs.binaries.supervisor,
             program: &bins.registry,
-            args: vec!["serve".into(), registry::config(&dirs.root, &ca)?.into()],
+            args: vec!["serve".into(), registry_config.into()],
             run_dir: inputs.run_dir,
             cleanup: None,
             after: Vec::new(),
@@ -342,6 +343,7 @@ async fn start_processes(
     Ok(NodeRegistry {
         containerd_socket: socket,
         ca_cert: ca.cert,
+        credentials,
     })
 }
 
