@@ -337,18 +337,17 @@ fn build_notebook(
     // group 0 may write, as in Jupyter's and S2I's images: Kaniko runs `RUN` as the user's own
     // group, not the group `USER uid:gid` names, and Buildah as `uid:0`.
     let venv = rootfs.join(NOTEBOOK_VENV.trim_start_matches('/'));
-    let mut chmod = Command::new("chmod");
-    chmod.args(["-R", "g+w"]).arg(&venv);
-    sh::run(
-        chmod,
-        "chmod -R g+w (the notebook image's Python environment)",
-    )?;
-    let mut chown = Command::new("chown");
-    chown.args(["-R", "1000:0"]).arg(&venv);
-    sh::run(
-        chown,
-        "chown -R 1000:0 (the notebook image's Python environment)",
-    )?;
+    for args in [["chmod", "-R", "g+w"], ["chown", "-R", "1000:0"]] {
+        let mut command = Command::new(args[0]);
+        command.args(&args[1..]).arg(&venv);
+        sh::run(
+            command,
+            &format!(
+                "{} (the notebook image's Python environment)",
+                args.join(" ")
+            ),
+        )?;
+    }
     // Writable by the notebook's user (any UID in group 0, as on OpenShift).
     for dir in ["home/jovyan", "workspace"] {
         let path = rootfs.join(dir);
