@@ -19,11 +19,33 @@ const REFUSALS: [&str; 4] = [
     "no basic auth credentials",
 ];
 
-/// The reason and message for a failed build whose log shows the registry refused its login;
-/// `None` when the log says nothing of the kind.
+/// The registry of an image reference: its first path segment when that names a host (a `.` or
+/// a `:` in it, or `localhost`), else Docker Hub's.
+fn registry_of(reference: &str) -> &str {
+    match reference.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
+        _ => "docker.io",
+    }
+}
+
+/// The reason and message for a failed build whose log shows a registry of the build (the
+/// output's or the base image's) refusing its login; `None` when no log line says so. A line
+/// must name that registry, so that a package index asking pip for a password is not taken for
+/// the registry.
 pub fn refused(logs_tail: &str, request: &BuildRequest) -> Option<(Reason, String)> {
-    let lower = logs_tail.to_lowercase();
-    let said = REFUSALS.iter().find(|word| lower.contains(*word))?;
+    let registries: Vec<String> = [request.output_image.as_deref(), Some(&request.base_image)]
+        .into_iter()
+        .flatten()
+        .map(|image| registry_of(image).to_lowercase())
+        .collect();
+    let said = logs_tail.lines().find_map(|line| {
+        let line = line.to_lowercase();
+        let word = REFUSALS.iter().find(|word| line.contains(*word))?;
+        registries
+            .iter()
+            .any(|r| line.contains(r.as_str()))
+            .then_some(*word)
+    })?;
     let image = request
         .output_image
         .as_deref()
@@ -93,7 +115,7 @@ mod tests {
 
     #[test]
     fn a_refused_login_names_the_push_secret_and_what_it_must_allow() {
-        let tail = "Writing manifest to image destination\nError: pushing image: unexpected status: 401 Unauthorized\n";
+        let tail = "Writing manifest to image destination\nError: pushing image registry.example/team/nb:latest: unexpected status: 401 Unauthorized\n";
         let (reason, message) = refused(tail, &request(Some("quay-robot"))).expect("refused");
         assert_eq!(reason, Reason::RegistryLoginRefused);
         assert!(message.contains("\"quay-robot\""), "{message}");
@@ -101,7 +123,7 @@ mod tests {
             message.contains("registry.example/team/nb:latest"),
             "{message}"
         );
-        let kaniko = "error checking push permissions -- make sure you entered the correct tag name, and that you are authenticated correctly, and try again: checking push permission for \"r/nb\": POST https://r/v2/nb/blobs/uploads/: UNAUTHORIZED: authentication required";
+        let kaniko = "error checking push permissions -- make sure you entered the correct tag name, and that you are authenticated correctly, and try again: checking push permission for \"registry.example/team/nb\": POST https://registry.example/v2/team/nb/blobs/uploads/: UNAUTHORIZED: authentication required";
         let (_, message) = refused(kaniko, &request(None)).expect("refused");
         assert!(message.contains("set buildConfig.pushSecret"), "{message}");
     }
@@ -110,5 +132,18 @@ mod tests {
     fn a_build_that_failed_for_its_content_is_not_a_login_problem() {
         let pip = "ERROR: Could not find a version that satisfies the requirement nbv-no-such-package==1.0\nerror building image: exit status 1";
         assert_eq!(refused(pip, &request(Some("push"))), None);
+        // A private package index asking for a password is not the registry.
+        let index =
+            "ERROR: HTTP error 401 while getting https://pypi.internal/simple/acme/ (Unauthorized)";
+        assert_eq!(refused(index, &request(Some("push"))), None);
+    }
+
+    #[test]
+    fn a_registry_is_read_from_a_reference() {
+        assert_eq!(registry_of("quay.io/team/nb:1"), "quay.io");
+        assert_eq!(registry_of("10.213.0.1:5000/builds/nb"), "10.213.0.1:5000");
+        assert_eq!(registry_of("localhost/nb"), "localhost");
+        assert_eq!(registry_of("team/nb:1"), "docker.io");
+        assert_eq!(registry_of("python"), "docker.io");
     }
 }
