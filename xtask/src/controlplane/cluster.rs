@@ -4,7 +4,8 @@
 //! the kubeconfig path are recorded in `cluster.json` in the state directory.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt as _;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -131,14 +132,23 @@ pub(super) fn up(stand_ins: bool, node: bool) -> anyhow::Result<()> {
             let repo = server.repo("examples", &refs)?;
             processes.extend(server.detach());
             let registry = cp.node_registry().context("a node without its registry")?;
-            // Readable by its owner only: it holds the registry's password.
+            // Created readable by its owner only: it holds the registry's password.
             let registry_secret = dir.join("registry-secret.yaml");
-            fs::write(
-                &registry_secret,
-                registry.credentials().secret_manifest(REGISTRY_SECRET),
-            )
-            .with_context(|| format!("writing {}", registry_secret.display()))?;
-            fs::set_permissions(&registry_secret, fs::Permissions::from_mode(0o600))?;
+            fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&registry_secret)
+                .and_then(|mut file| {
+                    file.write_all(
+                        registry
+                            .credentials()
+                            .secret_manifest(REGISTRY_SECRET)
+                            .as_bytes(),
+                    )
+                })
+                .with_context(|| format!("writing {}", registry_secret.display()))?;
             Some(NodeState {
                 images: images.clone(),
                 examples_repo: repo.url,
