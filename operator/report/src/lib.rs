@@ -10,6 +10,7 @@
 
 mod bounded;
 mod comparison;
+pub mod inputs;
 mod parse;
 mod report;
 mod schema;
@@ -20,6 +21,7 @@ pub use bounded::BoundError;
 pub use comparison::{
     CellType, Comparison, ComparisonOutcome, DiffKind, Mismatch, Strategy, Totals,
 };
+pub use inputs::PodInputs;
 pub use parse::ParseError;
 pub use report::{
     CellError, CellReport, CellStatus, GeneratedRequirements, Outcome, Report, StopReason, Stopped,

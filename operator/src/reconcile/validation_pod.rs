@@ -15,20 +15,19 @@ use k8s_openapi::api::core::v1::{
 };
 use kube::ResourceExt;
 use kube::api::ObjectMeta;
+use nbv_report::PodInputs;
+use nbv_report::inputs::var;
 
 use crate::crd::{NotebookSource, NotebookValidationJob, PodConfig};
 use crate::labels;
 
 /// Name of the container that runs the notebook; its termination message is the result.
 pub const VALIDATE_CONTAINER: &str = "validate";
-/// Where the runner binary is copied, from the operator image, for any notebook image to run.
-/// The variable the runner reads the job's parameters from.
-pub const PARAMETERS_VAR: &str = "NBV_PARAMETERS";
-
 /// The longest value of one environment variable: Linux refuses to start a process with a
 /// `NAME=value` string over 128 KiB (`MAX_ARG_STRLEN`), so the container would never run.
-pub const MAX_ENV_VALUE_BYTES: usize = 128 * 1024 - PARAMETERS_VAR.len() - 2;
+pub const MAX_ENV_VALUE_BYTES: usize = 128 * 1024 - var::PARAMETERS.len() - 2;
 
+/// Where the runner binary is copied, from the operator image, for any notebook image to run.
 const RUNNER_DIR: &str = "/opt/nbv/bin";
 /// Where the runner sits in the operator image.
 const RUNNER_IN_IMAGE: &str = "/usr/local/bin/nbv";
@@ -225,77 +224,49 @@ pub fn render(job: &NotebookValidationJob, plan: &PodPlan<'_>, settings: &PodSet
     init.push(clone);
     volumes.extend(credentials);
 
-    let mut vars = vec![
-        env(
-            "NBV_NOTEBOOK",
-            format!("{NOTEBOOK_DIR}/{}", spec.notebook.path),
-        ),
-        env("NBV_WORK_DIR", "/home/nbv/work"),
-        env("HOME", "/home/nbv"),
-        env("NBV_TIMEOUT", plan.deadline_secs.max(1).to_string()),
-        env("NBV_TERMINATION_MESSAGE_PATH", "/dev/termination-log"),
-        env("NBV_REPORT_PATH", "/home/nbv/report.json"),
-    ];
+    let mut inputs = PodInputs {
+        notebook: format!("{NOTEBOOK_DIR}/{}", spec.notebook.path),
+        work_dir: Some("/home/nbv/work".into()),
+        timeout_secs: Some(plan.deadline_secs.max(1).unsigned_abs()),
+        termination_message_path: Some("/dev/termination-log".into()),
+        report_path: Some("/home/nbv/report.json".into()),
+        parameters: spec.parameters_json(),
+        deadline: plan.stop_notebook_at.and_then(|at| u64::try_from(at).ok()),
+        comparison_config: spec
+            .comparison_config
+            .as_ref()
+            .map(|c| serde_json::to_string(c).unwrap_or_default()),
+        generated_requirements: plan.generated_requirements.map(str::to_owned),
+        ..PodInputs::default()
+    };
     if let Some(golden) = &spec.golden_notebook {
         let (clone, credentials) = clone_container("clone-golden", golden, GOLDEN_DIR, settings);
         init.push(clone);
         volumes.extend(credentials);
-        vars.push(env("NBV_GOLDEN", format!("{GOLDEN_DIR}/{}", golden.path)));
-    }
-    if let Some(parameters) = spec.parameters_json() {
-        vars.push(env(PARAMETERS_VAR, parameters));
-    }
-    if let Some(at) = plan.stop_notebook_at {
-        vars.push(env("NBV_DEADLINE", at.to_string()));
+        inputs.golden = Some(format!("{GOLDEN_DIR}/{}", golden.path));
     }
     if let Some(execution) = &spec.execution {
-        if let Some(secs) = plan.cell_timeout_secs {
-            vars.push(env("NBV_CELL_TIMEOUT", secs.max(1).to_string()));
-        }
-        if let Some(kernel) = &execution.kernel {
-            vars.push(env("NBV_KERNEL", kernel.clone()));
-        }
-        if execution.continue_on_error == Some(true) {
-            vars.push(env("NBV_CONTINUE_ON_ERROR", "true"));
-        }
-    }
-    if let Some(comparison) = &spec.comparison_config {
-        vars.push(env(
-            "NBV_COMPARISON_CONFIG",
-            serde_json::to_string(comparison).unwrap_or_default(),
-        ));
+        inputs.cell_timeout_secs = plan.cell_timeout_secs.map(|secs| secs.max(1));
+        inputs.kernel.clone_from(&execution.kernel);
+        inputs.continue_on_error = execution.continue_on_error == Some(true);
     }
     if let Some(requirements) = plan.requirements {
-        vars.push(env(
-            "NBV_REQUIREMENTS",
-            format!("{NOTEBOOK_DIR}/{requirements}"),
-        ));
+        inputs.requirements = Some(format!("{NOTEBOOK_DIR}/{requirements}"));
     } else if plan.requirements_from_imports {
-        vars.push(env("NBV_REQUIREMENTS_FROM_IMPORTS", "true"));
-        let names: Vec<String> = pod_config
+        inputs.requirements_from_imports = true;
+        inputs.import_names = pod_config
             .build_config
             .iter()
             .flat_map(|b| &b.import_names)
             .map(|n| format!("{}={}", n.module, n.distribution))
             .collect();
-        if !names.is_empty() {
-            vars.push(env("NBV_IMPORT_NAMES", names.join(",")));
-        }
-    }
-    if let Some(generated) = plan.generated_requirements {
-        vars.push(env("NBV_GENERATED_REQUIREMENTS", generated));
     }
     let artifacts = spec.artifacts.as_ref().map(|a| {
         let dir = format!("{ARTIFACTS_DIR}/{}", artifacts_path(job, plan.attempt));
-        for (var, file) in [
-            ("NBV_REPORT_PATH", "report.json"),
-            ("NBV_HTML_PATH", "report.html"),
-            ("NBV_JUNIT_PATH", "junit.xml"),
-            ("NBV_EXECUTED_NOTEBOOK_PATH", "executed.ipynb"),
-        ] {
-            vars.retain(|v| v.name != var);
-            vars.push(env(var, format!("{dir}/{file}")));
-        }
+        inputs.report_path = Some(format!("{dir}/report.json"));
+        inputs.html_path = Some(format!("{dir}/report.html"));
+        inputs.junit_path = Some(format!("{dir}/junit.xml"));
+        inputs.executed_notebook_path = Some(format!("{dir}/executed.ipynb"));
         volumes.push(Volume {
             name: "artifacts".into(),
             persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
@@ -306,6 +277,13 @@ pub fn render(job: &NotebookValidationJob, plan: &PodPlan<'_>, settings: &PodSet
         });
         mount("artifacts", ARTIFACTS_DIR, false)
     });
+    let mut vars: Vec<EnvVar> = inputs
+        .to_env()
+        .into_iter()
+        .map(|(name, value)| env(name, value))
+        .collect();
+    // The runner's HOME is the pod's writable home volume.
+    vars.insert(2, env("HOME", "/home/nbv"));
     vars.extend(pod_config.env.iter().cloned());
     let mut mounts = vec![
         mount("workspace", "/workspace", false),
