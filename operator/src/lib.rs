@@ -17,6 +17,7 @@ pub mod crd;
 pub mod docs;
 pub mod duration;
 pub mod health;
+pub mod identity;
 pub mod image;
 pub mod labels;
 pub mod leader;

@@ -60,11 +60,7 @@ impl BuildOwner for NotebookImage {
     }
 
     fn holder(&self) -> String {
-        format!(
-            "NotebookImage {}/{}",
-            self.namespace().unwrap_or_default(),
-            self.name_any()
-        )
+        format!("NotebookImage {}", crate::identity::identity(self))
     }
 }
 

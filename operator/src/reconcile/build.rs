@@ -19,6 +19,7 @@ use super::status::{BUILD_READY, StatusUpdate, Tracked};
 use super::{Context, Error, Progress};
 use super::{pod_lifecycle, registry_login};
 use crate::crd::{BuildStatusReport, NotebookValidationJob, ReusePolicy};
+use crate::identity::identity;
 
 /// What a build belongs to: a job, or a notebook image. Its events, reuse policy and the name
 /// other owners waiting for its build see.
@@ -28,11 +29,7 @@ pub trait BuildOwner: kube::Resource<DynamicType = ()> + Sized + Sync {
 
     /// How others name this owner when they wait for its build (`namespace/name` for a job).
     fn holder(&self) -> String {
-        format!(
-            "{}/{}",
-            self.namespace().unwrap_or_default(),
-            self.name_any()
-        )
+        identity(self)
     }
 }
 

@@ -7,15 +7,12 @@ use kube::runtime::controller::Action;
 use super::plan::{self, ImageSource};
 use super::{Context, Error, build};
 use crate::crd::NotebookValidationJob;
+use crate::identity::identity;
 
 /// Stops and deletes the job's build.
 pub(super) async fn run(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Error> {
     ctx.written.forget(&job.uid().unwrap_or_default());
-    ctx.claims.release_job(&format!(
-        "{}/{}",
-        job.namespace().unwrap_or_default(),
-        job.name_any()
-    ));
+    ctx.claims.release_job(&identity(job));
     let Ok(plan) = plan::plan(job, &ctx.default_image) else {
         return Ok(Action::await_change());
     };

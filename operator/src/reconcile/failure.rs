@@ -11,8 +11,9 @@ use super::plan::{self, ImageSource};
 use super::reason::Reason;
 use super::status::{self, RECONCILED, StatusUpdate, VALIDATION_COMPLETE};
 use super::validate::{self, find_pod};
-use super::{Context, Error, build, namespace_name, outcome, pod_lifecycle};
+use super::{Context, Error, build, outcome, pod_lifecycle};
 use crate::crd::{NotebookValidationJob, NotebookValidationJobStatus};
+use crate::identity::identity;
 
 /// A reconcile that failed: its error goes to the job's status (condition `Reconciled`, with the
 /// attempt count) and is retried with backoff; once the job is past `spec.timeout` the job fails
@@ -24,7 +25,7 @@ pub(super) async fn failed_reconcile(
     current: Option<&NotebookValidationJobStatus>,
     error: Error,
 ) -> Result<Action, Error> {
-    let key = namespace_name(&job.namespace().unwrap_or_default(), &job.name_any());
+    let key = identity(job);
     let attempts = ctx.backoff.lock().map_or(1, |map| {
         map.get(&key).copied().unwrap_or(0).saturating_add(1)
     });
@@ -88,11 +89,7 @@ pub(super) async fn timed_out(
     plan: &plan::Plan,
     update: &mut StatusUpdate,
 ) -> Result<Action, Error> {
-    ctx.claims.release_job(&format!(
-        "{}/{}",
-        job.namespace().unwrap_or_default(),
-        job.name_any()
-    ));
+    ctx.claims.release_job(&identity(job));
     // A build still running when the job's time is up is stopped too.
     if let ImageSource::Build { request, .. } = &plan.image
         && let Some(report) = &update.status.build_status

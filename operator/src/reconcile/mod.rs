@@ -46,6 +46,7 @@ use self::validation_pod::{PodPlan, PodSettings};
 use crate::catalog::Catalog;
 use crate::crd::{NotebookValidationJob, NotebookValidationJobStatus};
 use crate::health::Health;
+use crate::identity::identity;
 use crate::labels::FINALIZER;
 use crate::metrics::Metrics;
 
@@ -293,7 +294,7 @@ pub async fn reconcile(
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
     let namespace = job.namespace().unwrap_or_default();
-    let key = namespace_name(&namespace, &job.name_any());
+    let key = identity(job.as_ref());
     let api: Api<NotebookValidationJob> = Api::namespaced(ctx.client.clone(), &namespace);
     let builds = job.spec.build().is_some();
     let has_finalizer = job.finalizers().iter().any(|f| f == FINALIZER);
@@ -318,13 +319,9 @@ pub async fn reconcile(
     result
 }
 
-fn namespace_name(namespace: &str, name: &str) -> String {
-    format!("{namespace}/{name}")
-}
-
 /// Retries failed reconciles with exponential backoff: 2 s, 4 s, ... up to 5 minutes.
 pub fn error_policy(job: Arc<NotebookValidationJob>, error: &Error, ctx: Arc<Context>) -> Action {
-    let key = namespace_name(&job.namespace().unwrap_or_default(), &job.name_any());
+    let key = identity(job.as_ref());
     let (delay, attempts) = ctx.retry_backoff(key);
     // Never sleep past the job's deadline: the retry after it ends the job.
     let delay =

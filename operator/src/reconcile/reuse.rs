@@ -18,6 +18,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::crd::NotebookValidationJob;
+use crate::identity::identity;
 
 /// The operator's reuse settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +152,7 @@ pub fn find<'a>(
                 && fresh)
                 .then(|| {
                     let found = Found {
-                        job: format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any()),
+                        job: identity(job),
                         build: report.build_name.clone().unwrap_or_default(),
                         image: image.clone(),
                     };
@@ -216,11 +217,7 @@ pub fn running<'a>(
             settings.across_namespaces || other.namespace().as_deref() == Some(namespace)
         })
         .find_map(|other| {
-            let name = format!(
-                "{}/{}",
-                other.namespace().unwrap_or_default(),
-                other.name_any()
-            );
+            let name = identity(other);
             let report = other.status.as_ref()?.build_status.as_ref()?;
             let ended = other.status.as_ref().is_some_and(|s| s.is_terminal());
             (name != job
