@@ -80,6 +80,15 @@ impl ImageReference {
         }
     }
 
+    /// The registry host (`host[:port]`) the image is pulled from: the first path segment when
+    /// it names a host (it has a `.` or a `:`, or is `localhost`), else Docker Hub's.
+    pub fn registry(&self) -> &str {
+        match self.repository.split_once('/') {
+            Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
+            _ => "docker.io",
+        }
+    }
+
     /// The same image pinned to `digest`.
     #[must_use]
     pub fn with_digest(mut self, digest: impl Into<String>) -> Self {
@@ -218,6 +227,16 @@ impl LogTail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_registry_is_read_from_a_reference() {
+        let registry = |reference: &str| ImageReference::parse(reference).registry().to_owned();
+        assert_eq!(registry("quay.io/team/nb:1"), "quay.io");
+        assert_eq!(registry("10.213.0.1:5000/builds/nb"), "10.213.0.1:5000");
+        assert_eq!(registry("localhost/nb"), "localhost");
+        assert_eq!(registry("team/nb:1"), "docker.io");
+        assert_eq!(registry("python"), "docker.io");
+    }
 
     #[test]
     fn image_reference_keeps_registry_port_out_of_the_tag() {

@@ -2,7 +2,7 @@
 //! content: a push secret that does not exist, or one the registry refuses, says so in the job's
 //! status instead of a `BuildFailed` with a log to read.
 
-use buildstrategy_api::BuildRequest;
+use buildstrategy_api::{BuildRequest, ImageReference};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 
@@ -19,15 +19,6 @@ const REFUSALS: [&str; 4] = [
     "no basic auth credentials",
 ];
 
-/// The registry of an image reference: its first path segment when that names a host (a `.` or
-/// a `:` in it, or `localhost`), else Docker Hub's.
-fn registry_of(reference: &str) -> &str {
-    match reference.split_once('/') {
-        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
-        _ => "docker.io",
-    }
-}
-
 /// The reason and message for a failed build whose log shows a registry of the build (the
 /// output's or the base image's) refusing its login; `None` when no log line says so. A line
 /// must name that registry, so that a package index asking pip for a password is not taken for
@@ -36,7 +27,7 @@ pub fn refused(logs_tail: &str, request: &BuildRequest) -> Option<(Reason, Strin
     let registries: Vec<String> = [request.output_image.as_deref(), Some(&request.base_image)]
         .into_iter()
         .flatten()
-        .map(|image| registry_of(image).to_lowercase())
+        .map(|image| ImageReference::parse(image).registry().to_lowercase())
         .collect();
     let said = logs_tail.lines().find_map(|line| {
         let line = line.to_lowercase();
@@ -136,14 +127,5 @@ mod tests {
         let index =
             "ERROR: HTTP error 401 while getting https://pypi.internal/simple/acme/ (Unauthorized)";
         assert_eq!(refused(index, &request(Some("push"))), None);
-    }
-
-    #[test]
-    fn a_registry_is_read_from_a_reference() {
-        assert_eq!(registry_of("quay.io/team/nb:1"), "quay.io");
-        assert_eq!(registry_of("10.213.0.1:5000/builds/nb"), "10.213.0.1:5000");
-        assert_eq!(registry_of("localhost/nb"), "localhost");
-        assert_eq!(registry_of("team/nb:1"), "docker.io");
-        assert_eq!(registry_of("python"), "docker.io");
     }
 }
