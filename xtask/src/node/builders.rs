@@ -1,9 +1,11 @@
-//! The pod builders that are Go programs (the Kaniko executor), built by [`crate::gotools`] and
-//! packed into an image without a container engine, laid out as its upstream image lays it out.
+//! The node's builder images that are made from programs built here rather than from Debian's
+//! packages: the Kaniko executor and s2i (built by [`crate::gotools`]), and the S2I Python
+//! builder image. Each is packed without a container engine, as one layer over an empty image
+//! or over another image of the layout.
 
 use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::fs::{PermissionsExt as _, chown};
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -15,8 +17,14 @@ use crate::gotools::GoTool;
 pub(crate) const KANIKO_MODULE: &str = "github.com/chainguard-dev/kaniko";
 /// Its version; `xtask/gotools/kaniko/go.mod` requires exactly this one.
 pub(crate) const KANIKO_VERSION: &str = "v1.25.3";
+/// The library OpenShift's builder turns source into images with, and its CLI.
+pub(crate) const S2I_MODULE: &str = "github.com/openshift/source-to-image";
+/// Its version; `xtask/gotools/s2i/go.mod` requires exactly this one.
+pub(crate) const S2I_VERSION: &str = "v1.5.0";
 /// Bumped whenever the image layouts below change in a way the hashed inputs do not show.
-const RECIPE: &str = "builders-1";
+const RECIPE: &str = "builders-2";
+/// The user S2I builder images run `assemble` as, and the one s2i's Dockerfile names.
+const S2I_USER: u32 = 1001;
 
 fn kaniko_tool() -> GoTool {
     GoTool {
@@ -27,6 +35,70 @@ fn kaniko_tool() -> GoTool {
         binary: "executor",
         ldflags: format!("-s -w -X {KANIKO_MODULE}/pkg/version.version={KANIKO_VERSION}"),
     }
+}
+
+fn s2i_tool() -> GoTool {
+    GoTool {
+        wrapper: "s2i",
+        module: S2I_MODULE,
+        version: S2I_VERSION,
+        package: "github.com/openshift/source-to-image/cmd/s2i",
+        binary: "s2i",
+        ldflags: format!("-s -w -X {S2I_MODULE}/pkg/version.versionFromGit={S2I_VERSION}"),
+    }
+}
+
+/// Makes `tag` from one layer, the content of `staging`, over `from` (an empty image when
+/// None), then sets `config` (umoci `--config.*` arguments) and removes `staging`. A tag left
+/// half-made by a failure is removed, so that the next run makes it again.
+fn layered(
+    layout: &Path,
+    from: Option<&str>,
+    tag: &str,
+    staging: &Path,
+    config: &[&str],
+) -> anyhow::Result<()> {
+    let image = image_arg(layout, tag);
+    // The layer's root stands for the image's `/`.
+    fs::set_permissions(staging, fs::Permissions::from_mode(0o755))?;
+    let insert = [staging.as_os_str(), OsStr::new("/")];
+    let made = match from {
+        None => umoci(&["new", "--image"], &[&image])
+            .and_then(|()| umoci(&["insert", "--image"], &[&image, insert[0], insert[1]])),
+        // The new tag appears only once the layer is in.
+        Some(base) => umoci(
+            &["insert", "--tag", tag, "--image"],
+            &[&image_arg(layout, base), insert[0], insert[1]],
+        ),
+    }
+    .and_then(|()| {
+        if config.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec!["config"];
+        args.extend_from_slice(config);
+        args.push("--image");
+        umoci(&args, &[&image])
+    });
+    if made.is_err() {
+        let _ = umoci(&["rm", "--image"], &[&image]);
+    }
+    made?;
+    fs::remove_dir_all(staging).with_context(|| format!("removing {}", staging.display()))
+}
+
+/// Creates `relative` below `staging`, each directory made here `0755` whatever the umask, as
+/// the image's own directories are.
+fn image_dirs(staging: &Path, relative: &str) -> anyhow::Result<std::path::PathBuf> {
+    let mut dir = staging.to_path_buf();
+    for part in relative.split('/').filter(|p| !p.is_empty()) {
+        dir.push(part);
+        if !dir.is_dir() {
+            fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))?;
+        }
+    }
+    Ok(dir)
 }
 
 /// The Kaniko executor's image, made when the layout lacks it; returns its key. It holds only
@@ -59,15 +131,12 @@ pub(super) fn kaniko(
     fs::write(staging.join("etc/nsswitch.conf"), "hosts: files dns\n")?;
     // Writable by any user, as upstream's, for builds that do not run as root.
     fs::set_permissions(&kaniko, fs::Permissions::from_mode(0o777))?;
-    let image = image_arg(layout, &tag);
-    umoci(&["new", "--image"], &[&image])?;
-    umoci(
-        &["insert", "--image"],
-        &[&image, staging.as_os_str(), OsStr::new("/")],
-    )?;
-    umoci(
+    layered(
+        layout,
+        None,
+        &tag,
+        &staging,
         &[
-            "config",
             "--config.user",
             "0:0",
             "--config.entrypoint",
@@ -84,10 +153,115 @@ pub(super) fn kaniko(
             "SSL_CERT_DIR=/kaniko/ssl/certs",
             "--config.env",
             "DOCKER_CONFIG=/kaniko/.docker/",
-            "--image",
         ],
-        &[&image],
     )?;
-    fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    Ok(key)
+}
+
+/// The OpenShift build executor's builder image: the Buildah image (`buildah`, a tag of the
+/// layout) with `s2i` in `/usr/local/bin`, as OpenShift's builder image carries both Buildah
+/// and the s2i library. Returns its key.
+pub(super) fn openshift_builder(
+    root: &Path,
+    cache: &Path,
+    layout: &Path,
+    has: impl Fn(&str) -> bool,
+    buildah: &str,
+) -> anyhow::Result<String> {
+    let s2i = crate::gotools::build(root, &s2i_tool())?;
+    let key = hash(&[RECIPE.as_bytes(), buildah.as_bytes(), &read(&s2i)?]);
+    let tag = format!("openshift-builder-{key}");
+    if has(&tag) {
+        return Ok(key);
+    }
+    let staging = fresh_dir(cache, "openshift-builder-layer")?;
+    let bin = image_dirs(&staging, "usr/local/bin")?;
+    fs::copy(&s2i, bin.join("s2i")).context("copying s2i")?;
+    layered(layout, Some(buildah), &tag, &staging, &[])?;
+    Ok(key)
+}
+
+/// What an S2I builder image's `assemble` does, as the S2I Python builder does it: the source
+/// (which s2i's Dockerfile copies to `/tmp/src`) goes to the working directory, and
+/// `requirements.txt` at its root is installed.
+const ASSEMBLE: &str = r#"#!/bin/sh
+set -eu
+echo "---> Installing application source ..."
+cp -Rf /tmp/src/. ./
+rm -rf /tmp/src
+if [ -f requirements.txt ]; then
+  echo "---> Installing dependencies ..."
+  python3 -m pip install --no-cache-dir --disable-pip-version-check -r requirements.txt
+fi
+"#;
+const RUN: &str = r#"#!/bin/sh
+exec python3 "${APP_FILE:-app.py}"
+"#;
+const USAGE: &str = r#"#!/bin/sh
+echo "An S2I Python builder: installs requirements.txt from the source's root; runs \$APP_FILE (app.py)."
+"#;
+/// Where S2I builder images keep their scripts, and the label that says so.
+const SCRIPTS_DIR: &str = "usr/libexec/s2i";
+/// The S2I Python builder's working directory, where `assemble` puts the source.
+const APP_ROOT: &str = "/opt/app-root/src";
+
+/// An S2I Python builder image on the notebook image (tag `notebook`): it follows the
+/// contract of the S2I Python builder (scripts in `/usr/libexec/s2i` named by the
+/// `io.openshift.s2i.scripts-url` label, `assemble` installing `requirements.txt` from the
+/// source's root into the image's Python environment, UID 1001 in group 0). Returns its key.
+pub(super) fn s2i_python(
+    cache: &Path,
+    layout: &Path,
+    has: impl Fn(&str) -> bool,
+    notebook: &str,
+) -> anyhow::Result<String> {
+    let key = hash(&[
+        RECIPE.as_bytes(),
+        notebook.as_bytes(),
+        ASSEMBLE.as_bytes(),
+        RUN.as_bytes(),
+        USAGE.as_bytes(),
+    ]);
+    let tag = format!("s2i-python-{key}");
+    if has(&tag) {
+        return Ok(key);
+    }
+    let staging = fresh_dir(cache, "s2i-python-layer")?;
+    let scripts = image_dirs(&staging, SCRIPTS_DIR)?;
+    for (name, text) in [("assemble", ASSEMBLE), ("run", RUN), ("usage", USAGE)] {
+        let path = scripts.join(name);
+        fs::write(&path, text)?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
+    }
+    // The layer's directories land as they are here: the app root belongs to the builder's
+    // user and group 0 may write it, as on OpenShift.
+    let app_root = image_dirs(&staging, APP_ROOT)?;
+    for dir in [
+        app_root.parent().context("the app root has a parent")?,
+        &app_root,
+    ] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o775))?;
+        chown(dir, Some(S2I_USER), Some(0)).context("chown of the app root")?;
+    }
+    let user = format!("{S2I_USER}:0");
+    let scripts_url = format!("io.openshift.s2i.scripts-url=image:///{SCRIPTS_DIR}");
+    layered(
+        layout,
+        Some(notebook),
+        &tag,
+        &staging,
+        &[
+            "--config.user",
+            &user,
+            "--config.workingdir",
+            APP_ROOT,
+            "--config.env",
+            &format!("HOME={APP_ROOT}"),
+            "--config.label",
+            &scripts_url,
+            "--config.label",
+            "io.k8s.description=S2I Python builder of the local node",
+        ],
+    )?;
     Ok(key)
 }

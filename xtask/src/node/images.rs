@@ -13,6 +13,8 @@
 //! | operator | Debian + `nbv-operator` and the `nbv` runner (static), git, sh, cp; USER 65532:0 |
 //! | buildah | Debian + its `buildah` and `podman` packages, for pod builders' build pods; USER root |
 //! | kaniko | `/kaniko`: the executor built from its module, the CA bundle with the node's CA (builders.rs) |
+//! | openshift-builder | the buildah image plus `s2i` built from its module (builders.rs) |
+//! | s2i-python | the notebook image plus an S2I Python builder's scripts, USER 1001:0 (builders.rs) |
 //!
 //! The operator image shares the notebook image's Debian layer, which holds Python too: one
 //! layer on the node instead of two. Python plays no part in the operator image.
@@ -157,6 +159,9 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
     }
 
     let kaniko_key = super::builders::kaniko(root, &cache, &layout, has, &trusted)?;
+    let openshift_builder_key =
+        super::builders::openshift_builder(root, &cache, &layout, has, &buildah_tag)?;
+    let s2i_python_key = super::builders::s2i_python(&cache, &layout, has, &notebook_tag)?;
 
     let binaries = operator_binaries(root)?;
     let mut inputs = vec![base_key.clone().into_bytes(), trusted.clone()];
@@ -184,6 +189,8 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
         notebook_named_user: export(&cache, &layout, USER_VARIANTS[1].0, &notebook_key)?,
         buildah: export(&cache, &layout, "buildah", &buildah_key)?,
         kaniko: export(&cache, &layout, "kaniko", &kaniko_key)?,
+        openshift_builder: export(&cache, &layout, "openshift-builder", &openshift_builder_key)?,
+        s2i_python: export(&cache, &layout, "s2i-python", &s2i_python_key)?,
     };
     remove_stale_archives(&cache, &images)?;
     // Tags of earlier inputs go, and the blobs only they used.
@@ -193,6 +200,8 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
         &pause_tag,
         &buildah_tag,
         &format!("kaniko-{kaniko_key}"),
+        &format!("openshift-builder-{openshift_builder_key}"),
+        &format!("s2i-python-{s2i_python_key}"),
         &operator_tag,
         &format!("{}-{notebook_key}", USER_VARIANTS[0].0),
         &format!("{}-{notebook_key}", USER_VARIANTS[1].0),

@@ -1,6 +1,6 @@
 //! `cargo xtask node deps|images`: what the local node needs on this machine.
 
-mod builders;
+pub(crate) mod builders;
 mod deps;
 mod images;
 

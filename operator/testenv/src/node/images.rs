@@ -39,6 +39,12 @@ pub struct NodeImages {
     /// The Kaniko executor built from its module, the Kaniko strategy's builder; it trusts the
     /// node's CA.
     pub kaniko: NodeImage,
+    /// The OpenShift build executor's builder: the Buildah image with `s2i` built from its
+    /// module.
+    pub openshift_builder: NodeImage,
+    /// An S2I Python builder image on the notebook image: its scripts follow the S2I Python
+    /// builder's contract (`assemble` installs `requirements.txt` from the source's root).
+    pub s2i_python: NodeImage,
 }
 
 impl NodeImages {
@@ -80,7 +86,7 @@ impl NodeImages {
     }
 
     /// Every image.
-    pub fn all(&self) -> [&NodeImage; 7] {
+    pub fn all(&self) -> [&NodeImage; 9] {
         [
             &self.pause,
             &self.notebook,
@@ -89,6 +95,8 @@ impl NodeImages {
             &self.notebook_named_user,
             &self.buildah,
             &self.kaniko,
+            &self.openshift_builder,
+            &self.s2i_python,
         ]
     }
 }
