@@ -11,9 +11,12 @@
 //! ```
 //!
 //! What is real: storage, admission (PodSecurity included), RBAC, CRD validation (OpenAPI and
-//! CEL), service-account tokens, owner-reference garbage collection and namespace deletion. What is
-//! not there: a scheduler, kubelets (Pods never run) and any aggregated API; OpenShift, Tekton and
-//! Shipwright resources are stand-in CRDs from [`crds`].
+//! CEL), service-account tokens, owner-reference garbage collection and namespace deletion. With
+//! a node ([`TestEnv::on_node`], [`node`]) there is a scheduler, a kubelet, containerd and a
+//! registry too, and pods really run; without one, Pods are stored and never run. There is no
+//! aggregated API: OpenShift, Tekton and Shipwright resources are stand-in CRDs from [`crds`],
+//! and [`openshift`] executes the OpenShift Builds on the node as OpenShift's build controller
+//! would.
 //!
 //! Every server runs under `nbv-supervise`, which stops it when the test process closes a pipe;
 //! the kernel closes it when the process ends for any reason, so nothing is left running and the
@@ -23,6 +26,7 @@ mod binaries;
 mod controlplane;
 pub mod crds;
 pub mod node;
+pub mod openshift;
 mod pki;
 mod process;
 mod shared;
