@@ -4,9 +4,11 @@
 //! deterministic name, so that starting it again (after an operator restart, on every reconcile)
 //! finds the same build instead of a second one. Two build types:
 //! - **Source**, from an S2I builder image named in `strategyConfig.builderImage`: the builder
-//!   installs `requirements.txt` itself;
+//!   installs `requirements.txt` from the root of the source it is given, so a requirements file
+//!   in a sub-directory makes that directory the build's `contextDir`;
 //! - **Docker**, otherwise: a Dockerfile (the job's own, or one generated from the base image and
-//!   requirements) given inline.
+//!   requirements) given inline, with the git repository as its context, or with no source at
+//!   all for a package list (OpenShift's `Dockerfile` source type).
 //!
 //! The image goes to the ImageStream tag `<build>:latest` unless the job names `outputImage`;
 //! the digest comes from the Build, or else from the ImageStream tag.
@@ -45,7 +47,14 @@ pub struct S2iConfig {
     /// Pulls the builder or base image even when the node has it; off by default.
     #[serde(default)]
     pub force_pull: bool,
+    /// The base image of a Docker build, as ADR-025 writes it: the same as
+    /// `buildConfig.baseImage`, which it replaces when that is not set.
+    pub base_image: Option<String>,
 }
+
+/// The only requirements file an S2I Python builder installs: `requirements.txt` at the root of
+/// the source it is given.
+pub const S2I_REQUIREMENTS: &str = "requirements.txt";
 
 /// The Source-to-Image strategy.
 #[derive(Debug, Default, Clone, Copy)]
@@ -53,41 +62,55 @@ pub struct SourceToImage;
 
 impl SourceToImage {
     fn build_spec(request: &BuildRequest) -> Result<Value, StrategyError> {
-        let mut git_source = json!({ "uri": request.source.url });
-        if let Some(git_ref) = &request.source.git_ref {
-            git_source["ref"] = json!(git_ref);
-        }
-        let mut source = json!({ "type": "Git", "git": git_source });
-        if let Some(dir) = &request.source.context_dir {
-            source["contextDir"] = json!(dir);
-        }
-        if let Some(secret) = &request.source.credentials_secret {
-            source["sourceSecret"] = json!({ "name": secret });
-        }
         let config: S2iConfig = request.config(NAME)?;
-        let strategy = match &config.builder_image {
-            Some(builder) => {
-                let mut env = Vec::new();
-                if let Requirements::File(path) = &request.requirements {
-                    // The Python S2I builder reads this variable to find the requirements.
-                    env.push(json!({ "name": "PIP_REQUIREMENTS_FILE", "value": path }));
+        let mut source = match request.context {
+            BuildContext::Git => {
+                let mut git_source = json!({ "uri": request.source.url });
+                if let Some(git_ref) = &request.source.git_ref {
+                    git_source["ref"] = json!(git_ref);
                 }
-                json!({ "type": "Source", "sourceStrategy": {
-                    "from": { "kind": "DockerImage", "name": builder },
-                    "env": env,
-                    "incremental": config.incremental,
-                    "forcePull": config.force_pull,
-                }})
+                let mut source = json!({ "type": "Git", "git": git_source });
+                if let Some(dir) = source_context_dir(request, &config)? {
+                    source["contextDir"] = json!(dir);
+                }
+                if let Some(secret) = &request.source.credentials_secret {
+                    source["sourceSecret"] = json!({ "name": secret });
+                }
+                source
             }
+            // OpenShift builds a Dockerfile source with no repository at all.
+            _ => json!({ "type": "Dockerfile" }),
+        };
+        let mut strategy = match &config.builder_image {
+            Some(builder) => json!({ "type": "Source", "sourceStrategy": {
+                "from": { "kind": "DockerImage", "name": builder },
+                "incremental": config.incremental,
+                "forcePull": config.force_pull,
+            }}),
             None => {
-                source["dockerfile"] =
-                    json!(buildstrategy_api::dockerfile::for_request(NAME, request)?);
+                let base = base_image(request, &config)?;
+                let mut with_base = request.clone();
+                with_base.base_image = base.to_owned();
+                source["dockerfile"] = json!(buildstrategy_api::dockerfile::for_request(
+                    NAME, &with_base
+                )?);
                 json!({ "type": "Docker", "dockerStrategy": {
-                    "from": { "kind": "DockerImage", "name": request.base_image },
+                    "from": { "kind": "DockerImage", "name": base },
                     "forcePull": config.force_pull,
                 }})
             }
         };
+        // The push secret's login serves the pull of a base or builder image on the same
+        // registry. Elsewhere the builder's own account pulls: a pullSecret would replace it.
+        let (key, pulled) = match &config.builder_image {
+            Some(builder) => ("sourceStrategy", builder.as_str()),
+            None => ("dockerStrategy", base_image(request, &config)?),
+        };
+        if let (Some(secret), Some(output)) = (&request.push_secret, &request.output_image)
+            && ImageReference::parse(output).registry() == ImageReference::parse(pulled).registry()
+        {
+            strategy[key]["pullSecret"] = json!({ "name": secret });
+        }
         let mut output = match &request.output_image {
             Some(image) => json!({ "to": { "kind": "DockerImage", "name": image } }),
             None => {
@@ -110,6 +133,64 @@ impl SourceToImage {
     }
 }
 
+/// The source directory a Source build hands its builder: the job's context directory, or
+/// the directory of its requirements file, which the builder installs only from its root.
+fn source_context_dir(
+    request: &BuildRequest,
+    config: &S2iConfig,
+) -> Result<Option<String>, StrategyError> {
+    let context = request
+        .source
+        .context_dir
+        .as_deref()
+        .map(|d| d.trim_matches('/'))
+        .filter(|d| !d.is_empty());
+    let (Some(_), Requirements::File(path)) = (&config.builder_image, &request.requirements) else {
+        return Ok(context.map(str::to_owned));
+    };
+    let (dir, file) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+    if file != S2I_REQUIREMENTS {
+        return Err(StrategyError::invalid_config(
+            NAME,
+            "buildConfig.requirementsFile",
+            format!(
+                "an S2I builder installs only a file named {S2I_REQUIREMENTS} at the root of its source, not '{file}': rename the file, or remove strategyConfig.builderImage for a Docker build that installs any file"
+            ),
+        ));
+    }
+    let joined: Vec<&str> = context
+        .into_iter()
+        .chain(Some(dir).filter(|d| !d.is_empty()))
+        .collect();
+    Ok((!joined.is_empty()).then(|| joined.join("/")))
+}
+
+/// The Docker build's base: `strategyConfig.baseImage` or `buildConfig.baseImage`, which must
+/// agree when both are set (the latter may be the same image pinned to its digest, which is
+/// then used).
+fn base_image<'a>(
+    request: &'a BuildRequest,
+    config: &'a S2iConfig,
+) -> Result<&'a str, StrategyError> {
+    let unpinned = request
+        .base_image
+        .split_once('@')
+        .map_or(request.base_image.as_str(), |(image, _)| image);
+    match config.base_image.as_deref() {
+        None => Ok(&request.base_image),
+        Some(own) if unpinned == own => Ok(&request.base_image),
+        Some(own) if request.base_image == BuildRequest::DEFAULT_BASE_IMAGE => Ok(own),
+        Some(own) => Err(StrategyError::invalid_config(
+            NAME,
+            "strategyConfig.baseImage",
+            format!(
+                "'{own}' differs from buildConfig.baseImage '{}': set one of them",
+                request.base_image
+            ),
+        )),
+    }
+}
+
 #[async_trait]
 impl BuildStrategy for SourceToImage {
     fn info(&self) -> StrategyInfo {
@@ -123,28 +204,59 @@ impl BuildStrategy for SourceToImage {
 
     fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
         let config: S2iConfig = request.config(NAME)?;
-        git::validate_source(NAME, &request.source)?;
-        // The Source path hands it to the builder as an environment variable: a path that
-        // leaves the repository must stop here, as the Docker path's COPY does.
+        if request.context == BuildContext::Git {
+            git::validate_source(NAME, &request.source)?;
+        } else if config.builder_image.is_some() {
+            return Err(StrategyError::invalid_config(
+                NAME,
+                "strategyConfig.builderImage",
+                "a Source build needs a git source; a package list is built by a Docker build: remove builderImage",
+            ));
+        }
+        // The Source path turns it into the build's contextDir: a path that leaves the
+        // repository must stop here, as the Docker path's COPY does.
         if let Requirements::File(path) = &request.requirements {
             git::validate_relative_path(path).map_err(|r| {
                 StrategyError::invalid_config(NAME, "buildConfig.requirementsFile", r)
             })?;
         }
-        if config.builder_image.is_some()
-            && matches!(request.requirements, Requirements::FromImports(_))
-        {
-            return Err(StrategyError::invalid_config(
-                NAME,
-                "buildConfig.fallbackStrategy",
-                "requirements generated from the notebook's imports need a Docker build; remove strategyConfig.builderImage, or name a requirementsFile",
-            ));
+        if config.builder_image.is_some() {
+            match request.requirements {
+                Requirements::FromImports(_) => {
+                    return Err(StrategyError::invalid_config(
+                        NAME,
+                        "buildConfig.fallbackStrategy",
+                        "requirements generated from the notebook's imports need a Docker build; remove strategyConfig.builderImage, or name a requirementsFile",
+                    ));
+                }
+                Requirements::Packages(_) => {
+                    return Err(StrategyError::invalid_config(
+                        NAME,
+                        "buildConfig.packages",
+                        "an S2I builder installs requirements.txt from the repository, not a package list: remove strategyConfig.builderImage for a Docker build that installs the packages",
+                    ));
+                }
+                _ => {}
+            }
         }
         if let Some(builder) = &config.builder_image {
             check_image_reference(builder).map_err(|r| {
                 StrategyError::invalid_config(NAME, "strategyConfig.builderImage", r)
             })?;
+            if config.base_image.is_some() {
+                return Err(StrategyError::invalid_config(
+                    NAME,
+                    "strategyConfig.baseImage",
+                    "a Source build starts from builderImage: set baseImage or builderImage, not both",
+                ));
+            }
         }
+        if let Some(base) = &config.base_image {
+            check_image_reference(base)
+                .map_err(|r| StrategyError::invalid_config(NAME, "strategyConfig.baseImage", r))?;
+        }
+        source_context_dir(request, &config)?;
+        base_image(request, &config)?;
         if let Some(image) = &request.output_image {
             check_image_reference(image)
                 .map_err(|r| StrategyError::invalid_config(NAME, "buildConfig.outputImage", r))?;
@@ -163,6 +275,7 @@ impl BuildStrategy for SourceToImage {
         declared.context_dir = Support::Yes;
         declared.requirements_file = Support::Yes;
         declared.package_list = Support::Yes;
+        declared.empty_context = Support::Partly("Docker builds, not with builderImage");
         declared.requirements_from_imports =
             Support::Partly("Docker builds, not with builderImage");
         declared.own_dockerfile = Support::Yes;

@@ -160,3 +160,97 @@ fn requirements_from_imports_need_a_docker_build() {
         .to_string();
     assert!(message.contains("builderImage"), "{message}");
 }
+
+#[test]
+fn a_source_build_takes_a_requirements_file_from_its_directory() {
+    let builder = json!({ "builderImage": "registry.access.redhat.com/ubi9/python-311:latest" });
+    let nested = testkit::sample_request()
+        .with_requirements(Requirements::File("env/ci/requirements.txt".into()))
+        .with_strategy_config(builder.clone());
+    let rendered = SourceToImage.render(&nested).expect("renders");
+    let spec = &rendered.primary().object.data["spec"];
+    // The builder installs requirements.txt from the root of what it is given: the file's
+    // directory, below the job's context directory.
+    assert_eq!(spec["source"]["contextDir"], "churn/env/ci");
+    assert!(
+        !spec.to_string().contains("PIP_REQUIREMENTS_FILE"),
+        "{spec}"
+    );
+
+    let renamed = testkit::sample_request()
+        .with_requirements(Requirements::File("env/dev-requirements.txt".into()))
+        .with_strategy_config(builder);
+    let message = SourceToImage
+        .validate_config(&renamed)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        message.contains("buildConfig.requirementsFile")
+            && message.contains("dev-requirements.txt"),
+        "{message}"
+    );
+}
+
+#[test]
+fn takes_the_base_image_from_strategy_config_as_adr_025_writes_it() {
+    let own = "registry.example/team/base:1";
+    let mut request = testkit::sample_request().with_strategy_config(json!({ "baseImage": own }));
+    request.base_image = buildstrategy_api::BuildRequest::DEFAULT_BASE_IMAGE.into();
+    let rendered = SourceToImage.render(&request).expect("renders");
+    let spec = &rendered.primary().object.data["spec"];
+    assert_eq!(spec["strategy"]["dockerStrategy"]["from"]["name"], own);
+    let dockerfile = spec["source"]["dockerfile"].as_str().expect("inline");
+    assert!(dockerfile.contains(&format!("FROM {own}")), "{dockerfile}");
+
+    request.base_image = "registry.example/other:2".into();
+    let message = SourceToImage
+        .validate_config(&request)
+        .expect_err("two bases")
+        .to_string();
+    assert!(message.contains("strategyConfig.baseImage"), "{message}");
+}
+
+#[test]
+fn builds_a_package_list_from_an_inline_dockerfile_without_a_repository() {
+    let request = testkit::sample_request()
+        .without_source()
+        .with_requirements(Requirements::Packages(vec!["pandas==2.2.3".into()]));
+    let rendered = SourceToImage.render(&request).expect("renders");
+    let source = &rendered.primary().object.data["spec"]["source"];
+    assert_eq!(source["type"], "Dockerfile");
+    assert!(source.get("git").is_none(), "{source}");
+    assert!(
+        source["dockerfile"]
+            .as_str()
+            .unwrap()
+            .contains("pandas==2.2.3")
+    );
+
+    let source_build = request.with_strategy_config(
+        json!({ "builderImage": "registry.access.redhat.com/ubi9/python-311:latest" }),
+    );
+    let message = SourceToImage
+        .validate_config(&source_build)
+        .expect_err("a Source build needs git")
+        .to_string();
+    assert!(message.contains("strategyConfig.builderImage"), "{message}");
+}
+
+#[test]
+fn the_push_secret_pulls_only_from_its_own_registry() {
+    let pull_secret = |base: &str| {
+        let request = testkit::sample_request().with_base_image(base);
+        let rendered = SourceToImage.render(&request).expect("renders");
+        rendered.primary().object.data["spec"]["strategy"]["dockerStrategy"]["pullSecret"].clone()
+    };
+    // The output goes to registry.example.com with registry-push.
+    assert_eq!(
+        pull_secret("registry.example.com/team-a/base:1"),
+        json!({ "name": "registry-push" })
+    );
+    // Elsewhere the builder's own account pulls, as OpenShift does without a pullSecret.
+    assert_eq!(
+        pull_secret("quay.io/jupyter/minimal-notebook:latest"),
+        Value::Null
+    );
+}
