@@ -15,7 +15,7 @@ use nbv_report::CellStatus;
 use nbv_testenv::node::{REGISTRY, Repo};
 use nbv_testenv::{Lifetime, NodeImages, NodeServer};
 use notebook_validator_operator::crd::Phase;
-use support::node::{job, logs, notebook, phase, verdict_within, write_wheel};
+use support::node::{job, logs, notebook, package_repo, phase, verdict_within, write_wheel};
 use support::{Harness, condition};
 
 /// Builds pull, install and push for real: minutes, not seconds.
@@ -38,20 +38,8 @@ fn served() -> &'static Served {
         let dir = std::env::temp_dir().join(format!("nbv-node-builds-{}", std::process::id()));
         let server = NodeServer::start(&dir, Lifetime::Owned).expect("node server");
         write_wheel(&server.files_dir().join("wheels"));
-        // pip reads its index options from the requirements file: the build has no other input.
-        let index = format!("--no-index\n--find-links {}wheels/\n", server.files_url());
-        let uses = notebook(&["import nbvdemo\nprint(nbvdemo.VALUE)"]);
         let repo = |name: &str, requirement: &str| {
-            let requirements = format!("{index}{requirement}\n");
-            server
-                .repo(
-                    name,
-                    &[
-                        ("uses-package.ipynb", uses.as_slice()),
-                        ("requirements.txt", requirements.as_bytes()),
-                    ],
-                )
-                .expect("repository")
+            package_repo(&server, name, "requirements.txt", requirement)
         };
         let pip_line = format!(
             "%pip install --no-index --find-links {}wheels/ nbvdemo==1.0\nimport nbvdemo\nprint(nbvdemo.VALUE)",

@@ -55,6 +55,32 @@ with zipfile.ZipFile(sys.argv[1] + "/nbvdemo-1.0-py3-none-any.whl", "w") as z:
     assert!(status.success(), "writing the wheel failed");
 }
 
+/// A repository on `server` (which serves the [`write_wheel`] wheel under `wheels/`) with
+/// `uses-package.ipynb`, a notebook importing `nbvdemo`, and at `path` a requirements file
+/// naming `requirement` from that wheel: pip reads its index options from the file, so a build
+/// has no other input.
+pub fn package_repo(
+    server: &nbv_testenv::NodeServer,
+    name: &str,
+    path: &str,
+    requirement: &str,
+) -> Repo {
+    let requirements = format!(
+        "--no-index\n--find-links {}wheels/\n{requirement}\n",
+        server.files_url()
+    );
+    let uses = notebook(&["import nbvdemo\nprint(nbvdemo.VALUE)"]);
+    server
+        .repo(
+            name,
+            &[
+                ("uses-package.ipynb", uses.as_slice()),
+                (path, requirements.as_bytes()),
+            ],
+        )
+        .expect("repository")
+}
+
 /// A job validating `path` from `repo`, with more of the spec (YAML indented 2) after it.
 pub fn job(name: &str, repo: &Repo, path: &str, more: &str) -> String {
     format!(
