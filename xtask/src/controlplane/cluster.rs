@@ -134,21 +134,16 @@ pub(super) fn up(stand_ins: bool, node: bool) -> anyhow::Result<()> {
             let registry = cp.node_registry().context("a node without its registry")?;
             // Created readable by its owner only: it holds the registry's password.
             let registry_secret = dir.join("registry-secret.yaml");
-            fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&registry_secret)
-                .and_then(|mut file| {
-                    file.write_all(
-                        registry
-                            .credentials()
-                            .secret_manifest(REGISTRY_SECRET)
-                            .as_bytes(),
-                    )
-                })
-                .with_context(|| format!("writing {}", registry_secret.display()))?;
+            write_private(
+                &registry_secret,
+                registry
+                    .credentials()
+                    .secret_manifest(REGISTRY_SECRET)
+                    .as_bytes(),
+            )?;
+            if stand_ins {
+                processes.push(start_build_executor(&dir, cp.kubeconfig_path(), registry)?);
+            }
             Some(NodeState {
                 images: images.clone(),
                 examples_repo: repo.url,
@@ -195,10 +190,20 @@ pub(super) fn up(stand_ins: bool, node: bool) -> anyhow::Result<()> {
         println!("buildah image: {}", node.images.buildah.reference);
         println!("kaniko image: {}", node.images.kaniko.reference);
         println!(
+            "S2I Python builder image: {}",
+            node.images.s2i_python.reference
+        );
+        println!(
             "image registry: {} (builds push here); base image for builds: {}",
             nbv_testenv::node::REGISTRY,
             node.base_image
         );
+        if stand_ins {
+            println!(
+                "OpenShift builds: executed on the node (Buildah, and s2i {} for Source builds); ImageStreamTag outputs go to the node's registry",
+                crate::node::builders::S2I_VERSION
+            );
+        }
         if let Some(login) = &login {
             println!(
                 "registry login: {} / {} (pushes and pulls need it)",
@@ -212,6 +217,67 @@ pub(super) fn up(stand_ins: bool, node: bool) -> anyhow::Result<()> {
     }
     print_usage(&state);
     Ok(())
+}
+
+/// Starts the executor of OpenShift Builds in a process of its own: with the stand-in APIs and
+/// a node, the S2I strategy's builds really run.
+fn start_build_executor(
+    dir: &Path,
+    kubeconfig: &Path,
+    registry: &nbv_testenv::node::NodeRegistry,
+) -> anyhow::Result<ProcessInfo> {
+    // Readable by its owner only: it holds the registry's password.
+    let login = dir.join("registry-login.json");
+    write_private(
+        &login,
+        registry.credentials().docker_config_json().as_bytes(),
+    )?;
+    let run_dir = dir.join("openshift-builds");
+    fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let program = std::env::current_exe().context("locating cargo xtask's binary")?;
+    let args = vec![
+        "cluster".into(),
+        "build-executor".into(),
+        "--kubeconfig".into(),
+        kubeconfig.as_os_str().to_owned(),
+        "--registry-login".into(),
+        login.into_os_string(),
+    ];
+    Ok(nbv_testenv::openshift::spawn_detached(
+        &program, args, &run_dir,
+    )?)
+}
+
+/// `cluster build-executor`: runs until stopped.
+pub(super) fn build_executor(kubeconfig: &Path, registry_login: &Path) -> anyhow::Result<()> {
+    let images = nbv_testenv::NodeImages::load()?;
+    let login = fs::read_to_string(registry_login)
+        .with_context(|| format!("reading {}", registry_login.display()))?;
+    let config = nbv_testenv::openshift::ExecutorConfig {
+        images: nbv_testenv::openshift::ExecutorImages {
+            builder: images.openshift_builder.reference,
+            git: images.operator.reference,
+        },
+        registry: nbv_testenv::node::REGISTRY.to_owned(),
+        registry_login: Some(login),
+        namespace: None,
+    };
+    runtime()?.block_on(async {
+        let client = nbv_testenv::client_from(kubeconfig).await?;
+        nbv_testenv::openshift::run(client, config).await;
+        anyhow::Ok(())
+    })
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(contents))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// examples/notebooks, as (path, content), for the node's git server.

@@ -36,6 +36,16 @@ pub(crate) enum ClusterCommand {
         #[arg(long)]
         node: bool,
     },
+    /// Run the OpenShift build executor against the cluster (started by `up --node
+    /// --stand-ins`, which `down` stops).
+    #[command(hide = true)]
+    BuildExecutor {
+        #[arg(long)]
+        kubeconfig: PathBuf,
+        /// A file holding the node registry's login as a docker config JSON.
+        #[arg(long)]
+        registry_login: PathBuf,
+    },
     /// Stop it and remove its files.
     Down,
     /// Say whether it runs, and where its kubeconfig is.
@@ -66,6 +76,10 @@ pub(crate) fn binaries_dir() -> anyhow::Result<PathBuf> {
 pub(crate) fn run_cluster(cmd: ClusterCommand) -> anyhow::Result<()> {
     match cmd {
         ClusterCommand::Up { stand_ins, node } => cluster::up(stand_ins, node),
+        ClusterCommand::BuildExecutor {
+            kubeconfig,
+            registry_login,
+        } => cluster::build_executor(&kubeconfig, &registry_login),
         ClusterCommand::Down => cluster::down(),
         ClusterCommand::Status => cluster::status(),
     }
