@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::PostParams;
 use nbv_report::{CellStatus, StopReason, Stopped};
+use nbv_testenv::NodeServer;
 use nbv_testenv::node::{GIT_USER, Repo};
-use nbv_testenv::{Lifetime, NodeServer};
 use notebook_validator_operator::crd::Phase;
-use support::node::{example_notebooks, job, logs, notebook, phase, verdict, write_wheel};
+use support::node::{
+    example_notebooks, job, logs, node_server, notebook, phase, verdict, write_wheel,
+};
 use support::{Harness, condition};
 
 /// What the node's git and file server holds for these tests.
@@ -26,9 +28,7 @@ struct Served {
 fn served() -> &'static Served {
     static SERVED: OnceLock<Served> = OnceLock::new();
     SERVED.get_or_init(|| {
-        // Removed by the server's supervisor when this test binary ends.
-        let dir = std::env::temp_dir().join(format!("nbv-node-serve-{}", std::process::id()));
-        let server = NodeServer::start(&dir, Lifetime::Owned).expect("node server");
+        let server = node_server("node-serve");
         let mut files = example_notebooks();
         files.push((
             "slow.ipynb".into(),

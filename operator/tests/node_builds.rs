@@ -13,9 +13,11 @@ use std::time::Duration;
 
 use nbv_report::CellStatus;
 use nbv_testenv::node::{REGISTRY, Repo};
-use nbv_testenv::{Lifetime, NodeImages, NodeServer};
+use nbv_testenv::{NodeImages, NodeServer};
 use notebook_validator_operator::crd::Phase;
-use support::node::{job, logs, notebook, package_repo, phase, verdict_within, write_wheel};
+use support::node::{
+    job, logs, node_server, notebook, package_repo, phase, verdict_within, write_wheel,
+};
 use support::{Harness, condition};
 
 /// Builds pull, install and push for real: minutes, not seconds.
@@ -34,9 +36,7 @@ struct Served {
 fn served() -> &'static Served {
     static SERVED: OnceLock<Served> = OnceLock::new();
     SERVED.get_or_init(|| {
-        // Removed by the server's supervisor when this test binary ends.
-        let dir = std::env::temp_dir().join(format!("nbv-node-builds-{}", std::process::id()));
-        let server = NodeServer::start(&dir, Lifetime::Owned).expect("node server");
+        let server = node_server("node-builds");
         write_wheel(&server.files_dir().join("wheels"));
         let repo = |name: &str, requirement: &str| {
             package_repo(&server, name, "requirements.txt", requirement)

@@ -13,10 +13,10 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use nbv_testenv::node::{REGISTRY, Repo};
-use nbv_testenv::{Lifetime, NodeServer, TestEnv};
+use nbv_testenv::{NodeServer, TestEnv};
 use notebook_validator_operator::crd::Phase;
 use support::Harness;
-use support::node::{job, notebook, phase, verdict};
+use support::node::{job, node_server, notebook, phase, verdict};
 
 /// The release and namespace of docs/install.md's commands.
 const RELEASE: &str = "nbv";
@@ -146,8 +146,7 @@ async fn operator_pods(env: &TestEnv) -> Vec<Pod> {
 }
 
 fn serve_notebooks() -> (NodeServer, Repo) {
-    let dir = std::env::temp_dir().join(format!("nbv-node-deploy-{}", std::process::id()));
-    let server = NodeServer::start(&dir, Lifetime::Owned).expect("node server");
+    let server = node_server("node-deploy");
     let quick = notebook(&["print(6 * 7)"]);
     // Long enough that jobs are still running when the upgrade replaces the operator's pod.
     let slow = notebook(&["import time\ntime.sleep(8)", "print('done')"]);

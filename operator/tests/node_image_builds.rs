@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use nbv_testenv::NodeServer;
 use nbv_testenv::node::{REGISTRY, Repo};
-use nbv_testenv::{Lifetime, NodeServer};
 use notebook_validator_operator::image::crd::{ImagePhase, NotebookImage};
 use support::Harness;
-use support::node::{images, notebook, wait_image, write_wheel};
+use support::node::{images, node_server, notebook, wait_image, write_wheel};
 
 struct Served {
     server: NodeServer,
@@ -27,10 +27,7 @@ struct Served {
 fn served() -> &'static Served {
     static SERVED: OnceLock<Served> = OnceLock::new();
     SERVED.get_or_init(|| {
-        // Removed by the server's supervisor when this test binary ends.
-        let dir =
-            std::env::temp_dir().join(format!("nbv-node-image-builds-{}", std::process::id()));
-        let server = NodeServer::start(&dir, Lifetime::Owned).expect("node server");
+        let server = node_server("node-image-builds");
         write_wheel(&server.files_dir().join("wheels"));
         let requirements = format!(
             "--no-index\n--find-links {}wheels/\nnbvdemo==1.0\n",

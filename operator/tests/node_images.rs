@@ -10,12 +10,12 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use nbv_testenv::NodeServer;
 use nbv_testenv::node::{REGISTRY, Repo};
-use nbv_testenv::{Lifetime, NodeServer};
 use notebook_validator_operator::crd::Phase;
 use notebook_validator_operator::image::crd::{ImagePhase, NotebookImage};
 use support::Harness;
-use support::node::{example_notebooks, images, wait_image};
+use support::node::{example_notebooks, images, node_server, wait_image};
 
 struct Served {
     _server: NodeServer,
@@ -25,9 +25,7 @@ struct Served {
 fn served() -> &'static Served {
     static SERVED: OnceLock<Served> = OnceLock::new();
     SERVED.get_or_init(|| {
-        // Removed by the server's supervisor when this test binary ends.
-        let dir = std::env::temp_dir().join(format!("nbv-node-images-{}", std::process::id()));
-        let server = NodeServer::start(&dir, Lifetime::Owned).expect("node server");
+        let server = node_server("node-images");
         let files = example_notebooks();
         let refs: Vec<(&str, &[u8])> = files
             .iter()

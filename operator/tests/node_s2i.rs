@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, PostParams};
 use nbv_report::CellStatus;
+use nbv_testenv::NodeServer;
 use nbv_testenv::node::{REGISTRY, Repo};
 use nbv_testenv::openshift::{BuildExecutor, ExecutorConfig, ExecutorImages, pod_name};
-use nbv_testenv::{Lifetime, NodeServer};
 use notebook_validator_operator::crd::Phase;
 use notebook_validator_operator::image::crd::{ImagePhase, NotebookImage};
 use support::node::{
-    images, job, logs, package_repo, phase, verdict_within, wait_image, write_wheel,
+    images, job, logs, node_server, package_repo, phase, verdict_within, wait_image, write_wheel,
 };
 use support::{Harness, condition};
 
@@ -37,9 +37,7 @@ struct Served {
 fn served() -> &'static Served {
     static SERVED: OnceLock<Served> = OnceLock::new();
     SERVED.get_or_init(|| {
-        // Removed by the server's supervisor when this test binary ends.
-        let dir = std::env::temp_dir().join(format!("nbv-node-s2i-{}", std::process::id()));
-        let server = NodeServer::start(&dir, Lifetime::Owned).expect("node server");
+        let server = node_server("node-s2i");
         write_wheel(&server.files_dir().join("wheels"));
         let repo = |name: &str, path: &str, requirement: &str| {
             package_repo(&server, name, path, requirement)

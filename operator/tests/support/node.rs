@@ -55,6 +55,13 @@ with zipfile.ZipFile(sys.argv[1] + "/nbvdemo-1.0-py3-none-any.whl", "w") as z:
     assert!(status.success(), "writing the wheel failed");
 }
 
+/// A git and file server on the node for this test binary, in a fresh directory named after
+/// `name`; its supervisor removes it when the binary ends.
+pub fn node_server(name: &str) -> nbv_testenv::NodeServer {
+    let dir = std::env::temp_dir().join(format!("nbv-{name}-{}", std::process::id()));
+    nbv_testenv::NodeServer::start(&dir, nbv_testenv::Lifetime::Owned).expect("node server")
+}
+
 /// A repository on `server` (which serves the [`write_wheel`] wheel under `wheels/`) with
 /// `uses-package.ipynb`, a notebook importing `nbvdemo`, and at `path` a requirements file
 /// naming `requirement` from that wheel: pip reads its index options from the file, so a build
