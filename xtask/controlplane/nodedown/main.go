@@ -1,5 +1,13 @@
-// Command nbv-node-down undoes everything the local node changed on the host, from the record
-// the node wrote before changing anything (node-host.json):
+// Command nbv-node-down records what the local node is about to change on the host, and undoes
+// it from that record.
+//
+// `nbv-node-down record <node-host.json> -root <dir> -run-dir <dir> -containerd-address <socket>
+// [-bridge <name>] [-iptables-chain <chain> -iptables-jump "<rule>"]` runs before the node
+// changes anything: it reads the values to restore from the host now (sysctls, which shared
+// paths do not exist yet) and writes the record atomically, so the record is either whole or
+// absent.
+//
+// `nbv-node-down <node-host.json>` undoes everything from that record:
 //
 //  1. stops the kubelet and containerd if they still run, then every process left in the node's
 //     cgroups (pod containers) and every containerd shim serving the node's socket;
@@ -13,13 +21,19 @@
 //
 // Every step is attempted even when an earlier one failed, and running it twice is harmless, so
 // it runs both from containerd's supervisor (when the owner of the node dies) and from
-// `cargo xtask cluster down`. It exits 1 when anything could not be undone, naming it.
+// `cargo xtask cluster down`. A missing record means it was undone already. It exits 1 when
+// anything could not be undone, naming it.
+//
+// Record is the only definition of the record: the side that undoes also decides what is kept.
 package main
 
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,8 +44,7 @@ import (
 	"time"
 )
 
-// Record is what the node wrote before touching the host; its Rust twin is
-// nbv_testenv::node::HostRecord.
+// Record is what the node changes on the host, taken before it changes anything.
 type Record struct {
 	PidFiles          []string          `json:"pidFiles"`
 	ContainerdAddress string            `json:"containerdAddress"`
@@ -51,6 +64,24 @@ type LinkDir struct {
 	Target string `json:"target"`
 }
 
+// sysctls are the ones the kubelet or the network plugins may change.
+var sysctls = []string{
+	"vm.overcommit_memory",
+	"kernel.panic",
+	"kernel.panic_on_oops",
+	"net.ipv4.ip_forward",
+	"net.ipv4.conf.all.route_localnet",
+}
+
+// sharedPaths are created by the kubelet or containerd outside the node's directory; only those
+// missing before the node starts are removed after it.
+var sharedPaths = []string{
+	"/var/lib/kubelet",
+	"/var/log/containers",
+	"/run/containerd",
+	"/var/log/pods",
+}
+
 var failures []string
 
 func fail(format string, args ...any) {
@@ -59,12 +90,133 @@ func fail(format string, args ...any) {
 	fmt.Fprintln(os.Stderr, "nbv-node-down: "+msg)
 }
 
+const usage = `usage:
+  nbv-node-down record <node-host.json> -root <dir> -run-dir <dir> -containerd-address <socket> [-bridge <name>] [-iptables-chain <chain> -iptables-jump "<rule>"]
+  nbv-node-down <node-host.json>`
+
 func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "record" {
+		if err := record(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "nbv-node-down record: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: nbv-node-down <node-host.json>")
+		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
-	path := os.Args[1]
+	undo(os.Args[1])
+}
+
+// record captures the host's current state for a node in -root and writes it to the path given.
+func record(args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return fmt.Errorf("the record's path comes first\n%s", usage)
+	}
+	path := args[0]
+	flags := flag.NewFlagSet("nbv-node-down record", flag.ContinueOnError)
+	root := flags.String("root", "", "the node's directory (unmounted below, then removed)")
+	runDir := flags.String("run-dir", "", "the directory holding kubelet.pid and containerd.pid")
+	address := flags.String("containerd-address", "", "the node's containerd socket (its shims are killed)")
+	bridge := flags.String("bridge", "", "the pod bridge (removed with its veths)")
+	chain := flags.String("iptables-chain", "", "the egress firewall chain (flushed and removed)")
+	jump := flags.String("iptables-jump", "", `the rule sending traffic to the chain, as given to iptables -I, e.g. "FORWARD -s 10.0.0.0/24 -j CHAIN"`)
+	if err := flags.Parse(args[1:]); err != nil {
+		return err
+	}
+	if flags.NArg() != 0 {
+		return fmt.Errorf("unexpected arguments %q\n%s", flags.Args(), usage)
+	}
+	for _, f := range []struct{ name, value string }{
+		{"-root", *root}, {"-run-dir", *runDir}, {"-containerd-address", *address},
+	} {
+		if !filepath.IsAbs(f.value) {
+			return fmt.Errorf("%s must be an absolute path, got %q\n%s", f.name, f.value, usage)
+		}
+	}
+	// Undo removes the root.
+	if filepath.Clean(*root) == "/" {
+		return errors.New("-root must be the node's own directory, not /")
+	}
+	jumpRule := strings.Fields(*jump)
+	if (*chain == "") != (len(jumpRule) == 0) {
+		return errors.New("-iptables-chain and -iptables-jump go together")
+	}
+
+	rec := Record{
+		PidFiles:          []string{filepath.Join(*runDir, "kubelet.pid"), filepath.Join(*runDir, "containerd.pid")},
+		ContainerdAddress: *address,
+		CgroupName:        "kubepods",
+		MountRoots:        []string{*root},
+		Bridge:            *bridge,
+		IptablesChain:     *chain,
+		IptablesJump:      jumpRule,
+		Sysctls:           map[string]string{},
+		LinksInto:         []LinkDir{{Dir: "/var/log/containers", Target: *root}},
+		Remove:            []string{},
+	}
+	// An empty list rather than null, as in every record so far.
+	if rec.IptablesJump == nil {
+		rec.IptablesJump = []string{}
+	}
+	for _, key := range sysctls {
+		// A sysctl this kernel (or network namespace) lacks cannot be changed either.
+		if value, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(key, ".", "/")); err == nil {
+			rec.Sysctls[key] = strings.TrimSpace(string(value))
+		}
+	}
+	for _, p := range sharedPaths {
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			rec.Remove = append(rec.Remove, p)
+		}
+	}
+	rec.Remove = append(rec.Remove, *root)
+	return writeAtomically(path, rec)
+}
+
+// writeAtomically replaces path with rec, so that a reader (or an undo after a crash) sees
+// either the whole record or none.
+func writeAtomically(path string, rec Record) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	enc := json.NewEncoder(f)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rec); err != nil {
+		return fmt.Errorf("writing %s: %w", f.Name(), err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("writing %s: %w", f.Name(), err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", f.Name(), err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	done = true
+	return nil
+}
+
+// undo reverts everything the record at path names, then removes the record.
+func undo(path string) {
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return // already undone

@@ -1,10 +1,9 @@
-//! What the node changes on the host, recorded before it changes anything, so that
-//! `nbv-node-down` can undo all of it even when the node's owner died.
+//! What the node changes on the host. `nbv-node-down record` writes down what to undo before
+//! anything changes, so that `nbv-node-down` can undo all of it even when the node's owner died;
+//! the record's contents are its business.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-use serde::Serialize;
 
 use crate::Error;
 
@@ -12,77 +11,40 @@ use super::POD_SUBNET;
 
 /// The firewall chain that keeps pod traffic on the machine.
 pub(crate) const EGRESS_CHAIN: &str = "NBV-NODE-EGRESS";
-/// Sysctls the kubelet or the network plugins may change.
-const SYSCTLS: [&str; 5] = [
-    "vm.overcommit_memory",
-    "kernel.panic",
-    "kernel.panic_on_oops",
-    "net.ipv4.ip_forward",
-    "net.ipv4.conf.all.route_localnet",
-];
-/// Host paths outside the node's directory that the kubelet or containerd create.
-const SHARED_PATHS: [&str; 4] = [
-    "/var/lib/kubelet",
-    "/var/log/containers",
-    "/run/containerd",
-    "/var/log/pods",
-];
 
-/// Read by `nbv-node-down` (`xtask/controlplane/nodedown`), which documents each field's use.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct HostRecord {
-    pub(crate) pid_files: Vec<PathBuf>,
-    pub(crate) containerd_address: PathBuf,
-    pub(crate) cgroup_name: String,
-    pub(crate) mount_roots: Vec<PathBuf>,
-    pub(crate) bridge: String,
-    pub(crate) iptables_chain: String,
-    pub(crate) iptables_jump: Vec<String>,
-    pub(crate) sysctls: std::collections::BTreeMap<String, String>,
-    pub(crate) links_into: Vec<LinkDir>,
-    pub(crate) remove: Vec<PathBuf>,
-}
-
-#[derive(Debug, Serialize)]
-pub(crate) struct LinkDir {
-    pub(crate) dir: PathBuf,
-    pub(crate) target: PathBuf,
-}
-
-impl HostRecord {
-    /// The record for a node in `root`, reading the values to restore from the host now.
-    pub(crate) fn capture(root: &Path, run_dir: &Path, socket: &Path, bridge: &str) -> Self {
-        let sysctls = SYSCTLS
-            .iter()
-            .filter_map(|key| {
-                let file = format!("/proc/sys/{}", key.replace('.', "/"));
-                std::fs::read_to_string(file)
-                    .ok()
-                    .map(|v| ((*key).to_owned(), v.trim().to_owned()))
-            })
-            .collect();
-        let mut remove: Vec<PathBuf> = SHARED_PATHS
-            .iter()
-            .map(PathBuf::from)
-            .filter(|p| !p.exists())
-            .collect();
-        remove.push(root.to_path_buf());
-        Self {
-            pid_files: vec![run_dir.join("kubelet.pid"), run_dir.join("containerd.pid")],
-            containerd_address: socket.to_path_buf(),
-            cgroup_name: "kubepods".into(),
-            mount_roots: vec![root.to_path_buf()],
-            bridge: bridge.to_owned(),
-            iptables_chain: EGRESS_CHAIN.into(),
-            iptables_jump: egress_jump(),
-            sysctls,
-            links_into: vec![LinkDir {
-                dir: "/var/log/containers".into(),
-                target: root.to_path_buf(),
-            }],
-            remove,
-        }
+/// Has `nbv-node-down` write the record for a node in `root` to `record`, reading the values to
+/// restore from the host now.
+pub(crate) fn record(
+    node_down: &Path,
+    record: &Path,
+    root: &Path,
+    run_dir: &Path,
+    socket: &Path,
+    bridge: &str,
+) -> Result<(), Error> {
+    let out = Command::new(node_down)
+        .arg("record")
+        .arg(record)
+        .arg("-root")
+        .arg(root)
+        .arg("-run-dir")
+        .arg(run_dir)
+        .arg("-containerd-address")
+        .arg(socket)
+        .args(["-bridge", bridge, "-iptables-chain", EGRESS_CHAIN])
+        .arg("-iptables-jump")
+        .arg(egress_jump().join(" "))
+        .output()
+        .map_err(|e| Error::io(node_down, e))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "{} could not record the host's state in {}, so the node did not start: {}",
+            node_down.display(),
+            record.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
     }
 }
 

@@ -33,7 +33,6 @@ pub use serve::{GIT_USER, NodeServer, Repo};
 use crate::process::{Lifetime, Spawn, Supervised};
 use crate::{Binaries, Error};
 use config::{KubeletPorts, NodeDirs};
-use host::HostRecord;
 
 /// The node's name.
 pub const NODE_NAME: &str = "nbv-node";
@@ -130,19 +129,14 @@ pub(crate) async fn start(inputs: NodeInputs<'_>) -> Result<StartedNode, Error> 
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     }
     // The record first: from here on, whatever happens, nbv-node-down knows what to undo.
-    let record = HostRecord::capture(
+    let record_path = PathBuf::from(HOST_RECORD);
+    host::record(
+        &node_bins.node_down,
+        &record_path,
         &dirs.root,
         inputs.run_dir,
         &dirs.containerd_socket(),
         BRIDGE,
-    );
-    let record_path = PathBuf::from(HOST_RECORD);
-    if let Some(parent) = record_path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    }
-    write(
-        &record_path,
-        &serde_json::to_vec_pretty(&record).map_err(|e| Error::Invalid(e.to_string()))?,
     )?;
     let mut processes = Vec::new();
     let result = start_processes(
