@@ -6,7 +6,7 @@ use buildstrategy_api::{BuildStrategy, Registry, RegistryError, Tier};
 use serde::Serialize;
 
 use crate::config::EnabledStrategies;
-use crate::reconcile::Reason;
+use crate::reason::Reason;
 use crate::registration;
 
 /// Why a job's strategy cannot be used. Each variant is a distinct condition reason.

@@ -12,11 +12,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, StrategyRow};
+use crate::config::PodSettings;
 use crate::config::{ConfigError, ENV_ENABLED, EnabledStrategies};
 use crate::leader::{self, Ended, LeaseConfig};
-use crate::reconcile::Context;
-use crate::reconcile::reuse::ReuseSettings;
-use crate::reconcile::validation_pod::PodSettings;
+use crate::steps::Context;
+use crate::steps::reuse::ReuseSettings;
 use crate::{controller, crd, health, rbac};
 
 /// Why a command failed.

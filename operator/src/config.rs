@@ -1,4 +1,5 @@
-//! The operator's runtime configuration: which compiled-in strategies are switched on.
+//! The operator's runtime configuration: which compiled-in strategies are switched on, and the
+//! settings of the pods it runs.
 //!
 //! Read from a file (the Deployment mounts the operator ConfigMap there), then overridden by
 //! the `NBV_ENABLED_BUILD_STRATEGIES` environment variable, then by `--enable-strategy` flags.
@@ -157,4 +158,13 @@ mod tests {
     fn bad_names_are_refused() {
         assert!(EnabledStrategies::resolve(None, Some("Tekton Pipelines"), &[]).is_err());
     }
+}
+
+/// Operator-wide settings of validation pods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodSettings {
+    /// The image holding `nbv` (the operator image).
+    pub runner_image: String,
+    /// The image that clones the repository (it must run as non-root and hold git and sh).
+    pub git_image: String,
 }

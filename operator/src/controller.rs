@@ -9,15 +9,17 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::{
-    Controller, Predicate, PredicateConfig, WatchStreamExt, predicates, reflector, watcher,
+    Controller, Predicate, PredicateConfig, WatchStreamExt, predicates, reflector,
+    reflector::Store, watcher,
 };
 use kube::{Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::crd::NotebookValidationJob;
-use crate::health::Readiness;
-use crate::image::{self, crd::NotebookImage};
-use crate::reconcile::{self, Context};
+use crate::crd::image::NotebookImage;
+use crate::health::{Health, Readiness};
+use crate::steps::skeleton::{error_policy, reconcile};
+use crate::steps::{Context, Error};
 
 /// Label selecting what the operator created.
 const MANAGED: &str = "app.kubernetes.io/managed-by=nbv-operator";
@@ -51,7 +53,62 @@ pub async fn run_until(
     jobs.list(&ListParams::default().limit(1))
         .await
         .map_err(StartError::JobsUnavailable)?;
-    let managed = watcher::Config::default().labels(MANAGED);
+    let mut controller = job_controller(&mut ctx, jobs, namespace);
+    let build_kinds = watched_kinds(&client, &ctx).await;
+    for (strategy, api) in &build_kinds {
+        tracing::info!(strategy, kind = %api.kind, "watching build objects");
+        controller = controller.owns_with(
+            build_objects(&client, namespace, api),
+            api.clone(),
+            watcher::Config::default().labels(MANAGED),
+        );
+    }
+    let images = image_controller(&client, namespace, &build_kinds).await;
+    tracing::info!(strategies = ?ctx.catalog.registry().names(), "controller started");
+    let store = controller.store();
+    ctx.metrics.track_jobs(store.clone());
+    tokio::spawn(ready_when_synced(store, ctx.health.clone()));
+    let ctx = Arc::new(ctx);
+    let jobs = controller
+        .shutdown_on_signal()
+        .graceful_shutdown_on(stop.clone().cancelled_owned())
+        .run(measured_reconcile, error_policy, ctx.clone())
+        .for_each(|result| async move {
+            match result {
+                Ok((job, _)) => {
+                    tracing::debug!(job = %job.name, namespace = ?job.namespace, "reconciled")
+                }
+                Err(e) => tracing::debug!(error = %e, "reconcile error"),
+            }
+        });
+    match images {
+        Some(images) => {
+            let images = images
+                .shutdown_on_signal()
+                .graceful_shutdown_on(stop.cancelled_owned())
+                .run(reconcile::<NotebookImage>, error_policy, ctx)
+                .for_each(|result| async move {
+                    match result {
+                        Ok((image, _)) => {
+                            tracing::debug!(image = %image.name, namespace = ?image.namespace, "reconciled")
+                        }
+                        Err(e) => tracing::debug!(error = %e, "notebook image reconcile error"),
+                    }
+                });
+            futures::join!(jobs, images);
+        }
+        None => jobs.await,
+    }
+    Ok(())
+}
+
+/// The controller of jobs, with the caches reconciles read: the jobs themselves (for builds to
+/// reuse) and the pods they own.
+fn job_controller(
+    ctx: &mut Context,
+    jobs: Api<NotebookValidationJob>,
+    namespace: Option<&str>,
+) -> Controller<NotebookValidationJob> {
     let (reader, writer) = reflector::store();
     ctx.use_job_cache(reader.clone());
     let memo = ctx.written.clone();
@@ -78,74 +135,32 @@ pub async fn run_until(
         );
     // The pods the jobs own are cached too: reconciles read them from there, not from the API.
     let (pod_reader, pod_writer) = reflector::store();
-    let pod_changes = watcher(scoped::<Pod>(&client, namespace), managed.clone())
-        .default_backoff()
-        // Reconciles read a pod's status and owners only; the rest would cost memory per pod.
-        .modify(|pod: &mut Pod| {
-            pod.managed_fields_mut().clear();
-            pod.spec = None;
-        })
-        .reflect(pod_writer)
-        .touched_objects();
+    let pod_changes = watcher(
+        scoped::<Pod>(&ctx.client, namespace),
+        watcher::Config::default().labels(MANAGED),
+    )
+    .default_backoff()
+    // Reconciles read a pod's status and owners only; the rest would cost memory per pod.
+    .modify(|pod: &mut Pod| {
+        pod.managed_fields_mut().clear();
+        pod.spec = None;
+    })
+    .reflect(pod_writer)
+    .touched_objects();
     ctx.use_pod_cache(pod_reader);
-    let mut controller = Controller::for_stream(job_changes, reader).owns_stream(pod_changes);
-    let build_kinds = watched_kinds(&client, &ctx).await;
-    for (strategy, api) in &build_kinds {
-        tracing::info!(strategy, kind = %api.kind, "watching build objects");
-        controller = controller.owns_with(
-            build_objects(&client, namespace, api),
-            api.clone(),
-            managed.clone(),
-        );
-    }
-    let images = image_controller(&client, namespace, &build_kinds).await;
-    tracing::info!(strategies = ?ctx.catalog.registry().names(), "controller started");
-    let store = controller.store();
-    ctx.metrics.track_jobs(store.clone());
-    let health = ctx.health.clone();
-    // Ready once the jobs' watch has listed them all. The store's readiness wakes only one
-    // waiter, and the controller itself waits on it, so this one asks again every 100 ms.
-    tokio::spawn(async move {
-        loop {
-            match tokio::time::timeout(Duration::from_millis(100), store.wait_until_ready()).await {
-                Ok(Ok(())) => break health.set(Readiness::Ready),
-                Ok(Err(_)) => break, // the controller stopped before its cache synced
-                Err(_) => {}
-            }
+    Controller::for_stream(job_changes, reader).owns_stream(pod_changes)
+}
+
+/// Reports ready once the jobs' watch has listed them all. The store's readiness wakes only one
+/// waiter, and the controller itself waits on it, so this one asks again every 100 ms.
+async fn ready_when_synced(store: Store<NotebookValidationJob>, health: Arc<Health>) {
+    loop {
+        match tokio::time::timeout(Duration::from_millis(100), store.wait_until_ready()).await {
+            Ok(Ok(())) => break health.set(Readiness::Ready),
+            Ok(Err(_)) => break, // the controller stopped before its cache synced
+            Err(_) => {}
         }
-    });
-    let ctx = Arc::new(ctx);
-    let jobs = controller
-        .shutdown_on_signal()
-        .graceful_shutdown_on(stop.clone().cancelled_owned())
-        .run(measured_reconcile, reconcile::error_policy, ctx.clone())
-        .for_each(|result| async move {
-            match result {
-                Ok((job, _)) => {
-                    tracing::debug!(job = %job.name, namespace = ?job.namespace, "reconciled")
-                }
-                Err(e) => tracing::debug!(error = %e, "reconcile error"),
-            }
-        });
-    match images {
-        Some(images) => {
-            let images = images
-                .shutdown_on_signal()
-                .graceful_shutdown_on(stop.cancelled_owned())
-                .run(image::reconcile, image::error_policy, ctx)
-                .for_each(|result| async move {
-                    match result {
-                        Ok((image, _)) => {
-                            tracing::debug!(image = %image.name, namespace = ?image.namespace, "reconciled")
-                        }
-                        Err(e) => tracing::debug!(error = %e, "notebook image reconcile error"),
-                    }
-                });
-            futures::join!(jobs, images);
-        }
-        None => jobs.await,
     }
-    Ok(())
 }
 
 /// The build objects of kind `api`, in the operator's scope.
@@ -194,13 +209,11 @@ async fn image_controller(
 async fn measured_reconcile(
     job: Arc<NotebookValidationJob>,
     ctx: Arc<Context>,
-) -> Result<Action, reconcile::Error> {
+) -> Result<Action, Error> {
     let started = Instant::now();
-    let result = reconcile::reconcile(job, ctx.clone()).await;
-    ctx.metrics.reconciled(
-        started.elapsed(),
-        result.as_ref().err().map(reconcile::Error::kind),
-    );
+    let result = reconcile(job, ctx.clone()).await;
+    ctx.metrics
+        .reconciled(started.elapsed(), result.as_ref().err().map(Error::kind));
     result
 }
 

@@ -39,7 +39,7 @@ pub fn auto_order(catalog: &Catalog) -> String {
     let mut rows = String::from(
         "| rank | strategy | chosen when the cluster serves | builds with |\n| --- | --- | --- | --- |\n",
     );
-    for strategy in crate::reconcile::select::auto_order(catalog.registry()) {
+    for strategy in crate::steps::select::auto_order(catalog.registry()) {
         let info = strategy.info();
         let rank = match info.auto {
             buildstrategy_api::AutoRank::Rank(rank) => rank.to_string(),

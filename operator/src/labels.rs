@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::{Resource, ResourceExt};
 
 use crate::crd::NotebookValidationJob;
-use crate::image::crd::NotebookImage;
+use crate::crd::image::NotebookImage;
 
 /// The field manager of everything the operator writes (server-side apply).
 pub const FIELD_MANAGER: &str = buildstrategy_api::resources::FIELD_MANAGER;

@@ -24,5 +24,7 @@ pub mod leader;
 pub mod metrics;
 pub mod monitoring;
 pub mod rbac;
+pub mod reason;
 pub mod reconcile;
 pub mod registration;
+pub mod steps;

@@ -18,8 +18,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::crd::conditions::{READY, VALIDATION_COMPLETE};
 use crate::crd::{NotebookValidationJob, NotebookValidationJobStatus, Phase};
-use crate::reconcile::status::{READY, VALIDATION_COMPLETE};
 
 /// The content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -333,7 +333,7 @@ fn is_overdue(job: &NotebookValidationJob, now: i64) -> bool {
     let Some(created) = job.metadata.creation_timestamp.as_ref() else {
         return false;
     };
-    let Ok(timeout) = crate::reconcile::plan::job_timeout(job) else {
+    let Ok(timeout) = job.timeout() else {
         return false;
     };
     let deadline = created.0.as_second()

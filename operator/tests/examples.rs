@@ -4,7 +4,7 @@
 //! strategy creates, so that a field with no effect fails here.
 
 use notebook_validator_operator::crd::NotebookValidationJob;
-use notebook_validator_operator::image::crd::NotebookImage;
+use notebook_validator_operator::crd::image::NotebookImage;
 
 mod support;
 
@@ -85,9 +85,9 @@ mod rendered {
     use notebook_validator_operator::catalog::Catalog;
     use notebook_validator_operator::config::EnabledStrategies;
     use notebook_validator_operator::crd::NotebookValidationJob;
-    use notebook_validator_operator::image::crd::NotebookImage;
+    use notebook_validator_operator::crd::image::NotebookImage;
     use notebook_validator_operator::reconcile::plan::{self, ImageSource};
-    use notebook_validator_operator::reconcile::select;
+    use notebook_validator_operator::steps::select;
 
     use super::{examples, is_image};
 

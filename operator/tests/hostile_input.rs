@@ -9,8 +9,8 @@ use k8s_openapi::api::core::v1::Pod;
 use notebook_validator_operator::catalog::Catalog;
 use notebook_validator_operator::config::EnabledStrategies;
 use notebook_validator_operator::crd::NotebookValidationJob;
-use notebook_validator_operator::reconcile::outcome::{self, PodOutcome};
 use notebook_validator_operator::reconcile::plan::{self, ImageSource, PlanError};
+use notebook_validator_operator::steps::outcome::{self, PodOutcome};
 use serde_json::json;
 use support::docs;
 

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use nbv_testenv::NodeServer;
 use nbv_testenv::node::{REGISTRY, Repo};
-use notebook_validator_operator::image::crd::{ImagePhase, NotebookImage};
+use notebook_validator_operator::crd::image::{ImagePhase, NotebookImage};
 use support::Harness;
 use support::node::{images, node_server, notebook, wait_image, write_wheel};
 

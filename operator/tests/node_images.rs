@@ -13,7 +13,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use nbv_testenv::NodeServer;
 use nbv_testenv::node::{REGISTRY, Repo};
 use notebook_validator_operator::crd::Phase;
-use notebook_validator_operator::image::crd::{ImagePhase, NotebookImage};
+use notebook_validator_operator::crd::image::{ImagePhase, NotebookImage};
 use support::Harness;
 use support::node::{example_notebooks, images, node_server, wait_image};
 

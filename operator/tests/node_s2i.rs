@@ -15,7 +15,7 @@ use nbv_testenv::NodeServer;
 use nbv_testenv::node::{REGISTRY, Repo};
 use nbv_testenv::openshift::{BuildExecutor, ExecutorConfig, ExecutorImages, pod_name};
 use notebook_validator_operator::crd::Phase;
-use notebook_validator_operator::image::crd::{ImagePhase, NotebookImage};
+use notebook_validator_operator::crd::image::{ImagePhase, NotebookImage};
 use support::node::{
     images, job, logs, node_server, package_repo, phase, verdict_within, wait_image, write_wheel,
 };

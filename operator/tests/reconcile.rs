@@ -555,7 +555,7 @@ mod detection {
     use buildstrategy_api::{Registry, testkit};
     use notebook_validator_operator::catalog::Catalog;
     use notebook_validator_operator::config::EnabledStrategies;
-    use notebook_validator_operator::reconcile::select::{self, DetectionCache};
+    use notebook_validator_operator::steps::select::{self, DetectionCache};
 
     /// A strategy whose backend no cluster serves.
     #[derive(Debug)]
@@ -605,7 +605,7 @@ mod detection {
             .expect_err("unavailable");
         assert_eq!(
             err.reason(),
-            notebook_validator_operator::reconcile::Reason::StrategyUnavailable
+            notebook_validator_operator::reason::Reason::StrategyUnavailable
         );
         assert!(
             err.to_string()
@@ -723,7 +723,7 @@ async fn a_spec_the_operator_cannot_act_on_fails_with_invalid_spec_and_an_event(
 
 #[tokio::test]
 async fn a_new_round_removes_the_inspect_pod_of_the_round_it_abandons() {
-    use notebook_validator_operator::image::crd::NotebookImage;
+    use notebook_validator_operator::crd::image::NotebookImage;
     use notebook_validator_operator::labels::{IMAGE_LABEL, ROUND_LABEL};
 
     let mut h = Harness::new("abandon").await;

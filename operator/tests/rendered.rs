@@ -3,8 +3,9 @@
 
 use notebook_validator_operator::catalog::Catalog;
 use notebook_validator_operator::config::EnabledStrategies;
+use notebook_validator_operator::config::PodSettings;
 use notebook_validator_operator::crd::NotebookValidationJob;
-use notebook_validator_operator::reconcile::validation_pod::{self, PodPlan, PodSettings};
+use notebook_validator_operator::reconcile::validation_pod::{self, PodPlan};
 
 fn example(name: &str) -> NotebookValidationJob {
     let path = format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"));

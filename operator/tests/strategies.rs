@@ -2,7 +2,7 @@
 
 use notebook_validator_operator::catalog::{Catalog, SelectionError};
 use notebook_validator_operator::config::EnabledStrategies;
-use notebook_validator_operator::reconcile::Reason;
+use notebook_validator_operator::reason::Reason;
 use notebook_validator_operator::registration::IN_TREE;
 
 fn feature_enabled(feature: &str) -> bool {

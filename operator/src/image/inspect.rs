@@ -16,11 +16,11 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde::Deserialize;
 
-use super::crd::{ImageSoftware, NotebookImage, Package};
+use crate::crd::image::{ImageSoftware, NotebookImage, Package};
 use crate::labels;
-use crate::reconcile::reason::Reason;
-use crate::reconcile::validation_pod::restricted;
-use crate::reconcile::{Context, Error, Progress, outcome, pod_lifecycle, validate};
+use crate::reason::Reason;
+use crate::steps::pod_lifecycle::{self, restricted};
+use crate::steps::{Context, Error, Progress, outcome};
 use buildstrategy_api::ImageReference;
 
 /// At most this many distributions are kept in status.
@@ -175,7 +175,7 @@ pub async fn run(
 ) -> Result<Progress<Result<Inspected, Refusal>>, Error> {
     let pods: Api<Pod> =
         Api::namespaced(ctx.client.clone(), &image.namespace().unwrap_or_default());
-    let Some(pod) = validate::find_pod(ctx, &pods, look.pod).await? else {
+    let Some(pod) = ctx.find_pod(&pods, look.pod).await? else {
         match pods
             .create(&PostParams::default(), &render(image, look))
             .await

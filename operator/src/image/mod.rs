@@ -5,7 +5,7 @@
 //! new value of the [`REVALIDATE_ANNOTATION`], or a new digest of the source image found by the
 //! periodic check. A round reads as named steps:
 //! [`plan`] (read the spec) → source ([`inspect`] the image to import, or the base image: its
-//! digest) → build (the job's own build step, [`crate::reconcile::build`]: selection, reuse,
+//! digest) → build (the shared build step, [`crate::steps::build`]: selection, reuse,
 //! timeouts, cancellation and logs are the same) → [`inspect`] (what the built image holds) →
 //! [`validation`] (one NotebookValidationJob per notebook, in the digest-pinned image) →
 //! [`publish`] (status, and the ImageStream tag or the catalogue).
@@ -14,13 +14,14 @@
 //! verdicts) and every object has a name derived from the round, so a restarted operator
 //! carries on where it was, with no second build, pod or job.
 
-pub mod crd;
 pub mod inspect;
 pub mod plan;
 pub mod publish;
 pub mod validation;
 
-use std::sync::Arc;
+mod round;
+
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use buildstrategy_api::BuildPhase;
@@ -29,115 +30,33 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 
-use self::crd::{ImagePhase, NotebookImage, NotebookImageStatus, Published};
 use self::inspect::Look;
 use self::plan::ImagePlan;
+pub use self::round::REVALIDATE_ANNOTATION;
+use self::round::{Update, next_round, round_trigger};
 use self::validation::Standing;
-use crate::crd::{NotebookValidationJob, ReusePolicy};
-use crate::reconcile::build::{self, BuildOwner};
-use crate::reconcile::status::{self, StatusUpdate};
-use crate::reconcile::{Context, Error, Progress, Reason};
+use crate::crd::NotebookValidationJob;
+use crate::crd::conditions::{IMAGE_READY, PUBLISHED, VALIDATED};
+use crate::crd::image::{ImagePhase, NotebookImage, NotebookImageStatus};
+use crate::reason::Reason;
+use crate::steps::build::{self, BuildOwner};
+use crate::steps::skeleton::Owner;
+use crate::steps::status::write_status;
+use crate::steps::{Context, Error, Progress};
 
-/// Any new value of this annotation starts a new round: the image is imported or built again
-/// and validated again.
-pub const REVALIDATE_ANNOTATION: &str = "mlops.redhat.com/revalidate";
 /// The finalizer that lets the operator stop a build and take back a catalogue entry.
 pub const FINALIZER: &str = "mlops.redhat.com/notebook-image-cleanup";
-/// Condition: the round's image was imported or built, and looked into.
-pub const IMAGE_READY: &str = "ImageReady";
-/// Condition: the validation notebooks passed in the round's image.
-pub const VALIDATED: &str = "Validated";
-/// Condition: an image is published (this round's, or the last one that passed).
-pub const PUBLISHED: &str = "Published";
 
-type Update = StatusUpdate<NotebookImageStatus>;
+impl Owner for NotebookImage {
+    const FINALIZER: &'static str = FINALIZER;
 
-impl BuildOwner for NotebookImage {
-    fn reuse_policy(&self) -> Option<ReusePolicy> {
-        self.spec.build_config.as_ref().and_then(|b| b.reuse)
+    async fn apply(&self, ctx: &Context) -> Result<Action, Error> {
+        apply(self, ctx).await
     }
 
-    fn holder(&self) -> String {
-        format!("NotebookImage {}", crate::identity::identity(self))
-    }
-}
-
-/// Reconciles one notebook image.
-pub async fn reconcile(image: Arc<NotebookImage>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let api: Api<NotebookImage> =
-        Api::namespaced(ctx.client.clone(), &image.namespace().unwrap_or_default());
-    let key = retry_key(&image);
-    let result = finalizer(&api, FINALIZER, image, |event| async {
-        match event {
-            FinalizerEvent::Apply(image) => apply(&image, &ctx).await,
-            FinalizerEvent::Cleanup(image) => cleanup(&image, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
-    if result.is_ok() {
-        ctx.retry_succeeded(&key);
-    }
-    result
-}
-
-fn retry_key(image: &NotebookImage) -> String {
-    image.holder()
-}
-
-/// Retries failed reconciles with the job controller's backoff.
-pub fn error_policy(image: Arc<NotebookImage>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.retry_delay(retry_key(&image));
-    tracing::warn!(image = %image.name_any(), error = %error, ?delay, "notebook image reconcile failed; retrying");
-    Action::requeue(delay)
-}
-
-/// Why a new round starts, if one does.
-fn round_trigger(
-    current: Option<&NotebookImageStatus>,
-    generation: Option<i64>,
-    requested: Option<&str>,
-) -> Option<String> {
-    let Some(status) = current.filter(|s| s.round.is_some()) else {
-        return Some("first round".to_owned());
-    };
-    if status.observed_generation != generation {
-        return Some(format!(
-            "generation {} of the spec",
-            generation.unwrap_or_default()
-        ));
-    }
-    if requested.is_some() && requested != status.revalidate_request.as_deref() {
-        return Some(format!(
-            "re-validation asked for through the {REVALIDATE_ANNOTATION} annotation"
-        ));
-    }
-    None
-}
-
-/// The status a new round starts from: the published image and its condition stay.
-fn next_round(
-    current: Option<&NotebookImageStatus>,
-    requested: Option<String>,
-    why: &str,
-) -> NotebookImageStatus {
-    let previous = current.cloned().unwrap_or_default();
-    let round = previous.round.unwrap_or(0) + 1;
-    NotebookImageStatus {
-        phase: Some(ImagePhase::Preparing),
-        message: Some(format!("round {round}: {why}")),
-        conditions: previous
-            .conditions
-            .into_iter()
-            .filter(|c| c.type_ == PUBLISHED)
-            .collect(),
-        round: Some(round),
-        revalidate_request: requested.or(previous.revalidate_request),
-        published: previous.published,
-        source_checked: previous.source_checked,
-        ..NotebookImageStatus::default()
+    async fn cleanup(&self, ctx: &Context) -> Result<Action, Error> {
+        cleanup(self, ctx).await
     }
 }
 
@@ -145,27 +64,8 @@ async fn apply(image: &NotebookImage, ctx: &Context) -> Result<Action, Error> {
     let uid = image.uid().unwrap_or_default();
     let remembered = ctx.images.get(&uid);
     let current = remembered.as_ref().or(image.status.as_ref());
-    let generation = image.metadata.generation;
-    let requested = image.annotations().get(REVALIDATE_ANNOTATION).cloned();
-    let mut update = match round_trigger(current, generation, requested.as_deref()) {
-        Some(why) => {
-            if let Some(previous) = current {
-                stop_build(ctx, image, previous).await?;
-            }
-            let next = next_round(current, requested, &why);
-            inspect::discard_earlier_rounds(ctx, image, next.round.unwrap_or(1)).await;
-            ctx.event(
-                image,
-                EventType::Normal,
-                Reason::RoundStarted,
-                &format!("round {}: {why}", next.round.unwrap_or(1)),
-            )
-            .await;
-            Update::new(Some(&next), generation)
-        }
-        None => Update::new(current, generation),
-    };
-    let action = match steps(image, ctx, &mut update).await {
+    let mut update = start(image, ctx, current).await?;
+    let action = match round(image, ctx, &mut update).await {
         Ok(action) => action,
         // A permission the role lacks will not come by retrying: say so in status.
         Err(e) => match e.forbidden() {
@@ -173,7 +73,7 @@ async fn apply(image: &NotebookImage, ctx: &Context) -> Result<Action, Error> {
                 let message = format!(
                     "the operator's role does not allow what this image needs; grant it, then start a new round (change the spec or the {REVALIDATE_ANNOTATION} annotation): {denied}"
                 );
-                ctx.fail_job(image, &mut update, None, Reason::Forbidden, message)
+                ctx.fail(image, &mut update, None, Reason::Forbidden, message)
                     .await;
                 Action::await_change()
             }
@@ -181,8 +81,8 @@ async fn apply(image: &NotebookImage, ctx: &Context) -> Result<Action, Error> {
         },
     };
     if current != Some(&update.status) {
-        status::write_status(
-            ctx,
+        write_status(
+            &ctx.client,
             image,
             &update.status,
             "writing the notebook image status",
@@ -199,7 +99,36 @@ async fn apply(image: &NotebookImage, ctx: &Context) -> Result<Action, Error> {
     Ok(action)
 }
 
-async fn steps(image: &NotebookImage, ctx: &Context, update: &mut Update) -> Result<Action, Error> {
+/// The status this reconcile starts from: the current one, or a new round's when one is due
+/// (the previous round's build stopped and its pods gone).
+async fn start(
+    image: &NotebookImage,
+    ctx: &Context,
+    current: Option<&NotebookImageStatus>,
+) -> Result<Update, Error> {
+    let generation = image.metadata.generation;
+    let requested = image.annotations().get(REVALIDATE_ANNOTATION).cloned();
+    let Some(why) = round_trigger(current, generation, requested.as_deref()) else {
+        return Ok(Update::new(current, generation));
+    };
+    if let Some(previous) = current {
+        stop_build(ctx, image, previous).await?;
+    }
+    let next = next_round(current, requested, &why);
+    let number = next.round.unwrap_or(1);
+    inspect::discard_earlier_rounds(ctx, image, number).await;
+    let message = format!("round {number}: {why}");
+    ctx.event(image, EventType::Normal, Reason::RoundStarted, &message)
+        .await;
+    Ok(Update::new(Some(&next), generation))
+}
+
+/// Where a stage leaves the round: on to the next stage, or this reconcile ends with an action.
+type Stage = ControlFlow<Action>;
+
+/// One reconcile of the round: source → build → inspect → validate → publish, each stage
+/// skipped once its product is in status.
+async fn round(image: &NotebookImage, ctx: &Context, update: &mut Update) -> Result<Action, Error> {
     let plan = plan::plan(image);
     if update.status.is_terminal() {
         return match plan {
@@ -214,116 +143,175 @@ async fn steps(image: &NotebookImage, ctx: &Context, update: &mut Update) -> Res
             return Ok(Action::await_change());
         }
     };
-    let round = update.status.round.unwrap_or(1);
-    let stem = plan::round_name(image, round);
-    if let Some(source) = &plan.source
-        && update.status.source_digest.is_none()
-    {
-        let importing = plan.build.is_none();
-        if importing {
-            update.phase(ImagePhase::Importing, format!("importing {source}"));
-        } else {
-            update.phase(
-                ImagePhase::Resolving,
-                format!("resolving the base image {source}"),
-            );
-        }
-        update.condition_unknown(
-            IMAGE_READY,
-            Reason::Inspecting,
-            format!("pulling {source} to read its digest"),
-        );
-        let pod = dns_label(&[&stem, "source"]);
-        let look = Look {
-            pod: &pod,
-            image: source,
-            round,
-            pull_secret: plan.source_pull_secret(image),
-            software: importing,
+    for stage in [Step::Source, Step::Build, Step::Inspect] {
+        let flow = match stage {
+            Step::Source => source(image, ctx, update, &plan).await?,
+            Step::Build => build(image, ctx, update, &plan).await?,
+            Step::Inspect => inspect_made(image, ctx, update).await?,
         };
-        let found = match look_into(ctx, image, update, &look).await? {
-            Ok(found) => found,
-            Err(action) => return Ok(action),
-        };
-        update.status.source_digest = Some(found.digest.clone());
-        update.status.source_checked = Some(update.now().clone());
-        if importing {
-            let message = format!("imported {source} as {}", found.pinned);
-            update.condition(IMAGE_READY, true, Reason::ImageInspected, message.clone());
-            ctx.event(image, EventType::Normal, Reason::ImageInspected, &message)
-                .await;
-            update.status.image = Some(found.pinned);
-            update.status.software = found.software;
+        if let ControlFlow::Break(action) = flow {
+            return Ok(action);
         }
     }
-    if let Some(build) = &plan.build
-        && update.status.image.is_none()
-    {
-        let pinned_base = plan
-            .source
-            .as_deref()
-            .zip(update.status.source_digest.as_deref())
-            .map(|(source, digest)| inspect::pin(source, digest));
-        let request = build.request(image, round, pinned_base.as_deref());
-        match build::run(
-            ctx,
-            image,
-            &build.strategy,
-            &request,
-            build.timeout,
-            build.warning.as_deref(),
-            update,
-        )
-        .await?
-        {
-            Progress::Done(built) => update.status.image = Some(built),
-            Progress::Waiting(after) => return Ok(requeue(after)),
-            Progress::Ended => {
-                settle_failed(ctx, image, update).await?;
-                return Ok(Action::await_change());
-            }
-        }
-    }
-    let Some(made) = update.status.image.clone() else {
-        end_failed(
-            ctx,
-            image,
-            update,
-            Reason::InvalidSpec,
-            "the spec names no image to import and no build".to_owned(),
-        )
-        .await?;
-        return Ok(Action::await_change());
+    validate(image, ctx, update, &plan).await
+}
+
+/// The stages before validation, in order.
+#[derive(Clone, Copy)]
+enum Step {
+    Source,
+    Build,
+    Inspect,
+}
+
+/// The source stage: the digest of the image to import or of the build's base image; an
+/// imported image is this round's image.
+async fn source(
+    image: &NotebookImage,
+    ctx: &Context,
+    update: &mut Update,
+    plan: &ImagePlan,
+) -> Result<Stage, Error> {
+    let Some(source) = plan.source.as_deref() else {
+        return Ok(Stage::Continue(()));
     };
-    if update.status.software.is_none() {
-        update.phase(ImagePhase::Validating, format!("reading what {made} holds"));
-        update.condition_unknown(
-            IMAGE_READY,
-            Reason::Inspecting,
-            format!("pulling {made} to read its digest and what it holds"),
+    if update.status.source_digest.is_some() {
+        return Ok(Stage::Continue(()));
+    }
+    let importing = plan.build.is_none();
+    if importing {
+        update.phase(ImagePhase::Importing, format!("importing {source}"));
+    } else {
+        update.phase(
+            ImagePhase::Resolving,
+            format!("resolving the base image {source}"),
         );
-        let pod = dns_label(&[&stem, "inspect"]);
-        let look = Look {
-            pod: &pod,
-            image: &made,
-            round,
-            pull_secret: plan::built_pull_secret(image),
-            software: true,
-        };
-        let found = match look_into(ctx, image, update, &look).await? {
-            Ok(found) => found,
-            Err(action) => return Ok(action),
-        };
-        update.condition(
-            IMAGE_READY,
-            true,
-            Reason::ImageInspected,
-            format!("built {}", found.pinned),
-        );
+    }
+    update.condition_unknown(
+        IMAGE_READY,
+        Reason::Inspecting,
+        format!("pulling {source} to read its digest"),
+    );
+    let round = update.status.round.unwrap_or(1);
+    let pod = dns_label(&[&plan::round_name(image, round), "source"]);
+    let look = Look {
+        pod: &pod,
+        image: source,
+        round,
+        pull_secret: plan.source_pull_secret(image),
+        software: importing,
+    };
+    let found = match look_into(ctx, image, update, &look).await? {
+        Ok(found) => found,
+        Err(action) => return Ok(Stage::Break(action)),
+    };
+    update.status.source_digest = Some(found.digest.clone());
+    update.status.source_checked = Some(update.now().clone());
+    if importing {
+        let message = format!("imported {source} as {}", found.pinned);
+        update.condition(IMAGE_READY, true, Reason::ImageInspected, message.clone());
+        ctx.event(image, EventType::Normal, Reason::ImageInspected, &message)
+            .await;
         update.status.image = Some(found.pinned);
         update.status.software = found.software;
     }
-    let pinned = update.status.image.clone().unwrap_or(made);
+    Ok(Stage::Continue(()))
+}
+
+/// The build stage: the shared build step, on the base image pinned to the digest found.
+async fn build(
+    image: &NotebookImage,
+    ctx: &Context,
+    update: &mut Update,
+    plan: &ImagePlan,
+) -> Result<Stage, Error> {
+    let Some(build) = &plan.build else {
+        return Ok(Stage::Continue(()));
+    };
+    if update.status.image.is_some() {
+        return Ok(Stage::Continue(()));
+    }
+    let pinned_base = plan
+        .source
+        .as_deref()
+        .zip(update.status.source_digest.as_deref())
+        .map(|(source, digest)| inspect::pin(source, digest));
+    let round = update.status.round.unwrap_or(1);
+    let request = build.request(image, round, pinned_base.as_deref());
+    match build::run(
+        ctx,
+        image,
+        &build.strategy,
+        &request,
+        build.timeout,
+        build.warning.as_deref(),
+        update,
+    )
+    .await?
+    {
+        Progress::Done(built) => update.status.image = Some(built),
+        Progress::Waiting(after) => return Ok(Stage::Break(requeue(after))),
+        Progress::Ended => {
+            settle_failed(ctx, image, update).await?;
+            return Ok(Stage::Break(Action::await_change()));
+        }
+    }
+    Ok(Stage::Continue(()))
+}
+
+/// The inspect stage: the built image's digest and what it holds.
+async fn inspect_made(
+    image: &NotebookImage,
+    ctx: &Context,
+    update: &mut Update,
+) -> Result<Stage, Error> {
+    let Some(made) = update.status.image.clone() else {
+        let message = "the spec names no image to import and no build".to_owned();
+        end_failed(ctx, image, update, Reason::InvalidSpec, message).await?;
+        return Ok(Stage::Break(Action::await_change()));
+    };
+    if update.status.software.is_some() {
+        return Ok(Stage::Continue(()));
+    }
+    update.phase(ImagePhase::Validating, format!("reading what {made} holds"));
+    update.condition_unknown(
+        IMAGE_READY,
+        Reason::Inspecting,
+        format!("pulling {made} to read its digest and what it holds"),
+    );
+    let round = update.status.round.unwrap_or(1);
+    let pod = dns_label(&[&plan::round_name(image, round), "inspect"]);
+    let look = Look {
+        pod: &pod,
+        image: &made,
+        round,
+        pull_secret: plan::built_pull_secret(image),
+        software: true,
+    };
+    let found = match look_into(ctx, image, update, &look).await? {
+        Ok(found) => found,
+        Err(action) => return Ok(Stage::Break(action)),
+    };
+    update.condition(
+        IMAGE_READY,
+        true,
+        Reason::ImageInspected,
+        format!("built {}", found.pinned),
+    );
+    update.status.image = Some(found.pinned);
+    update.status.software = found.software;
+    Ok(Stage::Continue(()))
+}
+
+/// The validation stage: one job per notebook in the pinned image; publishing when all passed.
+async fn validate(
+    image: &NotebookImage,
+    ctx: &Context,
+    update: &mut Update,
+    plan: &ImagePlan,
+) -> Result<Action, Error> {
+    let round = update.status.round.unwrap_or(1);
+    let pinned = update.status.image.clone().unwrap_or_default();
     let jobs: Api<NotebookValidationJob> =
         Api::namespaced(ctx.client.clone(), &image.namespace().unwrap_or_default());
     let report = validation::run(ctx, &jobs, image, round, &pinned).await?;
@@ -340,14 +328,8 @@ async fn steps(image: &NotebookImage, ctx: &Context, update: &mut Update) -> Res
         }
         Standing::Failed(which) => {
             update.condition(VALIDATED, false, Reason::ValidationFailed, which.clone());
-            end_failed(
-                ctx,
-                image,
-                update,
-                Reason::ValidationFailed,
-                format!("validation failed in {pinned}: {which}"),
-            )
-            .await?;
+            let message = format!("validation failed in {pinned}: {which}");
+            end_failed(ctx, image, update, Reason::ValidationFailed, message).await?;
             Ok(Action::await_change())
         }
         Standing::Passed => {
@@ -357,9 +339,9 @@ async fn steps(image: &NotebookImage, ctx: &Context, update: &mut Update) -> Res
                 Reason::ValidationPassed,
                 format!("{total} of {total} validation notebooks passed in {pinned}"),
             );
-            publish(ctx, image, update, &pinned).await?;
+            publish::run(ctx, image, update, &pinned).await?;
             validation::prune(ctx, &jobs, image, &[round]).await?;
-            Ok(next_check(&plan, update))
+            Ok(next_check(plan, update))
         }
     }
 }
@@ -383,79 +365,6 @@ async fn look_into(
     })
 }
 
-/// Publishes the validated `pinned` image and ends the round as succeeded.
-async fn publish(
-    ctx: &Context,
-    image: &NotebookImage,
-    update: &mut Update,
-    pinned: &str,
-) -> Result<(), Error> {
-    let round = update.status.round.unwrap_or(1);
-    let previous = update.status.published.clone();
-    let mut published = Published {
-        image: pinned.to_owned(),
-        round,
-        generation: image.metadata.generation.unwrap_or_default(),
-        source_digest: update.status.source_digest.clone(),
-        image_stream_tag: None,
-        config_map: None,
-        time: update.now().clone(),
-    };
-    let settings = image.spec.publish.clone().unwrap_or_default();
-    let mut places = vec![format!("{pinned} in status")];
-    match image_streams(ctx).await {
-        Some(api_resource) => {
-            let stream = settings.image_stream.unwrap_or_else(|| image.name_any());
-            let (software, dependencies) = publish::software_lists(update.status.software.as_ref());
-            let kept = match &previous {
-                Some(p) => Some((
-                    p,
-                    publish::tag_annotations(
-                        &ctx.client,
-                        &api_resource,
-                        image,
-                        &stream,
-                        &publish::tag_name(p.round),
-                    )
-                    .await?,
-                )),
-                None => None,
-            };
-            let document =
-                publish::image_stream(image, &stream, &published, kept, &software, &dependencies);
-            publish::apply_image_stream(&ctx.client, &api_resource, image, &document).await?;
-            let tag = format!("{stream}:{}", publish::tag_name(round));
-            places.push(format!("ImageStream tag {tag}"));
-            published.image_stream_tag = Some(tag);
-        }
-        None if settings.image_stream.is_some() => places.push(
-            "not as an ImageStream tag: ImageStreams are not served on this cluster".to_owned(),
-        ),
-        None => {}
-    }
-    if let Some(name) = &settings.config_map {
-        let entry = publish::catalogue_entry(image, &published);
-        publish::apply_catalogue(&ctx.client, image, name, Some(entry)).await?;
-        places.push(format!("ConfigMap {name}"));
-        published.config_map = Some(name.clone());
-    }
-    let message = format!("validated and published: {}", places.join(", "));
-    update.status.published = Some(published);
-    update.condition(PUBLISHED, true, Reason::Published, message.clone());
-    update.succeed(message.clone());
-    ctx.event(image, EventType::Normal, Reason::Published, &message)
-        .await;
-    Ok(())
-}
-
-/// The ImageStream API, when this cluster serves it (OpenShift).
-async fn image_streams(ctx: &Context) -> Option<kube::core::ApiResource> {
-    kube::discovery::oneshot::pinned_kind(&ctx.client, &publish::image_stream_kind())
-        .await
-        .ok()
-        .map(|(api_resource, _)| api_resource)
-}
-
 /// Ends the round as failed with `reason`: nothing new is published.
 async fn end_failed(
     ctx: &Context,
@@ -464,7 +373,7 @@ async fn end_failed(
     reason: Reason,
     message: String,
 ) -> Result<(), Error> {
-    ctx.fail_job(image, update, None, reason, message).await;
+    ctx.fail(image, update, None, reason, message).await;
     settle_failed(ctx, image, update).await
 }
 
@@ -630,47 +539,4 @@ async fn cleanup(image: &NotebookImage, ctx: &Context) -> Result<Action, Error> 
     }
     ctx.images.forget(&uid);
     Ok(Action::await_change())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rounds_start_with_a_generation_or_a_request_and_keep_what_is_published() {
-        assert_eq!(
-            round_trigger(None, Some(1), None).as_deref(),
-            Some("first round")
-        );
-        let first = next_round(None, Some("a".into()), "first round");
-        assert_eq!(first.round, Some(1));
-        let mut done = first.clone();
-        done.observed_generation = Some(1);
-        done.phase = Some(ImagePhase::Succeeded);
-        done.published = Some(Published {
-            image: "reg/nb@sha256:1".into(),
-            round: 1,
-            generation: 1,
-            source_digest: None,
-            image_stream_tag: None,
-            config_map: None,
-            time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
-            ),
-        });
-        assert_eq!(round_trigger(Some(&done), Some(1), Some("a")), None);
-        assert!(
-            round_trigger(Some(&done), Some(2), Some("a"))
-                .is_some_and(|w| w.contains("generation 2"))
-        );
-        assert!(
-            round_trigger(Some(&done), Some(1), Some("b"))
-                .is_some_and(|w| w.contains("annotation"))
-        );
-        let second = next_round(Some(&done), None, "generation 2 of the spec");
-        assert_eq!(second.round, Some(2));
-        assert_eq!(second.published, done.published);
-        assert_eq!(second.revalidate_request.as_deref(), Some("a"));
-        assert_eq!(second.phase, Some(ImagePhase::Preparing));
-    }
 }

@@ -6,11 +6,11 @@ use buildstrategy_api::naming::{build_name, dns_label};
 use buildstrategy_api::{BuildRequest, git};
 use kube::ResourceExt;
 
-use super::crd::{BuildType, NotebookImage};
+use crate::crd::image::{BuildType, NotebookImage, NotebookImageSpec};
 use crate::crd::{BuildConfig, GitSpec};
 use crate::duration::{self, DurationError};
 use crate::labels;
-use crate::reconcile::plan::{AUTO, BuildTarget, DEFAULT_BUILD_TIMEOUT, request_for};
+use crate::steps::build_request::{AUTO, BuildTarget, DEFAULT_BUILD_TIMEOUT, request_for};
 
 /// What a round of a notebook image does.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,18 +58,7 @@ pub enum ImagePlanError {
 /// Reads the plan of `image`.
 pub fn plan(image: &NotebookImage) -> Result<ImagePlan, ImagePlanError> {
     let spec = &image.spec;
-    let refused = |field, reason| ImagePlanError::Refused { field, reason };
-    for notebook in &spec.validation_notebooks {
-        git::validate_url(&notebook.notebook.git.url)
-            .map_err(|r| refused("spec.validationNotebooks[].notebook.git.url", r))?;
-        if let Some(golden) = &notebook.golden_notebook {
-            git::validate_url(&golden.git.url)
-                .map_err(|r| refused("spec.validationNotebooks[].goldenNotebook.git.url", r))?;
-        }
-        if let Some(timeout) = &notebook.timeout {
-            duration::parse("spec.validationNotebooks[].timeout", timeout)?;
-        }
-    }
+    check_notebooks(spec)?;
     let revalidate_every = spec
         .revalidation
         .as_ref()
@@ -87,58 +76,7 @@ pub fn plan(image: &NotebookImage) -> Result<ImagePlan, ImagePlanError> {
             (Some(from), None)
         }
         BuildType::PackageList | BuildType::GitRepository => {
-            let git = match spec.build_type {
-                BuildType::GitRepository => {
-                    let git = spec.git.clone().ok_or_else(|| {
-                        refused("spec.git", "buildType GitRepository needs it".to_owned())
-                    })?;
-                    git::validate_url(&git.url).map_err(|r| refused("spec.git.url", r))?;
-                    Some(git)
-                }
-                _ => None,
-            };
-            if let Some(dir) = &spec.context_dir {
-                git::validate_relative_path(dir).map_err(|r| refused("spec.contextDir", r))?;
-            }
-            let config = spec.build_config.clone().unwrap_or_default();
-            if git.is_none() {
-                // Without a repository there is nothing to read a file from.
-                let from_repository = [
-                    ("spec.contextDir", spec.context_dir.is_some()),
-                    (
-                        "spec.buildConfig.requirementsFile",
-                        config.requirements_file.is_some(),
-                    ),
-                    ("spec.buildConfig.dockerfile", config.dockerfile.is_some()),
-                ];
-                if let Some((field, _)) = from_repository.iter().find(|(_, set)| *set) {
-                    return Err(refused(
-                        field,
-                        "buildType PackageList installs buildConfig.packages on buildConfig.baseImage; files need buildType GitRepository".to_owned(),
-                    ));
-                }
-            }
-            if let Some(path) = &config.requirements_file {
-                git::validate_relative_path(path)
-                    .map_err(|r| refused("spec.buildConfig.requirementsFile", r))?;
-            }
-            let timeout = match config.timeout.as_deref() {
-                Some(t) => duration::parse("spec.buildConfig.timeout", t)?,
-                None => DEFAULT_BUILD_TIMEOUT,
-            };
-            let bare = config.requirements_file.is_none()
-                && config.packages.is_empty()
-                && config.dockerfile.is_none();
-            let build = PlannedBuild {
-                strategy: config.strategy.clone().unwrap_or_else(|| AUTO.to_owned()),
-                timeout,
-                warning: bare.then(|| {
-                    "no requirementsFile, packages or dockerfile: the image is the base image plus the runner's packages".to_owned()
-                }),
-                git,
-                context_dir: spec.context_dir.clone(),
-                config,
-            };
+            let build = planned_build(spec)?;
             (build.config.base_image.clone(), Some(build))
         }
     };
@@ -147,6 +85,83 @@ pub fn plan(image: &NotebookImage) -> Result<ImagePlan, ImagePlanError> {
         build,
         revalidate_every,
     })
+}
+
+fn refused(field: &'static str, reason: String) -> ImagePlanError {
+    ImagePlanError::Refused { field, reason }
+}
+
+/// Checks what the validation notebooks name: repository URLs and timeouts.
+fn check_notebooks(spec: &NotebookImageSpec) -> Result<(), ImagePlanError> {
+    for notebook in &spec.validation_notebooks {
+        git::validate_url(&notebook.notebook.git.url)
+            .map_err(|r| refused("spec.validationNotebooks[].notebook.git.url", r))?;
+        if let Some(golden) = &notebook.golden_notebook {
+            git::validate_url(&golden.git.url)
+                .map_err(|r| refused("spec.validationNotebooks[].goldenNotebook.git.url", r))?;
+        }
+        if let Some(timeout) = &notebook.timeout {
+            duration::parse("spec.validationNotebooks[].timeout", timeout)?;
+        }
+    }
+    Ok(())
+}
+
+/// The build of a `PackageList` or `GitRepository` image.
+fn planned_build(spec: &NotebookImageSpec) -> Result<PlannedBuild, ImagePlanError> {
+    let git = match spec.build_type {
+        BuildType::GitRepository => {
+            let git = spec.git.clone().ok_or_else(|| {
+                refused("spec.git", "buildType GitRepository needs it".to_owned())
+            })?;
+            git::validate_url(&git.url).map_err(|r| refused("spec.git.url", r))?;
+            Some(git)
+        }
+        _ => None,
+    };
+    if let Some(dir) = &spec.context_dir {
+        git::validate_relative_path(dir).map_err(|r| refused("spec.contextDir", r))?;
+    }
+    let config = spec.build_config.clone().unwrap_or_default();
+    if git.is_none() {
+        // Without a repository there is nothing to read a file from.
+        let from_repository = [
+            ("spec.contextDir", spec.context_dir.is_some()),
+            (
+                "spec.buildConfig.requirementsFile",
+                config.requirements_file.is_some(),
+            ),
+            ("spec.buildConfig.dockerfile", config.dockerfile.is_some()),
+        ];
+        if let Some((field, _)) = from_repository.iter().find(|(_, set)| *set) {
+            return Err(refused(
+                field,
+                "buildType PackageList installs buildConfig.packages on buildConfig.baseImage; files need buildType GitRepository".to_owned(),
+            ));
+        }
+    }
+    if let Some(path) = &config.requirements_file {
+        git::validate_relative_path(path)
+            .map_err(|r| refused("spec.buildConfig.requirementsFile", r))?;
+    }
+    let timeout = match config.timeout.as_deref() {
+        Some(t) => duration::parse("spec.buildConfig.timeout", t)?,
+        None => DEFAULT_BUILD_TIMEOUT,
+    };
+    let bare = config.requirements_file.is_none()
+        && config.packages.is_empty()
+        && config.dockerfile.is_none();
+    let build = PlannedBuild {
+        strategy: config.strategy.clone().unwrap_or_else(|| AUTO.to_owned()),
+        timeout,
+        warning: bare.then(|| {
+            "no requirementsFile, packages or dockerfile: the image is the base image plus the runner's packages".to_owned()
+        }),
+        git,
+        context_dir: spec.context_dir.clone(),
+        config,
+    };
+    Ok(build)
 }
 
 impl ImagePlan {

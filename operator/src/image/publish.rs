@@ -1,4 +1,4 @@
-//! Publishing a validated image: always its digest-pinned reference in status; on OpenShift an
+//! Publishing a validated image, the round's last step: always its digest-pinned reference in status; on OpenShift an
 //! ImageStream tag carrying the dashboard's annotations; optionally a ConfigMap catalogue for
 //! dashboards on plain Kubernetes.
 //!
@@ -13,9 +13,86 @@ use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use super::crd::{NotebookImage, Published};
+use kube::runtime::events::EventType;
+
+use super::round::Update;
+use crate::crd::conditions::PUBLISHED;
+use crate::crd::image::{ImageSoftware, NotebookImage, Published};
 use crate::labels;
-use crate::reconcile::Error;
+use crate::reason::Reason;
+use crate::steps::{Context, Error};
+
+/// Publishes the validated `pinned` image and ends the round as succeeded.
+pub(super) async fn run(
+    ctx: &Context,
+    image: &NotebookImage,
+    update: &mut Update,
+    pinned: &str,
+) -> Result<(), Error> {
+    let round = update.status.round.unwrap_or(1);
+    let previous = update.status.published.clone();
+    let mut published = Published {
+        image: pinned.to_owned(),
+        round,
+        generation: image.metadata.generation.unwrap_or_default(),
+        source_digest: update.status.source_digest.clone(),
+        image_stream_tag: None,
+        config_map: None,
+        time: update.now().clone(),
+    };
+    let settings = image.spec.publish.clone().unwrap_or_default();
+    let mut places = vec![format!("{pinned} in status")];
+    match image_streams(ctx).await {
+        Some(api_resource) => {
+            let stream = settings.image_stream.unwrap_or_else(|| image.name_any());
+            let (software, dependencies) = software_lists(update.status.software.as_ref());
+            let kept = match &previous {
+                Some(p) => Some((
+                    p,
+                    tag_annotations(
+                        &ctx.client,
+                        &api_resource,
+                        image,
+                        &stream,
+                        &tag_name(p.round),
+                    )
+                    .await?,
+                )),
+                None => None,
+            };
+            let document = image_stream(image, &stream, &published, kept, &software, &dependencies);
+            apply_image_stream(&ctx.client, &api_resource, image, &document).await?;
+            let tag = format!("{stream}:{}", tag_name(round));
+            places.push(format!("ImageStream tag {tag}"));
+            published.image_stream_tag = Some(tag);
+        }
+        None if settings.image_stream.is_some() => places.push(
+            "not as an ImageStream tag: ImageStreams are not served on this cluster".to_owned(),
+        ),
+        None => {}
+    }
+    if let Some(name) = &settings.config_map {
+        let entry = catalogue_entry(image, &published);
+        apply_catalogue(&ctx.client, image, name, Some(entry)).await?;
+        places.push(format!("ConfigMap {name}"));
+        published.config_map = Some(name.clone());
+    }
+    let message = format!("validated and published: {}", places.join(", "));
+    update.status.published = Some(published);
+    update.condition(PUBLISHED, true, Reason::Published, message.clone());
+    update.succeed(message.clone());
+    ctx.event(image, EventType::Normal, Reason::Published, &message)
+        .await;
+    Ok(())
+}
+
+/// The ImageStream API, when this cluster serves it (OpenShift).
+async fn image_streams(ctx: &Context) -> Option<kube::core::ApiResource> {
+    kube::discovery::oneshot::pinned_kind(&ctx.client, &image_stream_kind())
+        .await
+        .ok()
+        .map(|(api_resource, _)| api_resource)
+}
 
 /// The ImageStream kind, served only on OpenShift.
 pub fn image_stream_kind() -> GroupVersionKind {
@@ -31,6 +108,26 @@ pub fn field_manager(image: &NotebookImage) -> String {
     )
 }
 
+/// The annotations the dashboard reads an ImageStream's name, description, creator and order
+/// from.
+fn dashboard_annotations(image: &NotebookImage) -> BTreeMap<String, String> {
+    let display = image.spec.display.clone().unwrap_or_default();
+    let mut annotations = BTreeMap::new();
+    let mut put = |key: &str, value: Option<String>| {
+        if let Some(value) = value {
+            annotations.insert(format!("opendatahub.io/{key}"), value);
+        }
+    };
+    put(
+        "notebook-image-name",
+        display.name.or_else(|| Some(image.name_any())),
+    );
+    put("notebook-image-desc", display.description);
+    put("notebook-image-creator", display.creator);
+    put("notebook-image-order", display.order.map(|o| o.to_string()));
+    annotations
+}
+
 /// The ImageStream `stream` with `image`'s tags: the newly validated one (`published`) and the
 /// one it replaces (`previous`, with the annotations its tag has now), so users on the earlier
 /// image keep it.
@@ -43,19 +140,7 @@ pub fn image_stream(
     dependencies: &[Value],
 ) -> Value {
     let display = image.spec.display.clone().unwrap_or_default();
-    let mut annotations = BTreeMap::new();
-    let mut put = |key: &str, value: Option<String>| {
-        if let Some(value) = value {
-            annotations.insert(format!("opendatahub.io/{key}"), value);
-        }
-    };
-    put(
-        "notebook-image-name",
-        display.name.clone().or_else(|| Some(image.name_any())),
-    );
-    put("notebook-image-desc", display.description.clone());
-    put("notebook-image-creator", display.creator.clone());
-    put("notebook-image-order", display.order.map(|o| o.to_string()));
+    let annotations = dashboard_annotations(image);
     let tag = |p: &Published, kept: Option<Value>| {
         let mut tag_annotations: BTreeMap<String, String> = kept
             .and_then(|k| serde_json::from_value(k).ok())
@@ -124,7 +209,7 @@ pub fn tag_name(round: i64) -> String {
 }
 
 /// The dashboard's `notebook-software` and `notebook-python-dependencies` lists.
-pub fn software_lists(software: Option<&super::crd::ImageSoftware>) -> (Vec<Value>, Vec<Value>) {
+pub fn software_lists(software: Option<&ImageSoftware>) -> (Vec<Value>, Vec<Value>) {
     let Some(software) = software else {
         return (Vec::new(), Vec::new());
     };
@@ -258,7 +343,7 @@ mod tests {
     use k8s_openapi::jiff::Timestamp;
 
     use super::*;
-    use crate::image::crd::{ImageSoftware, Package};
+    use crate::crd::image::Package;
 
     fn image() -> NotebookImage {
         serde_yaml_ng::from_str(

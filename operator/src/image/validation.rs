@@ -11,10 +11,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 
-use super::crd::{NotebookImage, NotebookVerdict, ValidationNotebook, ValidationReport};
+use crate::crd::image::{NotebookImage, NotebookVerdict, ValidationNotebook, ValidationReport};
 use crate::crd::{NotebookValidationJob, NotebookValidationJobSpec, Phase, PodConfig};
 use crate::labels::{self, IMAGE_LABEL, ROUND_LABEL};
-use crate::reconcile::{Context, Error};
+use crate::steps::{Context, Error};
 
 /// The job running validation notebook `index` in round `round`.
 pub fn job_name(image: &NotebookImage, round: i64, index: usize) -> String {

@@ -5,9 +5,9 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
 use super::plan::{self, ImageSource};
-use super::{Context, Error, build};
 use crate::crd::NotebookValidationJob;
 use crate::identity::identity;
+use crate::steps::{Context, Error, build};
 
 /// Stops and deletes the job's build.
 pub(super) async fn run(job: &NotebookValidationJob, ctx: &Context) -> Result<Action, Error> {

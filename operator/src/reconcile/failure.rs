@@ -7,13 +7,16 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
+use super::persist::persist;
 use super::plan::{self, ImageSource};
-use super::reason::Reason;
-use super::status::{self, RECONCILED, StatusUpdate, VALIDATION_COMPLETE};
-use super::validate::{self, find_pod};
-use super::{Context, Error, build, outcome, pod_lifecycle};
-use crate::crd::{NotebookValidationJob, NotebookValidationJobStatus};
+use super::validate;
+use crate::crd::conditions::{RECONCILED, VALIDATION_COMPLETE};
+use crate::crd::{DEFAULT_JOB_TIMEOUT, NotebookValidationJob, NotebookValidationJobStatus};
 use crate::identity::identity;
+use crate::reason::Reason;
+use crate::steps::skeleton::retry_key;
+use crate::steps::status::StatusUpdate;
+use crate::steps::{Context, Error, build, outcome, pod_lifecycle};
 
 /// A reconcile that failed: its error goes to the job's status (condition `Reconciled`, with the
 /// attempt count) and is retried with backoff; once the job is past `spec.timeout` the job fails
@@ -25,19 +28,16 @@ pub(super) async fn failed_reconcile(
     current: Option<&NotebookValidationJobStatus>,
     error: Error,
 ) -> Result<Action, Error> {
-    let key = identity(job);
-    let attempts = ctx.backoff.lock().map_or(1, |map| {
-        map.get(&key).copied().unwrap_or(0).saturating_add(1)
-    });
+    let attempts = ctx.failed_attempts(&retry_key(job));
     let mut update = StatusUpdate::new(current, job.metadata.generation);
-    let limit = plan::job_timeout(job).unwrap_or(plan::DEFAULT_JOB_TIMEOUT);
+    let limit = job.timeout().unwrap_or(DEFAULT_JOB_TIMEOUT);
     let limit_secs = i64::try_from(limit.as_secs()).unwrap_or(i64::MAX);
     let ended = update.elapsed_secs() >= limit_secs;
     if ended {
         let message = format!(
             "the job could not be reconciled within spec.timeout ({limit_secs}s); attempt {attempts} failed: {error}"
         );
-        ctx.fail_job(job, &mut update, None, Reason::ReconcileFailed, message)
+        ctx.fail(job, &mut update, None, Reason::ReconcileFailed, message)
             .await;
     } else {
         update.condition(
@@ -57,7 +57,7 @@ pub(super) async fn failed_reconcile(
         }
     }
     // The status cannot be written either: the original error says more.
-    if let Err(write) = status::persist(job, ctx, current, update.status).await {
+    if let Err(write) = persist(job, ctx, current, update.status).await {
         tracing::warn!(job = %job.name_any(), error = %write, "could not record a failed reconcile in status");
         return Err(error);
     }
@@ -79,7 +79,7 @@ pub(super) async fn forbidden(
     let message = format!(
         "the operator's service account lacks a permission: {denied}; add it to the operator's ClusterRole (`cargo xtask manifests` generates the role for the strategies compiled in)"
     );
-    ctx.fail_job(job, update, None, Reason::Forbidden, message)
+    ctx.fail(job, update, None, Reason::Forbidden, message)
         .await;
 }
 
@@ -110,7 +110,7 @@ pub(super) async fn timed_out(
     if let Some(name) = update.status.validation_pod_name.clone() {
         let pods: Api<Pod> =
             Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
-        let (never_started, stopped) = match find_pod(ctx, &pods, &name).await {
+        let (never_started, stopped) = match ctx.find_pod(&pods, &name).await {
             Ok(Some(pod)) => {
                 // The runner stops the notebook a little before the deadline: what it found
                 // may be there, not yet recorded.
@@ -155,6 +155,6 @@ pub(super) async fn timed_out(
         }
         None => Reason::JobTimeout,
     };
-    ctx.fail_job(job, update, None, reason, message).await;
+    ctx.fail(job, update, None, reason, message).await;
     Ok(Action::await_change())
 }

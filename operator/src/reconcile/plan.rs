@@ -1,27 +1,20 @@
 //! Step 1: read the job's spec into a plan — which image, which build, which bounds. Pure.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use buildstrategy_api::naming::build_name;
-use buildstrategy_api::{BuildRequest, GitSource, Requirements, git};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use buildstrategy_api::{BuildRequest, git};
 use kube::ResourceExt;
 
 use super::validation_pod::MAX_ENV_VALUE_BYTES;
 use crate::crd::{
-    BuildConfig, FallbackStrategy, GitSpec, MAX_PARAMETERS, NotebookValidationJob,
-    NotebookValidationJobSpec,
+    BuildConfig, FallbackStrategy, MAX_PARAMETERS, NotebookValidationJob, NotebookValidationJobSpec,
 };
 use crate::duration::{self, DurationError};
 use crate::labels;
-
-/// The whole job's bound when `spec.timeout` is not set.
-pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-/// The build's bound when `buildConfig.timeout` is not set.
-pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-/// The name users write to let the operator choose a strategy.
-pub const AUTO: &str = "auto";
+use crate::steps::build_request::{
+    AUTO, BuildTarget, DEFAULT_BUILD_TIMEOUT, generates_requirements, request_for,
+};
 
 /// Where the validation image comes from (the three options of the S2I design record).
 #[derive(Debug, Clone, PartialEq)]
@@ -144,19 +137,11 @@ fn is_parameter_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// The bound on the whole job: `spec.timeout`, or the default.
-pub fn job_timeout(job: &NotebookValidationJob) -> Result<Duration, DurationError> {
-    match &job.spec.timeout {
-        Some(t) => duration::parse("spec.timeout", t),
-        None => Ok(DEFAULT_JOB_TIMEOUT),
-    }
-}
-
 /// Reads the plan of `job`.
 pub fn plan(job: &NotebookValidationJob, default_image: &str) -> Result<Plan, PlanError> {
     check_passed_on(job)?;
     let spec = &job.spec;
-    let job_timeout = job_timeout(job)?;
+    let job_timeout = job.timeout()?;
     let cell_timeout = spec
         .execution
         .as_ref()
@@ -205,16 +190,6 @@ pub fn plan(job: &NotebookValidationJob, default_image: &str) -> Result<Plan, Pl
     })
 }
 
-/// Whether the build generates its requirements from the notebook's imports: asked for with
-/// `fallbackStrategy: auto` or `autoGenerateRequirements`, when nothing else names them.
-fn generates_requirements(build: &BuildConfig) -> bool {
-    let bare = build.requirements_file.is_none()
-        && build.packages.is_empty()
-        && build.dockerfile.is_none();
-    bare && (build.fallback_strategy == Some(FallbackStrategy::Auto)
-        || build.auto_generate_requirements == Some(true))
-}
-
 fn build_request(
     job: &NotebookValidationJob,
     build: &BuildConfig,
@@ -235,79 +210,11 @@ fn build_request(
     )
 }
 
-/// Who a build is for: where it goes, its name, its owner and its labels.
-#[derive(Debug, Clone)]
-pub struct BuildTarget {
-    /// The namespace.
-    pub namespace: String,
-    /// The build's name.
-    pub build_name: String,
-    /// The owner garbage collection removes the build with.
-    pub owner: OwnerReference,
-    /// Labels put on the build's objects.
-    pub labels: BTreeMap<String, String>,
-}
-
-/// The request for a build of `git` (none: a base image plus a package list) with `build`'s
-/// settings; `notebook` is where imports are read from when the requirements are generated.
-pub fn request_for(
-    target: BuildTarget,
-    git: Option<&GitSpec>,
-    notebook: Option<&str>,
-    build: &BuildConfig,
-    timeout: Duration,
-) -> BuildRequest {
-    let mut source = GitSource::new(git.map(|g| g.url.clone()).unwrap_or_default());
-    source.git_ref = git.and_then(|g| g.git_ref.clone());
-    source.credentials_secret = git.and_then(|g| g.credentials_secret.clone());
-    let requirements = match (
-        &build.requirements_file,
-        build.packages.is_empty(),
-        notebook,
-    ) {
-        (Some(file), _, _) => Requirements::File(file.clone()),
-        (None, false, _) => Requirements::Packages(build.packages.clone()),
-        (None, true, Some(path)) if generates_requirements(build) => {
-            Requirements::FromImports(path.to_owned())
-        }
-        (None, true, _) => Requirements::None,
-    };
-    let mut request = BuildRequest::new(target.namespace, target.build_name, source)
-        .with_owner(target.owner)
-        .with_requirements(requirements)
-        .with_import_names(
-            build
-                .import_names
-                .iter()
-                .map(|n| (n.module.clone(), n.distribution.clone()))
-                .collect(),
-        )
-        .with_timeout(timeout);
-    if git.is_none() {
-        request = request.without_source();
-    }
-    request.labels = target.labels;
-    if let Some(base) = &build.base_image {
-        request = request.with_base_image(base.clone());
-    }
-    if let Some(dockerfile) = &build.dockerfile {
-        request = request.with_dockerfile(dockerfile.clone());
-    }
-    if let Some(image) = &build.output_image {
-        request = request.with_output_image(image.clone());
-    }
-    if let Some(secret) = &build.push_secret {
-        request = request.with_push_secret(secret.clone());
-    }
-    if let Some(config) = &build.strategy_config {
-        request = request.with_strategy_config(config.clone());
-    }
-    request
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crd::DEFAULT_JOB_TIMEOUT;
+    use buildstrategy_api::Requirements;
 
     fn job(build: &str) -> NotebookValidationJob {
         let yaml = format!(

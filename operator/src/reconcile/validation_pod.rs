@@ -9,20 +9,21 @@ use std::collections::BTreeMap;
 
 use buildstrategy_api::git;
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EmptyDirVolumeSource, EnvFromSource, EnvVar, LocalObjectReference,
+    Container, EmptyDirVolumeSource, EnvFromSource, EnvVar, LocalObjectReference,
     PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, SeccompProfile,
-    SecretEnvSource, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+    SecretEnvSource, SecretVolumeSource, Volume, VolumeMount,
 };
 use kube::ResourceExt;
 use kube::api::ObjectMeta;
 use nbv_report::PodInputs;
 use nbv_report::inputs::var;
 
+use crate::config::PodSettings;
 use crate::crd::{NotebookSource, NotebookValidationJob, PodConfig};
 use crate::labels;
+use crate::steps::outcome::VALIDATE_CONTAINER;
+use crate::steps::pod_lifecycle::restricted;
 
-/// Name of the container that runs the notebook; its termination message is the result.
-pub const VALIDATE_CONTAINER: &str = "validate";
 /// The longest value of one environment variable: Linux refuses to start a process with a
 /// `NAME=value` string over 128 KiB (`MAX_ARG_STRLEN`), so the container would never run.
 pub const MAX_ENV_VALUE_BYTES: usize = 128 * 1024 - var::PARAMETERS.len() - 2;
@@ -33,15 +34,6 @@ const RUNNER_DIR: &str = "/opt/nbv/bin";
 const RUNNER_IN_IMAGE: &str = "/usr/local/bin/nbv";
 const NOTEBOOK_DIR: &str = "/workspace/notebook";
 const GOLDEN_DIR: &str = "/workspace/golden";
-
-/// Operator-wide settings of validation pods.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodSettings {
-    /// The image holding `nbv` (the operator image).
-    pub runner_image: String,
-    /// The image that clones the repository (it must run as non-root and hold git and sh).
-    pub git_image: String,
-}
 
 /// What the pod runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,24 +79,6 @@ pub fn stop_notebook_at(now_unix: i64, deadline_secs: i64) -> i64 {
     // Room to kill the kernel, write the result and have the pod's end seen by the operator.
     let reserve = (deadline_secs / 5).clamp(5, 30);
     now_unix + (deadline_secs - reserve).max(1)
-}
-
-/// The security context of every container the operator runs itself: Pod Security's
-/// `restricted` level.
-pub(crate) fn restricted() -> SecurityContext {
-    SecurityContext {
-        allow_privilege_escalation: Some(false),
-        run_as_non_root: Some(true),
-        capabilities: Some(Capabilities {
-            drop: Some(vec!["ALL".into()]),
-            add: None,
-        }),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".into(),
-            localhost_profile: None,
-        }),
-        ..SecurityContext::default()
-    }
 }
 
 fn env(name: &str, value: impl Into<String>) -> EnvVar {

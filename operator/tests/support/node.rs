@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use kube::api::LogParams;
 use nbv_testenv::node::Repo;
+use notebook_validator_operator::crd::image::NotebookImage;
 use notebook_validator_operator::crd::{NotebookValidationJob, Phase};
-use notebook_validator_operator::image::crd::NotebookImage;
 
 use super::Harness;
 

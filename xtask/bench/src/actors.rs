@@ -507,7 +507,8 @@ pub(crate) fn bare_operator(
     status_writes: HashMap<Class, usize>,
     timeline: Arc<Timeline>,
 ) -> Queue<NotebookValidationJob> {
-    use notebook_validator_operator::reconcile::validation_pod::{self, PodPlan, PodSettings};
+    use notebook_validator_operator::config::PodSettings;
+    use notebook_validator_operator::reconcile::validation_pod::{self, PodPlan};
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let jobs: Api<NotebookValidationJob> = Api::namespaced(client.clone(), namespace);
     let status_writer = {

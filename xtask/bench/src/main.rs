@@ -22,7 +22,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use notebook_validator_operator::catalog::Catalog;
 use notebook_validator_operator::config::EnabledStrategies;
-use notebook_validator_operator::reconcile::validation_pod::PodSettings;
+use notebook_validator_operator::config::PodSettings;
 
 use crate::report::{ANALYSIS_MARKER, Scale};
 

@@ -17,9 +17,9 @@ use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::watcher;
 use notebook_validator_operator::catalog::Catalog;
 use notebook_validator_operator::config::EnabledStrategies;
+use notebook_validator_operator::config::PodSettings;
 use notebook_validator_operator::crd::{self, NotebookValidationJob, Phase};
-use notebook_validator_operator::reconcile::Context;
-use notebook_validator_operator::reconcile::validation_pod::PodSettings;
+use notebook_validator_operator::steps::Context;
 use serde::Serialize;
 
 use crate::stats::Percentiles;

@@ -13,10 +13,10 @@ use anyhow::Context as _;
 use kube::client::ClientBuilder;
 use notebook_validator_operator::catalog::Catalog;
 use notebook_validator_operator::config::EnabledStrategies;
+use notebook_validator_operator::config::PodSettings;
 use notebook_validator_operator::controller;
 use notebook_validator_operator::health::Readiness;
-use notebook_validator_operator::reconcile::Context;
-use notebook_validator_operator::reconcile::validation_pod::PodSettings;
+use notebook_validator_operator::steps::Context;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{
     Affinity, EnvFromSource, EnvVar, ResourceRequirements, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::{CustomResource, CustomResourceExt, KubeSchema};
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -523,16 +523,15 @@ impl NotebookValidationJobSpec {
     }
 }
 
-/// The operator's CustomResourceDefinitions (NotebookValidationJob, NotebookImage), as YAML
-/// documents, exactly as checked in under `deploy/crds/`.
-pub fn crd_yaml() -> String {
-    let to_yaml = |crd| {
-        serde_yaml_ng::to_string(&crd)
-            .unwrap_or_else(|e| unreachable!("a CRD always serialises: {e}"))
-    };
-    format!(
-        "# Generated from the Rust types by `cargo xtask codegen`; do not edit.\n{}---\n{}",
-        to_yaml(NotebookValidationJob::crd()),
-        to_yaml(crate::image::crd::NotebookImage::crd())
-    )
+/// The whole job's bound when `spec.timeout` is not set.
+pub const DEFAULT_JOB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+impl NotebookValidationJob {
+    /// The bound on the whole job: `spec.timeout`, or the default.
+    pub fn timeout(&self) -> Result<std::time::Duration, crate::duration::DurationError> {
+        match &self.spec.timeout {
+            Some(t) => crate::duration::parse("spec.timeout", t),
+            None => Ok(DEFAULT_JOB_TIMEOUT),
+        }
+    }
 }

@@ -1,5 +1,5 @@
-//! The job's status: phase, conditions and the reasons they carry, and the memory of what the
-//! operator last wrote.
+//! The status the shared steps write: phase, conditions and the reasons they carry, for a job
+//! or a notebook image alike, and the memory of what the operator last wrote.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,20 +11,12 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-use super::reason::Reason;
-use super::{Context, Error};
-use crate::crd::{BuildStatusReport, NotebookValidationJob, NotebookValidationJobStatus, Phase};
+use super::error::Error;
+use crate::crd::conditions::READY;
+use crate::crd::image::{ImagePhase, NotebookImageStatus};
+use crate::crd::{BuildStatusReport, NotebookValidationJobStatus, Phase};
 use crate::labels::FIELD_MANAGER;
-
-/// Condition: the image to validate with is ready (built, or given).
-pub const BUILD_READY: &str = "BuildReady";
-/// Condition: the validation pod finished and its result was read.
-pub const VALIDATION_COMPLETE: &str = "ValidationComplete";
-/// Condition: the job succeeded.
-pub const READY: &str = "Ready";
-/// Condition: the last reconcile went through; False with the error and the attempt count while
-/// one keeps failing.
-pub const RECONCILED: &str = "Reconciled";
+use crate::reason::Reason;
 
 /// The status last written for each resource in progress, by uid. The cache lags behind the
 /// operator's own writes, and the operator is the only writer of status, so this is the real
@@ -105,35 +97,63 @@ pub trait Tracked: Clone + Default {
     fn is_settled(&self) -> bool;
 }
 
-impl Tracked for NotebookValidationJobStatus {
-    type Phase = Phase;
-    const PENDING: Phase = Phase::Pending;
-    const BUILDING: Phase = Phase::Building;
-    const BUILT: Phase = Phase::BuildComplete;
-    const SUCCEEDED: Phase = Phase::Succeeded;
-    const FAILED: Phase = Phase::Failed;
-    fn phase_mut(&mut self) -> (&mut Option<Phase>, &mut Option<String>) {
-        (&mut self.phase, &mut self.message)
-    }
-    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
-        &mut self.conditions
-    }
-    fn times_mut(&mut self) -> (&mut Option<Time>, &mut Option<Time>) {
-        (&mut self.start_time, &mut self.completion_time)
-    }
-    fn start_time(&self) -> Option<&Time> {
-        self.start_time.as_ref()
-    }
-    fn observed_generation_mut(&mut self) -> &mut Option<i64> {
-        &mut self.observed_generation
-    }
-    fn build_status_mut(&mut self) -> &mut Option<BuildStatusReport> {
-        &mut self.build_status
-    }
-    fn is_settled(&self) -> bool {
-        self.is_terminal()
-    }
+/// `Tracked` for a status whose fields carry the same names in both resources: `phase`,
+/// `message`, `conditions`, `start_time`, `completion_time`, `observed_generation` and
+/// `build_status`.
+macro_rules! tracked {
+    ($status:ty, $phase:ident { $pending:ident, $building:ident, $built:ident }, |$s:ident| $settled:expr) => {
+        impl Tracked for $status {
+            type Phase = $phase;
+            const PENDING: $phase = $phase::$pending;
+            const BUILDING: $phase = $phase::$building;
+            const BUILT: $phase = $phase::$built;
+            const SUCCEEDED: $phase = $phase::Succeeded;
+            const FAILED: $phase = $phase::Failed;
+            fn phase_mut(&mut self) -> (&mut Option<$phase>, &mut Option<String>) {
+                (&mut self.phase, &mut self.message)
+            }
+            fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+                &mut self.conditions
+            }
+            fn times_mut(&mut self) -> (&mut Option<Time>, &mut Option<Time>) {
+                (&mut self.start_time, &mut self.completion_time)
+            }
+            fn start_time(&self) -> Option<&Time> {
+                self.start_time.as_ref()
+            }
+            fn observed_generation_mut(&mut self) -> &mut Option<i64> {
+                &mut self.observed_generation
+            }
+            fn build_status_mut(&mut self) -> &mut Option<BuildStatusReport> {
+                &mut self.build_status
+            }
+            fn is_settled(&self) -> bool {
+                let $s = self;
+                $settled
+            }
+        }
+    };
 }
+
+tracked!(
+    NotebookValidationJobStatus,
+    Phase {
+        Pending,
+        Building,
+        BuildComplete
+    },
+    |status| status.is_terminal()
+);
+// An image is watched for as long as it exists (new generations, re-validation).
+tracked!(
+    NotebookImageStatus,
+    ImagePhase {
+        Preparing,
+        Building,
+        Validating
+    },
+    |_status| false
+);
 
 /// The status being computed in one reconcile, with the time it is computed at.
 #[derive(Debug, Clone)]
@@ -273,24 +293,9 @@ impl<S: Tracked> StatusUpdate<S> {
     }
 }
 
-/// Writes `status` when it differs from `current`, and remembers it as the job's status.
-pub(super) async fn persist(
-    job: &NotebookValidationJob,
-    ctx: &Context,
-    current: Option<&NotebookValidationJobStatus>,
-    status: NotebookValidationJobStatus,
-) -> Result<(), Error> {
-    if current != Some(&status) {
-        write_status(ctx, job, &status, "writing the job status").await?;
-        ctx.metrics.status_written(current, &status);
-    }
-    ctx.written.remember(job.uid().unwrap_or_default(), status);
-    Ok(())
-}
-
 /// Writes the status of `resource` with server-side apply.
 pub(crate) async fn write_status<K>(
-    ctx: &Context,
+    client: &kube::Client,
     resource: &K,
     status: &impl serde::Serialize,
     action: &'static str,
@@ -301,10 +306,7 @@ where
         + Clone
         + std::fmt::Debug,
 {
-    let api: Api<K> = Api::namespaced(
-        ctx.client.clone(),
-        &resource.namespace().unwrap_or_default(),
-    );
+    let api: Api<K> = Api::namespaced(client.clone(), &resource.namespace().unwrap_or_default());
     let patch = json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
@@ -323,6 +325,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crd::conditions::{BUILD_READY, VALIDATION_COMPLETE};
 
     #[test]
     fn conditions_keep_their_transition_time_while_unchanged() {

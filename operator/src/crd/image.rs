@@ -14,7 +14,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::crd::{BuildConfig, BuildStatusReport, ComparisonConfig, GitSpec, NotebookSource};
+use super::job::{BuildConfig, BuildStatusReport, ComparisonConfig, GitSpec, NotebookSource};
 
 /// A CEL-safe Go duration such as `30m`, `1h30m` or `90s`.
 const DURATION_RULE: &str = "self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$')";
@@ -287,7 +287,7 @@ pub struct NotebookVerdict {
     pub job: String,
     /// The job's phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<crate::crd::Phase>,
+    pub phase: Option<super::job::Phase>,
     /// The cells that failed or did not match (their indices).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_cells: Vec<usize>,
@@ -323,36 +323,5 @@ impl NotebookImageStatus {
     /// Whether this round has ended: Succeeded or Failed.
     pub fn is_terminal(&self) -> bool {
         matches!(self.phase, Some(ImagePhase::Succeeded | ImagePhase::Failed))
-    }
-}
-
-impl crate::reconcile::status::Tracked for NotebookImageStatus {
-    type Phase = ImagePhase;
-    const PENDING: ImagePhase = ImagePhase::Preparing;
-    const BUILDING: ImagePhase = ImagePhase::Building;
-    const BUILT: ImagePhase = ImagePhase::Validating;
-    const SUCCEEDED: ImagePhase = ImagePhase::Succeeded;
-    const FAILED: ImagePhase = ImagePhase::Failed;
-    fn phase_mut(&mut self) -> (&mut Option<ImagePhase>, &mut Option<String>) {
-        (&mut self.phase, &mut self.message)
-    }
-    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
-        &mut self.conditions
-    }
-    fn times_mut(&mut self) -> (&mut Option<Time>, &mut Option<Time>) {
-        (&mut self.start_time, &mut self.completion_time)
-    }
-    fn start_time(&self) -> Option<&Time> {
-        self.start_time.as_ref()
-    }
-    fn observed_generation_mut(&mut self) -> &mut Option<i64> {
-        &mut self.observed_generation
-    }
-    fn build_status_mut(&mut self) -> &mut Option<BuildStatusReport> {
-        &mut self.build_status
-    }
-    // An image is watched for as long as it exists (new generations, re-validation).
-    fn is_settled(&self) -> bool {
-        false
     }
 }

@@ -8,14 +8,14 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::api::core::v1::{Capabilities, Event, Pod, SeccompProfile, SecurityContext};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 
 use super::outcome;
-use super::reason::Reason;
 use crate::crd::NotebookValidationJob;
 use crate::labels::FIELD_MANAGER;
+use crate::reason::Reason;
 
 /// How long a pod may wait to start before its events are read.
 pub const EVENTS_AFTER: Duration = Duration::from_secs(3);
@@ -156,6 +156,24 @@ pub async fn stop(pods: &Api<Pod>, pod: &Pod) -> Option<String> {
                 None
             }
         }
+    }
+}
+
+/// The security context of every container the operator runs itself: Pod Security's
+/// `restricted` level.
+pub(crate) fn restricted() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        run_as_non_root: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: None,
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            localhost_profile: None,
+        }),
+        ..SecurityContext::default()
     }
 }
 

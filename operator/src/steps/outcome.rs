@@ -2,11 +2,13 @@
 //! notebook. Results come only from the runner's termination message, never from logs; a
 //! missing or unreadable result is a failure with its own reason.
 
-use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus, Pod, PodStatus};
 use nbv_report::Summary;
 
-use super::reason::Reason;
-use super::validation_pod::VALIDATE_CONTAINER;
+use crate::reason::Reason;
+
+/// Name of the container that runs the notebook; its termination message is the result.
+pub const VALIDATE_CONTAINER: &str = "validate";
 
 /// What a validation pod says.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,6 +140,25 @@ pub fn stuck(pod: &Pod) -> Option<(Reason, String)> {
 
 fn finished(pod: &Pod, phase: &str) -> PodOutcome {
     let status = pod.status.clone().unwrap_or_default();
+    if let Some(outcome) = stopped_by_kubelet(pod, &status) {
+        return outcome;
+    }
+    if let Some(outcome) = failed_init(&status) {
+        return outcome;
+    }
+    match terminated(status.container_statuses.as_ref(), VALIDATE_CONTAINER) {
+        Some(main) => result(&main),
+        None => PodOutcome::Failed {
+            reason: Reason::ResultMissing,
+            message: format!(
+                "the validation pod is {phase} but its container reported no termination state"
+            ),
+        },
+    }
+}
+
+/// A pod the kubelet stopped: past its deadline (the job's timeout), or evicted (retried).
+fn stopped_by_kubelet(pod: &Pod, status: &PodStatus) -> Option<PodOutcome> {
     match status.reason.as_deref() {
         Some("DeadlineExceeded") => {
             let message = if started(pod) {
@@ -148,35 +169,40 @@ fn finished(pod: &Pod, phase: &str) -> PodOutcome {
                     never_started(&pod.metadata.name.clone().unwrap_or_default())
                 )
             };
-            return PodOutcome::Failed {
+            Some(PodOutcome::Failed {
                 reason: Reason::JobTimeout,
                 message,
-            };
+            })
         }
-        Some("Evicted") => {
-            return PodOutcome::Retryable {
-                reason: Reason::PodEvicted,
-                message: format!(
-                    "the validation pod was evicted: {}",
-                    status.message.unwrap_or_default()
-                ),
-            };
-        }
-        _ => {}
+        Some("Evicted") => Some(PodOutcome::Retryable {
+            reason: Reason::PodEvicted,
+            message: format!(
+                "the validation pod was evicted: {}",
+                status.message.clone().unwrap_or_default()
+            ),
+        }),
+        _ => None,
     }
-    for init in status.init_container_statuses.iter().flatten() {
-        if let Some(t) = init
-            .state
-            .as_ref()
-            .and_then(|s| s.terminated.as_ref())
-            .filter(|t| t.exit_code != 0)
-        {
+}
+
+/// An init container that failed: the clone, or the runner's installation.
+fn failed_init(status: &PodStatus) -> Option<PodOutcome> {
+    status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .find_map(|init| {
+            let t = init
+                .state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .filter(|t| t.exit_code != 0)?;
             let reason = if init.name.starts_with("clone") {
                 Reason::FetchSourceFailed
             } else {
                 Reason::RunnerInstallFailed
             };
-            return PodOutcome::Failed {
+            Some(PodOutcome::Failed {
                 reason,
                 message: format!(
                     "init container '{}' failed with exit code {}: {}",
@@ -184,17 +210,13 @@ fn finished(pod: &Pod, phase: &str) -> PodOutcome {
                     t.exit_code,
                     t.message.as_deref().unwrap_or_default().trim()
                 ),
-            };
-        }
-    }
-    let Some(main) = terminated(status.container_statuses.as_ref(), VALIDATE_CONTAINER) else {
-        return PodOutcome::Failed {
-            reason: Reason::ResultMissing,
-            message: format!(
-                "the validation pod is {phase} but its container reported no termination state"
-            ),
-        };
-    };
+            })
+        })
+}
+
+/// What the runner's container left: its result in the termination message, or why there is
+/// none.
+fn result(main: &ContainerStateTerminated) -> PodOutcome {
     let message = main.message.clone().unwrap_or_default();
     if message.trim().is_empty() {
         let how = main
@@ -224,16 +246,13 @@ fn finished(pod: &Pod, phase: &str) -> PodOutcome {
         };
     }
     match Summary::from_json(&message) {
-        Ok(summary) => {
-            if summary.outcome == nbv_report::Outcome::InfrastructureError {
-                PodOutcome::Retryable {
-                    reason: Reason::InfrastructureError,
-                    message: summary.message.clone(),
-                }
-            } else {
-                PodOutcome::Finished(Box::new(summary))
+        Ok(summary) if summary.outcome == nbv_report::Outcome::InfrastructureError => {
+            PodOutcome::Retryable {
+                reason: Reason::InfrastructureError,
+                message: summary.message.clone(),
             }
         }
+        Ok(summary) => PodOutcome::Finished(Box::new(summary)),
         Err(e) => PodOutcome::Failed {
             reason: Reason::ResultUnreadable,
             message: format!("the runner's result could not be read: {e}"),

@@ -6,8 +6,9 @@ use buildstrategy_api::{BuildRequest, ImageReference};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 
-use super::reason::Reason;
-use super::{Context, pod_lifecycle};
+use super::context::Context;
+use super::pod_lifecycle;
+use crate::reason::Reason;
 
 /// Words registries and builders use when a login is missing or refused: the distribution
 /// registry, Quay and Harbor answer 401 `UNAUTHORIZED`, Buildah and Kaniko print

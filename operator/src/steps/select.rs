@@ -11,8 +11,8 @@ use buildstrategy_api::{
 };
 use kube::Client;
 
-use super::reason::Reason;
 use crate::catalog::{Catalog, SelectionError};
+use crate::reason::Reason;
 
 /// The strategies `auto` may choose, in the order it tries them: by the rank each declares
 /// ([`AutoRank`]), then by name.
@@ -146,7 +146,7 @@ pub async fn choose(
     let choice = if let Some(name) = pinned {
         let why = if requested == name {
             format!("build strategy '{name}' was requested")
-        } else if requested == super::plan::AUTO {
+        } else if requested == super::build_request::AUTO {
             format!("'auto' chose '{name}' when the build started")
         } else {
             format!(
@@ -157,7 +157,7 @@ pub async fn choose(
             strategy: catalog.select(name)?.clone(),
             why,
         }
-    } else if requested == super::plan::AUTO {
+    } else if requested == super::build_request::AUTO {
         choose_auto(catalog, cache, client, request).await?
     } else {
         let strategy = catalog.select(requested)?.clone();
