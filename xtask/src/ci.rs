@@ -145,7 +145,7 @@ fn main_job_from_empty_caches(root: &Path) -> anyhow::Result<()> {
 /// The chart's alerting rules, checked and unit-tested by promtool (built from its module):
 /// every alert has a case that fires it.
 fn alert_rules(root: &Path) -> anyhow::Result<()> {
-    let promtool = crate::gotools::build(root, &crate::gotools::promtool())?;
+    let promtool = crate::gotools::build(root, &crate::gotools::promtool())?.join("promtool");
     let mut check = std::process::Command::new(&promtool);
     check.current_dir(root).args([
         "check",

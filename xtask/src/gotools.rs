@@ -16,10 +16,9 @@ pub(crate) struct GoTool {
     /// The module the program comes from, and the version the wrapper must require.
     pub(crate) module: &'static str,
     pub(crate) version: &'static str,
-    /// The main package.
-    pub(crate) package: &'static str,
-    /// The output's file name.
-    pub(crate) binary: &'static str,
+    /// The main packages; each program is named after its package's last element, as Go
+    /// names them.
+    pub(crate) packages: Vec<&'static str>,
     pub(crate) ldflags: String,
 }
 
@@ -31,13 +30,13 @@ pub(crate) fn promtool() -> GoTool {
         wrapper: "promtool",
         module: MODULE,
         version: VERSION,
-        package: "github.com/prometheus/prometheus/cmd/promtool",
-        binary: "promtool",
+        packages: vec!["github.com/prometheus/prometheus/cmd/promtool"],
         ldflags: format!("-s -w -X github.com/prometheus/common/version.Version={VERSION}"),
     }
 }
 
-/// Builds `tool`, or finds it in the cache: `<cache root>/go-tools/<wrapper>-<inputs>/<binary>`.
+/// Builds `tool`'s programs, or finds them in the cache, and returns their directory:
+/// `<cache root>/go-tools/<wrapper>-<inputs>/`.
 /// The build goes to a temporary directory renamed into place when complete, so an interrupted
 /// build never looks like a good one; builds of earlier inputs are removed.
 pub(crate) fn build(root: &Path, tool: &GoTool) -> anyhow::Result<PathBuf> {
@@ -64,7 +63,7 @@ pub(crate) fn build(root: &Path, tool: &GoTool) -> anyhow::Result<PathBuf> {
     let mut hasher = Sha256::new();
     for part in [
         go_version,
-        tool.package.as_bytes().to_vec(),
+        tool.packages.join(" ").into_bytes(),
         tool.ldflags.as_bytes().to_vec(),
         go_mod,
         read("go.sum")?,
@@ -76,20 +75,27 @@ pub(crate) fn build(root: &Path, tool: &GoTool) -> anyhow::Result<PathBuf> {
     let key = format!("{:x}", hasher.finalize());
     let tools = nbv_testenv::cache_root()?.join("go-tools");
     let dir = tools.join(format!("{}-{}", tool.wrapper, &key[..16]));
-    let out = dir.join(tool.binary);
-    if out.is_file() {
-        return Ok(out);
+    let programs = || {
+        tool.packages
+            .iter()
+            .map(|p| p.rsplit('/').next().unwrap_or(p))
+    };
+    if programs().all(|name| dir.join(name).is_file()) {
+        return Ok(dir);
     }
     fs::create_dir_all(&tools).with_context(|| format!("creating {}", tools.display()))?;
     let tmp = tools.join(format!(".{}-{}", tool.wrapper, std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    if let Err(e) = crate::controlplane::build::go_build(
-        &wrapper,
-        &tmp.join(tool.binary),
-        &tool.ldflags,
-        &[tool.package],
-    ) {
+    // One package is built to its name, several into the directory: both name each program
+    // after its package.
+    let out = match tool.packages.as_slice() {
+        [one] => tmp.join(one.rsplit('/').next().unwrap_or(one)),
+        _ => tmp.clone(),
+    };
+    if let Err(e) =
+        crate::controlplane::build::go_build(&wrapper, &out, &tool.ldflags, &tool.packages)
+    {
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);
     }
@@ -103,5 +109,5 @@ pub(crate) fn build(root: &Path, tool: &GoTool) -> anyhow::Result<PathBuf> {
         }
     }
     fs::rename(&tmp, &dir).with_context(|| format!("moving the build to {}", dir.display()))?;
-    Ok(out)
+    Ok(dir)
 }

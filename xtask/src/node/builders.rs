@@ -31,8 +31,7 @@ fn kaniko_tool() -> GoTool {
         wrapper: "kaniko",
         module: KANIKO_MODULE,
         version: KANIKO_VERSION,
-        package: "github.com/chainguard-dev/kaniko/cmd/executor",
-        binary: "executor",
+        packages: vec!["github.com/chainguard-dev/kaniko/cmd/executor"],
         ldflags: format!("-s -w -X {KANIKO_MODULE}/pkg/version.version={KANIKO_VERSION}"),
     }
 }
@@ -42,8 +41,7 @@ fn s2i_tool() -> GoTool {
         wrapper: "s2i",
         module: S2I_MODULE,
         version: S2I_VERSION,
-        package: "github.com/openshift/source-to-image/cmd/s2i",
-        binary: "s2i",
+        packages: vec!["github.com/openshift/source-to-image/cmd/s2i"],
         ldflags: format!("-s -w -X {S2I_MODULE}/pkg/version.versionFromGit={S2I_VERSION}"),
     }
 }
@@ -113,7 +111,7 @@ pub(super) fn kaniko(
     has: impl Fn(&str) -> bool,
     trusted: &[u8],
 ) -> anyhow::Result<String> {
-    let executor = crate::gotools::build(root, &kaniko_tool())?;
+    let executor = crate::gotools::build(root, &kaniko_tool())?.join("executor");
     let key = hash(&[RECIPE.as_bytes(), &read(&executor)?, trusted]);
     let tag = format!("kaniko-{key}");
     if has(&tag) {
@@ -168,7 +166,7 @@ pub(super) fn openshift_builder(
     has: impl Fn(&str) -> bool,
     buildah: &str,
 ) -> anyhow::Result<String> {
-    let s2i = crate::gotools::build(root, &s2i_tool())?;
+    let s2i = crate::gotools::build(root, &s2i_tool())?.join("s2i");
     let key = hash(&[RECIPE.as_bytes(), buildah.as_bytes(), &read(&s2i)?]);
     let tag = format!("openshift-builder-{key}");
     if has(&tag) {
