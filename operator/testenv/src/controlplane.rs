@@ -184,6 +184,7 @@ impl ControlPlaneBuilder {
         cp.processes.push(
             Spawn {
                 name: "etcd",
+                env: Vec::new(),
                 supervisor: &binaries.supervisor,
                 program: &binaries.etcd,
                 args: os_args([
@@ -247,6 +248,7 @@ impl ControlPlaneBuilder {
         cp.processes.push(
             Spawn {
                 name: "kube-apiserver",
+                env: Vec::new(),
                 supervisor: &binaries.supervisor,
                 program: &binaries.kube_apiserver,
                 args: apiserver_args,
@@ -278,6 +280,7 @@ impl ControlPlaneBuilder {
         cp.processes.push(
             Spawn {
                 name: "kube-controller-manager",
+                env: Vec::new(),
                 supervisor: &binaries.supervisor,
                 program: &binaries.kube_controller_manager,
                 args: os_args([

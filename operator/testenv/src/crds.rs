@@ -97,10 +97,18 @@ pub fn parse_crds(manifests: &[&str]) -> Result<Vec<CustomResourceDefinition>, E
 /// Applies CRDs (server-side apply, so installing the same ones again, even concurrently, is
 /// harmless) and waits until each is Established. Returns their names.
 pub async fn install_crds(client: &kube::Client, manifests: &[&str]) -> Result<Vec<String>, Error> {
+    install(client, parse_crds(manifests)?).await
+}
+
+/// Applies `crds` and waits until each is Established (see [`install_crds`]).
+pub async fn install(
+    client: &kube::Client,
+    crds: Vec<CustomResourceDefinition>,
+) -> Result<Vec<String>, Error> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let params = PatchParams::apply("nbv-testenv").force();
     let mut names = Vec::new();
-    for crd in parse_crds(manifests)? {
+    for crd in crds {
         let name = crd
             .metadata
             .name

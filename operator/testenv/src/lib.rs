@@ -16,7 +16,7 @@
 //! registry too, and pods really run; without one, Pods are stored and never run. There is no
 //! aggregated API: OpenShift, Tekton and Shipwright resources are stand-in CRDs from [`crds`],
 //! and [`openshift`] executes the OpenShift Builds on the node as OpenShift's build controller
-//! would.
+//! would. On the node, [`tekton`] runs the real Tekton Pipelines controller instead.
 //!
 //! Every server runs under `nbv-supervise`, which stops it when the test process closes a pipe;
 //! the kernel closes it when the process ends for any reason, so nothing is left running and the
@@ -30,6 +30,7 @@ pub mod openshift;
 mod pki;
 mod process;
 mod shared;
+pub mod tekton;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -51,6 +51,8 @@ pub(crate) struct Spawn<'a> {
     pub(crate) supervisor: &'a Path,
     pub(crate) program: &'a Path,
     pub(crate) args: Vec<OsString>,
+    /// Environment variables set for the server besides the owner's.
+    pub(crate) env: Vec<(&'static str, OsString)>,
     /// Where logs, pid and exit files go.
     pub(crate) run_dir: &'a Path,
     /// Removed by the supervisor after the server has stopped.
@@ -90,6 +92,7 @@ impl Spawn<'_> {
         cmd.arg("--")
             .arg(self.program)
             .args(&self.args)
+            .envs(self.env)
             .stdout(out)
             .stderr(err);
         let mut child = cmd.spawn().map_err(|e| Error::io(self.supervisor, e))?;

@@ -21,6 +21,12 @@ pub(crate) const KANIKO_VERSION: &str = "v1.25.3";
 pub(crate) const S2I_MODULE: &str = "github.com/openshift/source-to-image";
 /// Its version; `xtask/gotools/s2i/go.mod` requires exactly this one.
 pub(crate) const S2I_VERSION: &str = "v1.5.0";
+/// Tekton Pipelines, whose controller the node runs as a host program.
+pub(crate) const TEKTON_MODULE: &str = "github.com/tektoncd/pipeline";
+/// Its version; `xtask/gotools/tekton/go.mod` requires exactly this one.
+pub(crate) const TEKTON_VERSION: &str = "v1.6.0";
+/// The programs Tekton's TaskRun pods run, which its controller expects in `/ko-app`.
+const TEKTON_POD_PROGRAMS: [&str; 4] = ["entrypoint", "nop", "sidecarlogresults", "workingdirinit"];
 /// Bumped whenever the image layouts below change in a way the hashed inputs do not show.
 const RECIPE: &str = "builders-2";
 /// The user S2I builder images run `assemble` as, and the one s2i's Dockerfile names.
@@ -43,6 +49,24 @@ fn s2i_tool() -> GoTool {
         version: S2I_VERSION,
         packages: vec!["github.com/openshift/source-to-image/cmd/s2i"],
         ldflags: format!("-s -w -X {S2I_MODULE}/pkg/version.versionFromGit={S2I_VERSION}"),
+    }
+}
+
+fn tekton_tool() -> GoTool {
+    let mut packages = vec!["github.com/tektoncd/pipeline/cmd/controller"];
+    packages.extend([
+        "github.com/tektoncd/pipeline/cmd/entrypoint",
+        "github.com/tektoncd/pipeline/cmd/nop",
+        "github.com/tektoncd/pipeline/cmd/sidecarlogresults",
+        "github.com/tektoncd/pipeline/cmd/workingdirinit",
+    ]);
+    GoTool {
+        wrapper: "tekton",
+        module: TEKTON_MODULE,
+        version: TEKTON_VERSION,
+        packages,
+        // The release label Tekton puts on the pods it makes.
+        ldflags: format!("-s -w -X knative.dev/pkg/changeset.rev={TEKTON_VERSION}"),
     }
 }
 
@@ -262,4 +286,88 @@ pub(super) fn s2i_python(
         ],
     )?;
     Ok(key)
+}
+
+/// Tekton Pipelines for the node, built from its module: the image of its TaskRun pods'
+/// programs (its key is returned), and the release the node runs, with its controller, CRDs and
+/// ConfigMaps copied from the module into `cache/tekton-<version>`.
+pub(super) fn tekton(
+    root: &Path,
+    cache: &Path,
+    layout: &Path,
+    has: impl Fn(&str) -> bool,
+) -> anyhow::Result<(String, nbv_testenv::tekton::TektonRelease)> {
+    let built = crate::gotools::build(root, &tekton_tool())?;
+    let mut inputs = vec![RECIPE.as_bytes().to_vec()];
+    for program in TEKTON_POD_PROGRAMS {
+        inputs.push(read(&built.join(program))?);
+    }
+    let key = hash(&inputs.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let tag = format!("tekton-{key}");
+    if !has(&tag) {
+        let staging = fresh_dir(cache, "tekton-layer")?;
+        let ko_app = image_dirs(&staging, "ko-app")?;
+        for program in TEKTON_POD_PROGRAMS {
+            fs::copy(built.join(program), ko_app.join(program))
+                .with_context(|| format!("copying {program}"))?;
+        }
+        // As upstream's images: a numeric non-root user, nop as what runs when nothing else is
+        // named (stopped sidecars are swapped to this image with their command kept).
+        layered(
+            layout,
+            None,
+            &tag,
+            &staging,
+            &[
+                "--config.user",
+                "65532:65532",
+                "--config.entrypoint",
+                "/ko-app/nop",
+            ],
+        )?;
+    }
+    Ok((key, tekton_release(root, cache, &built)?))
+}
+
+/// The controller and the CRDs and ConfigMaps of the release, from the module the wrapper
+/// requires.
+fn tekton_release(
+    root: &Path,
+    cache: &Path,
+    built: &Path,
+) -> anyhow::Result<nbv_testenv::tekton::TektonRelease> {
+    let wrapper = root.join("xtask/gotools/tekton");
+    let out = std::process::Command::new("go")
+        .current_dir(&wrapper)
+        .env("GOFLAGS", "-mod=readonly")
+        .args(["list", "-m", "-f", "{{.Dir}}", TEKTON_MODULE])
+        .output()
+        .context("running go list")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "go list -m {TEKTON_MODULE} failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    let module = std::path::PathBuf::from(String::from_utf8(out.stdout)?.trim());
+    let release = nbv_testenv::tekton::TektonRelease {
+        version: TEKTON_VERSION.to_owned(),
+        controller: built.join("controller"),
+        crds: cache.join(format!("tekton-{TEKTON_VERSION}/crds")),
+        config: cache.join(format!("tekton-{TEKTON_VERSION}/config")),
+    };
+    for (from, to, keep) in [
+        (module.join("config/300-crds"), &release.crds, "300-"),
+        (module.join("config"), &release.config, "config-"),
+    ] {
+        let _ = fs::remove_dir_all(to);
+        fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+        for entry in fs::read_dir(&from).with_context(|| format!("reading {}", from.display()))? {
+            let name = entry?.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(keep) && name.ends_with(".yaml") {
+                fs::copy(from.join(name.as_ref()), to.join(name.as_ref()))?;
+            }
+        }
+    }
+    Ok(release)
 }

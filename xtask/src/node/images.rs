@@ -15,6 +15,7 @@
 //! | kaniko | `/kaniko`: the executor built from its module, the CA bundle with the node's CA (builders.rs) |
 //! | openshift-builder | the buildah image plus `s2i` built from its module (builders.rs) |
 //! | s2i-python | the notebook image plus an S2I Python builder's scripts, USER 1001:0 (builders.rs) |
+//! | tekton | `/ko-app`: the programs Tekton's TaskRun pods run, built from its module (builders.rs) |
 //!
 //! The operator image shares the notebook image's Debian layer, which holds Python too: one
 //! layer on the node instead of two. Python plays no part in the operator image.
@@ -162,6 +163,7 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
     let openshift_builder_key =
         super::builders::openshift_builder(root, &cache, &layout, has, &buildah_tag)?;
     let s2i_python_key = super::builders::s2i_python(&cache, &layout, has, &notebook_tag)?;
+    let (tekton_key, tekton_release) = super::builders::tekton(root, &cache, &layout, has)?;
 
     let binaries = operator_binaries(root)?;
     let mut inputs = vec![base_key.clone().into_bytes(), trusted.clone()];
@@ -191,6 +193,8 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
         kaniko: export(&cache, &layout, "kaniko", &kaniko_key)?,
         openshift_builder: export(&cache, &layout, "openshift-builder", &openshift_builder_key)?,
         s2i_python: export(&cache, &layout, "s2i-python", &s2i_python_key)?,
+        tekton: export(&cache, &layout, "tekton", &tekton_key)?,
+        tekton_release,
     };
     remove_stale_archives(&cache, &images)?;
     // Tags of earlier inputs go, and the blobs only they used.
@@ -202,6 +206,7 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
         &format!("kaniko-{kaniko_key}"),
         &format!("openshift-builder-{openshift_builder_key}"),
         &format!("s2i-python-{s2i_python_key}"),
+        &format!("tekton-{tekton_key}"),
         &operator_tag,
         &format!("{}-{notebook_key}", USER_VARIANTS[0].0),
         &format!("{}-{notebook_key}", USER_VARIANTS[1].0),

@@ -45,6 +45,12 @@ pub struct NodeImages {
     /// An S2I Python builder image on the notebook image: its scripts follow the S2I Python
     /// builder's contract (`assemble` installs `requirements.txt` from the source's root).
     pub s2i_python: NodeImage,
+    /// The programs Tekton Pipelines' TaskRun pods run (`entrypoint`, `nop`, `workingdirinit`,
+    /// `sidecarlogresults`) in `/ko-app`, where its controller expects them; `nop` runs when
+    /// nothing else is named. Built from Tekton's module.
+    pub tekton: NodeImage,
+    /// The Tekton Pipelines release the node runs: its controller, CRDs and ConfigMaps.
+    pub tekton_release: crate::tekton::TektonRelease,
 }
 
 impl NodeImages {
@@ -82,11 +88,18 @@ impl NodeImages {
                 )));
             }
         }
+        if !images.tekton_release.controller.is_file() {
+            return Err(Error::Invalid(format!(
+                "{} names the Tekton controller {}, which is gone; rebuild with `cargo xtask node images`",
+                path.display(),
+                images.tekton_release.controller.display()
+            )));
+        }
         Ok(images)
     }
 
     /// Every image.
-    pub fn all(&self) -> [&NodeImage; 9] {
+    pub fn all(&self) -> [&NodeImage; 10] {
         [
             &self.pause,
             &self.notebook,
@@ -97,6 +110,7 @@ impl NodeImages {
             &self.kaniko,
             &self.openshift_builder,
             &self.s2i_python,
+            &self.tekton,
         ]
     }
 }

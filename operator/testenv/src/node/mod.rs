@@ -190,6 +190,7 @@ async fn start_processes(
     processes.push(
         Spawn {
             name: "nbv-service-proxy",
+            env: Vec::new(),
             supervisor: &inputs.binaries.supervisor,
             program: &bins.service_proxy,
             args: vec![
@@ -218,6 +219,7 @@ async fn start_processes(
     processes.push(
         Spawn {
             name: "containerd",
+            env: Vec::new(),
             supervisor: &inputs.binaries.supervisor,
             program: Path::new("containerd"),
             args: vec!["--config".into(), containerd_config.into_os_string()],
@@ -251,6 +253,7 @@ async fn start_processes(
     processes.push(
         Spawn {
             name: "nbv-registry",
+            env: Vec::new(),
             supervisor: &inputs.binaries.supervisor,
             program: &bins.registry,
             args: vec!["serve".into(), registry_config.into()],
@@ -283,6 +286,7 @@ async fn start_processes(
     processes.push(
         Spawn {
             name: "kubelet",
+            env: Vec::new(),
             supervisor: &inputs.binaries.supervisor,
             program: &bins.kubelet,
             args: vec![
@@ -303,6 +307,7 @@ async fn start_processes(
     processes.push(
         Spawn {
             name: "kube-scheduler",
+            env: Vec::new(),
             supervisor: &inputs.binaries.supervisor,
             program: &bins.kube_scheduler,
             args: vec![

@@ -81,6 +81,7 @@ impl NodeServer {
         ];
         let process = Spawn {
             name: "nbv-node-serve",
+            env: Vec::new(),
             supervisor: &binaries.supervisor,
             program: &program,
             args,

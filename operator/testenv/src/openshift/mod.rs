@@ -92,6 +92,7 @@ pub fn spawn_detached(
     let binaries = crate::Binaries::locate()?;
     let process = Spawn {
         name: "nbv-openshift-builds",
+        env: Vec::new(),
         supervisor: &binaries.supervisor,
         program,
         args,
