@@ -6,8 +6,9 @@
 //! - `strategyConfig.pipelineRef`: a PipelineRun of the user's own Pipeline, given the params
 //!   `git-url`, `git-revision`, `context-dir`, `image` and `dockerfile`, plus `strategyConfig.params`.
 //!
-//! Each run gets its own workspace volume (`volumeClaimTemplate`), so concurrent builds never
-//! share one. The job's `pushSecret` (a docker-config secret) and the source's
+//! A TaskRun's steps share one pod, so its source workspace is an `emptyDir`: no volume claim,
+//! no storage class needed. A PipelineRun's tasks run in pods of their own, so each run gets its
+//! own volume claim (`volumeClaimTemplate`); concurrent builds never share one. The job's `pushSecret` (a docker-config secret) and the source's
 //! `credentialsSecret` reach the Task through optional workspaces bound to those secrets; the
 //! run's service account needs no secret linked to it.
 //!
@@ -45,7 +46,8 @@ pub struct TektonConfig {
     pub executor: Option<String>,
     /// The image of the Task's clone step, instead of `alpine/git`.
     pub git_image: Option<String>,
-    /// The size of each run's workspace volume (a storage quantity); `1Gi` by default.
+    /// The size of each PipelineRun's workspace volume claim (a storage quantity); `1Gi` by
+    /// default. A TaskRun's workspace is an `emptyDir`, which this bounds too.
     pub workspace_size: Option<String>,
 }
 
@@ -97,18 +99,24 @@ impl Tekton {
         ])
     }
 
-    /// The run's workspaces: its own source volume, and the job's secrets when it names them.
-    fn workspaces(request: &BuildRequest) -> Result<Vec<Value>, StrategyError> {
+    /// The run's workspaces: its own source volume (an `emptyDir` for a TaskRun's one pod, a
+    /// volume claim shared by a PipelineRun's pods), and the job's secrets when it names them.
+    fn workspaces(request: &BuildRequest, pipeline: bool) -> Result<Vec<Value>, StrategyError> {
         let size = Self::config(request)?
             .workspace_size
             .unwrap_or_else(|| "1Gi".into());
-        let mut workspaces = vec![json!({
-            "name": "source",
-            "volumeClaimTemplate": { "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": { "requests": { "storage": size } }
-            }}
-        })];
+        let source = if pipeline {
+            json!({
+                "name": "source",
+                "volumeClaimTemplate": { "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": { "requests": { "storage": size } }
+                }}
+            })
+        } else {
+            json!({ "name": "source", "emptyDir": { "sizeLimit": size } })
+        };
+        let mut workspaces = vec![source];
         if let Some(secret) = &request.push_secret {
             workspaces.push(json!({ "name": "dockerconfig", "secret": {
                 "secretName": secret,
@@ -302,7 +310,7 @@ impl BuildStrategy for Tekton {
                 let mut spec = json!({
                     "pipelineRef": { "name": pipeline },
                     "params": params,
-                    "workspaces": Self::workspaces(request)?,
+                    "workspaces": Self::workspaces(request, true)?,
                 });
                 if let Some(sa) = &request.service_account {
                     spec["taskRunTemplate"] = json!({ "serviceAccountName": sa });
@@ -321,7 +329,7 @@ impl BuildStrategy for Tekton {
                 let mut spec = json!({
                     "taskRef": { "name": TASK_NAME },
                     "params": params,
-                    "workspaces": Self::workspaces(request)?,
+                    "workspaces": Self::workspaces(request, false)?,
                 });
                 if let Some(sa) = &request.service_account {
                     spec["serviceAccountName"] = json!(sa);
