@@ -1,0 +1,276 @@
+//! The Tekton strategy for real: Tekton Pipelines' own controller (built from its module,
+//! `nbv_testenv::tekton`) runs the TaskRuns the strategy creates on the node. The build clones
+//! from the node's git server, builds with Buildah, and pushes to the node's registry, which asks
+//! for the login the job's `pushSecret` holds; the validation pod runs the digest the TaskRun
+//! reports. A failing step's own lines reach the job's status, and a job deleted mid-build takes
+//! its TaskRun and build pod with it.
+
+#![cfg(feature = "tekton")]
+
+mod support;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, DeleteParams, DynamicObject};
+use kube::core::{ApiResource, GroupVersionKind};
+use nbv_report::CellStatus;
+use nbv_testenv::NodeServer;
+use nbv_testenv::node::{REGISTRY, Repo};
+use nbv_testenv::tekton::Tekton;
+use notebook_validator_operator::crd::Phase;
+use support::node::{job, node_server, package_repo, phase, verdict_within, write_wheel};
+use support::{Harness, condition};
+use tokio::sync::OnceCell;
+
+/// Builds pull, install and push for real: minutes, not seconds.
+const BUILD_VERDICT: Duration = Duration::from_secs(600);
+
+struct Served {
+    /// Serves the repositories and the wheel for as long as the tests run.
+    _server: NodeServer,
+    /// A notebook importing `nbvdemo`, which only its requirements file installs.
+    installs: Repo,
+    /// The same notebook whose requirements file names a package no index has.
+    missing: Repo,
+}
+
+fn served() -> &'static Served {
+    static SERVED: OnceLock<Served> = OnceLock::new();
+    SERVED.get_or_init(|| {
+        let server = node_server("node-tekton");
+        write_wheel(&server.files_dir().join("wheels"));
+        let repo = |name: &str, requirement: &str| {
+            package_repo(&server, name, "requirements.txt", requirement)
+        };
+        Served {
+            installs: repo("installs", "nbvdemo==1.0"),
+            missing: repo("missing", "nbv-no-such-package==1.0"),
+            _server: server,
+        }
+    })
+}
+
+/// One Tekton controller for the test binary's control plane.
+async fn tekton(h: &Harness) -> &'static Tekton {
+    static TEKTON: OnceCell<Tekton> = OnceCell::const_new();
+    TEKTON
+        .get_or_init(|| async {
+            let control_plane = h.env.control_plane();
+            Tekton::start(
+                &h.env.client,
+                control_plane.kubeconfig_path(),
+                &h.node_images(),
+                &control_plane.root_dir().join("tekton"),
+            )
+            .await
+            .expect("Tekton starts")
+        })
+        .await
+}
+
+/// The login of the node's registry, which refuses anonymous pushes and pulls.
+const PUSH_SECRET: &str = "registry-push";
+
+/// A namespace where the build step may run as Buildah needs, Tekton's controller, and the
+/// operator under its generated role with the Tekton strategy.
+async fn harness(prefix: &str) -> Harness {
+    let mut h = Harness::on_node_with_pod_security(prefix, "privileged").await;
+    tekton(&h).await;
+    let client = h.least_privilege_client().await;
+    let ctx = h.node_context(&["tekton"], Some(client));
+    h.start_operator_with(ctx);
+    h.registry_secret(PUSH_SECRET).await;
+    h
+}
+
+/// A job building `repo`'s image with a TaskRun, on the node's notebook image, pushed to the
+/// node's registry with the login in `pushSecret`.
+fn build_job(h: &Harness, name: &str, repo: &Repo) -> String {
+    let images = h.node_images();
+    let registry = h.env.control_plane().node_registry().expect("registry");
+    let base = registry.push(&images.notebook).expect("base image pushed");
+    job(
+        name,
+        repo,
+        "uses-package.ipynb",
+        &format!(
+            "  podConfig:\n    buildConfig:\n      enabled: true\n      strategy: tekton\n      baseImage: {base}\n      requirementsFile: requirements.txt\n      outputImage: {REGISTRY}/builds/{name}:latest\n      pushSecret: {PUSH_SECRET}\n      strategyConfig:\n        executor: {executor}\n        gitImage: {git}\n",
+            executor = images.buildah.reference,
+            git = images.operator.reference,
+        ),
+    )
+}
+
+fn task_runs(h: &Harness) -> Api<DynamicObject> {
+    let kind = ApiResource::from_gvk(&GroupVersionKind::gvk("tekton.dev", "v1", "TaskRun"));
+    Api::namespaced_with(h.env.client.clone(), &h.env.namespace, &kind)
+}
+
+/// The pods Tekton runs for the TaskRun `name` (a job's build is named `<job>-build`).
+async fn run_pods(h: &Harness, name: &str) -> Vec<String> {
+    let list = h
+        .pods()
+        .list(&kube::api::ListParams::default().labels(&format!("tekton.dev/taskRun={name}")))
+        .await
+        .expect("pods");
+    list.items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| p.metadata.name)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_taskrun_builds_pushes_with_the_push_secret_and_the_validation_pod_runs_its_digest() {
+    let h = harness("tekton-real").await;
+    h.create_job(&build_job(&h, "built", &served().installs))
+        .await;
+    let job = verdict_within(&h, "built", BUILD_VERDICT).await;
+    let status = job.status.clone().expect("status");
+    assert_eq!(phase(&job), Some(Phase::Succeeded), "{status:#?}");
+    let pulled = status
+        .build_status
+        .as_ref()
+        .and_then(|b| b.image_reference.clone())
+        .expect("the built image");
+    assert!(
+        pulled.starts_with(&format!("{REGISTRY}/builds/built@sha256:")),
+        "the TaskRun's results name the pushed digest: {pulled}"
+    );
+    // Tekton ran it: the TaskRun says so, in its own words.
+    let run = task_runs(&h).get("built-build").await.expect("the TaskRun");
+    let succeeded = run.data["status"]["conditions"][0].clone();
+    assert_eq!(succeeded["status"], "True", "{succeeded}");
+    let pod = status.validation_pod_name.clone().expect("pod");
+    let spec = h.pods().get(&pod).await.expect("pod").spec.expect("spec");
+    assert_eq!(spec.containers[0].image.as_deref(), Some(pulled.as_str()));
+    // The notebook imports what only the build installed.
+    assert_eq!(status.results.len(), 1, "{status:#?}");
+    assert_eq!(status.results[0].status, CellStatus::Passed, "{status:#?}");
+}
+
+#[tokio::test]
+async fn a_failing_step_puts_its_own_lines_in_the_jobs_status() {
+    let h = harness("tekton-fail").await;
+    h.create_job(&build_job(&h, "broken", &served().missing))
+        .await;
+    let job = verdict_within(&h, "broken", BUILD_VERDICT).await;
+    let status = job.status.clone().expect("status");
+    assert_eq!(phase(&job), Some(Phase::Failed), "{status:#?}");
+    let (_, reason, message) = condition(&job, "Ready").expect("Ready");
+    assert_eq!(reason, "BuildFailed", "{message}");
+    let tail = status
+        .build_status
+        .as_ref()
+        .and_then(|b| b.logs_tail.clone())
+        .unwrap_or_default();
+    assert!(
+        tail.contains("nbv-no-such-package"),
+        "pip's words, from the build step, reach the status: {tail}"
+    );
+}
+
+#[tokio::test]
+async fn a_job_deleted_mid_build_takes_its_taskrun_and_build_pod_with_it() {
+    let h = harness("tekton-delete").await;
+    h.create_job(&build_job(&h, "gone", &served().installs))
+        .await;
+    // Wait until Tekton runs the build's pod.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while run_pods(&h, "gone-build").await.is_empty() {
+        assert!(Instant::now() < deadline, "no build pod within 2 minutes");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    h.jobs()
+        .delete("gone", &DeleteParams::default())
+        .await
+        .expect("deleted");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let run_left = task_runs(&h)
+            .get_opt("gone-build")
+            .await
+            .expect("read")
+            .is_some();
+        let pods = run_pods(&h, "gone-build").await;
+        if !run_left && pods.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the TaskRun ({run_left}) or its pods ({pods:?}) outlived the job"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_build_past_its_timeout_ends_saying_so_and_its_pod_stops() {
+    let h = harness("tekton-timeout").await;
+    // Pulling the base image and installing take longer than this.
+    let yaml = build_job(&h, "slow", &served().installs).replace(
+        "      enabled: true\n",
+        "      enabled: true\n      timeout: 15s\n",
+    );
+    h.create_job(&yaml).await;
+    let job = verdict_within(&h, "slow", BUILD_VERDICT).await;
+    assert_eq!(phase(&job), Some(Phase::Failed), "{:#?}", job.status);
+    // The TaskRun carries the timeout, so Tekton enforces it and says so in its own words.
+    let (_, reason, message) = condition(&job, "BuildReady").expect("BuildReady");
+    assert_eq!(reason, "TaskRunTimeout", "{message}");
+    assert!(message.contains("15s"), "{message}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let pods = run_pods(&h, "slow-build").await;
+        let running = h
+            .pods()
+            .list(&kube::api::ListParams::default().labels("tekton.dev/taskRun=slow-build"))
+            .await
+            .expect("pods")
+            .items
+            .into_iter()
+            .filter(|p| {
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.phase.as_deref())
+                    .is_some_and(|phase| phase == "Running" || phase == "Pending")
+            })
+            .count();
+        if pods.is_empty() || running == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the timed-out build's pods ({pods:?}) still run"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_operator_restarted_mid_build_finds_its_taskrun_instead_of_starting_another() {
+    let mut h = harness("tekton-restart").await;
+    h.create_job(&build_job(&h, "again", &served().installs))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while run_pods(&h, "again-build").await.is_empty() {
+        assert!(Instant::now() < deadline, "no build pod within 2 minutes");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let first = task_runs(&h).get("again-build").await.expect("the TaskRun");
+    h.stop_operator();
+    // The same service account and role as before the restart.
+    let client = h
+        .env
+        .service_account_client("nbv-operator")
+        .await
+        .expect("the operator's client");
+    let ctx = h.node_context(&["tekton"], Some(client));
+    h.start_operator_with(ctx);
+    let job = verdict_within(&h, "again", BUILD_VERDICT).await;
+    assert_eq!(phase(&job), Some(Phase::Succeeded), "{:#?}", job.status);
+    let runs = task_runs(&h).list(&Default::default()).await.expect("runs");
+    assert_eq!(runs.items.len(), 1, "one TaskRun, restart or not");
+    assert_eq!(runs.items[0].metadata.uid, first.metadata.uid);
+}
