@@ -73,7 +73,15 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the tokio runtime")
 }
 
-pub(super) fn up(stand_ins: bool, node: bool) -> anyhow::Result<()> {
+/// A build engine the node runs for real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Engine {
+    /// Tekton Pipelines' controller (`nbv_testenv::tekton`).
+    Tekton,
+}
+
+pub(super) fn up(stand_ins: bool, node: bool, engines: &[Engine]) -> anyhow::Result<()> {
+    let tekton = engines.contains(&Engine::Tekton);
     let dir = state_dir()?;
     if let Some(state) = read_state(&dir)? {
         if all_running(&state) {
@@ -112,7 +120,11 @@ pub(super) fn up(stand_ins: bool, node: bool) -> anyhow::Result<()> {
         let client = cp.client()?;
         let mut refs: Vec<&str> = manifests.iter().map(String::as_str).collect();
         if stand_ins {
-            refs.extend_from_slice(nbv_testenv::crds::ALL);
+            // A real Tekton brings its own CRDs.
+            let stand_in_crds = nbv_testenv::crds::ALL
+                .iter()
+                .filter(|crd| !(tekton && nbv_testenv::crds::TEKTON.contains(crd)));
+            refs.extend(stand_in_crds);
         }
         let crds = nbv_testenv::install_crds(&client, &refs).await?;
         anyhow::Ok((cp, crds))
@@ -143,6 +155,19 @@ pub(super) fn up(stand_ins: bool, node: bool) -> anyhow::Result<()> {
             )?;
             if stand_ins {
                 processes.push(start_build_executor(&dir, cp.kubeconfig_path(), registry)?);
+            }
+            if tekton {
+                processes.push(rt.block_on(async {
+                    let client = cp.client()?;
+                    let run_dir = dir.join("tekton");
+                    nbv_testenv::tekton::start_detached(
+                        &client,
+                        cp.kubeconfig_path(),
+                        images,
+                        &run_dir,
+                    )
+                    .await
+                })?);
             }
             Some(NodeState {
                 images: images.clone(),
@@ -202,6 +227,13 @@ pub(super) fn up(stand_ins: bool, node: bool) -> anyhow::Result<()> {
             println!(
                 "OpenShift builds: executed on the node (Buildah, and s2i {} for Source builds); ImageStreamTag outputs go to the node's registry",
                 crate::node::builders::S2I_VERSION
+            );
+        }
+        if tekton {
+            println!(
+                "Tekton Pipelines {}: its controller runs on the host (logs in {}); TaskRun pods run on the node",
+                node.images.tekton_release.version,
+                dir.join("tekton").display()
             );
         }
         if let Some(login) = &login {

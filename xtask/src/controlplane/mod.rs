@@ -35,6 +35,10 @@ pub(crate) enum ClusterCommand {
         /// images first when missing (needs root).
         #[arg(long)]
         node: bool,
+        /// Also run these build engines for real on the node (needs `--node`): `tekton` runs
+        /// Tekton Pipelines' controller, built from its module, instead of its stand-in CRDs.
+        #[arg(long = "with", value_enum, requires = "node")]
+        engines: Vec<cluster::Engine>,
     },
     /// Run the OpenShift build executor against the cluster (started by `up --node
     /// --stand-ins`, which `down` stops).
@@ -75,7 +79,11 @@ pub(crate) fn binaries_dir() -> anyhow::Result<PathBuf> {
 
 pub(crate) fn run_cluster(cmd: ClusterCommand) -> anyhow::Result<()> {
     match cmd {
-        ClusterCommand::Up { stand_ins, node } => cluster::up(stand_ins, node),
+        ClusterCommand::Up {
+            stand_ins,
+            node,
+            engines,
+        } => cluster::up(stand_ins, node, &engines),
         ClusterCommand::BuildExecutor {
             kubeconfig,
             registry_login,
