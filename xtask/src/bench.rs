@@ -48,7 +48,7 @@ pub(crate) fn run(
 
 /// `cargo xtask bench-node`: the node benchmark of `nbv-bench`, after the node's images.
 pub(crate) fn node(root: &Path, runs: usize, concurrency: &str) -> anyhow::Result<()> {
-    crate::node::build_images(root, false)?;
+    crate::node::build_images(root, false, &[])?;
     let command = format!("cargo xtask bench-node --runs {runs} --concurrency {concurrency}");
     let mut bench = nbv_bench(root);
     bench

@@ -24,7 +24,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde::{Deserialize, Serialize};
 
 use crate::process::{Lifetime, ProcessInfo, Spawn, Supervised};
-use crate::{Error, NodeImages};
+use crate::{Error, NodeImage, NodeImages};
 
 /// The namespace of the controller's ConfigMaps.
 pub const NAMESPACE: &str = "tekton-pipelines";
@@ -32,11 +32,15 @@ pub const NAMESPACE: &str = "tekton-pipelines";
 const NAME: &str = "tekton-controller";
 const FIELD_MANAGER: &str = "nbv-testenv";
 
-/// A Tekton Pipelines release as `cargo xtask node images` prepared it.
+/// A Tekton Pipelines release as `cargo xtask node images --with tekton` built it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TektonRelease {
     /// The module's version, `v1.6.0`.
     pub version: String,
+    /// The programs its TaskRun pods run (`entrypoint`, `nop`, `workingdirinit`,
+    /// `sidecarlogresults`) in `/ko-app`, where its controller expects them; `nop` runs when
+    /// nothing else is named.
+    pub pods: NodeImage,
     /// The controller program.
     pub controller: PathBuf,
     /// The release's CRD manifests (`config/300-crds`).
@@ -61,7 +65,7 @@ impl Tekton {
         images: &NodeImages,
         run_dir: &Path,
     ) -> Result<Self, Error> {
-        install(client, &images.tekton_release).await?;
+        install(client, release(images)?).await?;
         let process = spawn(kubeconfig, images, run_dir, Lifetime::Owned)?;
         Ok(Self { process })
     }
@@ -85,9 +89,19 @@ pub async fn start_detached(
     images: &NodeImages,
     run_dir: &Path,
 ) -> Result<ProcessInfo, Error> {
-    install(client, &images.tekton_release).await?;
+    install(client, release(images)?).await?;
     let process = spawn(kubeconfig, images, run_dir, Lifetime::Detached)?;
     Ok(process.info())
+}
+
+/// The Tekton release among the node's images, or how to build it.
+fn release(images: &NodeImages) -> Result<&TektonRelease, Error> {
+    images.tekton.as_ref().ok_or_else(|| {
+        Error::Invalid(
+            "the node's images were built without Tekton; build them with `cargo xtask node images --with tekton`"
+                .into(),
+        )
+    })
 }
 
 /// Applies the release's CRDs, without their conversion webhook, and its ConfigMaps.
@@ -162,7 +176,8 @@ fn spawn(
     lifetime: Lifetime,
 ) -> Result<Supervised, Error> {
     let binaries = crate::Binaries::locate()?;
-    let pods = &images.tekton.reference;
+    let release = release(images)?;
+    let pods = &release.pods.reference;
     let flag = |name: &str, value: &str| [OsString::from(format!("-{name}")), value.into()];
     let mut args: Vec<OsString> = vec![
         "-kubeconfig".into(),
@@ -196,7 +211,7 @@ fn spawn(
         name: NAME,
         env,
         supervisor: &binaries.supervisor,
-        program: &images.tekton_release.controller,
+        program: &release.controller,
         args,
         run_dir,
         cleanup: None,

@@ -15,6 +15,7 @@ use rustix::process::{Pid, Signal, kill_process};
 use serde::{Deserialize, Serialize};
 
 use super::repo_root;
+use crate::node::Engine;
 
 const STATE_FILE: &str = "cluster.json";
 /// Time the supervisors get to stop their servers before they are killed.
@@ -73,13 +74,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the tokio runtime")
 }
 
-/// A build engine the node runs for real.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Engine {
-    /// Tekton Pipelines' controller (`nbv_testenv::tekton`).
-    Tekton,
-}
-
 pub(super) fn up(stand_ins: bool, node: bool, engines: &[Engine]) -> anyhow::Result<()> {
     let tekton = engines.contains(&Engine::Tekton);
     let dir = state_dir()?;
@@ -102,7 +96,7 @@ pub(super) fn up(stand_ins: bool, node: bool, engines: &[Engine]) -> anyhow::Res
         nbv_testenv::node::preflight()
             .or_else(|_| crate::node::install_deps())
             .context("installing the node's packages")?;
-        crate::node::build_images(&repo_root()?, false)?;
+        crate::node::build_images(&repo_root()?, false, engines)?;
     }
     let crd_files = deploy_crds()?;
     let manifests: Vec<String> = crd_files
@@ -232,7 +226,7 @@ pub(super) fn up(stand_ins: bool, node: bool, engines: &[Engine]) -> anyhow::Res
         if tekton {
             println!(
                 "Tekton Pipelines {}: its controller runs on the host (logs in {}); TaskRun pods run on the node",
-                node.images.tekton_release.version,
+                crate::node::builders::TEKTON_VERSION,
                 dir.join("tekton").display()
             );
         }

@@ -38,7 +38,7 @@ pub(crate) enum ClusterCommand {
         /// Also run these build engines for real on the node (needs `--node`): `tekton` runs
         /// Tekton Pipelines' controller, built from its module, instead of its stand-in CRDs.
         #[arg(long = "with", value_enum, requires = "node")]
-        engines: Vec<cluster::Engine>,
+        engines: Vec<crate::node::Engine>,
     },
     /// Run the OpenShift build executor against the cluster (started by `up --node
     /// --stand-ins`, which `down` stops).

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::images::{fresh_dir, hash, image_arg, read, umoci};
+use super::images::{export, fresh_dir, hash, image_arg, read, umoci};
 use crate::gotools::GoTool;
 
 /// The maintained Kaniko fork the executor is built from (the original project is archived).
@@ -289,8 +289,8 @@ pub(super) fn s2i_python(
 }
 
 /// Tekton Pipelines for the node, built from its module: the image of its TaskRun pods'
-/// programs (its key is returned), and the release the node runs, with its controller, CRDs and
-/// ConfigMaps copied from the module into `cache/tekton-<version>`.
+/// programs (its key is returned with the release), and the release the node runs, with its
+/// controller, CRDs and ConfigMaps copied from the module into `cache/tekton-<version>`.
 pub(super) fn tekton(
     root: &Path,
     cache: &Path,
@@ -326,7 +326,8 @@ pub(super) fn tekton(
             ],
         )?;
     }
-    Ok((key, tekton_release(root, cache, &built)?))
+    let pods = export(cache, layout, "tekton", &key)?;
+    Ok((key, tekton_release(root, cache, &built, pods)?))
 }
 
 /// The controller and the CRDs and ConfigMaps of the release, from the module the wrapper
@@ -335,6 +336,7 @@ fn tekton_release(
     root: &Path,
     cache: &Path,
     built: &Path,
+    pods: nbv_testenv::NodeImage,
 ) -> anyhow::Result<nbv_testenv::tekton::TektonRelease> {
     let wrapper = root.join("xtask/gotools/tekton");
     let out = std::process::Command::new("go")
@@ -351,6 +353,7 @@ fn tekton_release(
     let module = std::path::PathBuf::from(String::from_utf8(out.stdout)?.trim());
     let release = nbv_testenv::tekton::TektonRelease {
         version: TEKTON_VERSION.to_owned(),
+        pods,
         controller: built.join("controller"),
         crds: cache.join(format!("tekton-{TEKTON_VERSION}/crds")),
         config: cache.join(format!("tekton-{TEKTON_VERSION}/config")),

@@ -57,7 +57,11 @@ pub(super) const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
 const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Builds what is missing and writes the list of images; returns the list's path.
-pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
+pub(crate) fn build(
+    root: &Path,
+    force: bool,
+    engines: &[super::Engine],
+) -> anyhow::Result<PathBuf> {
     for tool in ["umoci", "debootstrap", "tar", "chroot"] {
         ensure!(
             which(tool),
@@ -163,7 +167,11 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
     let openshift_builder_key =
         super::builders::openshift_builder(root, &cache, &layout, has, &buildah_tag)?;
     let s2i_python_key = super::builders::s2i_python(&cache, &layout, has, &notebook_tag)?;
-    let (tekton_key, tekton_release) = super::builders::tekton(root, &cache, &layout, has)?;
+    let tekton = if engines.contains(&super::Engine::Tekton) {
+        Some(super::builders::tekton(root, &cache, &layout, has)?)
+    } else {
+        None
+    };
 
     let binaries = operator_binaries(root)?;
     let mut inputs = vec![base_key.clone().into_bytes(), trusted.clone()];
@@ -193,26 +201,26 @@ pub(crate) fn build(root: &Path, force: bool) -> anyhow::Result<PathBuf> {
         kaniko: export(&cache, &layout, "kaniko", &kaniko_key)?,
         openshift_builder: export(&cache, &layout, "openshift-builder", &openshift_builder_key)?,
         s2i_python: export(&cache, &layout, "s2i-python", &s2i_python_key)?,
-        tekton: export(&cache, &layout, "tekton", &tekton_key)?,
-        tekton_release,
+        tekton: tekton.as_ref().map(|(_, release)| release.clone()),
     };
     remove_stale_archives(&cache, &images)?;
     // Tags of earlier inputs go, and the blobs only they used.
-    let current = [
-        base_tag.as_str(),
-        &notebook_tag,
-        &pause_tag,
-        &buildah_tag,
-        &format!("kaniko-{kaniko_key}"),
-        &format!("openshift-builder-{openshift_builder_key}"),
-        &format!("s2i-python-{s2i_python_key}"),
-        &format!("tekton-{tekton_key}"),
-        &operator_tag,
-        &format!("{}-{notebook_key}", USER_VARIANTS[0].0),
-        &format!("{}-{notebook_key}", USER_VARIANTS[1].0),
+    let tekton_tag = tekton.as_ref().map(|(key, _)| format!("tekton-{key}"));
+    let mut current: Vec<String> = vec![
+        base_tag.clone(),
+        notebook_tag.clone(),
+        pause_tag.clone(),
+        buildah_tag.clone(),
+        format!("kaniko-{kaniko_key}"),
+        format!("openshift-builder-{openshift_builder_key}"),
+        format!("s2i-python-{s2i_python_key}"),
+        operator_tag.clone(),
+        format!("{}-{notebook_key}", USER_VARIANTS[0].0),
+        format!("{}-{notebook_key}", USER_VARIANTS[1].0),
     ];
+    current.extend(tekton_tag);
     for tag in tags.lines().map(str::trim).filter(|t| !t.is_empty()) {
-        if !current.contains(&tag) {
+        if !current.iter().any(|c| c == tag) {
             umoci(&["rm", "--image"], &[&image_arg(&layout, tag)])?;
             let _ = fs::remove_file(cache.join(format!("{tag}.ca-certificates.crt")));
         }

@@ -17,14 +17,26 @@ pub(crate) enum NodeCommand {
         /// Rebuild the Debian base layer even if the cache holds one for the same inputs.
         #[arg(long)]
         force: bool,
+        /// Also build these build engines from their modules (`tekton`: Tekton Pipelines'
+        /// controller and its pods' programs), for `cluster up --with` and their node tests.
+        #[arg(long = "with", value_enum)]
+        engines: Vec<Engine>,
     },
+}
+
+/// A build engine the node can run for real, built from its module when asked for: it takes
+/// minutes to build, and only its own tests and `cluster up --with` need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Engine {
+    /// Tekton Pipelines' controller (`nbv_testenv::tekton`).
+    Tekton,
 }
 
 pub(crate) fn run(root: &std::path::Path, cmd: NodeCommand) -> anyhow::Result<()> {
     match cmd {
         NodeCommand::Deps => deps::install(),
-        NodeCommand::Images { force } => {
-            let path = images::build(root, force)?;
+        NodeCommand::Images { force, engines } => {
+            let path = images::build(root, force, &engines)?;
             println!("{}", path.display());
             Ok(())
         }

@@ -45,12 +45,10 @@ pub struct NodeImages {
     /// An S2I Python builder image on the notebook image: its scripts follow the S2I Python
     /// builder's contract (`assemble` installs `requirements.txt` from the source's root).
     pub s2i_python: NodeImage,
-    /// The programs Tekton Pipelines' TaskRun pods run (`entrypoint`, `nop`, `workingdirinit`,
-    /// `sidecarlogresults`) in `/ko-app`, where its controller expects them; `nop` runs when
-    /// nothing else is named. Built from Tekton's module.
-    pub tekton: NodeImage,
-    /// The Tekton Pipelines release the node runs: its controller, CRDs and ConfigMaps.
-    pub tekton_release: crate::tekton::TektonRelease,
+    /// Tekton Pipelines built from its module, when asked for (`--with tekton`): the image of
+    /// its pods' programs, its controller, CRDs and ConfigMaps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tekton: Option<crate::tekton::TektonRelease>,
 }
 
 impl NodeImages {
@@ -88,19 +86,21 @@ impl NodeImages {
                 )));
             }
         }
-        if !images.tekton_release.controller.is_file() {
+        if let Some(tekton) = &images.tekton
+            && !tekton.controller.is_file()
+        {
             return Err(Error::Invalid(format!(
-                "{} names the Tekton controller {}, which is gone; rebuild with `cargo xtask node images`",
+                "{} names the Tekton controller {}, which is gone; rebuild with `cargo xtask node images --with tekton`",
                 path.display(),
-                images.tekton_release.controller.display()
+                tekton.controller.display()
             )));
         }
         Ok(images)
     }
 
     /// Every image.
-    pub fn all(&self) -> [&NodeImage; 10] {
-        [
+    pub fn all(&self) -> Vec<&NodeImage> {
+        let mut all = vec![
             &self.pause,
             &self.notebook,
             &self.operator,
@@ -110,8 +110,9 @@ impl NodeImages {
             &self.kaniko,
             &self.openshift_builder,
             &self.s2i_python,
-            &self.tekton,
-        ]
+        ];
+        all.extend(self.tekton.as_ref().map(|t| &t.pods));
+        all
     }
 }
 
