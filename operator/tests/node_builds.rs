@@ -12,23 +12,19 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use nbv_report::CellStatus;
+use nbv_testenv::NodeImages;
 use nbv_testenv::node::{REGISTRY, Repo};
-use nbv_testenv::{NodeImages, NodeServer};
 use notebook_validator_operator::crd::Phase;
-use support::node::{
-    job, logs, node_server, notebook, package_repo, phase, verdict_within, write_wheel,
-};
+use support::node::{BuildRepos, build_repos, job, logs, notebook, phase, verdict_within};
 use support::{Harness, condition};
 
 /// Builds pull, install and push for real: minutes, not seconds.
 const BUILD_VERDICT: Duration = Duration::from_secs(600);
 
 struct Served {
-    server: NodeServer,
-    /// A notebook importing `nbvdemo`, which only its requirements file installs.
-    installs: Repo,
-    /// The same notebook whose requirements file names a package no index has.
-    missing: Repo,
+    /// The server, with a notebook whose requirements file installs `nbvdemo` and one whose
+    /// requirements file names a package no index has.
+    repos: BuildRepos,
     /// A notebook without a requirements file: its `%pip` line and import are the requirements.
     imports: Repo,
 }
@@ -36,27 +32,19 @@ struct Served {
 fn served() -> &'static Served {
     static SERVED: OnceLock<Served> = OnceLock::new();
     SERVED.get_or_init(|| {
-        let server = node_server("node-builds");
-        write_wheel(&server.files_dir().join("wheels"));
-        let repo = |name: &str, requirement: &str| {
-            package_repo(&server, name, "requirements.txt", requirement)
-        };
+        let repos = build_repos("node-builds");
         let pip_line = format!(
             "%pip install --no-index --find-links {}wheels/ nbvdemo==1.0\nimport nbvdemo\nprint(nbvdemo.VALUE)",
-            server.files_url()
+            repos.server.files_url()
         );
-        let imports = server
+        let imports = repos
+            .server
             .repo(
                 "imports",
                 &[("uses-package.ipynb", notebook(&[pip_line.as_str()]).as_slice())],
             )
             .expect("repository");
-        Served {
-            installs: repo("installs", "nbvdemo==1.0"),
-            missing: repo("missing", "nbv-no-such-package==1.0"),
-            imports,
-            server,
-        }
+        Served { repos, imports }
     })
 }
 
@@ -150,7 +138,7 @@ async fn builds_pushes_and_the_validation_pod_runs_the_digest_pinned_image(
     prefix: &str,
 ) {
     let h = harness(builder, prefix).await;
-    h.create_job(&build_job(&h, builder, "built", &served().installs))
+    h.create_job(&build_job(&h, builder, "built", &served().repos.installs))
         .await;
     let job = verdict_within(&h, "built", BUILD_VERDICT).await;
     let status = job.status.clone().expect("status");
@@ -240,7 +228,7 @@ async fn a_login_the_registry_refuses_fails_the_job_saying_so(builder: &Builder,
     .create(&kube::api::PostParams::default(), &secret)
     .await
     .expect("created");
-    let yaml = build_job(&h, builder, "refused", &served().installs).replace(
+    let yaml = build_job(&h, builder, "refused", &served().repos.installs).replace(
         &format!("pushSecret: {PUSH_SECRET}"),
         "pushSecret: stale-login",
     );
@@ -256,7 +244,7 @@ async fn a_login_the_registry_refuses_fails_the_job_saying_so(builder: &Builder,
 #[tokio::test]
 async fn a_push_secret_that_does_not_exist_fails_the_build_saying_so() {
     let h = harness(&KANIKO, "kaniko-nosecret").await;
-    let yaml = build_job(&h, &KANIKO, "nosecret", &served().installs).replace(
+    let yaml = build_job(&h, &KANIKO, "nosecret", &served().repos.installs).replace(
         &format!("pushSecret: {PUSH_SECRET}"),
         "pushSecret: no-such-login",
     );
@@ -302,7 +290,7 @@ async fn a_requirement_no_index_has_fails_the_build_with_the_builders_log_in_sta
     prefix: &str,
 ) {
     let h = harness(builder, prefix).await;
-    h.create_job(&build_job(&h, builder, "broken", &served().missing))
+    h.create_job(&build_job(&h, builder, "broken", &served().repos.missing))
         .await;
     let job = verdict_within(&h, "broken", BUILD_VERDICT).await;
     let status = job.status.clone().expect("status");
@@ -352,7 +340,7 @@ async fn a_notebook_without_a_requirements_file_builds_from_its_imports() {
         generated.requirements,
         [
             "--no-index".to_owned(),
-            format!("--find-links {}wheels/", served().server.files_url()),
+            format!("--find-links {}wheels/", served().repos.server.files_url()),
             "nbvdemo==1.0".to_owned()
         ],
         "{build_log}"

@@ -11,13 +11,12 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, PostParams};
 use nbv_report::CellStatus;
-use nbv_testenv::NodeServer;
 use nbv_testenv::node::{REGISTRY, Repo};
 use nbv_testenv::openshift::{BuildExecutor, ExecutorConfig, ExecutorImages, pod_name};
 use notebook_validator_operator::crd::Phase;
 use notebook_validator_operator::crd::image::{ImagePhase, NotebookImage};
 use support::node::{
-    images, job, logs, node_server, package_repo, phase, verdict_within, wait_image, write_wheel,
+    BuildRepos, build_repos, images, job, logs, package_repo, phase, verdict_within, wait_image,
 };
 use support::{Harness, condition};
 
@@ -25,29 +24,24 @@ use support::{Harness, condition};
 const BUILD_VERDICT: Duration = Duration::from_secs(600);
 
 struct Served {
-    server: NodeServer,
-    /// A notebook importing `nbvdemo`, which only `requirements.txt` installs.
-    installs: Repo,
-    /// The same with its requirements file in a sub-directory, `env/requirements.txt`.
+    /// The server, with a notebook whose `requirements.txt` installs `nbvdemo` and one whose
+    /// `requirements.txt` names a package no index has.
+    repos: BuildRepos,
+    /// The first with its requirements file in a sub-directory, `env/requirements.txt`.
     nested: Repo,
-    /// A requirements file naming a package no index has.
-    missing: Repo,
 }
 
 fn served() -> &'static Served {
     static SERVED: OnceLock<Served> = OnceLock::new();
     SERVED.get_or_init(|| {
-        let server = node_server("node-s2i");
-        write_wheel(&server.files_dir().join("wheels"));
-        let repo = |name: &str, path: &str, requirement: &str| {
-            package_repo(&server, name, path, requirement)
-        };
-        Served {
-            installs: repo("installs", "requirements.txt", "nbvdemo==1.0"),
-            nested: repo("nested", "env/requirements.txt", "nbvdemo==1.0"),
-            missing: repo("missing", "requirements.txt", "nbv-no-such-package==1.0"),
-            server,
-        }
+        let repos = build_repos("node-s2i");
+        let nested = package_repo(
+            &repos.server,
+            "nested",
+            "env/requirements.txt",
+            "nbvdemo==1.0",
+        );
+        Served { repos, nested }
     })
 }
 
@@ -151,7 +145,7 @@ async fn a_docker_build_with_the_generated_dockerfile_is_run_and_validated() {
     let base = base_image(&h);
     h.create_job(&s2i_job(
         "docker",
-        &served().installs,
+        &served().repos.installs,
         &format!("      baseImage: {base}\n      requirementsFile: requirements.txt\n"),
     ))
     .await;
@@ -190,7 +184,7 @@ async fn a_failing_build_puts_its_log_lines_in_the_job_status() {
     let base = base_image(&h);
     h.create_job(&s2i_job(
         "broken",
-        &served().missing,
+        &served().repos.missing,
         &format!("      baseImage: {base}\n      requirementsFile: requirements.txt\n"),
     ))
     .await;
@@ -218,7 +212,7 @@ async fn a_job_deleted_mid_build_takes_its_running_build_pod_with_it() {
     let base = base_image(&h);
     h.create_job(&s2i_job(
         "deleted",
-        &served().installs,
+        &served().repos.installs,
         &format!("      baseImage: {base}\n      requirementsFile: requirements.txt\n"),
     ))
     .await;
@@ -272,9 +266,9 @@ async fn a_package_list_image_is_built_through_s2i_without_a_repository() {
     // A direct reference: the node's package index is not the build's default one.
     let package = format!(
         "nbvdemo @ {}wheels/nbvdemo-1.0-py3-none-any.whl",
-        served.server.files_url()
+        served.repos.server.files_url()
     );
-    let repo = &served.installs;
+    let repo = &served.repos.installs;
     let image: NotebookImage = serde_json::from_value(serde_json::json!({
         "apiVersion": "mlops.redhat.com/v1alpha1",
         "kind": "NotebookImage",

@@ -15,40 +15,19 @@ use std::time::{Duration, Instant};
 use kube::api::{Api, DeleteParams, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use nbv_report::CellStatus;
-use nbv_testenv::NodeServer;
 use nbv_testenv::node::{REGISTRY, Repo};
 use nbv_testenv::tekton::Tekton;
 use notebook_validator_operator::crd::Phase;
-use support::node::{job, node_server, package_repo, phase, verdict_within, write_wheel};
+use support::node::{BuildRepos, build_repos, job, phase, verdict_within};
 use support::{Harness, condition};
 use tokio::sync::OnceCell;
 
 /// Builds pull, install and push for real: minutes, not seconds.
 const BUILD_VERDICT: Duration = Duration::from_secs(600);
 
-struct Served {
-    /// Serves the repositories and the wheel for as long as the tests run.
-    _server: NodeServer,
-    /// A notebook importing `nbvdemo`, which only its requirements file installs.
-    installs: Repo,
-    /// The same notebook whose requirements file names a package no index has.
-    missing: Repo,
-}
-
-fn served() -> &'static Served {
-    static SERVED: OnceLock<Served> = OnceLock::new();
-    SERVED.get_or_init(|| {
-        let server = node_server("node-tekton");
-        write_wheel(&server.files_dir().join("wheels"));
-        let repo = |name: &str, requirement: &str| {
-            package_repo(&server, name, "requirements.txt", requirement)
-        };
-        Served {
-            installs: repo("installs", "nbvdemo==1.0"),
-            missing: repo("missing", "nbv-no-such-package==1.0"),
-            _server: server,
-        }
-    })
+fn served() -> &'static BuildRepos {
+    static SERVED: OnceLock<BuildRepos> = OnceLock::new();
+    SERVED.get_or_init(|| build_repos("node-tekton"))
 }
 
 /// One Tekton controller for the test binary's control plane.

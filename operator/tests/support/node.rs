@@ -88,6 +88,29 @@ pub fn package_repo(
         .expect("repository")
 }
 
+/// The node server of a test binary that builds images: it serves the [`write_wheel`] wheel,
+/// and two [`package_repo`]s: `installs`, whose requirements file names `nbvdemo`, and
+/// `missing`, whose requirements file names a package no index has.
+pub struct BuildRepos {
+    pub server: nbv_testenv::NodeServer,
+    pub installs: Repo,
+    pub missing: Repo,
+}
+
+/// [`BuildRepos`] on a [`node_server`] named `name`.
+pub fn build_repos(name: &str) -> BuildRepos {
+    let server = node_server(name);
+    write_wheel(&server.files_dir().join("wheels"));
+    let repo = |name: &str, requirement: &str| {
+        package_repo(&server, name, "requirements.txt", requirement)
+    };
+    BuildRepos {
+        installs: repo("installs", "nbvdemo==1.0"),
+        missing: repo("missing", "nbv-no-such-package==1.0"),
+        server,
+    }
+}
+
 /// A job validating `path` from `repo`, with more of the spec (YAML indented 2) after it.
 pub fn job(name: &str, repo: &Repo, path: &str, more: &str) -> String {
     format!(
