@@ -55,6 +55,15 @@ static TEMP_PATH: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+/// What IPython's `%time` and `%timeit` print: durations, and the loop and run counts
+/// `%timeit` chooses by how fast the code ran.
+static TIMING: LazyLock<Regex> = LazyLock::new(|| {
+    let duration = r"[\d.,]+\s?(?:ns|[µμu]s|ms|s|min|h)";
+    compile(&format!(
+        r"(?m)(?:CPU times: user {duration}, sys: {duration}, total: {duration}|Wall time: {duration}|{duration} ± {duration} per loop \(mean ± std\. dev\. of [\d,]+ runs?, [\d,]+ loops? each\)|[\d,]+ loops?, best of [\d,]+: {duration} per loop)"
+    ))
+});
+
 fn compile(pattern: &str) -> Regex {
     // The built-in patterns are constants; unit tests exercise each one.
     Regex::new(pattern).expect("built-in pattern compiles")
@@ -96,6 +105,8 @@ impl Normalizer {
         text = replace(text, &UUID, "<UUID>");
         text = replace(text, &TEMP_PATH, "<TMPPATH>");
         text = replace(text, &ADDRESS, "<ADDRESS>");
+        // Before numbers anywhere else are looked at: a timing is volatile as a whole.
+        text = replace(text, &TIMING, "<TIMING>");
         if self.timestamps {
             text = replace(text, &TIMESTAMP, "<TIMESTAMP>");
             text = replace(text, &EPOCH, "<TIMESTAMP>");
@@ -126,6 +137,43 @@ pub(crate) fn collapse_whitespace(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_and_timeit_output_is_masked_whatever_the_durations() {
+        let runs = [
+            (
+                "CPU times: user 427 µs, sys: 12 µs, total: 439 µs\nWall time: 442 µs",
+                "CPU times: user 1.2 ms, sys: 0 ns, total: 1.2 ms\nWall time: 1.31 ms",
+            ),
+            (
+                "1.23 ms ± 45.6 µs per loop (mean ± std. dev. of 7 runs, 1,000 loops each)",
+                "812 µs ± 3.1 μs per loop (mean ± std. dev. of 7 runs, 10,000 loops each)",
+            ),
+            (
+                "100 loops, best of 5: 2.1 ms per loop",
+                "1000 loops, best of 5: 812 us per loop",
+            ),
+        ];
+        for (first, second) in runs {
+            assert_eq!(normalize(first), normalize(second), "{first}");
+            assert!(normalize(first).contains("<TIMING>"), "{first}");
+        }
+        // Only IPython's own lines: a duration a notebook prints itself is compared.
+        assert_eq!(normalize("took 3 ms"), "took 3 ms");
+    }
+
+    #[test]
+    fn an_svgs_metadata_date_is_a_timestamp() {
+        let svg = |date: &str| {
+            format!(
+                "<metadata><rdf:RDF><cc:Work><dc:date>{date}</dc:date></cc:Work></rdf:RDF></metadata><path d=\"M 0 0\"/>"
+            )
+        };
+        assert_eq!(
+            normalize(&svg("2024-01-02T10:11:12.123456")),
+            normalize(&svg("2025-07-30T08:09:10.654321"))
+        );
+    }
 
     fn normalize(text: &str) -> String {
         Normalizer::new(&CompareConfig::default())
