@@ -30,10 +30,10 @@ fn served() -> &'static BuildRepos {
     SERVED.get_or_init(|| build_repos("node-tekton"))
 }
 
-/// One Tekton controller for the test binary's control plane.
+/// One Tekton controller for the test binary's control plane, running as long as it does.
 async fn tekton(h: &Harness) -> &'static Tekton {
     static TEKTON: OnceCell<Tekton> = OnceCell::const_new();
-    TEKTON
+    let tekton = TEKTON
         .get_or_init(|| async {
             let control_plane = h.env.control_plane();
             Tekton::start(
@@ -45,7 +45,13 @@ async fn tekton(h: &Harness) -> &'static Tekton {
             .await
             .expect("Tekton starts")
         })
-        .await
+        .await;
+    let pid = tekton.info().server_pid.expect("the controller's pid");
+    assert!(
+        nbv_testenv::is_running(pid),
+        "Tekton's controller stopped; its log is in the control plane's tekton/ directory"
+    );
+    tekton
 }
 
 /// The login of the node's registry, which refuses anonymous pushes and pulls.

@@ -70,14 +70,9 @@ impl Tekton {
         Ok(Self { process })
     }
 
-    /// The controller's process.
+    /// The controller's process (its log is in the run directory given at start).
     pub fn info(&self) -> ProcessInfo {
         self.process.info()
-    }
-
-    /// The controller's log so far, its last `lines` lines.
-    pub fn log_tail(&self, lines: usize) -> String {
-        self.process.log_tail(lines)
     }
 }
 
