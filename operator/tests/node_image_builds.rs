@@ -16,7 +16,9 @@ use nbv_testenv::NodeServer;
 use nbv_testenv::node::{REGISTRY, Repo};
 use notebook_validator_operator::crd::image::{ImagePhase, NotebookImage};
 use support::Harness;
-use support::node::{images, node_server, notebook, wait_image, write_wheel};
+use support::node::{
+    images, node_server, requirements_from, uses_package, wait_image, write_wheel,
+};
 
 struct Served {
     server: NodeServer,
@@ -29,11 +31,8 @@ fn served() -> &'static Served {
     SERVED.get_or_init(|| {
         let server = node_server("node-image-builds");
         write_wheel(&server.files_dir().join("wheels"));
-        let requirements = format!(
-            "--no-index\n--find-links {}wheels/\nnbvdemo==1.0\n",
-            server.files_url()
-        );
-        let uses = notebook(&["import nbvdemo\nprint(nbvdemo.VALUE)"]);
+        let requirements = requirements_from(&server, "nbvdemo==1.0");
+        let uses = uses_package();
         let environment = server
             .repo(
                 "environment",

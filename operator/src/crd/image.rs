@@ -325,3 +325,21 @@ impl NotebookImageStatus {
         matches!(self.phase, Some(ImagePhase::Succeeded | ImagePhase::Failed))
     }
 }
+
+impl NotebookImage {
+    /// The secrets its image is pulled with: the import's `imagePullSecret`, or the secret its
+    /// build pushed with.
+    pub fn pull_secrets(&self) -> Vec<String> {
+        let pushed_with = self
+            .spec
+            .build_config
+            .as_ref()
+            .and_then(|b| b.push_secret.clone());
+        self.spec
+            .image_pull_secret
+            .clone()
+            .into_iter()
+            .chain(pushed_with)
+            .collect()
+    }
+}

@@ -477,6 +477,31 @@ impl NotebookValidationJobStatus {
     pub fn is_terminal(&self) -> bool {
         matches!(self.phase, Some(Phase::Succeeded | Phase::Failed))
     }
+
+    /// The notebook cells that failed or differ from the golden, by index, in order.
+    pub fn failed_cells(&self) -> Vec<usize> {
+        let failed = self
+            .results
+            .iter()
+            .filter(|r| r.status.is_failure())
+            .map(|r| r.cell_index);
+        let differ = self
+            .comparison_result
+            .iter()
+            .flat_map(|c| c.diffs.iter().map(|d| d.cell_index));
+        failed
+            .chain(differ)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    /// Seconds from the job's start to its verdict, once it has one.
+    pub fn duration_secs(&self) -> Option<i64> {
+        let start = self.start_time.as_ref()?;
+        let end = self.completion_time.as_ref()?;
+        Some((end.0.as_second() - start.0.as_second()).max(0))
+    }
 }
 
 /// A build phase, as a string: the set may grow with the strategy API, and a status written by a
@@ -495,7 +520,7 @@ fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 /// At most this many parameters.
 pub const MAX_PARAMETERS: usize = 256;
 
-fn parameters_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(super) fn parameters_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     // Names are checked by the operator: CEL cannot range over an object whose fields it does
     // not know, and a map of free values gives it no type either.
     schemars::json_schema!({

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{
-    Container, LocalObjectReference, Pod, PodSecurityContext, PodSpec, ResourceRequirements,
+    Container, LocalObjectReference, Pod, PodSpec, ResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -120,39 +120,33 @@ pub fn render(image: &NotebookImage, look: &Look<'_>) -> Pod {
             ..ObjectMeta::default()
         },
         spec: Some(PodSpec {
-            restart_policy: Some("Never".into()),
-            active_deadline_seconds: Some(DEADLINE_SECS),
-            automount_service_account_token: Some(false),
-            enable_service_links: Some(false),
             image_pull_secrets: look.pull_secret.map(|name| {
                 vec![LocalObjectReference {
                     name: name.to_owned(),
                 }]
             }),
-            security_context: Some(PodSecurityContext {
-                run_as_non_root: Some(true),
-                ..PodSecurityContext::default()
-            }),
-            containers: vec![Container {
-                name: "inspect".into(),
-                image: Some(look.image.to_owned()),
-                // Always: the registry's current digest is the point.
-                image_pull_policy: Some("Always".into()),
-                command: Some(vec![
-                    "python3".into(),
-                    "-c".into(),
-                    program(),
-                    "/dev/termination-log".into(),
-                ]),
-                security_context: Some(security),
-                resources: Some(ResourceRequirements {
-                    requests: limits("50m", "64Mi"),
-                    limits: limits("500m", "256Mi"),
-                    ..ResourceRequirements::default()
-                }),
-                ..Container::default()
-            }],
-            ..PodSpec::default()
+            ..pod_lifecycle::one_shot(
+                DEADLINE_SECS,
+                vec![Container {
+                    name: "inspect".into(),
+                    image: Some(look.image.to_owned()),
+                    // Always: the registry's current digest is the point.
+                    image_pull_policy: Some("Always".into()),
+                    command: Some(vec![
+                        "python3".into(),
+                        "-c".into(),
+                        program(),
+                        "/dev/termination-log".into(),
+                    ]),
+                    security_context: Some(security),
+                    resources: Some(ResourceRequirements {
+                        requests: limits("50m", "64Mi"),
+                        limits: limits("500m", "256Mi"),
+                        ..ResourceRequirements::default()
+                    }),
+                    ..Container::default()
+                }],
+            )
         }),
         status: None,
     }

@@ -4,12 +4,10 @@
 //! The jobs are the operator's own jobs, reconciled by the job controller like any other: the
 //! image controller only creates them and reads their status.
 
-use std::collections::BTreeSet;
-
 use buildstrategy_api::naming::dns_label;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 
 use crate::crd::image::{NotebookImage, NotebookVerdict, ValidationNotebook, ValidationReport};
 use crate::crd::{NotebookValidationJob, NotebookValidationJobSpec, Phase, PodConfig};
@@ -40,7 +38,7 @@ pub fn render(
             golden_notebook: notebook.golden_notebook.clone(),
             pod_config: Some(PodConfig {
                 container_image: Some(pinned.to_owned()),
-                image_pull_secrets: pull_secrets(image),
+                image_pull_secrets: image.pull_secrets(),
                 ..PodConfig::default()
             }),
             comparison_config: notebook.comparison_config.clone(),
@@ -60,46 +58,12 @@ pub fn render(
     job
 }
 
-/// The secrets the image is pulled with: the import's `imagePullSecret`, or the secret its
-/// build pushed with.
-fn pull_secrets(image: &NotebookImage) -> Vec<String> {
-    let pushed_with = image
-        .spec
-        .build_config
-        .as_ref()
-        .and_then(|b| b.push_secret.clone());
-    image
-        .spec
-        .image_pull_secret
-        .clone()
-        .into_iter()
-        .chain(pushed_with)
-        .collect()
-}
-
-/// The jobs of `image`, of every round: from the controller's cache of jobs when it keeps one
-/// (a job created a moment ago may be missing; creating it again is refused as a conflict).
+/// The jobs of `image`, of every round.
 pub async fn jobs(
     ctx: &Context,
-    api: &Api<NotebookValidationJob>,
     image: &NotebookImage,
 ) -> Result<Vec<NotebookValidationJob>, Error> {
-    let name = image.name_any();
-    let namespace = image.namespace();
-    let ours = |job: &NotebookValidationJob| {
-        job.namespace() == namespace && job.labels().get(IMAGE_LABEL) == Some(&name)
-    };
-    if let Some(cached) = ctx.cached_jobs(ours) {
-        return Ok(cached);
-    }
-    let selector = format!("{IMAGE_LABEL}={name}");
-    api.list(&ListParams::default().labels(&selector))
-        .await
-        .map(|list| list.items)
-        .map_err(|source| Error::Kube {
-            action: "listing the validation jobs",
-            source,
-        })
+    ctx.jobs_of(image, IMAGE_LABEL).await
 }
 
 /// Creates the jobs of round `round` that do not exist yet, and reads the verdicts of all.
@@ -110,7 +74,7 @@ pub async fn run(
     round: i64,
     pinned: &str,
 ) -> Result<ValidationReport, Error> {
-    let existing = jobs(ctx, api, image).await?;
+    let existing = jobs(ctx, image).await?;
     let mut verdicts = Vec::new();
     for (index, notebook) in image.spec.validation_notebooks.iter().enumerate() {
         let name = job_name(image, round, index);
@@ -142,7 +106,7 @@ pub async fn prune(
     image: &NotebookImage,
     keep: &[i64],
 ) -> Result<(), Error> {
-    for job in jobs(ctx, api, image).await? {
+    for job in jobs(ctx, image).await? {
         let round = job
             .labels()
             .get(ROUND_LABEL)
@@ -170,24 +134,11 @@ pub async fn prune(
 pub fn verdict(path: &str, name: &str, job: Option<&NotebookValidationJob>) -> NotebookVerdict {
     let status = job.and_then(|j| j.status.as_ref());
     let phase = status.and_then(|s| s.phase);
-    let mut failed_cells = BTreeSet::new();
-    if let Some(status) = status {
-        failed_cells.extend(
-            status
-                .results
-                .iter()
-                .filter(|r| r.status.is_failure())
-                .map(|r| r.cell_index),
-        );
-        if let Some(comparison) = &status.comparison_result {
-            failed_cells.extend(comparison.diffs.iter().map(|d| d.cell_index));
-        }
-    }
     NotebookVerdict {
         path: path.to_owned(),
         job: name.to_owned(),
         phase,
-        failed_cells: failed_cells.into_iter().collect(),
+        failed_cells: status.map(|s| s.failed_cells()).unwrap_or_default(),
         message: status
             .filter(|_| phase == Some(Phase::Failed))
             .and_then(|s| s.message.clone()),

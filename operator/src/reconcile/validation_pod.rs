@@ -7,11 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use buildstrategy_api::git;
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, EnvFromSource, EnvVar, LocalObjectReference,
-    PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, SeccompProfile,
-    SecretEnvSource, SecretVolumeSource, Volume, VolumeMount,
+    Container, EnvFromSource, EnvVar, LocalObjectReference, PersistentVolumeClaimVolumeSource, Pod,
+    PodSecurityContext, PodSpec, SeccompProfile, SecretEnvSource, Volume,
 };
 use kube::ResourceExt;
 use kube::api::ObjectMeta;
@@ -19,8 +17,9 @@ use nbv_report::PodInputs;
 use nbv_report::inputs::var;
 
 use crate::config::PodSettings;
-use crate::crd::{NotebookSource, NotebookValidationJob, PodConfig};
+use crate::crd::{NotebookValidationJob, PodConfig};
 use crate::labels;
+use crate::steps::git_clone::{clone_container, empty_dir, env, mount};
 use crate::steps::outcome::VALIDATE_CONTAINER;
 use crate::steps::pod_lifecycle::restricted;
 
@@ -81,23 +80,6 @@ pub fn stop_notebook_at(now_unix: i64, deadline_secs: i64) -> i64 {
     now_unix + (deadline_secs - reserve).max(1)
 }
 
-fn env(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        value_from: None,
-    }
-}
-
-fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
-    VolumeMount {
-        name: name.into(),
-        mount_path: path.into(),
-        read_only: read_only.then_some(true),
-        ..VolumeMount::default()
-    }
-}
-
 /// `envFrom`, then one `secretRef` per name of `credentials` (the peer operator's shortcut).
 fn env_from(pod_config: &PodConfig) -> Option<Vec<EnvFromSource>> {
     let sources: Vec<EnvFromSource> = pod_config
@@ -113,63 +95,6 @@ fn env_from(pod_config: &PodConfig) -> Option<Vec<EnvFromSource>> {
         }))
         .collect();
     (!sources.is_empty()).then_some(sources)
-}
-
-fn empty_dir(name: &str) -> Volume {
-    Volume {
-        name: name.into(),
-        empty_dir: Some(EmptyDirVolumeSource::default()),
-        ..Volume::default()
-    }
-}
-
-/// A clone init container for `source` into `dir`, with its credentials volume when it has one.
-fn clone_container(
-    name: &str,
-    source: &NotebookSource,
-    dir: &str,
-    settings: &PodSettings,
-) -> (Container, Option<Volume>) {
-    let mut git_source = buildstrategy_api::GitSource::new(source.git.url.clone());
-    git_source.git_ref = source.git.git_ref.clone();
-    let mut mounts = vec![
-        mount("workspace", "/workspace", false),
-        mount("home", "/home/nbv", false),
-    ];
-    let volume = source.git.credentials_secret.as_ref().map(|secret| {
-        let volume_name = format!("{name}-credentials");
-        mounts.push(mount(&volume_name, git::CREDENTIALS_MOUNT, true));
-        Volume {
-            name: volume_name,
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(secret.clone()),
-                default_mode: Some(git::CREDENTIALS_MODE),
-                ..SecretVolumeSource::default()
-            }),
-            ..Volume::default()
-        }
-    });
-    let mut vars: Vec<EnvVar> = git::clone_env(&git_source, dir)
-        .into_iter()
-        .map(|(k, v)| env(k, v))
-        .collect();
-    vars.push(env("HOME", "/home/nbv"));
-    let container = Container {
-        name: name.into(),
-        image: Some(settings.git_image.clone()),
-        command: Some(vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            git::CLONE_SCRIPT.into(),
-        ]),
-        env: Some(vars),
-        volume_mounts: Some(mounts),
-        security_context: Some(restricted()),
-        // git's own words (an unknown ref, a refused login) reach the job's status.
-        termination_message_policy: Some("FallbackToLogsOnError".into()),
-        ..Container::default()
-    };
-    (container, volume)
 }
 
 /// Renders the validation pod of `job`.
@@ -194,7 +119,7 @@ pub fn render(job: &NotebookValidationJob, plan: &PodPlan<'_>, settings: &PodSet
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()
     }];
-    let (clone, credentials) = clone_container("clone", &spec.notebook, NOTEBOOK_DIR, settings);
+    let (clone, credentials) = clone_container("clone", &spec.notebook.git, NOTEBOOK_DIR, settings);
     init.push(clone);
     volumes.extend(credentials);
 
@@ -214,7 +139,8 @@ pub fn render(job: &NotebookValidationJob, plan: &PodPlan<'_>, settings: &PodSet
         ..PodInputs::default()
     };
     if let Some(golden) = &spec.golden_notebook {
-        let (clone, credentials) = clone_container("clone-golden", golden, GOLDEN_DIR, settings);
+        let (clone, credentials) =
+            clone_container("clone-golden", &golden.git, GOLDEN_DIR, settings);
         init.push(clone);
         volumes.extend(credentials);
         inputs.golden = Some(format!("{GOLDEN_DIR}/{}", golden.path));

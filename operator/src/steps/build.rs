@@ -18,7 +18,7 @@ use super::error::Error;
 use super::progress::Progress;
 use super::reuse::{self, Reusable};
 use super::select::{self, Choice};
-use super::status::{StatusUpdate, Tracked};
+use super::status::{Built, StatusUpdate};
 use super::{pod_lifecycle, registry_login};
 use crate::crd::conditions::BUILD_READY;
 use crate::crd::image::NotebookImage;
@@ -89,7 +89,7 @@ pub fn decide(phase: BuildPhase, running_secs: i64, timeout: Duration) -> Decisi
 }
 
 /// Seconds the build has run: since its own start time, or the job's when it reported none.
-fn running_secs<S: Tracked>(start: Option<&Time>, update: &StatusUpdate<S>) -> i64 {
+fn running_secs<S: Built>(start: Option<&Time>, update: &StatusUpdate<S>) -> i64 {
     start.map_or(update.elapsed_secs(), |t| {
         (update.now().0.as_second() - t.0.as_second()).max(0)
     })
@@ -97,7 +97,7 @@ fn running_secs<S: Tracked>(start: Option<&Time>, update: &StatusUpdate<S>) -> i
 
 /// Builds the image for `job` (or another owner), recording progress in `update`: observes
 /// the build (starting it, or reusing an image, when there is none), [`decide`]s, then acts.
-pub async fn run<K: BuildOwner, S: Tracked>(
+pub async fn run<K: BuildOwner, S: Built>(
     ctx: &Context,
     job: &K,
     requested: &str,
@@ -169,7 +169,7 @@ struct Chosen<'a> {
 }
 
 /// Chooses the strategy and reads the build's status, starting the build when there is none.
-async fn observe<K: BuildOwner, S: Tracked>(
+async fn observe<K: BuildOwner, S: Built>(
     ctx: &Context,
     job: &K,
     chosen: &Chosen<'_>,
@@ -257,7 +257,7 @@ struct Start<'a> {
 impl Start<'_> {
     /// Reuses an image built from the same inputs or waits for another owner's build of them
     /// (the step is settled: `Some`), or creates the build (`None`).
-    async fn run<K: BuildOwner, S: Tracked>(
+    async fn run<K: BuildOwner, S: Built>(
         &self,
         job: &K,
         why: &mut String,
@@ -310,7 +310,7 @@ struct Act<'a> {
 impl Act<'_> {
     /// The build pushed its image: the step is done with its reference, digest-pinned when the
     /// backend reported a digest.
-    async fn use_image<K: BuildOwner, S: Tracked>(
+    async fn use_image<K: BuildOwner, S: Built>(
         &self,
         job: &K,
         previous: &BuildStatusReport,
@@ -349,7 +349,7 @@ impl Act<'_> {
     }
 
     /// The build ended without an image: the owner fails, with the build's last log lines.
-    async fn ended<K: BuildOwner, S: Tracked>(
+    async fn ended<K: BuildOwner, S: Built>(
         &self,
         job: &K,
         reason: Reason,
@@ -369,7 +369,7 @@ impl Act<'_> {
     }
 
     /// The build ran past its timeout: it is cancelled and the owner fails.
-    async fn out_of_time<K: BuildOwner, S: Tracked>(
+    async fn out_of_time<K: BuildOwner, S: Built>(
         &self,
         job: &K,
         limit_secs: i64,
@@ -398,7 +398,7 @@ impl Act<'_> {
 
     /// The build goes on: its progress and last log lines are recorded, and a build pod that
     /// cannot start for a missing secret ends the owner before the timeout does.
-    async fn wait<K: BuildOwner, S: Tracked>(
+    async fn wait<K: BuildOwner, S: Built>(
         &self,
         job: &K,
         running: i64,
@@ -561,7 +561,7 @@ fn release<K: BuildOwner>(ctx: &Context, job: &K, reusable: &Reusable) {
 }
 
 /// Records `found` as the job's image: nothing is built.
-async fn reused<K: BuildOwner, S: Tracked>(
+async fn reused<K: BuildOwner, S: Built>(
     ctx: &Context,
     job: &K,
     update: &mut StatusUpdate<S>,
@@ -602,7 +602,7 @@ async fn reused<K: BuildOwner, S: Tracked>(
 
 /// Chooses the strategy, or ends the job when none can build it (`None`). A strategy switched
 /// off while its build ran has that build cancelled.
-async fn choose<K: BuildOwner, S: Tracked>(
+async fn choose<K: BuildOwner, S: Built>(
     ctx: &Context,
     job: &K,
     requested: &str,

@@ -44,10 +44,12 @@ pub struct Context {
     pub written: StatusMemo,
     /// The status last written for each notebook image.
     pub images: StatusMemo<NotebookImageStatus>,
+
     /// Whether and how builds are reused.
     pub reuse: reuse::ReuseSettings,
     /// The builds running now, by reuse key.
     pub claims: reuse::Claims,
+
     /// The cache of the pods jobs own, when the controller keeps one.
     pods: Option<Store<Pod>>,
     /// The cache of the jobs, when the controller keeps one.
@@ -85,8 +87,10 @@ impl Context {
             backoff: Mutex::default(),
             written: StatusMemo::default(),
             images: StatusMemo::default(),
+
             reuse: reuse::ReuseSettings::default(),
             claims: reuse::Claims::default(),
+
             pods: None,
             jobs: None,
         }
@@ -118,6 +122,33 @@ impl Context {
                 .map(|job| NotebookValidationJob::clone(job))
                 .collect(),
         )
+    }
+
+    /// The jobs of `owner` (those labelled `label=<owner's name>` in its namespace): from the
+    /// controller's cache of jobs when it keeps one, where a job created a moment ago may be
+    /// missing (creating it again is refused as a conflict).
+    pub(crate) async fn jobs_of<K: kube::Resource>(
+        &self,
+        owner: &K,
+        label: &str,
+    ) -> Result<Vec<NotebookValidationJob>, Error> {
+        let name = owner.meta().name.clone().unwrap_or_default();
+        let namespace = owner.meta().namespace.clone();
+        let ours = |job: &NotebookValidationJob| {
+            job.metadata.namespace == namespace
+                && job.metadata.labels.as_ref().and_then(|l| l.get(label)) == Some(&name)
+        };
+        if let Some(cached) = self.cached_jobs(ours) {
+            return Ok(cached);
+        }
+        let api: Api<NotebookValidationJob> = Api::namespaced(
+            self.client.clone(),
+            namespace.as_deref().unwrap_or_default(),
+        );
+        api.list(&kube::api::ListParams::default().labels(&format!("{label}={name}")))
+            .await
+            .map(|list| list.items)
+            .map_err(Error::kube("listing the jobs a resource owns"))
     }
 
     /// The delay before retrying the resource `key` after one more failed reconcile, and the

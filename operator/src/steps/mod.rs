@@ -13,6 +13,7 @@ pub mod build;
 pub mod build_request;
 mod context;
 mod error;
+pub(crate) mod git_clone;
 pub mod outcome;
 pub mod pod_lifecycle;
 mod progress;

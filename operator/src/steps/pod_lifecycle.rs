@@ -8,7 +8,10 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Capabilities, Event, Pod, SeccompProfile, SecurityContext};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, Event, Pod, PodSecurityContext, PodSpec, SeccompProfile,
+    SecurityContext,
+};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 
@@ -174,6 +177,24 @@ pub(crate) fn restricted() -> SecurityContext {
             localhost_profile: None,
         }),
         ..SecurityContext::default()
+    }
+}
+
+/// The spec of a pod the operator runs once for a fact (an image's digest, a repository's
+/// notebooks): never restarted, bounded by `deadline_secs`, non-root, without the service
+/// account's token or the namespace's service links.
+pub fn one_shot(deadline_secs: i64, containers: Vec<Container>) -> PodSpec {
+    PodSpec {
+        restart_policy: Some("Never".into()),
+        active_deadline_seconds: Some(deadline_secs),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            ..PodSecurityContext::default()
+        }),
+        containers,
+        ..PodSpec::default()
     }
 }
 

@@ -66,17 +66,13 @@ impl<S: Tracked> StatusMemo<S> {
     }
 }
 
-/// A status the shared steps write: a job's, or a notebook image's. They share conditions, a
-/// phase with a message, start and completion times and the build's report.
+/// A status the shared steps write: a job's or a notebook image's. They share
+/// conditions, a phase with a message, and start and completion times.
 pub trait Tracked: Clone + Default {
     /// The resource's phase.
     type Phase: Copy;
     /// Where a resource starts.
     const PENDING: Self::Phase;
-    /// While its image builds.
-    const BUILDING: Self::Phase;
-    /// Once its image is built.
-    const BUILT: Self::Phase;
     /// When it ended well.
     const SUCCEEDED: Self::Phase;
     /// When it ended badly.
@@ -91,22 +87,38 @@ pub trait Tracked: Clone + Default {
     fn start_time(&self) -> Option<&Time>;
     /// The generation the status describes.
     fn observed_generation_mut(&mut self) -> &mut Option<i64>;
-    /// The image build.
-    fn build_status_mut(&mut self) -> &mut Option<BuildStatusReport>;
     /// Whether the operator is done with the resource for good, so its memory may go.
     fn is_settled(&self) -> bool;
 }
 
-/// `Tracked` for a status whose fields carry the same names in both resources: `phase`,
-/// `message`, `conditions`, `start_time`, `completion_time`, `observed_generation` and
-/// `build_status`.
+/// The status of a resource whose image the build step makes: a job's, or a notebook image's.
+pub trait Built: Tracked {
+    /// While its image builds.
+    const BUILDING: Self::Phase;
+    /// Once its image is built.
+    const BUILT: Self::Phase;
+    /// The image build.
+    fn build_status_mut(&mut self) -> &mut Option<BuildStatusReport>;
+}
+
+/// `Tracked` for a status whose fields carry the same names in every resource: `phase`,
+/// `message`, `conditions`, `start_time`, `completion_time` and `observed_generation`; and
+/// `Built` for one with `build_status` too.
 macro_rules! tracked {
     ($status:ty, $phase:ident { $pending:ident, $building:ident, $built:ident }, |$s:ident| $settled:expr) => {
+        tracked!($status, $phase { $pending }, |$s| $settled);
+        impl Built for $status {
+            const BUILDING: $phase = $phase::$building;
+            const BUILT: $phase = $phase::$built;
+            fn build_status_mut(&mut self) -> &mut Option<BuildStatusReport> {
+                &mut self.build_status
+            }
+        }
+    };
+    ($status:ty, $phase:ident { $pending:ident }, |$s:ident| $settled:expr) => {
         impl Tracked for $status {
             type Phase = $phase;
             const PENDING: $phase = $phase::$pending;
-            const BUILDING: $phase = $phase::$building;
-            const BUILT: $phase = $phase::$built;
             const SUCCEEDED: $phase = $phase::Succeeded;
             const FAILED: $phase = $phase::Failed;
             fn phase_mut(&mut self) -> (&mut Option<$phase>, &mut Option<String>) {
@@ -123,9 +135,6 @@ macro_rules! tracked {
             }
             fn observed_generation_mut(&mut self) -> &mut Option<i64> {
                 &mut self.observed_generation
-            }
-            fn build_status_mut(&mut self) -> &mut Option<BuildStatusReport> {
-                &mut self.build_status
             }
             fn is_settled(&self) -> bool {
                 let $s = self;
@@ -189,11 +198,6 @@ impl<S: Tracked> StatusUpdate<S> {
         let (current, text) = self.status.phase_mut();
         *current = Some(phase);
         *text = Some(message.into());
-    }
-
-    /// The build's report, as the build step last wrote it.
-    pub fn build_status(&mut self) -> &mut Option<BuildStatusReport> {
-        self.status.build_status_mut()
     }
 
     /// Sets a condition, keeping its transition time when its status does not change.
@@ -286,10 +290,17 @@ impl<S: Tracked> StatusUpdate<S> {
         self.status.times_mut().1.get_or_insert(now);
     }
 
-    /// Seconds since the job started.
+    /// Seconds since the resource started.
     pub fn elapsed_secs(&self) -> i64 {
         let start = self.status.start_time().map_or(self.now.0, |t| t.0);
         (self.now.0.as_second() - start.as_second()).max(0)
+    }
+}
+
+impl<S: Built> StatusUpdate<S> {
+    /// The build's report, as the build step last wrote it.
+    pub fn build_status(&mut self) -> &mut Option<BuildStatusReport> {
+        self.status.build_status_mut()
     }
 }
 

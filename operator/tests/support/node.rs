@@ -55,6 +55,20 @@ with zipfile.ZipFile(sys.argv[1] + "/nbvdemo-1.0-py3-none-any.whl", "w") as z:
     assert!(status.success(), "writing the wheel failed");
 }
 
+/// A requirements file installing `requirement` from the [`write_wheel`] wheel on `server`:
+/// pip reads its index options from the file, so a build has no other input.
+pub fn requirements_from(server: &nbv_testenv::NodeServer, requirement: &str) -> String {
+    format!(
+        "--no-index\n--find-links {}wheels/\n{requirement}\n",
+        server.files_url()
+    )
+}
+
+/// A notebook importing `nbvdemo` and printing its `VALUE` (42).
+pub fn uses_package() -> Vec<u8> {
+    notebook(&["import nbvdemo\nprint(nbvdemo.VALUE)"])
+}
+
 /// A git and file server on the node for this test binary, in a fresh directory named after
 /// `name`; its supervisor removes it when the binary ends.
 pub fn node_server(name: &str) -> nbv_testenv::NodeServer {
@@ -72,11 +86,8 @@ pub fn package_repo(
     path: &str,
     requirement: &str,
 ) -> Repo {
-    let requirements = format!(
-        "--no-index\n--find-links {}wheels/\n{requirement}\n",
-        server.files_url()
-    );
-    let uses = notebook(&["import nbvdemo\nprint(nbvdemo.VALUE)"]);
+    let requirements = requirements_from(server, requirement);
+    let uses = uses_package();
     server
         .repo(
             name,
