@@ -17,7 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::crd::NotebookValidationJob;
 use crate::crd::image::NotebookImage;
+use crate::crd::suite::NotebookValidationSuite;
 use crate::health::{Health, Readiness};
+use crate::labels::SUITE_LABEL;
 use crate::steps::skeleton::{error_policy, reconcile};
 use crate::steps::{Context, Error};
 
@@ -64,6 +66,7 @@ pub async fn run_until(
         );
     }
     let images = image_controller(&client, namespace, &build_kinds).await;
+    let suites = suite_controller(&client, namespace).await;
     tracing::info!(strategies = ?ctx.catalog.registry().names(), "controller started");
     let store = controller.store();
     ctx.metrics.track_jobs(store.clone());
@@ -81,24 +84,35 @@ pub async fn run_until(
                 Err(e) => tracing::debug!(error = %e, "reconcile error"),
             }
         });
-    match images {
-        Some(images) => {
-            let images = images
-                .shutdown_on_signal()
-                .graceful_shutdown_on(stop.cancelled_owned())
-                .run(reconcile::<NotebookImage>, error_policy, ctx)
-                .for_each(|result| async move {
-                    match result {
-                        Ok((image, _)) => {
-                            tracing::debug!(image = %image.name, namespace = ?image.namespace, "reconciled")
-                        }
-                        Err(e) => tracing::debug!(error = %e, "notebook image reconcile error"),
+    let images = images.map(|images| {
+        images
+            .shutdown_on_signal()
+            .graceful_shutdown_on(stop.clone().cancelled_owned())
+            .run(reconcile::<NotebookImage>, error_policy, ctx.clone())
+            .for_each(|result| async move {
+                match result {
+                    Ok((image, _)) => {
+                        tracing::debug!(image = %image.name, namespace = ?image.namespace, "reconciled")
                     }
-                });
-            futures::join!(jobs, images);
-        }
-        None => jobs.await,
-    }
+                    Err(e) => tracing::debug!(error = %e, "notebook image reconcile error"),
+                }
+            })
+    });
+    let suites = suites.map(|suites| {
+        suites
+            .shutdown_on_signal()
+            .graceful_shutdown_on(stop.cancelled_owned())
+            .run(reconcile::<NotebookValidationSuite>, error_policy, ctx)
+            .for_each(|result| async move {
+                match result {
+                    Ok((suite, _)) => {
+                        tracing::debug!(suite = %suite.name, namespace = ?suite.namespace, "reconciled")
+                    }
+                    Err(e) => tracing::debug!(error = %e, "suite reconcile error"),
+                }
+            })
+    });
+    futures::join!(jobs, optional(images), optional(suites));
     Ok(())
 }
 
@@ -203,6 +217,39 @@ async fn image_controller(
         );
     }
     Some(controller)
+}
+
+/// Runs `controller` when there is one.
+async fn optional(controller: Option<impl std::future::Future<Output = ()>>) {
+    if let Some(controller) = controller {
+        controller.await;
+    }
+}
+
+/// The controller of NotebookValidationSuites, watching the jobs and the listing pods they
+/// own; their status changes arrive together, a second apart at most. `None` when the cluster
+/// does not serve suites (an older CRD set).
+async fn suite_controller(
+    client: &Client,
+    namespace: Option<&str>,
+) -> Option<Controller<NotebookValidationSuite>> {
+    let suites: Api<NotebookValidationSuite> = scoped(client, namespace);
+    if let Err(e) = suites.list(&ListParams::default().limit(1)).await {
+        tracing::warn!(error = %e, "cannot list NotebookValidationSuites: install their CRD (`nbv-operator crd`) and check the operator's RBAC; jobs are validated all the same");
+        return None;
+    }
+    let owned = watcher::Config::default().labels(SUITE_LABEL);
+    Some(
+        Controller::new(suites, watcher::Config::default())
+            .owns(
+                scoped::<NotebookValidationJob>(client, namespace),
+                owned.clone(),
+            )
+            .owns(scoped::<Pod>(client, namespace), owned)
+            .with_config(
+                kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)),
+            ),
+    )
 }
 
 /// Reconciles `job`, recording the duration and any error's kind in the metrics.

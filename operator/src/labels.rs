@@ -9,6 +9,7 @@ use kube::{Resource, ResourceExt};
 
 use crate::crd::NotebookValidationJob;
 use crate::crd::image::NotebookImage;
+use crate::crd::suite::NotebookValidationSuite;
 
 /// The field manager of everything the operator writes (server-side apply).
 pub const FIELD_MANAGER: &str = buildstrategy_api::resources::FIELD_MANAGER;
@@ -68,4 +69,23 @@ pub fn validation_pod_name(job: &NotebookValidationJob, attempt: i32) -> String 
     } else {
         dns_label(&[&job.name_any(), "validation", &attempt.to_string()])
     }
+}
+
+/// Label naming the suite an object belongs to.
+pub const SUITE_LABEL: &str = "mlops.redhat.com/notebook-validation-suite";
+/// Label naming the generation (the run) of a suite an object belongs to.
+pub const SUITE_GENERATION_LABEL: &str = "mlops.redhat.com/suite-generation";
+/// Annotation of a suite's job: its cell of the matrix, as JSON.
+pub const SUITE_CELL_ANNOTATION: &str = "mlops.redhat.com/suite-cell";
+
+/// Labels put on every object created for generation `generation` of `suite`.
+pub fn for_suite(suite: &NotebookValidationSuite, generation: i64) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            "nbv-operator".to_owned(),
+        ),
+        (SUITE_LABEL.to_owned(), suite.name_any()),
+        (SUITE_GENERATION_LABEL.to_owned(), generation.to_string()),
+    ])
 }

@@ -28,3 +28,4 @@ pub mod reason;
 pub mod reconcile;
 pub mod registration;
 pub mod steps;
+pub mod suite;

@@ -44,6 +44,24 @@ pub fn operator_rules() -> Vec<PolicyRule> {
             &["notebookimages/finalizers"],
             &["update"],
         ),
+        rule(
+            "mlops.redhat.com",
+            &["notebookvalidationsuites"],
+            &["get", "list", "watch"],
+        ),
+        rule(
+            "mlops.redhat.com",
+            &["notebookvalidationsuites/status"],
+            &["get", "update", "patch"],
+        ),
+        // Jobs and pods a suite owns block its deletion until they are gone.
+        rule(
+            "mlops.redhat.com",
+            &["notebookvalidationsuites/finalizers"],
+            &["update"],
+        ),
+        // A suite's listing pod prints the repository's notebooks to its log.
+        rule("", &["pods/log"], &["get"]),
         // A NotebookImage's catalogue entry (publish.configMap), written with server-side apply.
         rule("", &["configmaps"], &["get", "create", "patch"]),
         // A NotebookImage's ImageStream tag, on OpenShift.

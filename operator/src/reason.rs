@@ -145,6 +145,24 @@ reasons! {
     Published,
     /// Nothing was published: the round did not pass.
     NotPublished,
+    // Suites.
+    /// A suite's repository is being cloned and its notebooks listed.
+    ListingNotebooks,
+    /// The listing pod's log could not be read as a listing.
+    ListingUnreadable,
+    /// The notebooks a suite names cannot be selected: a bad glob, a missing path, none or too
+    /// many matching.
+    InvalidSelection,
+    /// A suite's matrix has more cells than a suite may run.
+    MatrixTooLarge,
+    /// A matrix image names a NotebookImage that does not exist or has published nothing yet.
+    WaitingForImage,
+    /// A suite's jobs are running.
+    SuiteRunning,
+    /// Every job of a suite passed.
+    SuitePassed,
+    /// Every job of a suite ended, and at least one failed.
+    SuiteFailed,
 }
 
 impl fmt::Display for Reason {

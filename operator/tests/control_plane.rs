@@ -613,9 +613,107 @@ async fn invalid_notebook_images_are_rejected_with_their_message() {
     }
 }
 
+#[tokio::test]
+async fn invalid_suites_are_rejected_with_their_message() {
+    let env = TestEnv::new("nvs-invalid").await.unwrap();
+    install_deploy_crds(&env).await;
+    let api = dynamic_api(
+        &env,
+        ("mlops.redhat.com", "v1alpha1", "NotebookValidationSuite"),
+        "notebookvalidationsuites",
+        true,
+    );
+    let valid = json!({
+        "repository": {"url": "https://git.example/team/notebooks.git", "ref": "main"},
+        "notebooks": {"include": ["notebooks/**/*.ipynb"]},
+        "golden": {"convention": "Sibling"},
+        "matrix": {
+            "images": [{"name": "py311", "containerImage": "registry.example/nb:3.11"},
+                       {"name": "custom", "notebookImage": "team-image"}],
+            "parameterSets": [{"name": "small", "parameters": {"epochs": 1}}],
+            "kernels": ["python3"]
+        },
+        "changedFrom": "v1.2.0",
+        "dependencyGlobs": ["requirements*.txt", "env/*.yml"],
+        "maxParallel": 8
+    });
+    let image = |name: &str| json!({"name": name, "containerImage": "registry.example/nb:1"});
+    // (case, field to set, value (null removes it), field path in the error, message)
+    #[rustfmt::skip]
+    let cases: &[Refusal<'_>] = &[
+        ("no notebooks chosen", "notebooks", json!({}), "spec.notebooks",
+            "notebooks needs include globs (e.g. '**/*.ipynb') or paths"),
+        ("a named path escaping the repository", "notebooks", json!({"paths": ["../x.ipynb"]}),
+            "spec.notebooks.paths", "notebooks.paths must be relative .ipynb paths without '..'"),
+        ("65 include globs", "notebooks", json!({"include": vec!["*.ipynb"; 65]}),
+            "spec.notebooks.include", "must have at most 64 items"),
+        ("a 1 KiB glob", "notebooks", json!({"include": ["*".repeat(1024)]}),
+            "spec.notebooks.include[0]", "Too long"),
+        ("a repository ref like an option", "repository/ref", json!("-c"),
+            "spec.repository.ref", "git ref must be a branch, tag or commit SHA"),
+        ("credentials in the repository url", "repository/url",
+            json!("https://u:p@git.example/nb.git"), "spec.repository.url",
+            "git url must not carry credentials"),
+        ("a golden directory convention without a directory", "golden",
+            json!({"convention": "Directory"}), "spec.golden",
+            "golden.convention Directory needs golden.directory"),
+        ("an image with two sources", "matrix/images",
+            json!([{"name": "x", "containerImage": "r/x:1", "notebookImage": "x"}]),
+            "spec.matrix.images[0]", "each matrix image takes exactly one of containerImage and notebookImage"),
+        ("two images of one name", "matrix/images", json!([image("same"), image("same")]),
+            "spec.matrix.images", "matrix.images[].name must be unique"),
+        ("33 images", "matrix/images",
+            json!((0..33).map(|i| image(&format!("i{i}"))).collect::<Vec<_>>()),
+            "spec.matrix.images", "must have at most 32 items"),
+        ("a kernel like an option", "matrix/kernels", json!(["--x"]), "spec.matrix.kernels",
+            "matrix.kernels must be kernel names such as python3"),
+        ("no parallelism", "maxParallel", json!(0), "spec.maxParallel",
+            "should be greater than or equal to 1"),
+        ("changedFrom like an option", "changedFrom", json!("--output=/tmp/x"), "spec.changedFrom",
+            "changedFrom must be a branch, tag or commit SHA"),
+        ("changedFrom with ..", "changedFrom", json!("main..dev"), "spec.changedFrom",
+            "changedFrom must be a branch, tag or commit SHA"),
+        ("33 dependency globs", "dependencyGlobs", json!(vec!["*.txt"; 33]), "spec.dependencyGlobs",
+            "must have at most 32 items"),
+    ];
+    support::docs::check_generated_section(
+        "docs/hostile-input.md",
+        "suite-api-server-cases",
+        "operator/tests/control_plane.rs",
+        &refusal_table(cases),
+    );
+    rejected(&api, "NotebookValidationSuite", &valid, cases).await;
+    api.create(
+        &PostParams::default(),
+        &object(json!({
+            "apiVersion": "mlops.redhat.com/v1alpha1",
+            "kind": "NotebookValidationSuite",
+            "metadata": {"name": "valid"},
+            "spec": valid
+        })),
+    )
+    .await
+    .expect("the base of every case is valid");
+}
+
 /// A case of a spec the API server refuses: (case, field to set, value (null removes it), field
 /// path in the error, message).
 type Refusal<'a> = (&'a str, &'a str, serde_json::Value, &'a str, &'a str);
+
+/// The cases as a table of docs/hostile-input.md: input, field, message.
+fn refusal_table(cases: &[Refusal<'_>]) -> String {
+    let rows: Vec<Vec<String>> = cases
+        .iter()
+        .map(|(case, _, _, path, message)| {
+            vec![
+                (*case).to_owned(),
+                format!("`{path}`"),
+                (*message).to_owned(),
+            ]
+        })
+        .collect();
+    support::docs::table(&["input", "field", "refused with"], &rows)
+}
 
 /// Creates a `kind` from `valid` changed by each case, and asserts that every one is refused
 /// with 422 naming its field and message.
@@ -788,21 +886,11 @@ async fn invalid_notebook_validation_jobs_are_rejected_with_their_message() {
             "spec.parameters", "must have at most 256 items"),
     ];
 
-    let rows: Vec<Vec<String>> = cases
-        .iter()
-        .map(|(case, _, _, path, message)| {
-            vec![
-                (*case).to_owned(),
-                format!("`{path}`"),
-                (*message).to_owned(),
-            ]
-        })
-        .collect();
     support::docs::check_generated_section(
         "docs/hostile-input.md",
         "api-server-cases",
         "operator/tests/control_plane.rs",
-        &support::docs::table(&["input", "field", "refused with"], &rows),
+        &refusal_table(cases),
     );
 
     rejected(&api, "NotebookValidationJob", &valid_spec(), cases).await;

@@ -1,10 +1,11 @@
-//! Every example manifest is a NotebookValidationJob or a NotebookImage that the Rust types read
-//! back and a real API server accepts; with every strategy compiled in, each build it asks for is
+//! Every example manifest is a NotebookValidationJob, a NotebookImage or a
+//! NotebookValidationSuite that the Rust types read back and a real API server accepts; with every strategy compiled in, each build it asks for is
 //! rendered by its strategy, and every secret and path the example sets reaches what the
 //! strategy creates, so that a field with no effect fails here.
 
 use notebook_validator_operator::crd::NotebookValidationJob;
 use notebook_validator_operator::crd::image::NotebookImage;
+use notebook_validator_operator::crd::suite::NotebookValidationSuite;
 
 mod support;
 
@@ -28,15 +29,30 @@ fn examples() -> Vec<(String, String)> {
     files
 }
 
+fn kind(text: &str) -> String {
+    let object: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).expect("YAML");
+    object["kind"].as_str().unwrap_or_default().to_owned()
+}
+
 fn is_image(text: &str) -> bool {
-    let kind: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).expect("YAML");
-    kind["kind"].as_str() == Some("NotebookImage")
+    kind(text) == "NotebookImage"
+}
+
+fn is_suite(text: &str) -> bool {
+    kind(text) == "NotebookValidationSuite"
 }
 
 #[test]
 fn every_example_parses() {
-    let (mut jobs, mut images) = (0, 0);
+    let (mut jobs, mut images, mut suites) = (0, 0, 0);
     for (name, text) in examples() {
+        if is_suite(&text) {
+            let suite: NotebookValidationSuite =
+                serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!suite.spec.notebooks.include.is_empty(), "{name}");
+            suites += 1;
+            continue;
+        }
         if is_image(&text) {
             let image: NotebookImage =
                 serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -54,6 +70,7 @@ fn every_example_parses() {
         images >= 2,
         "expected the notebook image examples, found {images}"
     );
+    assert!(suites >= 1, "expected the suite example, found {suites}");
 }
 
 #[tokio::test]
@@ -65,7 +82,13 @@ async fn every_example_is_accepted_by_the_api_server() {
         ..PostParams::default()
     };
     for (name, text) in examples() {
-        let accepted = if is_image(&text) {
+        let accepted = if is_suite(&text) {
+            let suite: NotebookValidationSuite = serde_yaml_ng::from_str(&text).expect("suite");
+            Api::<NotebookValidationSuite>::namespaced(h.env.client.clone(), &h.env.namespace)
+                .create(&dry_run, &suite)
+                .await
+                .map(drop)
+        } else if is_image(&text) {
             let image: NotebookImage = serde_yaml_ng::from_str(&text).expect("image");
             Api::<NotebookImage>::namespaced(h.env.client.clone(), &h.env.namespace)
                 .create(&dry_run, &image)
@@ -89,11 +112,15 @@ mod rendered {
     use notebook_validator_operator::reconcile::plan::{self, ImageSource};
     use notebook_validator_operator::steps::select;
 
-    use super::{examples, is_image};
+    use super::{examples, is_image, is_suite};
 
     /// The build an example asks for, as the request its strategy gets, and the strategy named
     /// (`auto` for the first in `auto`'s order that takes the request).
     fn build_of(text: &str) -> Option<(String, BuildRequest)> {
+        if is_suite(text) {
+            // A suite builds nothing itself; its jobs are checked as jobs.
+            return None;
+        }
         if is_image(text) {
             let image: NotebookImage = serde_yaml_ng::from_str(text).expect("image");
             let plan = notebook_validator_operator::image::plan::plan(&image).expect("plan");

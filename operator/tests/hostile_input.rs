@@ -271,3 +271,125 @@ fn notebooks_that_are_not_notebooks_are_refused_by_the_runner() {
         &docs::table(&["notebook file", "nbv refuses it with"], &rows),
     );
 }
+
+#[test]
+fn suites_refuse_what_they_cannot_select_or_run() {
+    use notebook_validator_operator::crd::suite::NotebookValidationSuite;
+    use notebook_validator_operator::steps::listing::Listing;
+    use notebook_validator_operator::suite::{matrix, selection};
+
+    let suite =
+        |notebooks: serde_json::Value, matrix: serde_json::Value| -> NotebookValidationSuite {
+            serde_json::from_value(json!({
+                "apiVersion": "mlops.redhat.com/v1alpha1",
+                "kind": "NotebookValidationSuite",
+                "metadata": {"name": "s", "namespace": "ns"},
+                "spec": {
+                    "repository": {"url": "https://git.example/nb.git"},
+                    "notebooks": notebooks,
+                    "matrix": matrix,
+                },
+            }))
+            .expect("a suite")
+        };
+    let deep = "a/".repeat(400) + &"a".repeat(100) + "b.ipynb";
+    let listing = Listing {
+        commit: "0123456789abcdef0123456789abcdef01234567".into(),
+        notebooks: [deep.as_str(), "nb/a.ipynb", "nb/a..b.ipynb"]
+            .iter()
+            .map(|p| ((*p).to_owned(), "b10b".to_owned()))
+            .collect(),
+        changes: None,
+    };
+    let bomb = "**/".repeat(60) + &"*a".repeat(30) + "*c.ipynb";
+    let selections = [
+        (
+            "a glob that does not parse",
+            json!({"include": ["nb/[.ipynb"]}),
+        ),
+        (
+            "a glob bomb: 60 `**/` and 30 `*a` against an 800-level path",
+            json!({"include": [bomb]}),
+        ),
+        (
+            "a named notebook the repository lacks",
+            json!({"paths": ["missing.ipynb"]}),
+        ),
+        (
+            "a listed notebook with '..' in its name",
+            json!({"include": ["nb/*.ipynb"]}),
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (input, notebooks) in selections {
+        let suite = suite(notebooks, json!({}));
+        let outcome = match selection::select(&listing, &suite.spec.notebooks, None) {
+            Err(e) => format!("`InvalidSelection`: {e}"),
+            Ok(chosen) => format!(
+                "runs {}; skips {}",
+                chosen
+                    .notebooks
+                    .iter()
+                    .map(|n| n.path.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                chosen
+                    .skipped
+                    .iter()
+                    .map(|s| format!("{}: {}", s.path, s.reason))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        rows.push(vec![input.to_owned(), outcome]);
+    }
+    // The matrix's size is checked before anything is created.
+    let images: Vec<serde_json::Value> = (0..32)
+        .map(|i| json!({"name": format!("i{i}"), "containerImage": "r/x:1"}))
+        .collect();
+    let sets: Vec<serde_json::Value> = (0..64)
+        .map(|i| json!({"name": format!("p{i}"), "parameters": {}}))
+        .collect();
+    let big = suite(
+        json!({"include": ["**/*.ipynb"]}),
+        json!({"images": images, "parameterSets": sets, "kernels": ["a", "b", "c", "d", "e", "f", "g", "h"]}),
+    );
+    let five = selection::Selection {
+        notebooks: (0..5)
+            .map(|i| selection::Selected {
+                path: format!("n{i}.ipynb"),
+                golden: None,
+            })
+            .collect(),
+        skipped: Vec::new(),
+    };
+    let resolved: Vec<matrix::ResolvedImage> = (0..32)
+        .map(|i| matrix::ResolvedImage {
+            name: format!("i{i}"),
+            reference: "r/x:1".into(),
+            pull_secrets: Vec::new(),
+        })
+        .collect();
+    let too_large = matrix::cells(&big, &five, &resolved).expect_err("over the limit");
+    rows.push(vec![
+        "5 notebooks × 32 images × 64 parameter sets × 8 kernels".to_owned(),
+        format!("`MatrixTooLarge`: {too_large}"),
+    ]);
+    assert!(rows[0][1].contains("is not a glob"), "{rows:?}");
+    assert!(
+        rows[1][1].contains("no notebook of the repository"),
+        "{rows:?}"
+    );
+    assert!(rows[2][1].contains("names missing.ipynb"), "{rows:?}");
+    assert!(
+        rows[3][1].starts_with("runs nb/a.ipynb; skips nb/a..b.ipynb"),
+        "{rows:?}"
+    );
+    assert!(rows[4][1].contains("81920 cells"), "{rows:?}");
+    docs::check_generated_section(
+        DOC,
+        "suite-cases",
+        TEST,
+        &docs::table(&["suite", "what happens"], &rows),
+    );
+}

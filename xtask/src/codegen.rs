@@ -84,13 +84,20 @@ const DOC_TESTS: &[&[&str]] = &[
         "-p",
         "notebook-validator-operator",
         "--test",
+        "control_plane",
+        "invalid_suites",
+    ],
+    &[
+        "-p",
+        "notebook-validator-operator",
+        "--test",
         "reconcile",
         "an_s2i_build",
     ],
 ];
 
 fn docs(root: &Path, check: bool) -> anyhow::Result<()> {
-    // Two of them run on the real control plane.
+    // Three of them run on the real control plane.
     let bin_dir = crate::controlplane::binaries_dir()?;
     let mut stale = Vec::new();
     for args in DOC_TESTS {

@@ -13,11 +13,12 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::error::Error;
 use super::status::StatusMemo;
-use super::{reuse, select};
+use super::{listing, reuse, select};
 use crate::catalog::Catalog;
 use crate::config::PodSettings;
 use crate::crd::NotebookValidationJob;
 use crate::crd::image::NotebookImageStatus;
+use crate::crd::suite::NotebookValidationSuiteStatus;
 use crate::health::Health;
 use crate::metrics::Metrics;
 
@@ -44,12 +45,16 @@ pub struct Context {
     pub written: StatusMemo,
     /// The status last written for each notebook image.
     pub images: StatusMemo<NotebookImageStatus>,
-
+    /// The status last written for each suite in its run.
+    pub suites: StatusMemo<NotebookValidationSuiteStatus>,
     /// Whether and how builds are reused.
     pub reuse: reuse::ReuseSettings,
     /// The builds running now, by reuse key.
     pub claims: reuse::Claims,
-
+    /// The repository listings read.
+    pub listings: listing::Listings,
+    /// The objects created and not yet seen in the caches, by owner.
+    pub expected: Expected,
     /// The cache of the pods jobs own, when the controller keeps one.
     pods: Option<Store<Pod>>,
     /// The cache of the jobs, when the controller keeps one.
@@ -87,10 +92,11 @@ impl Context {
             backoff: Mutex::default(),
             written: StatusMemo::default(),
             images: StatusMemo::default(),
-
+            suites: StatusMemo::default(),
             reuse: reuse::ReuseSettings::default(),
             claims: reuse::Claims::default(),
-
+            listings: listing::Listings::default(),
+            expected: Expected::default(),
             pods: None,
             jobs: None,
         }
@@ -192,6 +198,44 @@ impl Context {
                 .get_opt(name)
                 .await
                 .map_err(Error::kube("reading the validation pod")),
+        }
+    }
+}
+
+/// Objects created and not yet seen in a cache, by owner: a reconcile that reads the cache
+/// counts them too (the caches lag behind the operator's own writes), as Kubernetes' own
+/// controllers do with their expectations.
+#[derive(Debug, Clone, Default)]
+pub struct Expected(Arc<Mutex<HashMap<String, std::collections::BTreeSet<String>>>>);
+
+impl Expected {
+    /// Records that `name` was created for `owner`.
+    pub fn created(&self, owner: &str, name: String) {
+        if let Ok(mut map) = self.0.lock() {
+            map.entry(owner.to_owned()).or_default().insert(name);
+        }
+    }
+
+    /// The names created for `owner` that `seen` does not hold yet; the others are forgotten.
+    pub fn unseen(&self, owner: &str, seen: impl Fn(&str) -> bool) -> Vec<String> {
+        let Ok(mut map) = self.0.lock() else {
+            return Vec::new();
+        };
+        let Some(names) = map.get_mut(owner) else {
+            return Vec::new();
+        };
+        names.retain(|name| !seen(name));
+        let left = names.iter().cloned().collect();
+        if names.is_empty() {
+            map.remove(owner);
+        }
+        left
+    }
+
+    /// Forgets `owner`.
+    pub fn forget(&self, owner: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(owner);
         }
     }
 }

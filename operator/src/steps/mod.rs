@@ -14,6 +14,7 @@ pub mod build_request;
 mod context;
 mod error;
 pub(crate) mod git_clone;
+pub mod listing;
 pub mod outcome;
 pub mod pod_lifecycle;
 mod progress;

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::error::Error;
 use crate::crd::conditions::READY;
 use crate::crd::image::{ImagePhase, NotebookImageStatus};
+use crate::crd::suite::{NotebookValidationSuiteStatus, SuitePhase};
 use crate::crd::{BuildStatusReport, NotebookValidationJobStatus, Phase};
 use crate::labels::FIELD_MANAGER;
 use crate::reason::Reason;
@@ -66,7 +67,7 @@ impl<S: Tracked> StatusMemo<S> {
     }
 }
 
-/// A status the shared steps write: a job's or a notebook image's. They share
+/// A status the shared steps write: a job's, a notebook image's or a suite's. They share
 /// conditions, a phase with a message, and start and completion times.
 pub trait Tracked: Clone + Default {
     /// The resource's phase.
@@ -162,6 +163,12 @@ tracked!(
         Validating
     },
     |_status| false
+);
+// A suite's run is settled once it ended; a new generation is a new run.
+tracked!(
+    NotebookValidationSuiteStatus,
+    SuitePhase { Pending },
+    |status| status.is_terminal()
 );
 
 /// The status being computed in one reconcile, with the time it is computed at.

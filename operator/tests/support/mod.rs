@@ -8,6 +8,7 @@ use std::time::Duration;
 
 pub mod docs;
 pub mod node;
+pub mod suite;
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleRef, Subject};

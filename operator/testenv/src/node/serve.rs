@@ -154,33 +154,27 @@ impl NodeServer {
         format!("{}/files/", self.base_url)
     }
 
+    /// Commits `files` (path, content; over what is there) on `main` of the public repository
+    /// `name` published before, and returns it at the new commit (tag `v1` stays where it was).
+    pub fn update(&self, name: &str, files: &[(&str, &[u8])]) -> Result<Repo, Error> {
+        let path = format!("{name}.git");
+        let work = self.root.join("work").join(&path);
+        let commit = commit(&work, files, "update")?;
+        let bare = self.root.join("git").join(&path);
+        git(&work, &["push", "-q", &bare.to_string_lossy(), "main"])?;
+        Ok(Repo {
+            url: format!("{}/git/{path}", self.base_url),
+            commit,
+        })
+    }
+
     fn publish(&self, path: &str, files: &[(&str, &[u8])]) -> Result<Repo, Error> {
         let work = self.root.join("work").join(path);
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
         git(&work, &["init", "-q", "-b", "main"])?;
-        for (file, content) in files {
-            let dest = work.join(file);
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-            }
-            std::fs::write(&dest, content).map_err(|e| Error::io(&dest, e))?;
-        }
-        git(&work, &["add", "-A"])?;
-        git(
-            &work,
-            &[
-                "-c",
-                "user.name=nbv",
-                "-c",
-                "user.email=nbv@localhost",
-                "commit",
-                "-qm",
-                "notebooks",
-            ],
-        )?;
+        let commit = commit(&work, files, "notebooks")?;
         git(&work, &["tag", "v1"])?;
-        let commit = git(&work, &["rev-parse", "HEAD"])?;
         let bare = self.root.join("git").join(path);
         let _ = std::fs::remove_dir_all(&bare);
         let out = Command::new("git")
@@ -200,6 +194,31 @@ impl NodeServer {
             commit,
         })
     }
+}
+
+/// Writes `files` in the work tree `work` and commits them; returns the commit.
+fn commit(work: &Path, files: &[(&str, &[u8])], message: &str) -> Result<String, Error> {
+    for (file, content) in files {
+        let dest = work.join(file);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        std::fs::write(&dest, content).map_err(|e| Error::io(&dest, e))?;
+    }
+    git(work, &["add", "-A"])?;
+    git(
+        work,
+        &[
+            "-c",
+            "user.name=nbv",
+            "-c",
+            "user.email=nbv@localhost",
+            "commit",
+            "-qm",
+            message,
+        ],
+    )?;
+    git(work, &["rev-parse", "HEAD"])
 }
 
 impl NodeServer {
