@@ -14,7 +14,8 @@ use nbv_testenv::NodeServer;
 use nbv_testenv::node::{GIT_USER, Repo};
 use notebook_validator_operator::crd::Phase;
 use support::node::{
-    example_notebooks, job, logs, node_server, notebook, phase, verdict, write_wheel,
+    example_notebooks, host_path_claim, job, logs, node_server, notebook, phase, remove_volume,
+    verdict, write_wheel,
 };
 use support::{Harness, condition};
 
@@ -430,52 +431,10 @@ async fn the_default_image_installs_requirements_as_an_arbitrary_uid() {
 
 #[tokio::test]
 async fn artifacts_are_kept_in_the_claim_named_in_status() {
-    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
-    use std::os::unix::fs::PermissionsExt;
-
     let h = harness("node-artifacts").await;
     let s = served();
     let images = h.node_images();
-    // A volume on this machine's disk, bound to the job's claim by the real binder controller.
-    let dir = tempfile::Builder::new()
-        .prefix("nbv-artifacts-")
-        .tempdir()
-        .expect("volume directory");
-    // The validation pod's user is not root.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    let volume = format!("{}-artifacts", h.env.namespace);
-    let volumes: kube::Api<PersistentVolume> = kube::Api::all(h.env.client.clone());
-    let pv: PersistentVolume = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": volume},
-        "spec": {
-            "capacity": {"storage": "1Gi"},
-            "accessModes": ["ReadWriteOnce"],
-            "persistentVolumeReclaimPolicy": "Retain",
-            "storageClassName": "",
-            "hostPath": {"path": dir.path().to_str().expect("UTF-8"), "type": "Directory"},
-        }
-    }))
-    .expect("volume");
-    volumes
-        .create(&PostParams::default(), &pv)
-        .await
-        .expect("volume created");
-    let claims: kube::Api<PersistentVolumeClaim> =
-        kube::Api::namespaced(h.env.client.clone(), &h.env.namespace);
-    let pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "results"},
-        "spec": {
-            "accessModes": ["ReadWriteOnce"],
-            "storageClassName": "",
-            "volumeName": volume,
-            "resources": {"requests": {"storage": "1Gi"}},
-        }
-    }))
-    .expect("claim");
-    claims
-        .create(&PostParams::default(), &pvc)
-        .await
-        .expect("claim created");
+    let (dir, volume) = host_path_claim(&h, "results").await;
 
     let yaml = job(
         "kept",
@@ -513,6 +472,7 @@ async fn artifacts_are_kept_in_the_claim_named_in_status() {
     assert!(executed["cells"].as_array().is_some_and(|c| !c.is_empty()));
 
     // The volume outlives the namespace (Retain); the test removes what it made.
+    let client = h.env.client.clone();
     drop(h);
-    let _ = volumes.delete(&volume, &Default::default()).await;
+    remove_volume(&client, &volume).await;
 }

@@ -12,7 +12,7 @@ use nbv_testenv::NodeServer;
 use nbv_testenv::node::Repo;
 use notebook_validator_operator::crd::suite::{ChangeRule, NotebookValidationSuite, SuitePhase};
 use support::Harness;
-use support::node::{node_server, notebook};
+use support::node::{host_path_claim, node_server, notebook, remove_volume};
 use support::suite::{create_suite, ended, owned, suites, wait_suite};
 
 struct Served {
@@ -155,6 +155,7 @@ async fn run_ended(h: &Harness, name: &str, generation: i64) -> NotebookValidati
 async fn changed_from_runs_only_the_changed_notebook_and_all_when_requirements_change() {
     let mut h = Harness::on_node("suite-changes").await;
     h.start_operator_with(h.node_context(&[], None));
+    let (artifacts, volume) = host_path_claim(&h, "results").await;
     let served = served();
     let edited = notebook(&["print('edited')"]);
     let second = served
@@ -171,6 +172,7 @@ async fn changed_from_runs_only_the_changed_notebook_and_all_when_requirements_c
                 "repository": {"url": served.changes.url, "ref": second.commit},
                 "notebooks": {"include": ["*.ipynb"]},
                 "changedFrom": "v1",
+                "jobTemplate": {"artifacts": {"claimName": "results"}},
             },
         }),
     )
@@ -194,6 +196,20 @@ async fn changed_from_runs_only_the_changed_notebook_and_all_when_requirements_c
         .map(|c| c.key.notebook.as_str())
         .collect();
     assert_eq!(ran, vec!["b.ipynb"]);
+    // The run's JUnit report: in the suite's ConfigMap, and copied into the claim.
+    let report = status.report.clone().expect("report");
+    let maps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(h.env.client.clone(), &h.env.namespace);
+    let map = maps
+        .get(&report.config_map)
+        .await
+        .expect("report ConfigMap");
+    let xml = map.data.expect("data")[&report.key].clone();
+    assert!(xml.contains(r#"<testcase name="b.ipynb""#), "{xml}");
+    let copied = report.artifacts.expect("copied into the claim");
+    assert_eq!(copied.path, "changes/g1/junit.xml");
+    let kept = std::fs::read_to_string(artifacts.path().join(&copied.path)).expect("in the claim");
+    assert_eq!(kept, xml);
 
     // The requirements change: every notebook runs, in a new run of a new generation.
     let third = served
@@ -239,4 +255,7 @@ async fn changed_from_runs_only_the_changed_notebook_and_all_when_requirements_c
         message.contains("changedFrom no-such-branch is no branch, tag or commit"),
         "{message}"
     );
+    let client = h.env.client.clone();
+    drop(h);
+    remove_volume(&client, &volume).await;
 }

@@ -30,7 +30,7 @@ pub use schema::{report_schema, summary_schema};
 pub use summary::{
     CellResult, ComparisonSummary, Diff, GENERATED_REQUIREMENTS_SHOWN, Summary, Truncation,
 };
-pub use text::{format_duration, truncate_chars};
+pub use text::{format_duration, truncate_chars, xml_text};
 
 /// Version of the summary and report documents; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;

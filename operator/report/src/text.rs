@@ -15,6 +15,15 @@ pub fn truncate_chars(text: &str, max_chars: usize) -> String {
     }
 }
 
+/// `text` without what XML 1.0 cannot carry (control characters other than tab and line
+/// breaks, terminal colour codes from tracebacks among them).
+pub fn xml_text(text: &str) -> String {
+    text.chars()
+        .filter(|c| matches!(c, '\t' | '\n' | '\r') || !c.is_control())
+        .filter(|c| !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
+        .collect()
+}
+
 /// Formats seconds the way Kubernetes and Go durations read them, e.g. `1.250s`.
 pub fn format_duration(seconds: f64) -> String {
     format!("{:.3}s", seconds.max(0.0))

@@ -8,7 +8,7 @@
 
 use std::io;
 
-use nbv_report::{CellReport, CellStatus, Mismatch, Report};
+use nbv_report::{CellReport, CellStatus, Mismatch, Report, xml_text};
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 
@@ -198,15 +198,6 @@ fn non_success(cell: &CellReport, mismatches: &[&Mismatch]) -> Option<NonSuccess
 fn seconds(text: &str) -> Option<String> {
     let secs = text.strip_suffix('s')?.parse::<f64>().ok()?;
     (secs.is_finite() && secs >= 0.0).then(|| format!("{secs:.3}"))
-}
-
-/// `text` without what XML 1.0 cannot carry (control characters other than tab and line
-/// breaks, terminal colour codes from tracebacks among them).
-fn xml_text(text: &str) -> String {
-    text.chars()
-        .filter(|c| matches!(c, '\t' | '\n' | '\r') || !c.is_control())
-        .filter(|c| !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
-        .collect()
 }
 
 #[cfg(test)]

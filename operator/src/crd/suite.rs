@@ -13,7 +13,10 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::job::{ArtifactsConfig, ComparisonConfig, ExecutionConfig, GitSpec, Phase, PodConfig};
+use super::job::{
+    ArtifactsConfig, ArtifactsLocation, ComparisonConfig, ExecutionConfig, GitSpec, Phase,
+    PodConfig,
+};
 
 /// At most this many cells of the matrix (notebooks × images × parameter sets × kernels).
 pub const MAX_CELLS: usize = 10_000;
@@ -353,6 +356,23 @@ pub struct ChangeSelection {
     pub unchanged: u32,
 }
 
+/// Where a run's JUnit report is.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SuiteReport {
+    /// The ConfigMap holding it (the suite's, overwritten by each run).
+    pub config_map: String,
+    /// Its key: `junit.xml`, or `junit.xml.gz` (in `binaryData`) when the plain document
+    /// would not fit.
+    pub key: String,
+    /// Where the copy in the job template's artifacts claim is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<ArtifactsLocation>,
+    /// Why the copy into the claim failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
 /// What the operator observed of a suite.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -400,6 +420,9 @@ pub struct NotebookValidationSuiteStatus {
     /// How `changedFrom` chose what runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<ChangeSelection>,
+    /// The run's JUnit report, once it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<SuiteReport>,
 }
 
 fn is_zero(n: &u32) -> bool {

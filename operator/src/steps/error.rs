@@ -24,6 +24,9 @@ pub enum Error {
     /// The finalizer could not be added or removed.
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// A report could not be written.
+    #[error("writing a report: {0}")]
+    Report(#[source] std::io::Error),
 }
 
 impl Error {
@@ -38,6 +41,7 @@ impl Error {
             Self::Strategy(_) => "strategy",
             Self::Select(_) => "select",
             Self::Finalizer(_) => "finalizer",
+            Self::Report(_) => "report",
         }
     }
 

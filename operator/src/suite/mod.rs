@@ -8,13 +8,15 @@
 //! by its published digest) → [`changes`] (with `changedFrom`, only what changed) →
 //! [`matrix`] (the cells, each job pinned to the commit) → launch
 //! (at most `maxParallel` running, longest first by the last run's durations) → [`summary`]
-//! (counts, verdicts, the slowest, the cross-image diff).
+//! (counts, verdicts, the slowest, the cross-image diff) → [`report`] (one JUnit document, in a
+//! ConfigMap and the artifacts claim).
 //!
 //! Job names derive from the generation and the cell, so a restarted operator creates no
 //! second job for a cell. The jobs do everything a job does (builds, reuse, artifacts).
 
 pub mod changes;
 pub mod matrix;
+pub mod report;
 pub mod selection;
 pub mod summary;
 
@@ -389,7 +391,7 @@ async fn launch(
     let just_created = u32::try_from(created.len() + unseen.len()).unwrap_or(u32::MAX);
     summed.counts.pending = summed.counts.pending.saturating_sub(just_created);
     summed.counts.running += just_created;
-    settle(suite, ctx, run, summed, update).await
+    settle(suite, ctx, run, &observed, summed, update).await
 }
 
 /// The order of a waiting cell: the longest last duration first, cells never run before all.
@@ -433,11 +435,13 @@ async fn delete(
     }
 }
 
-/// Writes the summary into status, and ends the run once every job has.
+/// Writes the summary into status, and ends the run once every job has and its report is
+/// written.
 async fn settle(
     suite: &NotebookValidationSuite,
     ctx: &Context,
     run: &Run<'_>,
+    observed: &[summary::Observed<'_>],
     summed: summary::Summary,
     update: &mut Update,
 ) -> Result<Action, Error> {
@@ -460,6 +464,17 @@ async fn settle(
         update.condition_unknown(READY, Reason::SuiteRunning, progress.clone());
         update.phase(SuitePhase::Running, progress);
         return Ok(Action::requeue(RUNNING_RECHECK));
+    }
+    match report::publish(ctx, suite, run.generation, observed).await? {
+        Progress::Done(written) => update.status.report = Some(written),
+        Progress::Waiting(after) => {
+            update.phase(
+                SuitePhase::Running,
+                format!("{progress}; copying the report into the artifacts claim"),
+            );
+            return Ok(Action::requeue(after.unwrap_or(RUNNING_RECHECK)));
+        }
+        Progress::Ended => {}
     }
     if counts.failed == 0 {
         update.condition(READY, true, Reason::SuitePassed, progress.clone());

@@ -145,12 +145,7 @@ pub fn image_diffs(observed: &[Observed<'_>]) -> Vec<ImageDiff> {
 }
 
 fn excerpt(text: &str) -> String {
-    let text = text.trim();
-    if text.chars().count() <= EXCERPT_CHARS {
-        return text.to_owned();
-    }
-    let cut: String = text.chars().take(EXCERPT_CHARS).collect();
-    format!("{cut}…")
+    nbv_report::truncate_chars(text.trim(), EXCERPT_CHARS)
 }
 
 fn describe(result: Option<&CellResult>) -> String {
@@ -207,11 +202,12 @@ fn cell_differences(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use nbv_report::CellStatus;
 
-    fn key(notebook: &str, image: &str) -> CellKey {
+    /// A cell of `notebook` in `image`.
+    pub(crate) fn key(notebook: &str, image: &str) -> CellKey {
         CellKey {
             notebook: notebook.into(),
             image: Some(image.into()),
@@ -220,7 +216,8 @@ mod tests {
         }
     }
 
-    fn job(phase: Phase, secs: i64, results: Vec<CellResult>) -> NotebookValidationJob {
+    /// A job that ended in `phase` after `secs`, with `results`.
+    pub(crate) fn job(phase: Phase, secs: i64, results: Vec<CellResult>) -> NotebookValidationJob {
         let mut job = NotebookValidationJob::new(
             "j",
             serde_json::from_value(serde_json::json!({

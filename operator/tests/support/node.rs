@@ -217,3 +217,60 @@ pub async fn wait_image(
     }
     panic!("{name}: no {what} within {limit:?}; last status: {last:#?}");
 }
+
+/// A claim `name` in the harness's namespace bound to a volume on this machine's disk (by the
+/// real binder controller), writable by any user; returns the directory and the volume's name.
+/// The volume outlives the namespace (Retain): remove it with [`remove_volume`].
+pub async fn host_path_claim(h: &Harness, name: &str) -> (tempfile::TempDir, String) {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    use kube::api::PostParams;
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::Builder::new()
+        .prefix("nbv-artifacts-")
+        .tempdir()
+        .expect("volume directory");
+    // Validation pods do not run as root.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let volume = format!("{}-{name}", h.env.namespace);
+    let volumes: kube::Api<PersistentVolume> = kube::Api::all(h.env.client.clone());
+    let pv: PersistentVolume = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": volume},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": "",
+            "hostPath": {"path": dir.path().to_str().expect("UTF-8"), "type": "Directory"},
+        }
+    }))
+    .expect("volume");
+    volumes
+        .create(&PostParams::default(), &pv)
+        .await
+        .expect("volume created");
+    let claims: kube::Api<PersistentVolumeClaim> =
+        kube::Api::namespaced(h.env.client.clone(), &h.env.namespace);
+    let pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "volumeName": volume,
+            "resources": {"requests": {"storage": "1Gi"}},
+        }
+    }))
+    .expect("claim");
+    claims
+        .create(&PostParams::default(), &pvc)
+        .await
+        .expect("claim created");
+    (dir, volume)
+}
+
+/// Deletes a volume [`host_path_claim`] made, once its namespace is gone.
+pub async fn remove_volume(client: &kube::Client, volume: &str) {
+    let volumes: kube::Api<k8s_openapi::api::core::v1::PersistentVolume> =
+        kube::Api::all(client.clone());
+    let _ = volumes.delete(volume, &Default::default()).await;
+}
