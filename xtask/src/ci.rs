@@ -13,6 +13,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     sh::cargo_step(root, &["fmt", "--all", "--", "--check"])?;
     codegen::run(root, true)?;
     alert_rules(root)?;
+    crate::olm::validate(root)?;
     sh::cargo_step(
         root,
         &[

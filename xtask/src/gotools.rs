@@ -35,6 +35,18 @@ pub(crate) fn promtool() -> GoTool {
     }
 }
 
+/// The validators of OLM bundles (`operator-verify manifests <dir>` runs the checks
+/// `operator-sdk bundle validate` runs).
+pub(crate) fn operator_verify() -> GoTool {
+    GoTool {
+        wrapper: "operator-verify",
+        module: "github.com/operator-framework/api",
+        version: "v0.34.0",
+        packages: vec!["github.com/operator-framework/api/cmd/operator-verify"],
+        ldflags: "-s -w".to_owned(),
+    }
+}
+
 /// Builds `tool`'s programs, or finds them in the cache, and returns their directory:
 /// `<cache root>/go-tools/<wrapper>-<inputs>/`.
 /// The build goes to a temporary directory renamed into place when complete, so an interrupted

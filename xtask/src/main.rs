@@ -8,6 +8,7 @@ mod dist;
 mod gotools;
 mod manifests;
 mod node;
+mod olm;
 mod scaffold;
 mod sh;
 
@@ -49,7 +50,8 @@ enum Command {
         #[arg(long)]
         no_test: bool,
     },
-    /// Generates the deployment manifests (Kustomize bases, Helm chart) from operator builds.
+    /// Generates the deployment manifests (Kustomize bases, Helm chart, OLM bundle) from operator
+    /// builds.
     Manifests {
         /// Only this Cargo feature set of the operator (e.g. `s2i,buildah`), written to
         /// deploy/kustomize/<set>; by default every checked-in set and the Helm chart.
@@ -59,6 +61,8 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Validates the OLM bundle in deploy/olm/bundle with OLM's own validators.
+    OlmValidate,
     /// Build (or reuse from the cache) etcd, kube-apiserver and kube-controller-manager.
     #[command(subcommand)]
     Controlplane(controlplane::ControlplaneCommand),
@@ -102,6 +106,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ci => ci::run(&root),
         Command::Codegen { check } => codegen::run(&root, check),
         Command::Manifests { features, check } => manifests::run(&root, features.as_deref(), check),
+        Command::OlmValidate => olm::validate(&root),
         Command::Dist { features } => dist::run(&root, &features),
         Command::NewStrategy { name, no_test } => scaffold::run(&root, &name, !no_test),
         Command::Controlplane(cmd) => controlplane::run_controlplane(cmd),
