@@ -94,6 +94,8 @@ reasons! {
     FetchSourceFailed,
     /// The runner could not be copied into the pod.
     RunnerInstallFailed,
+    /// One of the job's own init containers (`podConfig.initContainers`) failed.
+    InitContainerFailed,
     /// The pod was evicted.
     PodEvicted,
     /// The notebook ran out of memory.

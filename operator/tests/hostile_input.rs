@@ -91,6 +91,22 @@ fn fields_passed_on_are_refused_by_the_operator() {
                 .map(|i| (format!("p{i}"), json!(i)))
                 .collect::<serde_json::Map<_, _>>() }),
         ),
+        (
+            "a privileged init container",
+            json!({ "notebook": notebook(safe), "podConfig": { "initContainers": [{
+                "name": "setup", "image": "busybox", "securityContext": { "privileged": true } }] } }),
+        ),
+        (
+            "an init container adding a capability",
+            json!({ "notebook": notebook(safe), "podConfig": { "initContainers": [{
+                "name": "setup", "image": "busybox",
+                "securityContext": { "capabilities": { "add": ["NET_ADMIN"] } } }] } }),
+        ),
+        (
+            "an init container named like the pod's clone",
+            json!({ "notebook": notebook(safe), "podConfig": { "initContainers": [{
+                "name": "clone", "image": "busybox" }] } }),
+        ),
     ];
     let mut rows = Vec::new();
     for (input, spec) in cases {

@@ -40,6 +40,10 @@ fn served() -> &'static Served {
             notebook(&["import nbvdemo\nprint(nbvdemo.VALUE)"]),
         ));
         files.push(("requirements.txt".into(), b"nbvdemo==1.0\n".to_vec()));
+        files.push((
+            "reads-ready.ipynb".into(),
+            notebook(&["print(open('/workspace/ready.txt').read().strip())"]),
+        ));
         let refs: Vec<(&str, &[u8])> = files
             .iter()
             .map(|(p, c)| (p.as_str(), c.as_slice()))
@@ -475,4 +479,52 @@ async fn artifacts_are_kept_in_the_claim_named_in_status() {
     let client = h.env.client.clone();
     drop(h);
     remove_volume(&client, &volume).await;
+}
+
+#[tokio::test]
+async fn init_containers_run_before_the_notebook_and_a_failing_one_is_named() {
+    let h = harness("node-init").await;
+    let s = served();
+    let images = h.node_images();
+    // The first waits until the node's git server answers, then leaves a file the notebook
+    // reads from the shared workspace.
+    let waits = format!(
+        "{}    initContainers:\n    - name: wait-for-git\n      image: {git}\n      env:\n      - name: REPO\n        value: {url}\n      command: [\"/bin/sh\", \"-c\", \"until git ls-remote -q \\\"$REPO\\\" >/dev/null; do sleep 1; done; echo ready > /workspace/ready.txt\"]\n      volumeMounts:\n      - name: workspace\n        mountPath: /workspace\n",
+        image(&images.notebook.reference),
+        git = images.operator.reference,
+        url = s.notebooks.url,
+    );
+    h.create_job(&job(
+        "init-waits",
+        &s.notebooks,
+        "reads-ready.ipynb",
+        &waits,
+    ))
+    .await;
+    let fails = format!(
+        "{}    initContainers:\n    - name: wait-for-db\n      image: {git}\n      command: [\"/bin/sh\", \"-c\", \"echo database not ready; exit 3\"]\n",
+        image(&images.notebook.reference),
+        git = images.operator.reference,
+    );
+    h.create_job(&job("init-fails", &s.notebooks, "passing.ipynb", &fails))
+        .await;
+
+    let passed = verdict(&h, "init-waits").await;
+    let status = passed.status.clone().expect("status");
+    assert_eq!(phase(&passed), Some(Phase::Succeeded), "{status:#?}");
+    assert_eq!(
+        status.results[0].output.as_deref().map(str::trim),
+        Some("ready"),
+        "{status:#?}"
+    );
+
+    let failed = verdict(&h, "init-fails").await;
+    let status = failed.status.clone().expect("status");
+    assert_eq!(phase(&failed), Some(Phase::Failed), "{status:#?}");
+    let (_, reason, message) = condition(&failed, "Ready").expect("Ready");
+    assert_eq!(reason, "InitContainerFailed", "{message}");
+    assert!(
+        message.contains("'wait-for-db'") && message.contains("database not ready"),
+        "{message}"
+    );
 }

@@ -12,7 +12,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, EnvFromSource, EnvVar, ResourceRequirements, Toleration, Volume, VolumeMount,
+    Affinity, Container, EnvFromSource, EnvVar, ResourceRequirements, Toleration, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
@@ -200,6 +201,15 @@ pub struct PodConfig {
     /// Builds the image before validating.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_config: Option<BuildConfig>,
+    /// Containers run after the clone and before the notebook: to wait for a database or a
+    /// model endpoint, or to fetch data. Each runs with the validation container's restricted
+    /// security context and may mount the pod's volumes (`workspace` at `/workspace` holds the
+    /// clone); one asking for privileges is refused. A failing one fails the job as
+    /// `InitContainerFailed`, with its last log lines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    #[x_kube(validation = Rule::new("self.all(c, !(c.name in ['install-runner', 'clone', 'clone-golden', 'validate']))").message("initContainers[].name must not be install-runner, clone, clone-golden or validate: the validation pod's own containers have those names"))]
+    pub init_containers: Vec<Container>,
 }
 
 /// What to do when no requirements file is found.

@@ -98,7 +98,53 @@ fn check_passed_on(job: &NotebookValidationJob) -> Result<(), PlanError> {
         git::validate_relative_path(path)
             .map_err(|r| refused("spec.podConfig.buildConfig.requirementsFile", r))?;
     }
-    check_parameters(&job.spec).map_err(|r| refused("spec.parameters", r))
+    check_parameters(&job.spec).map_err(|r| refused("spec.parameters", r))?;
+    check_init_containers(&job.spec).map_err(|r| refused("spec.podConfig.initContainers", r))
+}
+
+/// The validation pod's own container names.
+const OWN_CONTAINERS: [&str; 4] = ["install-runner", "clone", "clone-golden", "validate"];
+
+/// Init containers run with the validation container's restricted security context: one that
+/// asks for more is refused, naming what it asked for.
+fn check_init_containers(spec: &NotebookValidationJobSpec) -> Result<(), String> {
+    let containers = spec.pod_config.iter().flat_map(|p| &p.init_containers);
+    for container in containers {
+        let name = &container.name;
+        if OWN_CONTAINERS.contains(&name.as_str()) {
+            return Err(format!(
+                "init container name {name:?} is the validation pod's own; choose another"
+            ));
+        }
+        let Some(security) = &container.security_context else {
+            continue;
+        };
+        let asked = [
+            (security.privileged == Some(true), "privileged: true"),
+            (
+                security.allow_privilege_escalation == Some(true),
+                "allowPrivilegeEscalation: true",
+            ),
+            (security.run_as_user == Some(0), "runAsUser: 0"),
+            (
+                security.run_as_non_root == Some(false),
+                "runAsNonRoot: false",
+            ),
+            (
+                security
+                    .capabilities
+                    .as_ref()
+                    .is_some_and(|c| c.add.as_ref().is_some_and(|a| !a.is_empty())),
+                "capabilities.add",
+            ),
+        ];
+        if let Some((_, what)) = asked.iter().find(|(yes, _)| *yes) {
+            return Err(format!(
+                "init container {name:?} asks for {what}; init containers run with the validation container's restricted security context (non-root, no privilege escalation, no added capabilities): remove it from securityContext"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Parameter names become Python assignments, and all parameters travel in one environment

@@ -145,6 +145,20 @@ pub fn render(job: &NotebookValidationJob, plan: &PodPlan<'_>, settings: &PodSet
         volumes.extend(credentials);
         inputs.golden = Some(format!("{GOLDEN_DIR}/{}", golden.path));
     }
+    // The user's init containers, after the clones (the notebook is there) and before the
+    // notebook; their security context is the validation container's, whatever they asked.
+    init.extend(pod_config.init_containers.iter().map(|c| {
+        Container {
+            security_context: Some(restricted()),
+            // Their last log lines reach the job's status when they fail.
+            termination_message_policy: Some(
+                c.termination_message_policy
+                    .clone()
+                    .unwrap_or_else(|| "FallbackToLogsOnError".into()),
+            ),
+            ..c.clone()
+        }
+    }));
     if let Some(execution) = &spec.execution {
         inputs.cell_timeout_secs = plan.cell_timeout_secs.map(|secs| secs.max(1));
         inputs.kernel.clone_from(&execution.kernel);
@@ -342,6 +356,35 @@ mod tests {
         let mut small = job;
         small.spec.pod_config = None;
         assert_eq!(check_size(&render(&small, &plan, &settings)), Ok(()));
+    }
+
+    #[test]
+    fn init_containers_run_after_the_clone_with_the_restricted_context() {
+        let job = job_with(serde_json::json!({ "initContainers": [{
+            "name": "wait-for-db", "image": "busybox",
+            "command": ["sh", "-c", "until nc -z db 5432; do sleep 1; done"],
+            "securityContext": { "runAsUser": 1000 },
+            "volumeMounts": [{ "name": "workspace", "mountPath": "/workspace" }],
+        }] }));
+        let settings = PodSettings {
+            runner_image: "runner".into(),
+            git_image: "git".into(),
+        };
+        let pod = render(&job, &plan_pulling_with(None), &settings);
+        let init = pod
+            .spec
+            .expect("spec")
+            .init_containers
+            .expect("init containers");
+        let names: Vec<&str> = init.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, vec!["install-runner", "clone", "wait-for-db"]);
+        let waits = &init[2];
+        assert_eq!(waits.security_context, Some(restricted()));
+        assert_eq!(
+            waits.termination_message_policy.as_deref(),
+            Some("FallbackToLogsOnError")
+        );
+        assert_eq!(waits.volume_mounts.as_ref().map(Vec::len), Some(1));
     }
 
     #[test]

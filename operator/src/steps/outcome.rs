@@ -185,7 +185,8 @@ fn stopped_by_kubelet(pod: &Pod, status: &PodStatus) -> Option<PodOutcome> {
     }
 }
 
-/// An init container that failed: the clone, or the runner's installation.
+/// An init container that failed: the clone, the runner's installation, or one of the job's
+/// own (`podConfig.initContainers`), which is an infrastructure failure, not the notebook's.
 fn failed_init(status: &PodStatus) -> Option<PodOutcome> {
     status
         .init_container_statuses
@@ -197,10 +198,10 @@ fn failed_init(status: &PodStatus) -> Option<PodOutcome> {
                 .as_ref()
                 .and_then(|s| s.terminated.as_ref())
                 .filter(|t| t.exit_code != 0)?;
-            let reason = if init.name.starts_with("clone") {
-                Reason::FetchSourceFailed
-            } else {
-                Reason::RunnerInstallFailed
+            let reason = match init.name.as_str() {
+                "clone" | "clone-golden" => Reason::FetchSourceFailed,
+                "install-runner" => Reason::RunnerInstallFailed,
+                _ => Reason::InitContainerFailed,
             };
             Some(PodOutcome::Failed {
                 reason,
@@ -304,5 +305,27 @@ mod tests {
             }
         );
         assert!(!started(&pod(json!({ "phase": "Pending" }))));
+    }
+
+    #[test]
+    fn a_failed_init_container_of_the_job_is_named_with_its_last_lines() {
+        let init = |name: &str| {
+            json!({ "name": name, "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+                "state": { "terminated": { "exitCode": 3, "message": "database not ready\n" } } })
+        };
+        let failed =
+            |name: &str| pod(json!({ "phase": "Failed", "initContainerStatuses": [init(name)] }));
+        let PodOutcome::Failed { reason, message } = read(&failed("wait-for-db")) else {
+            panic!("{:?}", read(&failed("wait-for-db")));
+        };
+        assert_eq!(reason, Reason::InitContainerFailed);
+        assert_eq!(
+            message,
+            "init container 'wait-for-db' failed with exit code 3: database not ready"
+        );
+        let PodOutcome::Failed { reason, .. } = read(&failed("clone-golden")) else {
+            panic!("a failed clone");
+        };
+        assert_eq!(reason, Reason::FetchSourceFailed);
     }
 }
