@@ -278,8 +278,9 @@ impl Harness {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!(
-            "job {name}: timed out waiting for {what}; last status: {:#?}",
-            last.and_then(|j| j.status)
+            "job {name}: timed out waiting for {what}; last status: {:#?}\n{}",
+            last.and_then(|j| j.status),
+            self.what_happened().await
         );
     }
 
@@ -437,6 +438,92 @@ impl Harness {
             .into_iter()
             .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
             .collect()
+    }
+
+    /// What the cluster says about this namespace, for a test that timed out: its events, its
+    /// pods' states and the nodes' conditions and taints (a pod that never ends says why here).
+    pub async fn what_happened(&self) -> String {
+        use k8s_openapi::api::core::v1::{ContainerStatus, Node};
+        let mut out = String::from("events:\n");
+        let events: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.env.client.clone(), &self.env.namespace);
+        for e in events
+            .list(&Default::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+        {
+            let about = e.regarding.and_then(|r| r.name).unwrap_or_default();
+            let (reason, note) = (e.reason.unwrap_or_default(), e.note.unwrap_or_default());
+            out.push_str(&format!("  {about}: {reason}: {note}\n"));
+        }
+        out.push_str("pods:\n");
+        let state = |c: &ContainerStatus| {
+            let s = c.state.clone().unwrap_or_default();
+            match (s.waiting, s.running, s.terminated) {
+                (Some(w), _, _) => format!("waiting {:?} {:?}", w.reason, w.message),
+                (_, Some(_), _) => "running".to_owned(),
+                (_, _, Some(t)) => format!("exited {} {:?} {:?}", t.exit_code, t.reason, t.message),
+                _ => "no state".to_owned(),
+            }
+        };
+        for pod in self
+            .pods()
+            .list(&Default::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+        {
+            let status = pod.status.unwrap_or_default();
+            out.push_str(&format!(
+                "  {}: {:?} {:?} {:?}\n",
+                pod.metadata.name.unwrap_or_default(),
+                status.phase,
+                status.reason,
+                status.message
+            ));
+            let containers = status.init_container_statuses.iter().flatten();
+            for c in containers.chain(status.container_statuses.iter().flatten()) {
+                out.push_str(&format!("    {}: {}\n", c.name, state(c)));
+            }
+        }
+        out.push_str("nodes:\n");
+        let nodes: Api<Node> = Api::all(self.env.client.clone());
+        for node in nodes
+            .list(&Default::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+        {
+            let (spec, status) = (
+                node.spec.unwrap_or_default(),
+                node.status.unwrap_or_default(),
+            );
+            let conditions: Vec<String> = status
+                .conditions
+                .iter()
+                .flatten()
+                .map(|c| {
+                    format!(
+                        "{}={} ({})",
+                        c.type_,
+                        c.status,
+                        c.message.clone().unwrap_or_default()
+                    )
+                })
+                .collect();
+            let taints: Vec<String> = spec
+                .taints
+                .iter()
+                .flatten()
+                .map(|t| t.key.clone())
+                .collect();
+            out.push_str(&format!(
+                "  {}: {conditions:?} taints {taints:?}\n",
+                node.metadata.name.unwrap_or_default()
+            ));
+        }
+        out
     }
 }
 

@@ -149,11 +149,13 @@ pub async fn verdict_within(h: &Harness, name: &str, limit: Duration) -> Noteboo
         {
             return job;
         }
-        assert!(
-            Instant::now() < deadline,
-            "job {name} has no verdict after {limit:?}: {:#?}",
-            job.status
-        );
+        if Instant::now() >= deadline {
+            panic!(
+                "job {name} has no verdict after {limit:?}: {:#?}\n{}",
+                job.status,
+                h.what_happened().await
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -215,7 +217,10 @@ pub async fn wait_image(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    panic!("{name}: no {what} within {limit:?}; last status: {last:#?}");
+    panic!(
+        "{name}: no {what} within {limit:?}; last status: {last:#?}\n{}",
+        h.what_happened().await
+    );
 }
 
 /// A claim `name` in the harness's namespace bound to a volume on this machine's disk (by the
