@@ -16,6 +16,7 @@ pub mod notebook;
 mod numbers;
 mod outputs;
 mod sanitize;
+mod tables;
 
 pub use compare::Comparator;
 pub use config::{CompareConfig, ConfigError, Sanitizer, parse_sanitize_file};

@@ -12,6 +12,7 @@ use crate::normalize::Normalizer;
 use crate::notebook::{MimeBundle, MimeData, Output};
 use crate::numbers::equal_within;
 use crate::sanitize::{Sanitizers, collapse_carriage_returns};
+use crate::tables::{self, Table, TableDiff};
 
 /// An output as compared: ignored outputs dropped, and every chunk of one stream joined at the
 /// place of its first (how a kernel splits and interleaves streams is timing, not content; nbval
@@ -302,7 +303,15 @@ impl OutputComparer<'_> {
                 false,
             );
         }
+        // DataFrames compare by value; their text/plain repr shows the same frame again.
+        let frames = self.frames(golden, actual);
+        if let Some((g, a)) = &frames {
+            self.compare_frames(index, g, a, sink);
+        }
         for mime in gm.iter().filter(|m| am.contains(m)) {
+            if frames.is_some() && matches!(mime.as_str(), HTML | "text/plain") {
+                continue;
+            }
             let (Some(g), Some(a)) = (golden.get(mime), actual.get(mime)) else {
                 continue;
             };
@@ -340,6 +349,67 @@ impl OutputComparer<'_> {
         }
     }
 }
+
+impl OutputComparer<'_> {
+    /// The DataFrames both bundles' HTML shows, in normalized mode.
+    fn frames(&self, golden: &MimeBundle, actual: &MimeBundle) -> Option<(Table, Table)> {
+        if self.exact() {
+            return None;
+        }
+        let frame = |bundle: &MimeBundle| match bundle.get(HTML)? {
+            MimeData::Text(html) => tables::parse(html),
+            MimeData::Json(_) => None,
+        };
+        Some((frame(golden)?, frame(actual)?))
+    }
+
+    fn compare_frames(
+        &self,
+        index: usize,
+        golden: &Table,
+        actual: &Table,
+        sink: &mut CellSink<'_>,
+    ) {
+        let equal = |g: &str, a: &str| self.texts_equal(g, a);
+        for diff in tables::differences(golden, actual, equal) {
+            let (kind, expected, actual) = match diff {
+                TableDiff::Columns { expected, actual } => {
+                    (DiffKind::TableColumnsChanged, expected, actual)
+                }
+                TableDiff::Index { expected, actual } => {
+                    (DiffKind::TableIndexChanged, expected, actual)
+                }
+                TableDiff::Dtype {
+                    column,
+                    expected,
+                    actual,
+                } => (
+                    DiffKind::TableDtypeChanged,
+                    format!("column {column}: {expected}"),
+                    format!("column {column}: {actual}"),
+                ),
+                TableDiff::Values { cells, total } => {
+                    let side = |pick: fn(&(String, String, String, String)) -> &String| {
+                        let mut lines: Vec<String> = cells
+                            .iter()
+                            .map(|cell| {
+                                format!("row {}, column {}: {}", cell.0, cell.1, pick(cell))
+                            })
+                            .collect();
+                        if total > cells.len() {
+                            lines.push(format!("... {} more cells differ", total - cells.len()));
+                        }
+                        lines.join("\n")
+                    };
+                    (DiffKind::TableValuesDiffer, side(|c| &c.2), side(|c| &c.3))
+                }
+            };
+            sink.push(Some(index), kind, Some(HTML), &expected, &actual, false);
+        }
+    }
+}
+
+const HTML: &str = "text/html";
 
 fn is_raster_image(mime: &str) -> bool {
     mime.starts_with("image/") && mime != "image/svg+xml"

@@ -63,6 +63,14 @@ pub enum DiffKind {
     ErrorMismatch,
     /// Execution counts differ (only when they are not ignored).
     ExecutionCountChanged,
+    /// A DataFrame's columns were added, removed or reordered.
+    TableColumnsChanged,
+    /// A DataFrame's index labels or number of rows changed.
+    TableIndexChanged,
+    /// A DataFrame column's values are of another kind (integers, floats, booleans, text).
+    TableDtypeChanged,
+    /// Cells of a DataFrame differ beyond the tolerance.
+    TableValuesDiffer,
 }
 
 impl DiffKind {
@@ -78,6 +86,10 @@ impl DiffKind {
             Self::OutputMismatch => "outputMismatch",
             Self::ErrorMismatch => "errorMismatch",
             Self::ExecutionCountChanged => "executionCountChanged",
+            Self::TableColumnsChanged => "tableColumnsChanged",
+            Self::TableIndexChanged => "tableIndexChanged",
+            Self::TableDtypeChanged => "tableDtypeChanged",
+            Self::TableValuesDiffer => "tableValuesDiffer",
         }
     }
 }
