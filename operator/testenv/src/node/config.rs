@@ -149,10 +149,14 @@ pub(crate) fn kubelet_config(
         // Images are imported, never pulled from outside: never collect them.
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
+        // No eviction on disk space ("0%" turns a signal off): the kubelet reads the space left
+        // to non-root users, which machines reserving most of their disk for root run short of
+        // while root's builds still have plenty; under pressure it evicts every pod and takes
+        // no more. A disk that really fills fails the write, which says so (docs/node.md).
         "evictionHard": {
             "memory.available": "100Mi",
-            "nodefs.available": "1%",
-            "imagefs.available": "1%",
+            "nodefs.available": "0%",
+            "imagefs.available": "0%",
         },
         "nodeStatusReportFrequency": "10s",
         "registerNode": true,
