@@ -1,9 +1,9 @@
 //! `changedFrom`: which of the selected notebooks run, given the paths changed since the base
 //! and whether a matrix image moved. Pure.
 
-use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::GlobSet;
 
-use super::selection::{Selection, SelectionError};
+use super::selection::{Selection, SelectionError, glob_set_of};
 use crate::crd::suite::{ChangeRule, ChangeSelection};
 use crate::steps::listing::Changes;
 
@@ -20,29 +20,12 @@ pub const DEFAULT_DEPENDENCY_GLOBS: [&str; 5] = [
 fn dependency_set(globs: &[String]) -> Result<GlobSet, SelectionError> {
     let defaults: Vec<String> = DEFAULT_DEPENDENCY_GLOBS.map(str::to_owned).into();
     let globs = if globs.is_empty() { &defaults } else { globs };
-    let mut set = GlobSetBuilder::new();
-    for (index, glob) in globs.iter().enumerate() {
-        let anywhere = if glob.contains('/') {
-            glob.clone()
+    glob_set_of("dependencyGlobs", globs, |glob| {
+        if glob.contains('/') {
+            glob.to_owned()
         } else {
             format!("**/{glob}")
-        };
-        let compiled: Glob = GlobBuilder::new(&anywhere)
-            .literal_separator(true)
-            .build()
-            .map_err(|e| SelectionError::BadGlob {
-                field: "dependencyGlobs",
-                index,
-                glob: glob.clone(),
-                reason: e.kind().to_string(),
-            })?;
-        set.add(compiled);
-    }
-    set.build().map_err(|e| SelectionError::BadGlob {
-        field: "dependencyGlobs",
-        index: 0,
-        glob: globs.join(" "),
-        reason: e.to_string(),
+        }
     })
 }
 
@@ -167,5 +150,18 @@ mod tests {
         let (_, why) =
             narrow(selection(), &changes(&["conda/env.yaml"]), &own, None).expect("narrows");
         assert_eq!(why.rule, ChangeRule::DependencyChanged);
+    }
+
+    #[test]
+    fn a_bad_dependency_glob_is_named_as_written() {
+        let own = vec!["*.txt".to_owned(), "[.yml".to_owned()];
+        let error =
+            narrow(selection(), &changes(&["a.ipynb"]), &own, None).expect_err("an unclosed class");
+        assert!(
+            error
+                .to_string()
+                .starts_with("dependencyGlobs[1] '[.yml' is not a glob"),
+            "{error}"
+        );
     }
 }

@@ -36,7 +36,7 @@ pub enum SelectionError {
     /// A glob does not parse.
     #[error("{field}[{index}] '{glob}' is not a glob: {reason}")]
     BadGlob {
-        /// `notebooks.include` or `notebooks.exclude`.
+        /// `notebooks.include`, `notebooks.exclude` or `dependencyGlobs`.
         field: &'static str,
         /// Its position.
         index: usize,
@@ -74,9 +74,19 @@ pub enum SelectionError {
 }
 
 fn glob_set(field: &'static str, globs: &[String]) -> Result<GlobSet, SelectionError> {
+    glob_set_of(field, globs, |glob| glob.to_owned())
+}
+
+/// The globs of `field` as one set, each compiled as `pattern` makes it; an error names the
+/// glob as the user wrote it.
+pub(super) fn glob_set_of(
+    field: &'static str,
+    globs: &[String],
+    pattern: impl Fn(&str) -> String,
+) -> Result<GlobSet, SelectionError> {
     let mut set = GlobSetBuilder::new();
     for (index, glob) in globs.iter().enumerate() {
-        let compiled = GlobBuilder::new(glob)
+        let compiled = GlobBuilder::new(&pattern(glob))
             .literal_separator(true)
             .build()
             .map_err(|e| SelectionError::BadGlob {
