@@ -370,7 +370,10 @@ impl OutputComparer<'_> {
         actual: &Table,
         sink: &mut CellSink<'_>,
     ) {
-        let equal = |g: &str, a: &str| self.texts_equal(g, a);
+        // Sanitizers rewrite every text before it is compared, a table's cells included.
+        let equal = |g: &str, a: &str| {
+            self.texts_equal(&self.sanitizers.apply(g), &self.sanitizers.apply(a))
+        };
         for diff in tables::differences(golden, actual, equal) {
             let (kind, expected, actual) = match diff {
                 TableDiff::Columns { expected, actual } => {

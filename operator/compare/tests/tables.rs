@@ -2,7 +2,7 @@
 //! itself wrote (`fixtures/dataframes.json`: `_repr_html_()` and `repr()` of each frame, the
 //! version named in the file), one frame per change a notebook's table may go through.
 
-use nbv_compare::{Comparator, CompareConfig, notebook};
+use nbv_compare::{Comparator, CompareConfig, Sanitizer, notebook};
 use nbv_report::{Comparison, ComparisonOutcome, DiffKind, Strategy};
 use serde_json::{Value, json};
 
@@ -13,6 +13,15 @@ fn frame(name: &str) -> Value {
 }
 
 fn compare(strategy: Strategy, golden: &str, actual: &str) -> Comparison {
+    compare_with(strategy, Vec::new(), golden, actual)
+}
+
+fn compare_with(
+    strategy: Strategy,
+    sanitizers: Vec<Sanitizer>,
+    golden: &str,
+    actual: &str,
+) -> Comparison {
     let nb = |data: Value| {
         let output = json!({"output_type": "execute_result", "execution_count": 1,
                             "metadata": {}, "data": data});
@@ -24,6 +33,7 @@ fn compare(strategy: Strategy, golden: &str, actual: &str) -> Comparison {
     let config = CompareConfig {
         strategy,
         floating_point_tolerance: 1e-5,
+        sanitizers,
         ..CompareConfig::default()
     };
     Comparator::new(config)
@@ -95,5 +105,24 @@ fn a_new_index_is_reported_with_the_columns_it_took() {
     assert_eq!(
         kinds,
         [DiffKind::TableColumnsChanged, DiffKind::TableIndexChanged]
+    );
+}
+
+#[test]
+fn sanitizers_rewrite_the_cells_before_they_compare() {
+    let sanitizer: Sanitizer = serde_json::from_value(json!({
+        "regex": "2[45]\\.[0-9]+", "replace": "WARM"
+    }))
+    .expect("sanitizer");
+    let comparison = compare_with(
+        Strategy::Normalized,
+        vec![sanitizer],
+        "golden",
+        "differing_cell",
+    );
+    assert_eq!(
+        comparison.result,
+        ComparisonOutcome::Matched,
+        "{comparison:?}"
     );
 }
