@@ -208,6 +208,7 @@ pub(super) fn up(stand_ins: bool, node: bool, engines: &[Engine]) -> anyhow::Res
         println!("operator image: {}", node.images.operator.reference);
         println!("buildah image: {}", node.images.buildah.reference);
         println!("kaniko image: {}", node.images.kaniko.reference);
+        println!("buildkit image: {}", node.images.buildkit.reference);
         println!(
             "S2I Python builder image: {}",
             node.images.s2i_python.reference

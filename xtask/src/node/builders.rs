@@ -1,6 +1,6 @@
 //! The node's builder images that are made from programs built here rather than from Debian's
-//! packages: the Kaniko executor and s2i (built by [`crate::gotools`]), and the S2I Python
-//! builder image. Each is packed without a container engine, as one layer over an empty image
+//! packages: the Kaniko executor, BuildKit and s2i (built by [`crate::gotools`]), and the S2I
+//! Python builder image. Each is packed without a container engine, as one layer over an empty image
 //! or over another image of the layout.
 
 use std::ffi::OsStr;
@@ -17,6 +17,12 @@ use crate::gotools::GoTool;
 pub(crate) const KANIKO_MODULE: &str = "github.com/chainguard-dev/kaniko";
 /// Its version; `xtask/gotools/kaniko/go.mod` requires exactly this one.
 pub(crate) const KANIKO_VERSION: &str = "v1.25.3";
+/// BuildKit, whose daemon and client the BuildKit strategy's build pod runs.
+pub(crate) const BUILDKIT_MODULE: &str = "github.com/moby/buildkit";
+/// Its version; `xtask/gotools/buildkit/go.mod` requires exactly this one.
+pub(crate) const BUILDKIT_VERSION: &str = "v0.34.2";
+/// The script upstream's images run builds with: it starts `buildkitd` for one `buildctl` call.
+const BUILDKIT_DAEMONLESS: &str = "examples/buildctl-daemonless/buildctl-daemonless.sh";
 /// The library OpenShift's builder turns source into images with, and its CLI.
 pub(crate) const S2I_MODULE: &str = "github.com/openshift/source-to-image";
 /// Its version; `xtask/gotools/s2i/go.mod` requires exactly this one.
@@ -39,6 +45,19 @@ fn kaniko_tool() -> GoTool {
         version: KANIKO_VERSION,
         packages: vec!["github.com/chainguard-dev/kaniko/cmd/executor"],
         ldflags: format!("-s -w -X {KANIKO_MODULE}/pkg/version.version={KANIKO_VERSION}"),
+    }
+}
+
+fn buildkit_tool() -> GoTool {
+    GoTool {
+        wrapper: "buildkit",
+        module: BUILDKIT_MODULE,
+        version: BUILDKIT_VERSION,
+        packages: vec![
+            "github.com/moby/buildkit/cmd/buildkitd",
+            "github.com/moby/buildkit/cmd/buildctl",
+        ],
+        ldflags: format!("-s -w -X {BUILDKIT_MODULE}/version.Version={BUILDKIT_VERSION}"),
     }
 }
 
@@ -177,6 +196,43 @@ pub(super) fn kaniko(
             "DOCKER_CONFIG=/kaniko/.docker/",
         ],
     )?;
+    Ok(key)
+}
+
+/// BuildKit's image: the Buildah image (`buildah`, a tag of the layout, which holds runc and
+/// the CA bundle with the node's CA) with `buildkitd`, `buildctl` and upstream's
+/// `buildctl-daemonless.sh` in `/usr/local/bin`, as upstream's images carry them. Returns its
+/// key.
+pub(super) fn buildkit(
+    root: &Path,
+    cache: &Path,
+    layout: &Path,
+    has: impl Fn(&str) -> bool,
+    buildah: &str,
+) -> anyhow::Result<String> {
+    let built = crate::gotools::build(root, &buildkit_tool())?;
+    let daemonless = module_dir(root, "buildkit", BUILDKIT_MODULE)?.join(BUILDKIT_DAEMONLESS);
+    let programs = [
+        ("buildkitd", built.join("buildkitd")),
+        ("buildctl", built.join("buildctl")),
+        ("buildctl-daemonless.sh", daemonless),
+    ];
+    let mut inputs = vec![RECIPE.as_bytes().to_vec(), buildah.as_bytes().to_vec()];
+    for (_, path) in &programs {
+        inputs.push(read(path)?);
+    }
+    let key = hash(&inputs.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let tag = format!("buildkit-{key}");
+    if has(&tag) {
+        return Ok(key);
+    }
+    let staging = fresh_dir(cache, "buildkit-layer")?;
+    let bin = image_dirs(&staging, "usr/local/bin")?;
+    for (name, path) in &programs {
+        fs::copy(path, bin.join(name)).with_context(|| format!("copying {name}"))?;
+        fs::set_permissions(bin.join(name), fs::Permissions::from_mode(0o755))?;
+    }
+    layered(layout, Some(buildah), &tag, &staging, &[])?;
     Ok(key)
 }
 
@@ -338,19 +394,7 @@ fn tekton_release(
     built: &Path,
     pods: nbv_testenv::NodeImage,
 ) -> anyhow::Result<nbv_testenv::tekton::TektonRelease> {
-    let wrapper = root.join("xtask/gotools/tekton");
-    let out = std::process::Command::new("go")
-        .current_dir(&wrapper)
-        .env("GOFLAGS", "-mod=readonly")
-        .args(["list", "-m", "-f", "{{.Dir}}", TEKTON_MODULE])
-        .output()
-        .context("running go list")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "go list -m {TEKTON_MODULE} failed: {}",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    let module = std::path::PathBuf::from(String::from_utf8(out.stdout)?.trim());
+    let module = module_dir(root, "tekton", TEKTON_MODULE)?;
     let release = nbv_testenv::tekton::TektonRelease {
         version: TEKTON_VERSION.to_owned(),
         pods,
@@ -373,4 +417,22 @@ fn tekton_release(
         }
     }
     Ok(release)
+}
+
+/// The directory of `module` in Go's module cache, at the version the wrapper requires.
+fn module_dir(root: &Path, wrapper: &str, module: &str) -> anyhow::Result<std::path::PathBuf> {
+    let out = std::process::Command::new("go")
+        .current_dir(root.join("xtask/gotools").join(wrapper))
+        .env("GOFLAGS", "-mod=readonly")
+        .args(["list", "-m", "-f", "{{.Dir}}", module])
+        .output()
+        .context("running go list")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "go list -m {module} failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(std::path::PathBuf::from(
+        String::from_utf8(out.stdout)?.trim(),
+    ))
 }

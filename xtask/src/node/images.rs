@@ -11,7 +11,8 @@
 //! | pause | `/pause` (nbv-pause), nothing else |
 //! | notebook | Debian + Python with papermill and ipykernel in `/opt/nbv-python` (owned by 1000 and writable by group 0, so builds on it can install), git; USER 1000:0 |
 //! | operator | Debian + `nbv-operator` and the `nbv` runner (static), git, sh, cp; USER 65532:0 |
-//! | buildah | Debian + its `buildah` and `podman` packages, for pod builders' build pods; USER root |
+//! | buildah | Debian + its `buildah`, `podman` and `runc` packages, for pod builders' build pods; USER root |
+//! | buildkit | the buildah image plus `buildkitd` and `buildctl` built from their module (builders.rs) |
 //! | kaniko | `/kaniko`: the executor built from its module, the CA bundle with the node's CA (builders.rs) |
 //! | openshift-builder | the buildah image plus `s2i` built from its module (builders.rs) |
 //! | s2i-python | the notebook image plus an S2I Python builder's scripts, USER 1001:0 (builders.rs) |
@@ -36,9 +37,10 @@ const SUITE: &str = "bookworm";
 /// Packages of the base layer besides debootstrap's minimal base.
 const BASE_PACKAGES: &str = "git,ca-certificates,openssh-client,python3,python3-venv";
 /// The builders image's packages: Debian's buildah and podman (so that a new pod-builder
-/// strategy can be tried with either, docs/community/CONTRIBUTING.md), the CA bundle, and the
+/// strategy can be tried with either, docs/community/CONTRIBUTING.md), runc (which the BuildKit
+/// image over this one runs build steps with), the CA bundle, and the
 /// network plugins that their configuration package requires (a `container-network-stack`).
-const BUILDAH_PACKAGES: &str = "buildah,podman,ca-certificates,containernetworking-plugins";
+const BUILDAH_PACKAGES: &str = "buildah,podman,runc,ca-certificates,containernetworking-plugins";
 /// What the notebook image installs with pip; the runner's own pins (nbv-runner's python.rs).
 const NOTEBOOK_PIP: [&str; 2] = ["papermill==2.7.0", "ipykernel==7.4.0"];
 /// Where the notebook image's Python environment lives.
@@ -164,6 +166,7 @@ pub(crate) fn build(
     }
 
     let kaniko_key = super::builders::kaniko(root, &cache, &layout, has, &trusted)?;
+    let buildkit_key = super::builders::buildkit(root, &cache, &layout, has, &buildah_tag)?;
     let openshift_builder_key =
         super::builders::openshift_builder(root, &cache, &layout, has, &buildah_tag)?;
     let s2i_python_key = super::builders::s2i_python(&cache, &layout, has, &notebook_tag)?;
@@ -199,6 +202,7 @@ pub(crate) fn build(
         notebook_named_user: export(&cache, &layout, USER_VARIANTS[1].0, &notebook_key)?,
         buildah: export(&cache, &layout, "buildah", &buildah_key)?,
         kaniko: export(&cache, &layout, "kaniko", &kaniko_key)?,
+        buildkit: export(&cache, &layout, "buildkit", &buildkit_key)?,
         openshift_builder: export(&cache, &layout, "openshift-builder", &openshift_builder_key)?,
         s2i_python: export(&cache, &layout, "s2i-python", &s2i_python_key)?,
         tekton: tekton.as_ref().map(|(_, release)| release.clone()),
@@ -212,6 +216,7 @@ pub(crate) fn build(
         pause_tag.clone(),
         buildah_tag.clone(),
         format!("kaniko-{kaniko_key}"),
+        format!("buildkit-{buildkit_key}"),
         format!("openshift-builder-{openshift_builder_key}"),
         format!("s2i-python-{s2i_python_key}"),
         operator_tag.clone(),

@@ -39,6 +39,9 @@ pub struct NodeImages {
     /// The Kaniko executor built from its module, the Kaniko strategy's builder; it trusts the
     /// node's CA.
     pub kaniko: NodeImage,
+    /// `buildkitd` and `buildctl` built from their module over the Buildah image (which holds
+    /// runc), the BuildKit strategy's builder.
+    pub buildkit: NodeImage,
     /// The OpenShift build executor's builder: the Buildah image with `s2i` built from its
     /// module.
     pub openshift_builder: NodeImage,
@@ -108,6 +111,7 @@ impl NodeImages {
             &self.notebook_named_user,
             &self.buildah,
             &self.kaniko,
+            &self.buildkit,
             &self.openshift_builder,
             &self.s2i_python,
         ];
