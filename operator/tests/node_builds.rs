@@ -1,10 +1,10 @@
 //! Pod builds for real, for every pod builder the node has (Buildah from Debian's package, the
-//! Kaniko executor built from its module): the strategy builds the notebook's image on the node
+//! Kaniko executor and BuildKit built from their modules): the strategy builds the notebook's image on the node
 //! from the git repository and its requirements, pushes it to the node's registry, and the
 //! validation pod runs the digest-pinned result; a requirement that does not exist fails the
 //! build with pip's own words in the job's status.
 
-#![cfg(any(feature = "buildah", feature = "kaniko"))]
+#![cfg(any(feature = "buildah", feature = "kaniko", feature = "buildkit"))]
 
 mod support;
 
@@ -70,6 +70,13 @@ const KANIKO: Builder = Builder {
     pod_security: "baseline",
 };
 
+#[cfg(feature = "buildkit")]
+const BUILDKIT: Builder = Builder {
+    strategy: "buildkit",
+    executor: |images| images.buildkit.reference.clone(),
+    pod_security: "privileged",
+};
+
 /// A harness in a namespace of the Pod Security level the builder needs, the operator under its
 /// generated role with the builder's strategy switched on.
 async fn harness(builder: &Builder, prefix: &str) -> Harness {
@@ -131,6 +138,13 @@ async fn buildah_builds_pushes_and_the_validation_pod_runs_the_digest_pinned_ima
 #[tokio::test]
 async fn kaniko_builds_pushes_and_the_validation_pod_runs_the_digest_pinned_image() {
     builds_pushes_and_the_validation_pod_runs_the_digest_pinned_image(&KANIKO, "kaniko-real").await;
+}
+
+#[cfg(feature = "buildkit")]
+#[tokio::test]
+async fn buildkit_builds_pushes_and_the_validation_pod_runs_the_digest_pinned_image() {
+    builds_pushes_and_the_validation_pod_runs_the_digest_pinned_image(&BUILDKIT, "buildkit-real")
+        .await;
 }
 
 async fn builds_pushes_and_the_validation_pod_runs_the_digest_pinned_image(
@@ -201,6 +215,12 @@ async fn buildah_with_a_login_the_registry_refuses_fails_saying_so() {
 #[tokio::test]
 async fn kaniko_with_a_login_the_registry_refuses_fails_saying_so() {
     a_login_the_registry_refuses_fails_the_job_saying_so(&KANIKO, "kaniko-login").await;
+}
+
+#[cfg(feature = "buildkit")]
+#[tokio::test]
+async fn buildkit_with_a_login_the_registry_refuses_fails_saying_so() {
+    a_login_the_registry_refuses_fails_the_job_saying_so(&BUILDKIT, "buildkit-login").await;
 }
 
 /// A push secret with another password: the builder's own refusal ends the job with a reason
@@ -281,6 +301,16 @@ async fn kaniko_fails_on_a_requirement_no_index_has_with_its_log_in_status() {
     a_requirement_no_index_has_fails_the_build_with_the_builders_log_in_status(
         &KANIKO,
         "kaniko-fail",
+    )
+    .await;
+}
+
+#[cfg(feature = "buildkit")]
+#[tokio::test]
+async fn buildkit_fails_on_a_requirement_no_index_has_with_its_log_in_status() {
+    a_requirement_no_index_has_fails_the_build_with_the_builders_log_in_status(
+        &BUILDKIT,
+        "buildkit-fail",
     )
     .await;
 }

@@ -3,7 +3,7 @@
 //! to the node's registry, the built image is looked into and validated by a notebook that
 //! imports what only the build installed. Deleting an image mid-build leaves nothing behind.
 
-#![cfg(any(feature = "buildah", feature = "kaniko"))]
+#![cfg(any(feature = "buildah", feature = "kaniko", feature = "buildkit"))]
 
 mod support;
 
@@ -155,15 +155,22 @@ async fn kaniko_builds_a_package_list_image_without_a_repository() {
     a_package_list_image_is_built_without_a_repository_by("kaniko", "nbi-packages-kaniko").await;
 }
 
+#[cfg(feature = "buildkit")]
+#[tokio::test]
+async fn buildkit_builds_a_package_list_image_without_a_repository() {
+    a_package_list_image_is_built_without_a_repository_by("buildkit", "nbi-packages-buildkit")
+        .await;
+}
+
 /// With only `strategy` switched on, `auto` picks it: S2I builds from git sources only.
 async fn a_package_list_image_is_built_without_a_repository_by(strategy: &str, prefix: &str) {
     let h = harness(prefix, strategy).await;
     let name = format!("packages-{strategy}");
     let images_on_node = h.node_images();
-    let executor = if strategy == "kaniko" {
-        &images_on_node.kaniko.reference
-    } else {
-        &images_on_node.buildah.reference
+    let executor = match strategy {
+        "kaniko" => &images_on_node.kaniko.reference,
+        "buildkit" => &images_on_node.buildkit.reference,
+        _ => &images_on_node.buildah.reference,
     };
     let registry = h.env.control_plane().node_registry().expect("registry");
     let base = registry

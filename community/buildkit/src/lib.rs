@@ -1,7 +1,19 @@
-//! BuildKit build strategy (community tier): builds the notebook image in one pod with rootless
-//! BuildKit (`buildctl-daemonless.sh`), as uid 1000. Rootless BuildKit needs the seccomp and
-//! AppArmor profiles `Unconfined`, which both the restricted and the baseline Pod Security levels
-//! forbid: run it in a namespace at the privileged level.
+//! BuildKit build strategy (community tier): builds the notebook image in one pod with BuildKit
+//! (`buildctl-daemonless.sh`, which starts `buildkitd` for one `buildctl build`), as root with
+//! the default capabilities plus `SYS_ADMIN`, and seccomp and AppArmor `Unconfined`: no
+//! privileged mode and no device, but a profile only the Pod Security `privileged` level admits.
+//!
+//! Why these privileges, each seen missing on a real node:
+//! - root and `SYS_ADMIN`: BuildKit runs each `RUN` step with runc, in namespaces and mounts of
+//!   its own. Rootless BuildKit (uid 1000 through RootlessKit) needs no capability, but its
+//!   `newuidmap` could not write a user namespace's map in a pod of the node
+//!   (docs/community/build-strategies/buildkit.md says what was tried).
+//! - seccomp `Unconfined`: runc gives every step a session keyring, and the runtime's default
+//!   profile refuses `keyctl` (`unable to join session keyring: operation not permitted`).
+//! - AppArmor `Unconfined`: the runtime's default AppArmor profile refuses `mount`.
+//! - runc puts each step in a cgroup below the container's, and the runtime mounts the
+//!   container's cgroups read-only (`mkdir /sys/fs/cgroup/cpuset/buildkit: read-only file
+//!   system`): the script makes those mounts writable first, in the pod's own mount namespace.
 //!
 //! `strategyConfig` keys: `executor` (image), `gitImage`.
 
@@ -9,13 +21,17 @@ use buildstrategy_api::pod_build::{self, PodBuilder, PodStrategy};
 use buildstrategy_api::prelude::*;
 use serde_json::json;
 
-/// The rootless BuildKit image used unless `strategyConfig.executor` names another.
-pub const DEFAULT_EXECUTOR: &str = "docker.io/moby/buildkit:rootless";
+/// The BuildKit image used unless `strategyConfig.executor` names another: the release the
+/// local node builds with.
+pub const DEFAULT_EXECUTOR: &str = "docker.io/moby/buildkit:v0.34.2";
 
 /// The builder's script: a constant; the image, context and Dockerfile directory arrive as
 /// environment variables and are always quoted. The image reference is checked to hold no
 /// `,` or `=`, so it cannot add output options.
 pub const BUILD_SCRIPT: &str = r#"set -eu
+awk '$3 ~ /^cgroup/ { print $2 }' /proc/self/mounts | while read -r cgroups; do
+  mount -o remount,bind,rw "$cgroups"
+done
 buildctl-daemonless.sh build --frontend dockerfile.v0 \
   --local context="$NBV_CONTEXT" --local dockerfile="$NBV_DOCKERFILE_DIR" \
   --output "type=image,name=$NBV_IMAGE,push=true" --metadata-file /tmp/nbv-metadata.json
@@ -33,15 +49,14 @@ impl PodStrategy for BuildKit {
         StrategyInfo::new(
             NAME,
             Tier::Community,
-            "Builds in a pod with rootless BuildKit (uid 1000, unconfined seccomp and AppArmor).",
+            "Builds in a pod with BuildKit (root with SYS_ADMIN, unconfined seccomp and AppArmor).",
         )
         .with_auto_rank(500)
     }
 
     fn capabilities(&self) -> Capabilities {
         let mut declared = buildstrategy_api::capabilities::POD_BUILD;
-        declared.privileges =
-            "uid 1000, seccomp and AppArmor Unconfined (Pod Security: privileged level)";
+        declared.privileges = "root with SYS_ADMIN added, seccomp and AppArmor Unconfined, no privileged mode (Pod Security: privileged level)";
         declared
     }
 
@@ -54,12 +69,14 @@ impl PodStrategy for BuildKit {
         .env("NBV_IMAGE", pod_build::output_image(NAME, request)?)
         .env("NBV_CONTEXT", pod_build::context_dir(request))
         .env("NBV_DOCKERFILE_DIR", pod_build::DOCKERFILE_DIR)
-        .env("BUILDKITD_FLAGS", "--oci-worker-no-process-sandbox")
-        .scratch("buildkit-state", "/home/user/.local/share/buildkit")
+        // Build steps share the pod's network, as Buildah's chroot isolation does.
+        .env("BUILDKITD_FLAGS", "--oci-worker-net=host")
+        .scratch("buildkit-state", "/var/lib/buildkit")
         .security_context(json!({
-            "runAsUser": 1000,
-            "runAsGroup": 1000,
-            "runAsNonRoot": true,
+            "runAsUser": 0,
+            "runAsNonRoot": false,
+            "allowPrivilegeEscalation": false,
+            "capabilities": { "add": ["SYS_ADMIN"] },
             "seccompProfile": { "type": "Unconfined" },
             "appArmorProfile": { "type": "Unconfined" }
         })))
