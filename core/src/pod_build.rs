@@ -341,6 +341,19 @@ pub fn check_image_reference(image: &str) -> Result<(), String> {
     }
 }
 
+/// Accepts a repository of cached layers (`strategyConfig.cacheRepo`): an image reference
+/// without tag or digest, since builders add their own tags to it.
+pub fn check_cache_repository(repository: &str) -> Result<(), String> {
+    check_image_reference(repository)?;
+    let name = repository.rsplit('/').next().unwrap_or(repository);
+    if repository.contains('@') || name.contains(':') || !repository.contains('/') {
+        return Err(format!(
+            "'{repository}' is not a repository: give registry/name, without tag or digest (e.g. registry.example.com/team/notebook-cache)"
+        ));
+    }
+    Ok(())
+}
+
 /// The image a strategy runs its builder with: `strategyConfig.executor`, else `default`.
 pub fn executor_image(
     strategy: &str,

@@ -101,3 +101,22 @@ fn hooks_add_to_what_a_pod_builder_inherits() {
     assert!(rules.starts_with(&pod_build::rbac_rules()));
     testkit::check_rbac(&WithHooks);
 }
+
+#[test]
+fn a_cache_repository_is_a_repository_without_tag_or_digest() {
+    for good in [
+        "registry.example.com/team/cache",
+        "10.0.0.1:5000/builds/cache",
+    ] {
+        assert_eq!(pod_build::check_cache_repository(good), Ok(()), "{good}");
+    }
+    for bad in [
+        "registry.example.com/team/cache:latest",
+        "registry.example.com/team/cache@sha256:00",
+        "cache",
+        "registry.example.com/team/cache,mode=max",
+        "-registry/cache",
+    ] {
+        assert!(pod_build::check_cache_repository(bad).is_err(), "{bad}");
+    }
+}

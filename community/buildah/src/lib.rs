@@ -9,11 +9,22 @@
 //! only `SETFCAP`, and with the default capabilities); with it, chroot isolation runs the steps
 //! in a mount namespace of their own.
 //!
-//! `strategyConfig` keys: `executor` (image), `gitImage`.
+//! `strategyConfig` keys: those of every pod builder (`executor`, `gitImage`) and
+//! [`BuildahConfig`]'s.
 
 use buildstrategy_api::pod_build::{self, PodBuilder, PodStrategy};
 use buildstrategy_api::prelude::*;
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// Buildah's own `strategyConfig` keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BuildahConfig {
+    /// A repository (registry/name, no tag) the build's layers are cached in: each step's layer
+    /// is looked up there before it runs and pushed there after (`--layers --cache-from
+    /// --cache-to`), with the job's push secret. No cache without it.
+    pub cache_repo: Option<String>,
+}
 
 /// The Buildah image used unless `strategyConfig.executor` names another.
 pub const DEFAULT_EXECUTOR: &str = "quay.io/buildah/stable:latest";
@@ -21,7 +32,11 @@ pub const DEFAULT_EXECUTOR: &str = "quay.io/buildah/stable:latest";
 /// The builder's script: a constant; the image, context and Dockerfile arrive as environment
 /// variables and are always quoted.
 pub const BUILD_SCRIPT: &str = r#"set -eu
-buildah build --isolation=chroot --file "$NBV_DOCKERFILE" --tag "$NBV_IMAGE" -- "$NBV_CONTEXT"
+set --
+if [ -n "${NBV_CACHE_REPO:-}" ]; then
+  set -- --layers --cache-from "$NBV_CACHE_REPO" --cache-to "$NBV_CACHE_REPO"
+fi
+buildah build --isolation=chroot --file "$NBV_DOCKERFILE" --tag "$NBV_IMAGE" "$@" -- "$NBV_CONTEXT"
 buildah push --digestfile /dev/termination-log -- "$NBV_IMAGE" "docker://$NBV_IMAGE"
 "#;
 
@@ -43,12 +58,21 @@ impl PodStrategy for Buildah {
 
     fn capabilities(&self) -> Capabilities {
         let mut declared = buildstrategy_api::capabilities::POD_BUILD;
+        declared.layer_cache = Support::Partly("strategyConfig.cacheRepo");
         declared.privileges = "root with SYS_ADMIN and SETFCAP added, vfs storage, chroot isolation, no privileged mode (Pod Security: privileged level)";
         declared
     }
 
+    fn validate_extra(&self, request: &BuildRequest) -> Result<(), StrategyError> {
+        cache_repo(request).map(drop)
+    }
+
+    fn extra_config_schema(&self) -> Option<Value> {
+        Some(schemars::schema_for!(BuildahConfig).to_value())
+    }
+
     fn builder(&self, request: &BuildRequest) -> Result<PodBuilder, StrategyError> {
-        Ok(PodBuilder::new(
+        let mut builder = PodBuilder::new(
             NAME,
             pod_build::executor_image(NAME, request, DEFAULT_EXECUTOR)?,
             vec!["/bin/sh".into(), "-c".into(), BUILD_SCRIPT.into()],
@@ -68,8 +92,22 @@ impl PodStrategy for Buildah {
             "allowPrivilegeEscalation": false,
             "capabilities": { "add": ["SYS_ADMIN", "SETFCAP"] },
             "seccompProfile": { "type": "RuntimeDefault" }
-        })))
+        }));
+        if let Some(repo) = cache_repo(request)? {
+            builder = builder.env("NBV_CACHE_REPO", repo);
+        }
+        Ok(builder)
     }
+}
+
+/// `strategyConfig.cacheRepo`, checked.
+fn cache_repo(request: &BuildRequest) -> Result<Option<String>, StrategyError> {
+    let config: BuildahConfig = pod_build::extra_config(NAME, request)?;
+    if let Some(repo) = &config.cache_repo {
+        pod_build::check_cache_repository(repo)
+            .map_err(|r| StrategyError::invalid_config(NAME, "strategyConfig.cacheRepo", r))?;
+    }
+    Ok(config.cache_repo)
 }
 
 buildstrategy_api::register_strategy!(|| Box::new(Buildah));

@@ -10,6 +10,14 @@ fn case() -> ConformanceCase {
         request: testkit::sample_request(),
         invalid_configs: vec![
             (
+                json!({ "cacheRepo": "registry.example.com/cache,mode=min" }),
+                "strategyConfig.cacheRepo",
+            ),
+            (
+                json!({ "cacheRepo": "registry.example.com/cache:latest" }),
+                "strategyConfig.cacheRepo",
+            ),
+            (
                 json!({ "executor": "image with spaces" }),
                 "strategyConfig.executor",
             ),
@@ -71,4 +79,12 @@ fn a_build_without_a_git_source_takes_no_file_from_one() {
         .expect_err("refused")
         .to_string();
     assert!(message.contains("package list"), "{message}");
+}
+
+#[test]
+fn caches_layers_in_the_cache_repository_when_named() {
+    let request = testkit::sample_request()
+        .with_strategy_config(json!({ "cacheRepo": "registry.example.com/team-a/cache" }));
+    Buildah.validate_config(&request).expect("valid");
+    insta::assert_yaml_snapshot!(Buildah.render(&request).expect("renders"));
 }

@@ -15,11 +15,26 @@
 //!   container's cgroups read-only (`mkdir /sys/fs/cgroup/cpuset/buildkit: read-only file
 //!   system`): the script makes those mounts writable first, in the pod's own mount namespace.
 //!
-//! `strategyConfig` keys: `executor` (image), `gitImage`.
+//! `strategyConfig` keys: those of every pod builder (`executor`, `gitImage`) and
+//! [`BuildKitConfig`]'s.
 
 use buildstrategy_api::pod_build::{self, PodBuilder, PodStrategy};
 use buildstrategy_api::prelude::*;
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// BuildKit's own `strategyConfig` keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BuildKitConfig {
+    /// A repository (registry/name, no tag) the build cache is kept in, as its tag
+    /// `nbv-buildcache`: imported before the build and exported after it, every step's layer
+    /// included (`mode=max`), with the job's push secret. A cache that cannot be read or
+    /// written only costs time, never the build. No cache without it.
+    pub cache_repo: Option<String>,
+}
+
+/// The tag of `cacheRepo` BuildKit keeps its cache under.
+pub const CACHE_TAG: &str = "nbv-buildcache";
 
 /// The BuildKit image used unless `strategyConfig.executor` names another: the release the
 /// local node builds with.
@@ -32,8 +47,13 @@ pub const BUILD_SCRIPT: &str = r#"set -eu
 awk '$3 ~ /^cgroup/ { print $2 }' /proc/self/mounts | while read -r cgroups; do
   mount -o remount,bind,rw "$cgroups"
 done
+set --
+if [ -n "${NBV_CACHE:-}" ]; then
+  set -- --import-cache "type=registry,ref=$NBV_CACHE" \
+    --export-cache "type=registry,ref=$NBV_CACHE,mode=max,ignore-error=true"
+fi
 buildctl-daemonless.sh build --frontend dockerfile.v0 \
-  --local context="$NBV_CONTEXT" --local dockerfile="$NBV_DOCKERFILE_DIR" \
+  --local context="$NBV_CONTEXT" --local dockerfile="$NBV_DOCKERFILE_DIR" "$@" \
   --output "type=image,name=$NBV_IMAGE,push=true" --metadata-file /tmp/nbv-metadata.json
 sed -n 's/.*"containerimage.digest": *"\(sha256:[0-9a-f]*\)".*/\1/p' /tmp/nbv-metadata.json > /dev/termination-log
 "#;
@@ -56,12 +76,21 @@ impl PodStrategy for BuildKit {
 
     fn capabilities(&self) -> Capabilities {
         let mut declared = buildstrategy_api::capabilities::POD_BUILD;
+        declared.layer_cache = Support::Partly("strategyConfig.cacheRepo");
         declared.privileges = "root with SYS_ADMIN added, seccomp and AppArmor Unconfined, no privileged mode (Pod Security: privileged level)";
         declared
     }
 
+    fn validate_extra(&self, request: &BuildRequest) -> Result<(), StrategyError> {
+        cache_repo(request).map(drop)
+    }
+
+    fn extra_config_schema(&self) -> Option<Value> {
+        Some(schemars::schema_for!(BuildKitConfig).to_value())
+    }
+
     fn builder(&self, request: &BuildRequest) -> Result<PodBuilder, StrategyError> {
-        Ok(PodBuilder::new(
+        let mut builder = PodBuilder::new(
             NAME,
             pod_build::executor_image(NAME, request, DEFAULT_EXECUTOR)?,
             vec!["/bin/sh".into(), "-c".into(), BUILD_SCRIPT.into()],
@@ -79,8 +108,22 @@ impl PodStrategy for BuildKit {
             "capabilities": { "add": ["SYS_ADMIN"] },
             "seccompProfile": { "type": "Unconfined" },
             "appArmorProfile": { "type": "Unconfined" }
-        })))
+        }));
+        if let Some(repo) = cache_repo(request)? {
+            builder = builder.env("NBV_CACHE", format!("{repo}:{CACHE_TAG}"));
+        }
+        Ok(builder)
     }
+}
+
+/// `strategyConfig.cacheRepo`, checked: a repository cannot add cache options (no `,` or `=`).
+fn cache_repo(request: &BuildRequest) -> Result<Option<String>, StrategyError> {
+    let config: BuildKitConfig = pod_build::extra_config(NAME, request)?;
+    if let Some(repo) = &config.cache_repo {
+        pod_build::check_cache_repository(repo)
+            .map_err(|r| StrategyError::invalid_config(NAME, "strategyConfig.cacheRepo", r))?;
+    }
+    Ok(config.cache_repo)
 }
 
 buildstrategy_api::register_strategy!(|| Box::new(BuildKit));

@@ -10,6 +10,14 @@ fn case() -> ConformanceCase {
         request: testkit::sample_request(),
         invalid_configs: vec![
             (
+                json!({ "cacheRepo": "registry.example.com/cache,mode=min" }),
+                "strategyConfig.cacheRepo",
+            ),
+            (
+                json!({ "cacheRepo": "registry.example.com/cache:latest" }),
+                "strategyConfig.cacheRepo",
+            ),
+            (
                 json!({ "executor": "image with spaces" }),
                 "strategyConfig.executor",
             ),
@@ -47,4 +55,12 @@ fn requires_an_output_image() {
         .expect_err("refused")
         .to_string();
     assert!(message.contains("buildConfig.outputImage"), "{message}");
+}
+
+#[test]
+fn caches_layers_in_the_cache_repository_when_named() {
+    let request = testkit::sample_request()
+        .with_strategy_config(json!({ "cacheRepo": "registry.example.com/team-a/cache" }));
+    BuildKit.validate_config(&request).expect("valid");
+    insta::assert_yaml_snapshot!(BuildKit.render(&request).expect("renders"));
 }

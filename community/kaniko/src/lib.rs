@@ -19,8 +19,8 @@ pub struct KanikoConfig {
     /// Caches layers in `cacheRepo` (`--cache=true`); off by default.
     #[serde(default)]
     pub cache: bool,
-    /// The repository cached layers are pushed to and pulled from (an image reference without
-    /// tag); without it Kaniko derives one from the output image.
+    /// The repository cached layers are pushed to and pulled from (registry/name, no tag);
+    /// without it Kaniko derives one from the output image.
     pub cache_repo: Option<String>,
 }
 
@@ -64,7 +64,7 @@ impl PodStrategy for Kaniko {
     fn validate_extra(&self, request: &BuildRequest) -> Result<(), StrategyError> {
         let config: KanikoConfig = pod_build::extra_config(NAME, request)?;
         if let Some(repo) = &config.cache_repo {
-            pod_build::check_image_reference(repo)
+            pod_build::check_cache_repository(repo)
                 .map_err(|r| StrategyError::invalid_config(NAME, "strategyConfig.cacheRepo", r))?;
         }
         Ok(())
