@@ -61,6 +61,27 @@ pub(crate) fn node(root: &Path, runs: usize, concurrency: &str) -> anyhow::Resul
     sh::run(bench, &command)
 }
 
+/// `cargo xtask bench-build-cache`: the build-cache benchmark of `nbv-bench`, after the node's
+/// images, with the pod builders' strategies compiled in.
+pub(crate) fn build_cache(root: &Path, builders: &str) -> anyhow::Result<()> {
+    crate::node::build_images(root, false, &[])?;
+    let command = format!("cargo xtask bench-build-cache --builders {builders}");
+    let features: Vec<String> = builders
+        .split(',')
+        .map(|b| format!("notebook-validator-operator/{}", b.trim()))
+        .collect();
+    let mut bench = nbv_bench(root);
+    bench
+        .arg("--features")
+        .arg(features.join(","))
+        .args(["--", "build-cache"])
+        .arg(format!("--builders={builders}"))
+        .arg(format!("--command={command}"))
+        .arg("--out")
+        .arg(root.join("docs/benchmarks"));
+    sh::run(bench, &command)
+}
+
 /// `cargo run --release --locked -p nbv-bench` in `root`; the caller adds features and arguments.
 fn nbv_bench(root: &Path) -> Command {
     let mut cargo = sh::cargo();

@@ -98,6 +98,14 @@ enum Command {
         #[arg(long, default_value = "1,4")]
         concurrency: String,
     },
+    /// Benchmark on the real node: each pod builder's layer cache, off and on, over three builds
+    /// (release build; not part of CI; downloads its wheels with pip). Writes
+    /// docs/benchmarks/build-cache.md.
+    BenchBuildCache {
+        /// Builders to measure, comma-separated.
+        #[arg(long, default_value = "buildah,kaniko,buildkit")]
+        builders: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -119,5 +127,6 @@ fn main() -> anyhow::Result<()> {
             options,
         } => bench::run(&root, &features, &jobs, &out, &options),
         Command::BenchNode { runs, concurrency } => bench::node(&root, runs, &concurrency),
+        Command::BenchBuildCache { builders } => bench::build_cache(&root, &builders),
     }
 }

@@ -7,6 +7,7 @@
 //! floor on another fresh control plane. It writes `scale-<N>.json` and `scale.md`.
 
 mod actors;
+mod build_cache;
 mod counting;
 mod node;
 mod operator;
@@ -24,7 +25,7 @@ use notebook_validator_operator::catalog::Catalog;
 use notebook_validator_operator::config::EnabledStrategies;
 use notebook_validator_operator::config::PodSettings;
 
-use crate::report::{ANALYSIS_MARKER, Scale};
+use crate::report::Scale;
 
 /// The runner image the validation pods name (never pulled: no kubelet runs).
 pub(crate) const RUNNER_IMAGE: &str = "quay.io/nbv/notebook-validator-operator:bench";
@@ -90,6 +91,19 @@ enum Command {
         #[arg(long, default_value_t = 150)]
         deadline_ms_per_job: u64,
     },
+    /// Each pod builder's layer cache, off and on, over three builds on the real node; writes
+    /// build-cache.md.
+    BuildCache {
+        /// Builders to measure, comma-separated (default: buildah, kaniko and buildkit).
+        #[arg(long, value_delimiter = ',')]
+        builders: Vec<String>,
+        /// Directory for build-cache.md and build-cache.json.
+        #[arg(long, default_value = "docs/benchmarks")]
+        out: PathBuf,
+        /// The command line to show in the report.
+        #[arg(long, default_value = "cargo xtask bench-build-cache")]
+        command: String,
+    },
     /// Job created → verdict on the real node, against bare papermill pods; writes node.md.
     Node {
         /// Jobs (and bare pods) at each concurrency.
@@ -126,6 +140,11 @@ fn main() -> anyhow::Result<()> {
             out,
             command,
         } => runtime.block_on(node::run(runs, &concurrency, &out, &command)),
+        Command::BuildCache {
+            builders,
+            out,
+            command,
+        } => runtime.block_on(build_cache::run(&builders, &out, &command)),
         Command::Operator {
             kubeconfig,
             namespace,
@@ -249,11 +268,8 @@ fn write_markdown(out: &Path) -> anyhow::Result<()> {
     }
     runs.sort_by_key(|r| r.jobs);
     let path = out.join("scale.md");
-    let previous = std::fs::read_to_string(&path).unwrap_or_default();
-    let analysis = previous
-        .split_once(ANALYSIS_MARKER)
-        .map_or("", |(_, kept)| kept);
-    std::fs::write(&path, report::markdown(&runs, analysis))
+    let analysis = report::kept_analysis(&path);
+    std::fs::write(&path, report::markdown(&runs, &analysis))
         .with_context(|| path.display().to_string())?;
     println!("wrote {}", path.display());
     if let Some(t) = report::memory_target(&runs) {

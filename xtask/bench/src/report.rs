@@ -20,9 +20,31 @@ pub(crate) const FLOOR_TARGET_AT: usize = 1000;
 /// How much more memory per job a larger run may need than a smaller one and still count as
 /// linear growth (allocator slack and measurement noise).
 pub(crate) const LINEAR_SLACK: f64 = 1.25;
-/// Everything below this line in `scale.md` is written by hand and kept on regeneration.
+/// Everything below this line in a report (`scale.md`, `build-cache.md`) is written by hand and kept on regeneration.
 pub(crate) const ANALYSIS_MARKER: &str =
     "<!-- analysis: written by hand, kept by `cargo xtask bench` -->";
+
+/// The hand-written analysis below the marker in the report at `path`; empty when there is
+/// none.
+pub(crate) fn kept_analysis(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| {
+            text.split_once(ANALYSIS_MARKER)
+                .map(|(_, kept)| kept.to_owned())
+        })
+        .unwrap_or_default()
+}
+
+/// `out`, then the marker and the hand-written `analysis` kept from the report before.
+pub(crate) fn with_analysis(mut out: String, analysis: &str) -> String {
+    out.push_str(ANALYSIS_MARKER);
+    out.push('\n');
+    if !analysis.trim().is_empty() {
+        let _ = writeln!(out, "\n{}", analysis.trim());
+    }
+    out
+}
 
 /// Everything measured with N jobs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -733,12 +755,7 @@ pub(crate) fn markdown(runs: &[Scale], analysis: &str) -> String {
             problems.join("\n")
         );
     }
-    out.push_str(ANALYSIS_MARKER);
-    out.push('\n');
-    if !analysis.trim().is_empty() {
-        let _ = writeln!(out, "\n{}", analysis.trim());
-    }
-    out
+    with_analysis(out, analysis)
 }
 
 #[cfg(test)]
