@@ -354,6 +354,20 @@ pub fn check_cache_repository(repository: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A strategy's `strategyConfig.cacheRepo`, when given, checked with
+/// [`check_cache_repository`].
+pub fn cache_repository(
+    strategy: &str,
+    repository: Option<String>,
+) -> Result<Option<String>, StrategyError> {
+    if let Some(repo) = &repository {
+        check_cache_repository(repo).map_err(|reason| {
+            StrategyError::invalid_config(strategy, "strategyConfig.cacheRepo", reason)
+        })?;
+    }
+    Ok(repository)
+}
+
 /// The image a strategy runs its builder with: `strategyConfig.executor`, else `default`.
 pub fn executor_image(
     strategy: &str,

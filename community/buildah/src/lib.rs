@@ -103,11 +103,7 @@ impl PodStrategy for Buildah {
 /// `strategyConfig.cacheRepo`, checked.
 fn cache_repo(request: &BuildRequest) -> Result<Option<String>, StrategyError> {
     let config: BuildahConfig = pod_build::extra_config(NAME, request)?;
-    if let Some(repo) = &config.cache_repo {
-        pod_build::check_cache_repository(repo)
-            .map_err(|r| StrategyError::invalid_config(NAME, "strategyConfig.cacheRepo", r))?;
-    }
-    Ok(config.cache_repo)
+    pod_build::cache_repository(NAME, config.cache_repo)
 }
 
 buildstrategy_api::register_strategy!(|| Box::new(Buildah));

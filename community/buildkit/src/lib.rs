@@ -119,11 +119,7 @@ impl PodStrategy for BuildKit {
 /// `strategyConfig.cacheRepo`, checked: a repository cannot add cache options (no `,` or `=`).
 fn cache_repo(request: &BuildRequest) -> Result<Option<String>, StrategyError> {
     let config: BuildKitConfig = pod_build::extra_config(NAME, request)?;
-    if let Some(repo) = &config.cache_repo {
-        pod_build::check_cache_repository(repo)
-            .map_err(|r| StrategyError::invalid_config(NAME, "strategyConfig.cacheRepo", r))?;
-    }
-    Ok(config.cache_repo)
+    pod_build::cache_repository(NAME, config.cache_repo)
 }
 
 buildstrategy_api::register_strategy!(|| Box::new(BuildKit));

@@ -63,11 +63,7 @@ impl PodStrategy for Kaniko {
 
     fn validate_extra(&self, request: &BuildRequest) -> Result<(), StrategyError> {
         let config: KanikoConfig = pod_build::extra_config(NAME, request)?;
-        if let Some(repo) = &config.cache_repo {
-            pod_build::check_cache_repository(repo)
-                .map_err(|r| StrategyError::invalid_config(NAME, "strategyConfig.cacheRepo", r))?;
-        }
-        Ok(())
+        pod_build::cache_repository(NAME, config.cache_repo).map(drop)
     }
 
     fn extra_config_schema(&self) -> Option<Value> {

@@ -15,10 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail, ensure};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, PostParams};
-use notebook_validator_operator::catalog::Catalog;
-use notebook_validator_operator::config::{EnabledStrategies, PodSettings};
 use notebook_validator_operator::crd::{self, NotebookValidationJob, Phase};
-use notebook_validator_operator::steps::Context;
 use serde::Serialize;
 
 /// Where the node's registry listens, as builds and pods name it.
@@ -133,21 +130,7 @@ pub(crate) async fn run(builders: &[String], out: &Path, command: &str) -> anyho
     )?;
 
     let enabled: Vec<String> = chosen.iter().map(|b| b.strategy.to_owned()).collect();
-    let catalog = Catalog::linked(EnabledStrategies::resolve(None, None, &enabled)?)?;
-    let settings = PodSettings {
-        runner_image: images.operator.reference.clone(),
-        git_image: images.operator.reference.clone(),
-    };
-    let ctx = Context::new(
-        client.clone(),
-        catalog,
-        settings,
-        images.notebook.reference.clone(),
-    );
-    let operator_ns = namespace.clone();
-    let operator = tokio::spawn(async move {
-        let _ = notebook_validator_operator::controller::run(ctx, Some(&operator_ns)).await;
-    });
+    let operator = crate::node::spawn_operator(&client, &images, &namespace, &enabled)?;
     let jobs: Api<NotebookValidationJob> = Api::namespaced(client.clone(), &namespace);
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
 

@@ -89,21 +89,7 @@ pub(crate) async fn run(
     }))?;
     config_maps.create(&PostParams::default(), &cm).await?;
 
-    let catalog = Catalog::linked(EnabledStrategies::resolve(None, None, &[])?)?;
-    let settings = PodSettings {
-        runner_image: images.operator.reference.clone(),
-        git_image: images.operator.reference.clone(),
-    };
-    let ctx = Context::new(
-        client.clone(),
-        catalog,
-        settings,
-        images.notebook.reference.clone(),
-    );
-    let operator_ns = namespace.clone();
-    let operator = tokio::spawn(async move {
-        let _ = notebook_validator_operator::controller::run(ctx, Some(&operator_ns)).await;
-    });
+    let operator = spawn_operator(&client, &images, &namespace, &[])?;
 
     let timeline: Timeline = Arc::default();
     let watchers = [
@@ -172,6 +158,31 @@ pub(crate) async fn run(
     std::fs::write(out.join("node.md"), markdown(&report, runs, command))?;
     println!("wrote {}", out.join("node.md").display());
     Ok(())
+}
+
+/// The operator in this process, on `namespace`, with the strategies `enabled` switched on and
+/// the node's images as its runner, clone and default images.
+pub(crate) fn spawn_operator(
+    client: &kube::Client,
+    images: &nbv_testenv::NodeImages,
+    namespace: &str,
+    enabled: &[String],
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let catalog = Catalog::linked(EnabledStrategies::resolve(None, None, enabled)?)?;
+    let settings = PodSettings {
+        runner_image: images.operator.reference.clone(),
+        git_image: images.operator.reference.clone(),
+    };
+    let ctx = Context::new(
+        client.clone(),
+        catalog,
+        settings,
+        images.notebook.reference.clone(),
+    );
+    let namespace = namespace.to_owned();
+    Ok(tokio::spawn(async move {
+        let _ = notebook_validator_operator::controller::run(ctx, Some(&namespace)).await;
+    }))
 }
 
 fn job_yaml(name: &str, url: &str) -> String {

@@ -217,23 +217,7 @@ pub(super) fn buildkit(
         ("buildctl", built.join("buildctl")),
         ("buildctl-daemonless.sh", daemonless),
     ];
-    let mut inputs = vec![RECIPE.as_bytes().to_vec(), buildah.as_bytes().to_vec()];
-    for (_, path) in &programs {
-        inputs.push(read(path)?);
-    }
-    let key = hash(&inputs.iter().map(Vec::as_slice).collect::<Vec<_>>());
-    let tag = format!("buildkit-{key}");
-    if has(&tag) {
-        return Ok(key);
-    }
-    let staging = fresh_dir(cache, "buildkit-layer")?;
-    let bin = image_dirs(&staging, "usr/local/bin")?;
-    for (name, path) in &programs {
-        fs::copy(path, bin.join(name)).with_context(|| format!("copying {name}"))?;
-        fs::set_permissions(bin.join(name), fs::Permissions::from_mode(0o755))?;
-    }
-    layered(layout, Some(buildah), &tag, &staging, &[])?;
-    Ok(key)
+    over_buildah(cache, layout, has, buildah, "buildkit", &programs)
 }
 
 /// The OpenShift build executor's builder image: the Buildah image (`buildah`, a tag of the
@@ -247,14 +231,42 @@ pub(super) fn openshift_builder(
     buildah: &str,
 ) -> anyhow::Result<String> {
     let s2i = crate::gotools::build(root, &s2i_tool())?.join("s2i");
-    let key = hash(&[RECIPE.as_bytes(), buildah.as_bytes(), &read(&s2i)?]);
-    let tag = format!("openshift-builder-{key}");
+    over_buildah(
+        cache,
+        layout,
+        has,
+        buildah,
+        "openshift-builder",
+        &[("s2i", s2i)],
+    )
+}
+
+/// Image `name`: the Buildah image (`buildah`, a tag of the layout) with `programs` (name in
+/// the image, file here) in `/usr/local/bin`. Returns its key, a hash of the Buildah image and
+/// the programs.
+fn over_buildah(
+    cache: &Path,
+    layout: &Path,
+    has: impl Fn(&str) -> bool,
+    buildah: &str,
+    name: &str,
+    programs: &[(&str, std::path::PathBuf)],
+) -> anyhow::Result<String> {
+    let mut inputs = vec![RECIPE.as_bytes().to_vec(), buildah.as_bytes().to_vec()];
+    for (_, path) in programs {
+        inputs.push(read(path)?);
+    }
+    let key = hash(&inputs.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let tag = format!("{name}-{key}");
     if has(&tag) {
         return Ok(key);
     }
-    let staging = fresh_dir(cache, "openshift-builder-layer")?;
+    let staging = fresh_dir(cache, &format!("{name}-layer"))?;
     let bin = image_dirs(&staging, "usr/local/bin")?;
-    fs::copy(&s2i, bin.join("s2i")).context("copying s2i")?;
+    for (program, path) in programs {
+        fs::copy(path, bin.join(program)).with_context(|| format!("copying {program}"))?;
+        fs::set_permissions(bin.join(program), fs::Permissions::from_mode(0o755))?;
+    }
     layered(layout, Some(buildah), &tag, &staging, &[])?;
     Ok(key)
 }
