@@ -1,8 +1,9 @@
 //! Pod builds for real, for every pod builder the node has (Buildah from Debian's package, the
-//! Kaniko executor and BuildKit built from their modules): the strategy builds the notebook's image on the node
-//! from the git repository and its requirements, pushes it to the node's registry, and the
-//! validation pod runs the digest-pinned result; a requirement that does not exist fails the
-//! build with pip's own words in the job's status.
+//! Kaniko executor and BuildKit built from their modules): the strategy builds the notebook's
+//! image on the node from the git repository and its requirements, pushes it to the node's
+//! registry, and the validation pod runs the digest-pinned result; a second build finds its
+//! layers in the builder's cache repository; a requirement that does not exist fails the build
+//! with pip's own words in the job's status.
 
 #![cfg(any(feature = "buildah", feature = "kaniko", feature = "buildkit"))]
 
@@ -54,6 +55,10 @@ struct Builder {
     strategy: &'static str,
     executor: fn(&NodeImages) -> String,
     pod_security: &'static str,
+    /// The `strategyConfig` lines that cache layers in the repository `{repo}`.
+    cache: &'static str,
+    /// What the builder's log says of a step it found in the cache.
+    cache_hit: &'static str,
 }
 
 #[cfg(feature = "buildah")]
@@ -61,6 +66,8 @@ const BUILDAH: Builder = Builder {
     strategy: "buildah",
     executor: |images| images.buildah.reference.clone(),
     pod_security: "privileged",
+    cache: "cacheRepo: {repo}",
+    cache_hit: "Using cache",
 };
 
 #[cfg(feature = "kaniko")]
@@ -68,6 +75,8 @@ const KANIKO: Builder = Builder {
     strategy: "kaniko",
     executor: |images| images.kaniko.reference.clone(),
     pod_security: "baseline",
+    cache: "cache: true\n        cacheRepo: {repo}",
+    cache_hit: "Using caching version of cmd",
 };
 
 #[cfg(feature = "buildkit")]
@@ -75,6 +84,8 @@ const BUILDKIT: Builder = Builder {
     strategy: "buildkit",
     executor: |images| images.buildkit.reference.clone(),
     pod_security: "privileged",
+    cache: "cacheRepo: {repo}",
+    cache_hit: "CACHED",
 };
 
 /// A harness in a namespace of the Pod Security level the builder needs, the operator under its
@@ -152,8 +163,7 @@ async fn builds_pushes_and_the_validation_pod_runs_the_digest_pinned_image(
     prefix: &str,
 ) {
     let h = harness(builder, prefix).await;
-    h.create_job(&build_job(&h, builder, "built", &served().repos.installs))
-        .await;
+    h.create_job(&cached_build_job(&h, builder, "built")).await;
     let job = verdict_within(&h, "built", BUILD_VERDICT).await;
     let status = job.status.clone().expect("status");
     assert_eq!(phase(&job), Some(Phase::Succeeded), "{status:#?}");
@@ -174,6 +184,8 @@ async fn builds_pushes_and_the_validation_pod_runs_the_digest_pinned_image(
     assert_eq!(status.results[0].status, CellStatus::Passed, "{status:#?}");
     let build_log = logs(&h, "built-build", "build").await;
     assert!(build_log.contains("nbvdemo"), "{build_log}");
+    // The cache repository starts empty: nothing of this build comes from it.
+    assert!(!build_log.contains(builder.cache_hit), "{build_log}");
     // The registry asked for the login at every push and pull; it went as files, never as
     // arguments, environment, log lines, events or status.
     let password = h
@@ -203,6 +215,26 @@ async fn builds_pushes_and_the_validation_pod_runs_the_digest_pinned_image(
             "the registry password is in {place}"
         );
     }
+    // The first build filled the cache repository; a second build of the same inputs finds
+    // its steps there.
+    h.create_job(&cached_build_job(&h, builder, "rebuilt"))
+        .await;
+    let job = verdict_within(&h, "rebuilt", BUILD_VERDICT).await;
+    assert_eq!(phase(&job), Some(Phase::Succeeded), "{:#?}", job.status);
+    let rebuild_log = logs(&h, "rebuilt-build", "build").await;
+    assert!(rebuild_log.contains(builder.cache_hit), "{rebuild_log}");
+}
+
+/// A job building the repository that installs `nbvdemo` with `builder`, its layers cached in
+/// the builder's cache repository, and never reusing an earlier build's image, so that each
+/// such job builds.
+fn cached_build_job(h: &Harness, builder: &Builder, name: &str) -> String {
+    build_job(h, builder, name, &served().repos.installs).replace(
+        &format!("pushSecret: {PUSH_SECRET}\n"),
+        &format!("pushSecret: {PUSH_SECRET}\n      reuse: Never\n"),
+    ) + &format!("        {}\n", builder.cache)
+        // A repository of this test's own, so that the first build finds it empty.
+        .replace("{repo}", &format!("{REGISTRY}/cache/{}", h.env.namespace))
 }
 
 #[cfg(feature = "buildah")]
