@@ -46,6 +46,11 @@ struct OutcomeLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PhaseLabel {
     phase: &'static str,
 }
@@ -61,6 +66,7 @@ pub struct Metrics {
     builds: Family<BuildLabels, Counter>,
     build_duration: HistogramFamily<StrategyLabel>,
     validations: Family<OutcomeLabel, Counter>,
+    verdicts: Family<SourceLabel, Counter>,
     image_rounds: Family<OutcomeLabel, Counter>,
     jobs: JobsByPhase,
 }
@@ -108,6 +114,12 @@ impl Metrics {
             "Notebook validations that ended, by outcome (the condition reason)",
             validations.clone(),
         );
+        let verdicts = Family::<SourceLabel, Counter>::default();
+        registry.register(
+            "verdicts",
+            "Job verdicts reached, by source: executed (a validation pod ran) or reused (taken from an earlier job with the same inputs)",
+            verdicts.clone(),
+        );
         let image_rounds = Family::<OutcomeLabel, Counter>::default();
         registry.register(
             "notebook_image_rounds",
@@ -123,6 +135,7 @@ impl Metrics {
             builds,
             build_duration,
             validations,
+            verdicts,
             image_rounds,
             jobs,
         }
@@ -176,6 +189,13 @@ impl Metrics {
         if let Some(outcome) = validation_ended(before, after) {
             self.validations
                 .get_or_create(&OutcomeLabel { outcome })
+                .inc();
+            self.verdicts
+                .get_or_create(&SourceLabel { source: "executed" })
+                .inc();
+        } else if verdict_reused(before, after) {
+            self.verdicts
+                .get_or_create(&SourceLabel { source: "reused" })
                 .inc();
         }
     }
@@ -248,6 +268,14 @@ fn validation_ended(
             .map(|c| c.reason.clone())
     };
     reason(VALIDATION_COMPLETE).or_else(|| reason(READY))
+}
+
+/// Whether the job ended between `before` and `after` with a verdict taken from another job.
+fn verdict_reused(
+    before: Option<&NotebookValidationJobStatus>,
+    after: &NotebookValidationJobStatus,
+) -> bool {
+    after.validation_reused_from.is_some() && !is_terminal(before) && is_terminal(Some(after))
 }
 
 const PHASES: [Phase; 6] = [
@@ -470,6 +498,32 @@ mod tests {
             r#"nbv_validations_total{outcome="JobTimeout"} 1"#,
             r#"nbv_reconcile_errors_total{kind="kube"} 1"#,
             "nbv_reconcile_duration_seconds_count 2",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn verdicts_count_by_source_executed_or_reused() {
+        let metrics = Metrics::new();
+        let passed = |pod: Option<&str>, from: Option<&str>| NotebookValidationJobStatus {
+            phase: Some(Phase::Succeeded),
+            validation_pod_name: pod.map(str::to_owned),
+            validation_reused_from: from.map(str::to_owned),
+            conditions: vec![condition(VALIDATION_COMPLETE, "True", "Passed")],
+            ..NotebookValidationJobStatus::default()
+        };
+        let executed = passed(Some("first-validation"), None);
+        metrics.status_written(None, &executed);
+        let reused = passed(None, Some("ns/first"));
+        metrics.status_written(None, &reused);
+        metrics.status_written(None, &reused);
+        // Written again after it ended: not counted twice.
+        metrics.status_written(Some(&reused), &reused);
+        let text = metrics.encode().expect("encode");
+        for line in [
+            r#"nbv_verdicts_total{source="executed"} 1"#,
+            r#"nbv_verdicts_total{source="reused"} 2"#,
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");
         }

@@ -72,6 +72,11 @@ reasons! {
     Running,
     /// Every checked cell matched.
     Passed,
+    /// The verdict of an earlier job with the same inputs was taken; no pod ran.
+    ValidationReused,
+    /// The job asked to reuse verdicts, but an input is not pinned (or no earlier job has the
+    /// same inputs): the notebook runs.
+    ValidationNotReused,
     /// A cell raised.
     NotebookFailed,
     /// Outputs differ from the golden notebook.

@@ -1,7 +1,10 @@
 //! Builds that are not repeated: on the real control plane, the second of two jobs with the same
 //! inputs uses the first one's digest-pinned image and creates no build, even after an operator
 //! restart; a changed input or one that is not pinned builds again, and status says why
-//! (docs/adrs/0008-build-reuse.md). The OpenShift build controller is played.
+//! (docs/adrs/0008-build-reuse.md). Verdicts are not repeated either: a job with
+//! `reuseResults` takes the verdict of an earlier job with the same pinned inputs, and runs the
+//! notebook when an input differs or is not pinned. The OpenShift build controller and the
+//! kubelet are played.
 
 mod support;
 
@@ -167,4 +170,113 @@ async fn jobs_created_together_wait_for_one_build_instead_of_starting_their_own(
     }
     let listed = builds.list(&Default::default()).await.expect("builds");
     assert_eq!(listed.items.len(), 1, "one build for three jobs");
+}
+
+/// The notebook image by digest, so that verdicts in it may be reused.
+const PINNED_IMAGE: &str = "quay.io/jupyter/minimal-notebook@sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+/// A job that reuses verdicts, validating at `git_ref` in `image`, with `extra` spec lines.
+fn verdict_job(name: &str, git_ref: &str, image: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: mlops.redhat.com/v1alpha1\nkind: NotebookValidationJob\nmetadata:\n  name: {name}\nspec:\n  notebook:\n    git:\n      url: https://github.com/example/notebooks.git\n      ref: \"{git_ref}\"\n    path: analysis.ipynb\n  reuseResults: true\n  timeout: 10m\n  podConfig:\n    containerImage: \"{image}\"\n{extra}"
+    )
+}
+
+#[tokio::test]
+async fn a_job_with_the_same_inputs_takes_the_earlier_verdict_without_a_pod() {
+    let mut h = Harness::new("verdict-reuse").await;
+    h.start_operator(&[], None);
+    h.create_job(&verdict_job("first", COMMIT, PINNED_IMAGE, ""))
+        .await;
+    h.wait_object(&h.pods(), "first-validation").await;
+    h.pass_pod("first-validation").await;
+    let first = h.wait_phase("first", Phase::Succeeded).await;
+    let first_status = first.status.clone().expect("status");
+    assert!(first_status.validation_key.is_some(), "{first_status:#?}");
+    let (status, reason, _) = condition(&first, "ValidationReused").expect("ValidationReused");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "ValidationNotReused")
+    );
+
+    // A new operator process: the verdict comes from the first job's status.
+    h.stop_operator();
+    h.start_operator(&[], None);
+    h.create_job(&verdict_job("second", COMMIT, PINNED_IMAGE, ""))
+        .await;
+    let second = h.wait_phase("second", Phase::Succeeded).await;
+    let status = second.status.clone().expect("status");
+    let from = format!("{}/first", h.env.namespace);
+    assert_eq!(
+        status.validation_reused_from.as_deref(),
+        Some(from.as_str())
+    );
+    assert_eq!(status.validation_key, first_status.validation_key);
+    assert_eq!(status.results, first_status.results);
+    assert_eq!(status.validation_pod_name, None);
+    let (reused, reason, message) = condition(&second, "ValidationReused").expect("condition");
+    assert_eq!(
+        (reused.as_str(), reason.as_str()),
+        ("True", "ValidationReused")
+    );
+    assert!(
+        message.contains(&from) && message.contains("no pod ran"),
+        "{message}"
+    );
+    let (_, reason, _) = condition(&second, "ValidationComplete").expect("ValidationComplete");
+    assert_eq!(reason, "Passed");
+    assert!(
+        h.pods()
+            .get_opt("second-validation")
+            .await
+            .expect("get")
+            .is_none(),
+        "the second job ran a pod"
+    );
+
+    // Another parameter value is another input: the notebook runs.
+    h.create_job(&verdict_job(
+        "third",
+        COMMIT,
+        PINNED_IMAGE,
+        "  parameters:\n    epochs: 2\n",
+    ))
+    .await;
+    h.wait_object(&h.pods(), "third-validation").await;
+}
+
+#[tokio::test]
+async fn a_verdict_at_a_branch_or_in_an_image_tag_is_not_reused_and_status_says_why() {
+    let mut h = Harness::new("verdict-unpinned").await;
+    h.start_operator(&[], None);
+    for (name, git_ref, image, why) in [
+        (
+            "branch",
+            "main",
+            PINNED_IMAGE,
+            "git ref 'main' names no commit",
+        ),
+        (
+            "tag",
+            COMMIT,
+            "quay.io/jupyter/minimal-notebook:latest",
+            "has no digest and its tag may move",
+        ),
+    ] {
+        h.create_job(&verdict_job(name, git_ref, image, "")).await;
+        h.wait_object(&h.pods(), &format!("{name}-validation"))
+            .await;
+        let job = h
+            .wait_job(name, "the ValidationReused condition", |j| {
+                condition(j, "ValidationReused").is_some()
+            })
+            .await;
+        let (status, reason, message) = condition(&job, "ValidationReused").expect("condition");
+        assert_eq!(
+            (status.as_str(), reason.as_str()),
+            ("False", "ValidationNotReused")
+        );
+        assert!(message.contains(why), "{message}");
+        assert_eq!(job.status.expect("status").validation_key, None);
+    }
 }

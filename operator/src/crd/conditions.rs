@@ -4,6 +4,9 @@
 pub const BUILD_READY: &str = "BuildReady";
 /// Job condition: the validation pod finished and its result was read.
 pub const VALIDATION_COMPLETE: &str = "ValidationComplete";
+/// Job condition, with `spec.reuseResults`: True when the verdict was taken from an earlier job
+/// with the same inputs (named in its message), False with the reason it could not be.
+pub const VALIDATION_REUSED: &str = "ValidationReused";
 /// Job and image condition: it succeeded.
 pub const READY: &str = "Ready";
 /// Job condition: the last reconcile went through; False with the error and the attempt count

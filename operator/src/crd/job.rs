@@ -71,6 +71,11 @@ pub struct NotebookValidationJobSpec {
     /// in status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifacts: Option<ArtifactsConfig>,
+    /// Takes the verdict of an earlier job of the namespace that validated the same notebook
+    /// and golden (at the same commits) in the same image (by digest) with the same settings,
+    /// instead of running a pod. Off by default for jobs, on for a suite's jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse_results: Option<bool>,
 }
 
 /// Where a job's executed notebook and full reports are kept.
@@ -480,6 +485,14 @@ pub struct NotebookValidationJobStatus {
     /// Infrastructure retries so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_count: Option<i32>,
+    /// With `spec.reuseResults`: the hash of everything that decides this job's verdict (the
+    /// notebook's and golden's commits and paths, the image digest, the settings, the
+    /// runner), which a later job with the same inputs reuses the verdict by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_key: Option<String>,
+    /// The job (`namespace/name`) whose verdict this job took, without a pod of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_reused_from: Option<String>,
 }
 
 impl NotebookValidationJobStatus {

@@ -217,6 +217,10 @@ pub struct SuiteJobTemplate {
     /// Where each job keeps its executed notebook and reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifacts: Option<ArtifactsConfig>,
+    /// Whether a job takes the verdict of an earlier job with the same inputs instead of
+    /// running a pod (`spec.reuseResults` of a job); on unless set to false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse_results: Option<bool>,
 }
 
 /// Where a suite is.

@@ -46,6 +46,7 @@ pub fn render(
             timeout: notebook.timeout.clone(),
             execution: None,
             artifacts: None,
+            reuse_results: None,
         },
     );
     job.metadata = ObjectMeta {

@@ -1,7 +1,8 @@
 //! The job controller: reconciles `NotebookValidationJob`s through the shared
 //! [skeleton](crate::steps::skeleton) as named steps, each in its own module:
 //! [`plan`] (read the spec) → image (given, default, or the shared
-//! [build step](crate::steps::build)) → [`validate`] (run the notebook in the pod
+//! [build step](crate::steps::build)) → [`reuse_verdict`] (an earlier job's verdict, when
+//! asked for and the inputs are the same) → [`validate`] (run the notebook in the pod
 //! [`validation_pod`] renders, read its result with [`outcome`](crate::steps::outcome)) → status
 //! (written with server-side apply). A step that ends the job does it through
 //! [`Context::fail`], the one place that writes the reason on the conditions and publishes the
@@ -15,6 +16,7 @@ mod cleanup;
 mod failure;
 mod persist;
 pub mod plan;
+pub mod reuse_verdict;
 pub mod validate;
 pub mod validation_pod;
 
@@ -125,6 +127,12 @@ async fn run_steps(
         Progress::Waiting(after) => return Ok(requeue(after, remaining)),
         Progress::Ended => return Ok(Action::await_change()),
     };
+    let installs_at_start = image.requirements.is_some() || image.requirements_from_imports;
+    match reuse_verdict::run(job, ctx, &image.image, installs_at_start, update).await? {
+        Progress::Done(()) => {}
+        Progress::Waiting(after) => return Ok(requeue(after, remaining)),
+        Progress::Ended => return Ok(Action::await_change()),
+    }
     // A registry that took the build's push with a secret is pulled from with it too.
     let build_push_secret = match &plan.image {
         ImageSource::Build { request, .. } => request.push_secret.as_deref(),

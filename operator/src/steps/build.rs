@@ -526,20 +526,9 @@ async fn lookup<K: BuildOwner>(
 ) -> Result<Lookup, Error> {
     let namespace = job.namespace().unwrap_or_default();
     let me = job.holder();
-    let jobs: Vec<NotebookValidationJob> = match ctx.cached_jobs(|_| true) {
-        Some(jobs) => jobs,
-        None => {
-            let api: kube::Api<NotebookValidationJob> = if ctx.reuse.across_namespaces {
-                kube::Api::all(ctx.client.clone())
-            } else {
-                kube::Api::namespaced(ctx.client.clone(), &namespace)
-            };
-            api.list(&kube::api::ListParams::default())
-                .await
-                .map_err(Error::kube("listing jobs for a build to reuse"))?
-                .items
-        }
-    };
+    let jobs = ctx
+        .jobs_in((!ctx.reuse.across_namespaces).then_some(namespace.as_str()))
+        .await?;
     let now = k8s_openapi::jiff::Timestamp::now();
     if let Some(found) = reuse::find(&jobs, key, &namespace, &ctx.reuse, now) {
         return Ok(Lookup::Reuse(found));

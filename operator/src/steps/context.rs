@@ -130,6 +130,28 @@ impl Context {
         )
     }
 
+    /// The jobs of `namespace` (of every namespace when `None`): from the controller's cache of
+    /// jobs when it keeps one, else from the API server.
+    pub(crate) async fn jobs_in(
+        &self,
+        namespace: Option<&str>,
+    ) -> Result<Vec<NotebookValidationJob>, Error> {
+        let ours = |job: &NotebookValidationJob| {
+            namespace.is_none_or(|ns| job.metadata.namespace.as_deref() == Some(ns))
+        };
+        if let Some(cached) = self.cached_jobs(ours) {
+            return Ok(cached);
+        }
+        let api: Api<NotebookValidationJob> = match namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        };
+        api.list(&kube::api::ListParams::default())
+            .await
+            .map(|list| list.items)
+            .map_err(Error::kube("listing jobs"))
+    }
+
     /// The jobs of `owner` (those labelled `label=<owner's name>` in its namespace): from the
     /// controller's cache of jobs when it keeps one, where a job created a moment ago may be
     /// missing (creating it again is refused as a conflict).

@@ -74,14 +74,10 @@ pub enum Reusable {
 /// The reuse key of `request` built by `strategy`, or why it has none.
 pub fn key(request: &BuildRequest, strategy: &str, settings: &ReuseSettings) -> Reusable {
     let commit = request.source.git_ref.as_deref().unwrap_or_default();
-    let is_commit = commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit());
     // Without a git source, the base image and the packages are all the inputs.
-    if !is_commit && request.context == BuildContext::Git {
-        let what = if commit.is_empty() {
-            "the repository's default branch".to_owned()
-        } else {
-            format!("git ref '{commit}'")
-        };
+    if let Some(what) = unpinned(request.source.git_ref.as_deref())
+        && request.context == BuildContext::Git
+    {
         return Reusable::No(format!(
             "{what} names no commit, so this build's source is not pinned and its image is not reused; set notebook.git.ref to a commit SHA to reuse builds"
         ));
@@ -115,6 +111,20 @@ pub fn key(request: &BuildRequest, strategy: &str, settings: &ReuseSettings) -> 
     };
     let json = serde_json::to_vec(&inputs).unwrap_or_default();
     Reusable::Key(format!("sha256:{:x}", Sha256::digest(json)))
+}
+
+/// What `git_ref` names, for a message, when it is not a commit SHA (a branch, a tag, or the
+/// repository's default branch when absent); `None` for a commit.
+pub fn unpinned(git_ref: Option<&str>) -> Option<String> {
+    let git_ref = git_ref.unwrap_or_default();
+    if git_ref.len() == 40 && git_ref.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(if git_ref.is_empty() {
+        "the repository's default branch".to_owned()
+    } else {
+        format!("git ref '{git_ref}'")
+    })
 }
 
 /// An image built before with the same inputs.

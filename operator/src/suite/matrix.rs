@@ -158,6 +158,7 @@ pub fn render(
             timeout: template.timeout,
             execution,
             artifacts: template.artifacts,
+            reuse_results: Some(template.reuse_results.unwrap_or(true)),
         },
     );
     job.metadata = ObjectMeta {
