@@ -89,17 +89,33 @@ fn check_passed_on(job: &NotebookValidationJob) -> Result<(), PlanError> {
         git::validate_url(&golden.git.url)
             .map_err(|r| refused("spec.goldenNotebook.git.url", r))?;
     }
-    let requirements = spec
+    let build = spec
         .pod_config
         .as_ref()
-        .and_then(|p| p.build_config.as_ref())
-        .and_then(|b| b.requirements_file.as_deref());
-    if let Some(path) = requirements {
+        .and_then(|p| p.build_config.as_ref());
+    if let Some(path) = build.and_then(|b| b.requirements_file.as_deref()) {
         git::validate_relative_path(path)
             .map_err(|r| refused("spec.podConfig.buildConfig.requirementsFile", r))?;
     }
+    if let Some(dockerfile) = build.and_then(|b| b.dockerfile.as_deref()) {
+        check_dockerfile(dockerfile)
+            .map_err(|r| refused("spec.podConfig.buildConfig.dockerfile", r))?;
+    }
     check_parameters(&job.spec).map_err(|r| refused("spec.parameters", r))?;
     check_init_containers(&job.spec).map_err(|r| refused("spec.podConfig.initContainers", r))
+}
+
+/// `buildConfig.dockerfile` holds a Dockerfile's content. One word is no Dockerfile (`FROM`
+/// alone takes an image): it is a path, as the Go notebook validator operator reads the field.
+fn check_dockerfile(dockerfile: &str) -> Result<(), String> {
+    let text = dockerfile.trim();
+    if text.split_whitespace().nth(1).is_some() {
+        return Ok(());
+    }
+    Err(format!(
+        "this field holds the Dockerfile's content, and '{}' reads as a path in the repository; paste the file's content instead (dockerfile: |)",
+        text.escape_debug()
+    ))
 }
 
 /// The validation pod's own container names.
@@ -362,6 +378,16 @@ mod tests {
         let mut option_host = job("{ enabled: false }");
         option_host.spec.notebook.git.url = "ssh://-oProxyCommand=x/r.git".into();
         assert!(refused(&option_host).contains("starts with '-'"));
+
+        let path = job("{ enabled: true, strategy: s2i, dockerfile: docker/Dockerfile }");
+        let message = refused(&path);
+        assert!(
+            message.starts_with("spec.podConfig.buildConfig.dockerfile")
+                && message.contains("'docker/Dockerfile' reads as a path"),
+            "{message}"
+        );
+        let content = job("{ enabled: true, strategy: s2i, dockerfile: 'FROM python:3.12' }");
+        plan(&content, "img").expect("a Dockerfile's content");
 
         for source in ["s2i", "buildah"] {
             let traversing = job(&format!(
