@@ -74,6 +74,11 @@ fn fields_passed_on_are_refused_by_the_operator() {
         ),
         ("an absolute requirements file", build("/etc/passwd")),
         (
+            "a Dockerfile's path where its content goes (the Go operator's meaning)",
+            json!({ "notebook": notebook(safe), "podConfig": { "buildConfig": {
+                "enabled": true, "strategy": "s2i", "dockerfile": "docker/Dockerfile" } } }),
+        ),
+        (
             "a parameter name that is code",
             json!({ "notebook": notebook(safe), "parameters": { "x = 1; import os; os.system('id') #": 1 } }),
         ),
