@@ -156,7 +156,15 @@ pub(super) async fn run(
         }
     };
     let namespace = job.namespace().unwrap_or_default();
-    let jobs = ctx.jobs_in(Some(&namespace)).await?;
+    // Only the jobs with this key are copied out of the cache: a suite of thousands of jobs
+    // looks up once per job.
+    let with_key = |job: &NotebookValidationJob| {
+        job.status
+            .as_ref()
+            .and_then(|s| s.validation_key.as_deref())
+            == Some(key.as_str())
+    };
+    let jobs = ctx.jobs_in(Some(&namespace), with_key).await?;
     let Some(source) = find(&jobs, &key, &namespace, &identity(job)) else {
         update.condition(
             VALIDATION_REUSED,

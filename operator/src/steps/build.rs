@@ -527,7 +527,10 @@ async fn lookup<K: BuildOwner>(
     let namespace = job.namespace().unwrap_or_default();
     let me = job.holder();
     let jobs = ctx
-        .jobs_in((!ctx.reuse.across_namespaces).then_some(namespace.as_str()))
+        .jobs_in(
+            (!ctx.reuse.across_namespaces).then_some(namespace.as_str()),
+            |_| true,
+        )
         .await?;
     let now = k8s_openapi::jiff::Timestamp::now();
     if let Some(found) = reuse::find(&jobs, key, &namespace, &ctx.reuse, now) {

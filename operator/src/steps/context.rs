@@ -130,14 +130,16 @@ impl Context {
         )
     }
 
-    /// The jobs of `namespace` (of every namespace when `None`): from the controller's cache of
-    /// jobs when it keeps one, else from the API server.
+    /// The jobs of `namespace` (of every namespace when `None`) that `keep` selects: from the
+    /// controller's cache of jobs when it keeps one (only those selected are copied), else from
+    /// the API server.
     pub(crate) async fn jobs_in(
         &self,
         namespace: Option<&str>,
+        keep: impl Fn(&NotebookValidationJob) -> bool,
     ) -> Result<Vec<NotebookValidationJob>, Error> {
         let ours = |job: &NotebookValidationJob| {
-            namespace.is_none_or(|ns| job.metadata.namespace.as_deref() == Some(ns))
+            namespace.is_none_or(|ns| job.metadata.namespace.as_deref() == Some(ns)) && keep(job)
         };
         if let Some(cached) = self.cached_jobs(ours) {
             return Ok(cached);
@@ -148,7 +150,7 @@ impl Context {
         };
         api.list(&kube::api::ListParams::default())
             .await
-            .map(|list| list.items)
+            .map(|list| list.items.into_iter().filter(|job| keep(job)).collect())
             .map_err(Error::kube("listing jobs"))
     }
 
