@@ -16,11 +16,11 @@ use nbv_report::CellStatus;
 use nbv_testenv::NodeImages;
 use nbv_testenv::node::{REGISTRY, Repo};
 use notebook_validator_operator::crd::Phase;
-use support::node::{BuildRepos, build_repos, job, logs, notebook, phase, verdict_within};
+use support::node::{
+    BUILD_VERDICT, BuildRepos, build_repos, failed_for_the_missing_package, job, logs, notebook,
+    phase, validated_on_pushed_digest, verdict_within,
+};
 use support::{Harness, condition};
-
-/// Builds pull, install and push for real: minutes, not seconds.
-const BUILD_VERDICT: Duration = Duration::from_secs(600);
 
 struct Served {
     /// The server, with a notebook whose requirements file installs `nbvdemo` and one whose
@@ -164,24 +164,10 @@ async fn builds_pushes_and_the_validation_pod_runs_the_digest_pinned_image(
 ) {
     let h = harness(builder, prefix).await;
     h.create_job(&cached_build_job(&h, builder, "built")).await;
-    let job = verdict_within(&h, "built", BUILD_VERDICT).await;
+    let (job, _) =
+        validated_on_pushed_digest(&h, "built", &format!("{REGISTRY}/builds/built")).await;
     let status = job.status.clone().expect("status");
-    assert_eq!(phase(&job), Some(Phase::Succeeded), "{status:#?}");
-    let pulled = status
-        .build_status
-        .as_ref()
-        .and_then(|b| b.image_reference.clone())
-        .expect("the built image");
-    assert!(
-        pulled.starts_with(&format!("{REGISTRY}/builds/built@sha256:")),
-        "{pulled}"
-    );
     let pod = status.validation_pod_name.clone().expect("pod");
-    let spec = h.pods().get(&pod).await.expect("pod").spec.expect("spec");
-    assert_eq!(spec.containers[0].image.as_deref(), Some(pulled.as_str()));
-    // The notebook imports what only the build installed.
-    assert_eq!(status.results.len(), 1, "{status:#?}");
-    assert_eq!(status.results[0].status, CellStatus::Passed, "{status:#?}");
     let build_log = logs(&h, "built-build", "build").await;
     assert!(build_log.contains("nbvdemo"), "{build_log}");
     // The cache repository starts empty: nothing of this build comes from it.
@@ -354,25 +340,8 @@ async fn a_requirement_no_index_has_fails_the_build_with_the_builders_log_in_sta
     let h = harness(builder, prefix).await;
     h.create_job(&build_job(&h, builder, "broken", &served().repos.missing))
         .await;
-    let job = verdict_within(&h, "broken", BUILD_VERDICT).await;
-    let status = job.status.clone().expect("status");
-    assert_eq!(phase(&job), Some(Phase::Failed), "{status:#?}");
-    let (_, reason, message) = condition(&job, "Ready").expect("Ready");
-    assert_eq!(reason, "BuildFailed", "{message}");
+    let message = failed_for_the_missing_package(&h, "broken").await;
     assert!(message.contains("last log lines"), "{message}");
-    let tail = status
-        .build_status
-        .as_ref()
-        .and_then(|b| b.logs_tail.clone())
-        .unwrap_or_default();
-    assert!(
-        tail.contains("nbv-no-such-package"),
-        "pip's words reach the status: {tail}"
-    );
-    assert!(
-        status.validation_pod_name.is_none(),
-        "nothing is validated after a failed build"
-    );
 }
 
 #[cfg(feature = "buildah")]

@@ -10,18 +10,14 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, PostParams};
-use nbv_report::CellStatus;
 use nbv_testenv::node::{REGISTRY, Repo};
 use nbv_testenv::openshift::{BuildExecutor, ExecutorConfig, ExecutorImages, pod_name};
-use notebook_validator_operator::crd::Phase;
 use notebook_validator_operator::crd::image::{ImagePhase, NotebookImage};
+use support::Harness;
 use support::node::{
-    BuildRepos, build_repos, images, job, logs, package_repo, phase, verdict_within, wait_image,
+    BUILD_VERDICT, BuildRepos, build_repos, failed_for_the_missing_package, images, job, logs,
+    package_repo, validated_on_pushed_digest, wait_image,
 };
-use support::{Harness, condition};
-
-/// Builds pull, install and push for real: minutes, not seconds.
-const BUILD_VERDICT: Duration = Duration::from_secs(600);
 
 struct Served {
     /// The server, with a notebook whose `requirements.txt` installs `nbvdemo` and one whose
@@ -102,24 +98,8 @@ fn s2i_job(name: &str, repo: &Repo, build: &str) -> String {
 /// The job succeeded on the image its Build pushed to the ImageStream's repository, and the
 /// notebook imported what only the build installed; returns the image.
 async fn validated_on_the_built_image(h: &Harness, name: &str) -> String {
-    let job = verdict_within(h, name, BUILD_VERDICT).await;
-    let status = job.status.clone().expect("status");
-    assert_eq!(phase(&job), Some(Phase::Succeeded), "{status:#?}");
-    let pulled = status
-        .build_status
-        .as_ref()
-        .and_then(|b| b.image_reference.clone())
-        .expect("the built image");
     let repository = format!("{REGISTRY}/{}/{name}-build", h.env.namespace);
-    assert!(
-        pulled.starts_with(&format!("{repository}@sha256:")),
-        "{pulled}"
-    );
-    let pod = status.validation_pod_name.clone().expect("pod");
-    let spec = h.pods().get(&pod).await.expect("pod").spec.expect("spec");
-    assert_eq!(spec.containers[0].image.as_deref(), Some(pulled.as_str()));
-    assert_eq!(status.results.len(), 1, "{status:#?}");
-    assert_eq!(status.results[0].status, CellStatus::Passed, "{status:#?}");
+    let (_, pulled) = validated_on_pushed_digest(h, name, &repository).await;
     // The executor recorded the push as OpenShift does: on the Build and the ImageStream tag.
     let build = h
         .dynamic("build.openshift.io", "v1", "Build")
@@ -188,22 +168,9 @@ async fn a_failing_build_puts_its_log_lines_in_the_job_status() {
         &format!("      baseImage: {base}\n      requirementsFile: requirements.txt\n"),
     ))
     .await;
-    let job = verdict_within(&h, "broken", BUILD_VERDICT).await;
-    let status = job.status.clone().expect("status");
-    assert_eq!(phase(&job), Some(Phase::Failed), "{status:#?}");
-    let (_, reason, message) = condition(&job, "Ready").expect("Ready");
-    assert_eq!(reason, "BuildFailed", "{message}");
+    // pip's words reach the status through the Build's logSnippet.
+    let message = failed_for_the_missing_package(&h, "broken").await;
     assert!(message.contains("DockerBuildFailed"), "{message}");
-    let tail = status
-        .build_status
-        .as_ref()
-        .and_then(|b| b.logs_tail.clone())
-        .unwrap_or_default();
-    assert!(
-        tail.contains("nbv-no-such-package"),
-        "pip's words reach the status through the Build's logSnippet: {tail}"
-    );
-    assert!(status.validation_pod_name.is_none());
 }
 
 #[tokio::test]

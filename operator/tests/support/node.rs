@@ -164,6 +164,66 @@ pub fn phase(job: &NotebookValidationJob) -> Option<Phase> {
     job.status.as_ref().and_then(|s| s.phase)
 }
 
+/// Builds pull, install and push for real: minutes, not seconds.
+pub const BUILD_VERDICT: Duration = Duration::from_secs(600);
+
+/// Waits for job `name` to succeed on a digest of `repository` that its build pushed and its
+/// validation pod ran, the notebook passing with what only the build installed; returns the job
+/// and that image.
+pub async fn validated_on_pushed_digest(
+    h: &Harness,
+    name: &str,
+    repository: &str,
+) -> (NotebookValidationJob, String) {
+    let job = verdict_within(h, name, BUILD_VERDICT).await;
+    let status = job.status.clone().expect("status");
+    assert_eq!(phase(&job), Some(Phase::Succeeded), "{status:#?}");
+    let pulled = status
+        .build_status
+        .as_ref()
+        .and_then(|b| b.image_reference.clone())
+        .expect("the built image");
+    assert!(
+        pulled.starts_with(&format!("{repository}@sha256:")),
+        "the build's own record names the pushed digest: {pulled}"
+    );
+    let pod = status.validation_pod_name.clone().expect("pod");
+    let spec = h.pods().get(&pod).await.expect("pod").spec.expect("spec");
+    assert_eq!(spec.containers[0].image.as_deref(), Some(pulled.as_str()));
+    assert_eq!(status.results.len(), 1, "{status:#?}");
+    assert_eq!(
+        status.results[0].status,
+        nbv_report::CellStatus::Passed,
+        "{status:#?}"
+    );
+    (job, pulled)
+}
+
+/// Waits for job `name` to fail in its build, pip's own words about the requirement no index
+/// has (`nbv-no-such-package`) in `status.buildStatus.logsTail`, and nothing validated; returns
+/// the message of its `Ready` condition.
+pub async fn failed_for_the_missing_package(h: &Harness, name: &str) -> String {
+    let job = verdict_within(h, name, BUILD_VERDICT).await;
+    let status = job.status.clone().expect("status");
+    assert_eq!(phase(&job), Some(Phase::Failed), "{status:#?}");
+    let (_, reason, message) = super::condition(&job, "Ready").expect("Ready");
+    assert_eq!(reason, "BuildFailed", "{message}");
+    let tail = status
+        .build_status
+        .as_ref()
+        .and_then(|b| b.logs_tail.clone())
+        .unwrap_or_default();
+    assert!(
+        tail.contains("nbv-no-such-package"),
+        "pip's words reach the status: {tail}"
+    );
+    assert!(
+        status.validation_pod_name.is_none(),
+        "nothing is validated after a failed build"
+    );
+    message
+}
+
 pub async fn logs(h: &Harness, pod: &str, container: &str) -> String {
     h.pods()
         .logs(
