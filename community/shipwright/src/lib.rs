@@ -21,8 +21,13 @@ use serde_json::{Value, json};
 const NAME: &str = "shipwright";
 const GROUP: &str = "shipwright.io";
 const VERSION: &str = "v1beta1";
-/// The cluster build strategy used unless `strategyConfig.buildStrategyRef` names another.
-pub const DEFAULT_BUILD_STRATEGY: &str = "buildah";
+/// The cluster build strategy used unless `strategyConfig.buildStrategyRef` names another: the
+/// Buildah sample Shipwright ships, which builds with Buildah and leaves the push to
+/// Shipwright (and so to the BuildRun's `output.pushSecret`).
+pub const DEFAULT_BUILD_STRATEGY: &str = "buildah-shipwright-managed-push";
+/// The BuildRun `serviceAccount` value that has Shipwright generate a service account for the
+/// run, owned by it and deleted when it ends.
+const GENERATED_SERVICE_ACCOUNT: &str = ".generate";
 
 fn api(kind: &str) -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(GROUP, VERSION, kind))
@@ -42,8 +47,8 @@ pub enum BuildStrategyKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ShipwrightConfig {
-    /// The Shipwright build strategy to build with (`buildah`, `buildpacks-v3`,
-    /// `source-to-image`, ...); `buildah` by default.
+    /// The Shipwright build strategy to build with (`buildah-shipwright-managed-push`,
+    /// `buildpacks-v3`, `source-to-image`, ...); `buildah-shipwright-managed-push` by default.
     pub build_strategy_ref: Option<String>,
     /// Whether that strategy is a `ClusterBuildStrategy` (the default) or a namespaced
     /// `BuildStrategy`.
@@ -185,8 +190,14 @@ impl BuildStrategy for Shipwright {
         // The output is repeated on the BuildRun so its status alone names the image.
         let mut run_spec =
             json!({ "build": { "name": request.build_name }, "output": spec["output"].clone() });
-        if let Some(sa) = &request.service_account {
-            run_spec["serviceAccount"] = json!(sa);
+        // Shipwright links the push secret to the run's service account, where Tekton gives it
+        // to every step (the build's pull of a private base image too). A generated account
+        // keeps that link to the run instead of adding it to the namespace's `pipeline` or
+        // `default` account for good.
+        match (&request.service_account, &request.push_secret) {
+            (Some(sa), _) => run_spec["serviceAccount"] = json!(sa),
+            (None, Some(_)) => run_spec["serviceAccount"] = json!(GENERATED_SERVICE_ACCOUNT),
+            (None, None) => {}
         }
         let run = RenderedObject::for_request(
             api("BuildRun"),

@@ -146,3 +146,22 @@ fn requirements_from_imports_are_refused_saying_why() {
         .to_string();
     assert!(message.contains("not supported"), "{message}");
 }
+
+/// Without a service account of the job's, a push secret goes to one Shipwright generates for
+/// the run, not to the namespace's own; the default strategy is upstream's Buildah sample.
+#[test]
+fn renders_a_generated_service_account_and_the_default_strategy() {
+    let mut request = testkit::sample_request();
+    request.service_account = None;
+    let rendered = Shipwright.render(&request).expect("renders");
+    insta::assert_yaml_snapshot!(rendered);
+    let mut without_secret = request;
+    without_secret.push_secret = None;
+    let rendered = Shipwright.render(&without_secret).expect("renders");
+    assert!(
+        rendered.primary().object.data["spec"]
+            .get("serviceAccount")
+            .is_none(),
+        "no secret to link, no account to generate"
+    );
+}
