@@ -5,9 +5,15 @@
 //! reports, also after an operator restarted mid-build. A failing step's own lines reach the
 //! job's status, a job deleted mid-build takes its TaskRun and build pod with it, and Tekton's
 //! own timeout ends the job saying so.
+//!
+//! Shipwright's tests (`node_tekton/shipwright.rs`) are in this binary too: Shipwright runs its
+//! builds as TaskRuns, so they share this binary's node and Tekton instead of starting their own.
 
 #![cfg(feature = "tekton")]
 
+#[cfg(feature = "shipwright")]
+#[path = "node_tekton/shipwright.rs"]
+mod shipwright;
 mod support;
 
 use std::sync::OnceLock;
@@ -15,44 +21,63 @@ use std::time::{Duration, Instant};
 
 use kube::api::{Api, DeleteParams, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
-use nbv_report::CellStatus;
 use nbv_testenv::node::{REGISTRY, Repo};
-use nbv_testenv::tekton::Tekton;
+use nbv_testenv::{HostController, Lifetime};
 use notebook_validator_operator::crd::Phase;
-use support::node::{BuildRepos, build_repos, job, phase, verdict_within};
+use support::node::{
+    BUILD_VERDICT, BuildRepos, build_repos, failed_for_the_missing_package, job, phase,
+    validated_on_pushed_digest, verdict_within,
+};
 use support::{Harness, condition};
 use tokio::sync::OnceCell;
-
-/// Builds pull, install and push for real: minutes, not seconds.
-const BUILD_VERDICT: Duration = Duration::from_secs(600);
 
 fn served() -> &'static BuildRepos {
     static SERVED: OnceLock<BuildRepos> = OnceLock::new();
     SERVED.get_or_init(|| build_repos("node-tekton"))
 }
 
-/// One Tekton controller for the test binary's control plane, running as long as it does.
-async fn tekton(h: &Harness) -> &'static Tekton {
-    static TEKTON: OnceCell<Tekton> = OnceCell::const_new();
-    let tekton = TEKTON
+/// The controller in `cell`, started by `start` at the first call, and checked to still run
+/// at every call (`name`'s log is in the control plane's `dir/` directory).
+async fn host_controller<F, Fut>(
+    cell: &'static OnceCell<HostController>,
+    name: &str,
+    dir: &str,
+    start: F,
+) -> &'static HostController
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<HostController, nbv_testenv::Error>>,
+{
+    let controller = cell
         .get_or_init(|| async {
-            let control_plane = h.env.control_plane();
-            Tekton::start(
-                &h.env.client,
-                control_plane.kubeconfig_path(),
-                &h.node_images(),
-                &control_plane.root_dir().join("tekton"),
-            )
-            .await
-            .expect("Tekton starts")
+            start()
+                .await
+                .unwrap_or_else(|e| panic!("{name} starts: {e}"))
         })
         .await;
-    let pid = tekton.info().server_pid.expect("the controller's pid");
+    let pid = controller.info().server_pid.expect("the controller's pid");
     assert!(
         nbv_testenv::is_running(pid),
-        "Tekton's controller stopped; its log is in the control plane's tekton/ directory"
+        "{name}'s controller stopped; its log is in the control plane's {dir}/ directory"
     );
-    tekton
+    controller
+}
+
+/// One Tekton controller for the test binary's control plane, running as long as it does.
+async fn tekton(h: &Harness) -> &'static HostController {
+    static TEKTON: OnceCell<HostController> = OnceCell::const_new();
+    host_controller(&TEKTON, "Tekton", "tekton", || async {
+        let control_plane = h.env.control_plane();
+        nbv_testenv::tekton::start(
+            &h.env.client,
+            control_plane.kubeconfig_path(),
+            &h.node_images(),
+            &control_plane.root_dir().join("tekton"),
+            Lifetime::Owned,
+        )
+        .await
+    })
+    .await
 }
 
 /// The login of the node's registry, which refuses anonymous pushes and pulls.
@@ -95,9 +120,14 @@ fn task_runs(h: &Harness) -> Api<DynamicObject> {
 
 /// The pods Tekton runs for the TaskRun `name` (a job's build is named `<job>-build`).
 async fn run_pods(h: &Harness, name: &str) -> Vec<String> {
+    pods_labelled(h, &format!("tekton.dev/taskRun={name}")).await
+}
+
+/// The pods matching `selector` that are not being deleted.
+async fn pods_labelled(h: &Harness, selector: &str) -> Vec<String> {
     let list = h
         .pods()
-        .list(&kube::api::ListParams::default().labels(&format!("tekton.dev/taskRun={name}")))
+        .list(&kube::api::ListParams::default().labels(selector))
         .await
         .expect("pods");
     list.items
@@ -105,6 +135,34 @@ async fn run_pods(h: &Harness, name: &str) -> Vec<String> {
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .filter_map(|p| p.metadata.name)
         .collect()
+}
+
+/// Deletes job `job` once a pod matching `selector` runs its build, then waits until the
+/// build's run (`<job>-build` in `runs`) and those pods are gone.
+async fn delete_mid_build(h: &Harness, job: &str, runs: &Api<DynamicObject>, selector: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while pods_labelled(h, selector).await.is_empty() {
+        assert!(Instant::now() < deadline, "no build pod within 2 minutes");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    h.jobs()
+        .delete(job, &DeleteParams::default())
+        .await
+        .expect("deleted");
+    let run = format!("{job}-build");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let run_left = runs.get_opt(&run).await.expect("read").is_some();
+        let pods = pods_labelled(h, selector).await;
+        if !run_left && pods.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run ({run_left}) or its pods ({pods:?}) outlived the job"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Also restarts the operator while the build runs: the new one finds the TaskRun instead of
@@ -129,18 +187,8 @@ async fn a_taskrun_builds_pushes_with_the_push_secret_and_the_validation_pod_run
         .expect("the operator's client");
     let ctx = h.node_context(&["tekton"], Some(client));
     h.start_operator_with(ctx);
-    let job = verdict_within(&h, "built", BUILD_VERDICT).await;
-    let status = job.status.clone().expect("status");
-    assert_eq!(phase(&job), Some(Phase::Succeeded), "{status:#?}");
-    let pulled = status
-        .build_status
-        .as_ref()
-        .and_then(|b| b.image_reference.clone())
-        .expect("the built image");
-    assert!(
-        pulled.starts_with(&format!("{REGISTRY}/builds/built@sha256:")),
-        "the TaskRun's results name the pushed digest: {pulled}"
-    );
+    let (_, pulled) =
+        validated_on_pushed_digest(&h, "built", &format!("{REGISTRY}/builds/built")).await;
     // Tekton ran it, once, restart or not: the TaskRun says so, in its own words.
     let runs = task_runs(&h).list(&Default::default()).await.expect("runs");
     assert_eq!(runs.items.len(), 1, "one TaskRun, restart or not");
@@ -148,12 +196,14 @@ async fn a_taskrun_builds_pushes_with_the_push_secret_and_the_validation_pod_run
     assert_eq!(run.metadata.uid, first.metadata.uid);
     let succeeded = run.data["status"]["conditions"][0].clone();
     assert_eq!(succeeded["status"], "True", "{succeeded}");
-    let pod = status.validation_pod_name.clone().expect("pod");
-    let spec = h.pods().get(&pod).await.expect("pod").spec.expect("spec");
-    assert_eq!(spec.containers[0].image.as_deref(), Some(pulled.as_str()));
-    // The notebook imports what only the build installed.
-    assert_eq!(status.results.len(), 1, "{status:#?}");
-    assert_eq!(status.results[0].status, CellStatus::Passed, "{status:#?}");
+    assert_eq!(
+        run.data["status"]["results"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["name"] == "IMAGE_DIGEST"))
+            .and_then(|r| r["value"].as_str()),
+        pulled.rsplit('@').next(),
+        "the digest is the TaskRun's own result"
+    );
 }
 
 #[tokio::test]
@@ -161,20 +211,7 @@ async fn a_failing_step_puts_its_own_lines_in_the_jobs_status() {
     let h = harness("tekton-fail").await;
     h.create_job(&build_job(&h, "broken", &served().missing))
         .await;
-    let job = verdict_within(&h, "broken", BUILD_VERDICT).await;
-    let status = job.status.clone().expect("status");
-    assert_eq!(phase(&job), Some(Phase::Failed), "{status:#?}");
-    let (_, reason, message) = condition(&job, "Ready").expect("Ready");
-    assert_eq!(reason, "BuildFailed", "{message}");
-    let tail = status
-        .build_status
-        .as_ref()
-        .and_then(|b| b.logs_tail.clone())
-        .unwrap_or_default();
-    assert!(
-        tail.contains("nbv-no-such-package"),
-        "pip's words, from the build step, reach the status: {tail}"
-    );
+    failed_for_the_missing_package(&h, "broken").await;
 }
 
 #[tokio::test]
@@ -182,33 +219,7 @@ async fn a_job_deleted_mid_build_takes_its_taskrun_and_build_pod_with_it() {
     let h = harness("tekton-delete").await;
     h.create_job(&build_job(&h, "gone", &served().installs))
         .await;
-    // Wait until Tekton runs the build's pod.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while run_pods(&h, "gone-build").await.is_empty() {
-        assert!(Instant::now() < deadline, "no build pod within 2 minutes");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    h.jobs()
-        .delete("gone", &DeleteParams::default())
-        .await
-        .expect("deleted");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let run_left = task_runs(&h)
-            .get_opt("gone-build")
-            .await
-            .expect("read")
-            .is_some();
-        let pods = run_pods(&h, "gone-build").await;
-        if !run_left && pods.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the TaskRun ({run_left}) or its pods ({pods:?}) outlived the job"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    delete_mid_build(&h, "gone", &task_runs(&h), "tekton.dev/taskRun=gone-build").await;
 }
 
 #[tokio::test]

@@ -59,7 +59,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     // The node's packages when missing, and its images (cached by their inputs; the operator
     // image follows the code under test).
     node::install_deps()?;
-    node::build_images(root, false, &[node::Engine::Tekton])?;
+    node::build_images(root, false, &[node::Engine::Shipwright])?;
     // Tests must run, not be skipped: a snapshot without its file fails instead of being written.
     let test = |args: &[&str]| {
         let mut command = sh::cargo();

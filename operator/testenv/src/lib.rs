@@ -23,6 +23,7 @@
 //! temporary state directory is removed even after a panic or a kill.
 
 mod binaries;
+mod controller;
 mod controlplane;
 pub mod crds;
 pub mod node;
@@ -30,6 +31,7 @@ pub mod openshift;
 mod pki;
 mod process;
 mod shared;
+pub mod shipwright;
 pub mod tekton;
 
 use std::path::{Path, PathBuf};
@@ -39,6 +41,7 @@ pub use binaries::{
     BIN_DIR_ENV, Binaries, ETCD_VERSION, EXECUTABLES, HELM_VERSION, KUBERNETES_VERSION,
     NODE_EXECUTABLES, REGISTRY_VERSION, STAMP_FILE, bin_dir_of, cache_root, versioned_dir,
 };
+pub use controller::HostController;
 pub use controlplane::{
     ControlPlane, ControlPlaneBuilder, DEFAULT_CONTROLLERS, KEEP_ENV, KUBERNETES_SERVICE_IP,
     SERVICE_CLUSTER_IP_RANGE, StartupTimings, client_from, config_from, readyz,

@@ -16,14 +16,13 @@
 use std::ffi::OsString;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceConversion;
 use kube::api::{Api, Patch, PatchParams};
 use serde::{Deserialize, Serialize};
 
-use crate::process::{Lifetime, ProcessInfo, Spawn, Supervised};
+use crate::controller::HostController;
+use crate::process::{Lifetime, Spawn};
 use crate::{Error, NodeImage, NodeImages};
 
 /// The namespace of the controller's ConfigMaps.
@@ -49,44 +48,18 @@ pub struct TektonRelease {
     pub config: PathBuf,
 }
 
-/// A running Tekton controller; it stops when dropped (or when its owner ends).
-#[derive(Debug)]
-pub struct Tekton {
-    process: Supervised,
-}
-
-impl Tekton {
-    /// Installs the release's CRDs and ConfigMaps through `client`, then starts the controller
-    /// with the login in `kubeconfig`, its logs and pid files in `run_dir`. Returns once the
-    /// controller runs.
-    pub async fn start(
-        client: &kube::Client,
-        kubeconfig: &Path,
-        images: &NodeImages,
-        run_dir: &Path,
-    ) -> Result<Self, Error> {
-        install(client, release(images)?).await?;
-        let process = spawn(kubeconfig, images, run_dir, Lifetime::Owned)?;
-        Ok(Self { process })
-    }
-
-    /// The controller's process (its log is in the run directory given at start).
-    pub fn info(&self) -> ProcessInfo {
-        self.process.info()
-    }
-}
-
-/// Starts the controller detached from its owner (for `cargo xtask cluster up`, whose `down`
-/// stops it), after installing the release through `client`.
-pub async fn start_detached(
+/// Installs the release's CRDs and ConfigMaps through `client`, then starts the controller
+/// with the login in `kubeconfig`, its logs and pid files in `run_dir`, for `lifetime` (detached
+/// for `cargo xtask cluster up`, whose `down` stops it). Returns once the controller runs.
+pub async fn start(
     client: &kube::Client,
     kubeconfig: &Path,
     images: &NodeImages,
     run_dir: &Path,
-) -> Result<ProcessInfo, Error> {
+    lifetime: Lifetime,
+) -> Result<HostController, Error> {
     install(client, release(images)?).await?;
-    let process = spawn(kubeconfig, images, run_dir, Lifetime::Detached)?;
-    Ok(process.info())
+    spawn(kubeconfig, images, run_dir, lifetime)
 }
 
 /// The Tekton release among the node's images, or how to build it.
@@ -101,18 +74,7 @@ fn release(images: &NodeImages) -> Result<&TektonRelease, Error> {
 
 /// Applies the release's CRDs, without their conversion webhook, and its ConfigMaps.
 pub async fn install(client: &kube::Client, release: &TektonRelease) -> Result<(), Error> {
-    let mut crds = Vec::new();
-    for text in yaml_files(&release.crds)? {
-        crds.extend(crate::crds::parse_crds(&[&text])?);
-    }
-    for crd in &mut crds {
-        // Nothing serves the conversion webhook: v1, the storage version, is all that is written.
-        crd.spec.conversion = Some(CustomResourceConversion {
-            strategy: "None".into(),
-            webhook: None,
-        });
-    }
-    crate::crds::install(client, crds).await?;
+    crate::controller::install_crds_without_conversion(client, &release.crds).await?;
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let namespace = serde_json::json!({
@@ -122,7 +84,7 @@ pub async fn install(client: &kube::Client, release: &TektonRelease) -> Result<(
         .patch(NAMESPACE, &params, &Patch::Apply(&namespace))
         .await?;
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), NAMESPACE);
-    for text in yaml_files(&release.config)? {
+    for text in crate::controller::yaml_files(&release.config)? {
         let mut map: ConfigMap = serde_yaml_ng::from_str(&text)?;
         let name = map.metadata.name.clone().unwrap_or_default();
         if name == "feature-flags" {
@@ -140,20 +102,6 @@ pub async fn install(client: &kube::Client, release: &TektonRelease) -> Result<(
     Ok(())
 }
 
-/// The YAML files of `dir`, in name order.
-fn yaml_files(dir: &Path) -> Result<Vec<String>, Error> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|p| std::fs::read_to_string(p).map_err(|e| Error::io(p, e)))
-        .collect()
-}
-
 /// A port nothing listens on now, below `below` and not in `taken`.
 fn free_port(below: u16, taken: &[u16]) -> Result<u16, Error> {
     let start = u16::try_from(std::process::id() % 5000).unwrap_or(0);
@@ -169,7 +117,7 @@ fn spawn(
     images: &NodeImages,
     run_dir: &Path,
     lifetime: Lifetime,
-) -> Result<Supervised, Error> {
+) -> Result<HostController, Error> {
     let binaries = crate::Binaries::locate()?;
     let release = release(images)?;
     let pods = &release.pods.reference;
@@ -214,17 +162,5 @@ fn spawn(
         lifetime,
     }
     .start()?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while process.info().server_pid.is_none() {
-        if Instant::now() > deadline {
-            return Err(Error::ServerFailed {
-                name: NAME,
-                detail: "did not start".into(),
-                tail: process.log_tail(20),
-                log: process.log.clone(),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(process)
+    HostController::started(process)
 }

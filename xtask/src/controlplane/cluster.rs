@@ -75,7 +75,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub(super) fn up(stand_ins: bool, node: bool, engines: &[Engine]) -> anyhow::Result<()> {
+    let engines = &Engine::with_prerequisites(engines);
     let tekton = engines.contains(&Engine::Tekton);
+    let shipwright = engines.contains(&Engine::Shipwright);
     let dir = state_dir()?;
     if let Some(state) = read_state(&dir)? {
         if all_running(&state) {
@@ -117,7 +119,8 @@ pub(super) fn up(stand_ins: bool, node: bool, engines: &[Engine]) -> anyhow::Res
             // A real Tekton brings its own CRDs.
             let stand_in_crds = nbv_testenv::crds::ALL
                 .iter()
-                .filter(|crd| !(tekton && nbv_testenv::crds::TEKTON.contains(crd)));
+                .filter(|crd| !(tekton && nbv_testenv::crds::TEKTON.contains(crd)))
+                .filter(|crd| !(shipwright && nbv_testenv::crds::SHIPWRIGHT.contains(crd)));
             refs.extend(stand_in_crds);
         }
         let crds = nbv_testenv::install_crds(&client, &refs).await?;
@@ -151,17 +154,37 @@ pub(super) fn up(stand_ins: bool, node: bool, engines: &[Engine]) -> anyhow::Res
                 processes.push(start_build_executor(&dir, cp.kubeconfig_path(), registry)?);
             }
             if tekton {
-                processes.push(rt.block_on(async {
-                    let client = cp.client()?;
-                    let run_dir = dir.join("tekton");
-                    nbv_testenv::tekton::start_detached(
-                        &client,
-                        cp.kubeconfig_path(),
-                        images,
-                        &run_dir,
-                    )
-                    .await
-                })?);
+                processes.push(
+                    rt.block_on(async {
+                        let client = cp.client()?;
+                        let run_dir = dir.join("tekton");
+                        nbv_testenv::tekton::start(
+                            &client,
+                            cp.kubeconfig_path(),
+                            images,
+                            &run_dir,
+                            Lifetime::Detached,
+                        )
+                        .await
+                    })?
+                    .info(),
+                );
+            }
+            if shipwright {
+                processes.push(
+                    rt.block_on(async {
+                        let client = cp.client()?;
+                        nbv_testenv::shipwright::start(
+                            &client,
+                            cp.kubeconfig_path(),
+                            images,
+                            &dir.join("shipwright"),
+                            Lifetime::Detached,
+                        )
+                        .await
+                    })?
+                    .info(),
+                );
             }
             Some(NodeState {
                 images: images.clone(),
@@ -229,6 +252,14 @@ pub(super) fn up(stand_ins: bool, node: bool, engines: &[Engine]) -> anyhow::Res
                 "Tekton Pipelines {}: its controller runs on the host (logs in {}); TaskRun pods run on the node",
                 crate::node::builders::TEKTON_VERSION,
                 dir.join("tekton").display()
+            );
+        }
+        if shipwright {
+            println!(
+                "Shipwright Build {}: its controller runs on the host (logs in {}); ClusterBuildStrategy {} builds with the node's Buildah",
+                crate::node::builders::SHIPWRIGHT_VERSION,
+                dir.join("shipwright").display(),
+                nbv_testenv::shipwright::BUILDAH_STRATEGY,
             );
         }
         if let Some(login) = &login {

@@ -36,7 +36,8 @@ pub(crate) enum ClusterCommand {
         #[arg(long)]
         node: bool,
         /// Also run these build engines for real on the node (needs `--node`): `tekton` runs
-        /// Tekton Pipelines' controller, built from its module, instead of its stand-in CRDs.
+        /// Tekton Pipelines' controller, built from its module, instead of its stand-in CRDs;
+        /// `shipwright` runs Shipwright Build's controller the same way, with Tekton.
         #[arg(long = "with", value_enum, requires = "node")]
         engines: Vec<crate::node::Engine>,
     },

@@ -1,6 +1,6 @@
 //! The node's builder images that are made from programs built here rather than from Debian's
-//! packages: the Kaniko executor, BuildKit and s2i (built by [`crate::gotools`]), and the S2I
-//! Python builder image. Each is packed without a container engine, as one layer over an empty image
+//! packages: the Kaniko executor, BuildKit and s2i (built by [`crate::gotools`]), the S2I
+//! Python builder image, and the programs of Tekton's and Shipwright's pods. Each is packed without a container engine, as one layer over an empty image
 //! or over another image of the layout.
 
 use std::ffi::OsStr;
@@ -31,6 +31,15 @@ pub(crate) const S2I_VERSION: &str = "v1.5.0";
 pub(crate) const TEKTON_MODULE: &str = "github.com/tektoncd/pipeline";
 /// Its version; `xtask/gotools/tekton/go.mod` requires exactly this one.
 pub(crate) const TEKTON_VERSION: &str = "v1.6.0";
+/// Shipwright Build, whose controller the node runs as a host program over Tekton.
+pub(crate) const SHIPWRIGHT_MODULE: &str = "github.com/shipwright-io/build";
+/// Its version; `xtask/gotools/shipwright/go.mod` requires exactly this one.
+pub(crate) const SHIPWRIGHT_VERSION: &str = "v0.17.0";
+/// The programs Shipwright's build pods run, which its step templates expect in `/ko-app`.
+const SHIPWRIGHT_POD_PROGRAMS: [&str; 4] = ["bundle", "git", "image-processing", "waiter"];
+/// The release's sample strategy the node installs (`nbv_testenv::shipwright`).
+const SHIPWRIGHT_BUILDAH_STRATEGY: &str =
+    "samples/v1beta1/buildstrategy/buildah/buildstrategy_buildah_shipwright_managed_push_cr.yaml";
 /// The programs Tekton's TaskRun pods run, which its controller expects in `/ko-app`.
 const TEKTON_POD_PROGRAMS: [&str; 4] = ["entrypoint", "nop", "sidecarlogresults", "workingdirinit"];
 /// Bumped whenever the image layouts below change in a way the hashed inputs do not show.
@@ -86,6 +95,24 @@ fn tekton_tool() -> GoTool {
         packages,
         // The release label Tekton puts on the pods it makes.
         ldflags: format!("-s -w -X knative.dev/pkg/changeset.rev={TEKTON_VERSION}"),
+    }
+}
+
+fn shipwright_tool() -> GoTool {
+    let mut packages = vec!["github.com/shipwright-io/build/cmd/shipwright-build-controller"];
+    packages.extend([
+        "github.com/shipwright-io/build/cmd/bundle",
+        "github.com/shipwright-io/build/cmd/git",
+        "github.com/shipwright-io/build/cmd/image-processing",
+        "github.com/shipwright-io/build/cmd/waiter",
+    ]);
+    GoTool {
+        wrapper: "shipwright",
+        module: SHIPWRIGHT_MODULE,
+        version: SHIPWRIGHT_VERSION,
+        packages,
+        // The controller takes its version from a flag (`nbv_testenv::shipwright`).
+        ldflags: "-s -w".to_owned(),
     }
 }
 
@@ -429,6 +456,74 @@ fn tekton_release(
         }
     }
     Ok(release)
+}
+
+/// Shipwright Build for the node, built from its module: the image of its build pods' programs
+/// (its key is returned with the release), and the release the node runs, with its controller,
+/// CRDs and sample Buildah strategy copied from the module into `cache/shipwright-<version>`.
+///
+/// The image is `base` (a tag of the layout: Debian with the tools the `git` program runs, and
+/// the node's CA, so that the node's git server and registry are trusted) with the programs in
+/// `/ko-app` and `/shared-home` writable by every user (the `HOME` of Shipwright's steps, as
+/// upstream's base image has it).
+pub(super) fn shipwright(
+    root: &Path,
+    cache: &Path,
+    layout: &Path,
+    has: impl Fn(&str) -> bool,
+    base: &str,
+) -> anyhow::Result<(String, nbv_testenv::shipwright::ShipwrightRelease)> {
+    let built = crate::gotools::build(root, &shipwright_tool())?;
+    let mut inputs = vec![RECIPE.as_bytes().to_vec(), base.as_bytes().to_vec()];
+    for program in SHIPWRIGHT_POD_PROGRAMS {
+        inputs.push(read(&built.join(program))?);
+    }
+    let key = hash(&inputs.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let tag = format!("shipwright-{key}");
+    if !has(&tag) {
+        let staging = fresh_dir(cache, "shipwright-layer")?;
+        let ko_app = image_dirs(&staging, "ko-app")?;
+        for program in SHIPWRIGHT_POD_PROGRAMS {
+            fs::copy(built.join(program), ko_app.join(program))
+                .with_context(|| format!("copying {program}"))?;
+        }
+        let home = staging.join("shared-home");
+        fs::create_dir(&home).context("creating /shared-home")?;
+        fs::set_permissions(&home, fs::Permissions::from_mode(0o1777))?;
+        layered(
+            layout,
+            Some(base),
+            &tag,
+            &staging,
+            &["--config.user", "1000:1000"],
+        )?;
+    }
+    let pods = export(cache, layout, "shipwright", &key)?;
+    let module = module_dir(root, "shipwright", SHIPWRIGHT_MODULE)?;
+    let release_dir = cache.join(format!("shipwright-{SHIPWRIGHT_VERSION}"));
+    let release = nbv_testenv::shipwright::ShipwrightRelease {
+        version: SHIPWRIGHT_VERSION.to_owned(),
+        pods,
+        controller: built.join("shipwright-build-controller"),
+        crds: release_dir.join("crds"),
+        buildah_strategy: release_dir.join("buildah-strategy.yaml"),
+    };
+    let _ = fs::remove_dir_all(&release_dir);
+    fs::create_dir_all(&release.crds)
+        .with_context(|| format!("creating {}", release.crds.display()))?;
+    let crds = module.join("deploy/crds");
+    for entry in fs::read_dir(&crds).with_context(|| format!("reading {}", crds.display()))? {
+        let entry = entry?;
+        if entry.path().extension().is_some_and(|e| e == "yaml") {
+            fs::copy(entry.path(), release.crds.join(entry.file_name()))?;
+        }
+    }
+    fs::copy(
+        module.join(SHIPWRIGHT_BUILDAH_STRATEGY),
+        &release.buildah_strategy,
+    )
+    .context("copying the sample Buildah strategy")?;
+    Ok((key, release))
 }
 
 /// The directory of `module` in Go's module cache, at the version the wrapper requires.

@@ -17,6 +17,8 @@
 //! | openshift-builder | the buildah image plus `s2i` built from its module (builders.rs) |
 //! | s2i-python | the notebook image plus an S2I Python builder's scripts, USER 1001:0 (builders.rs) |
 //! | tekton | `/ko-app`: the programs Tekton's TaskRun pods run, built from its module (builders.rs) |
+//! | shipwright-git | Debian + git, git-lfs and ssh, and the node's CA |
+//! | shipwright | shipwright-git + `/ko-app`: the programs Shipwright's build pods run, built from its module (builders.rs) |
 //!
 //! The operator image shares the notebook image's Debian layer, which holds Python too: one
 //! layer on the node instead of two. Python plays no part in the operator image.
@@ -41,6 +43,9 @@ const BASE_PACKAGES: &str = "git,ca-certificates,openssh-client,python3,python3-
 /// image over this one runs build steps with), the CA bundle, and the
 /// network plugins that their configuration package requires (a `container-network-stack`).
 const BUILDAH_PACKAGES: &str = "buildah,podman,runc,ca-certificates,containernetworking-plugins";
+/// The packages of the image Shipwright's build pods run: git, ssh and git-lfs, which its `git`
+/// program checks for before it clones, as upstream's image has them.
+const SHIPWRIGHT_GIT_PACKAGES: &str = "git,git-lfs,openssh-client,ca-certificates";
 /// What the notebook image installs with pip; the runner's own pins (nbv-runner's python.rs).
 const NOTEBOOK_PIP: [&str; 2] = ["papermill==2.7.0", "ipykernel==7.4.0"];
 /// Where the notebook image's Python environment lives.
@@ -142,36 +147,45 @@ pub(crate) fn build(
     }
 
     // Buildah trusts the node's registry through the system bundle, as Go programs do.
-    let buildah_key = hash(&[
-        RECIPE.as_bytes(),
-        SUITE.as_bytes(),
-        BUILDAH_PACKAGES.as_bytes(),
-        mirror.as_bytes(),
-        &ca_pem,
-    ]);
-    let buildah_tag = format!("buildah-{buildah_key}");
-    if force || !has(&buildah_tag) {
-        debootstrap_image(
-            &cache,
-            &layout,
-            &buildah_tag,
-            BUILDAH_PACKAGES,
-            &mirror,
-            |rootfs| {
+    let debian_with_node_ca = |name: &str, packages: &str| -> anyhow::Result<String> {
+        let key = hash(&[
+            RECIPE.as_bytes(),
+            SUITE.as_bytes(),
+            packages.as_bytes(),
+            mirror.as_bytes(),
+            &ca_pem,
+        ]);
+        let tag = format!("{name}-{key}");
+        if force || !has(&tag) {
+            debootstrap_image(&cache, &layout, &tag, packages, &mirror, |rootfs| {
                 let mut bundle = read(&rootfs.join(CA_BUNDLE))?;
                 bundle.extend_from_slice(&ca_pem);
                 fs::write(rootfs.join(CA_BUNDLE), bundle).context("adding the node's CA")
-            },
-        )?;
-    }
+            })?;
+        }
+        Ok(key)
+    };
+    let buildah_key = debian_with_node_ca("buildah", BUILDAH_PACKAGES)?;
+    let buildah_tag = format!("buildah-{buildah_key}");
 
     let kaniko_key = super::builders::kaniko(root, &cache, &layout, has, &trusted)?;
     let buildkit_key = super::builders::buildkit(root, &cache, &layout, has, &buildah_tag)?;
     let openshift_builder_key =
         super::builders::openshift_builder(root, &cache, &layout, has, &buildah_tag)?;
     let s2i_python_key = super::builders::s2i_python(&cache, &layout, has, &notebook_tag)?;
+    let engines = super::Engine::with_prerequisites(engines);
     let tekton = if engines.contains(&super::Engine::Tekton) {
         Some(super::builders::tekton(root, &cache, &layout, has)?)
+    } else {
+        None
+    };
+    let shipwright = if engines.contains(&super::Engine::Shipwright) {
+        let git_tag = format!(
+            "shipwright-git-{}",
+            debian_with_node_ca("shipwright-git", SHIPWRIGHT_GIT_PACKAGES)?
+        );
+        let built = super::builders::shipwright(root, &cache, &layout, has, &git_tag)?;
+        Some((git_tag, built))
     } else {
         None
     };
@@ -206,6 +220,7 @@ pub(crate) fn build(
         openshift_builder: export(&cache, &layout, "openshift-builder", &openshift_builder_key)?,
         s2i_python: export(&cache, &layout, "s2i-python", &s2i_python_key)?,
         tekton: tekton.as_ref().map(|(_, release)| release.clone()),
+        shipwright: shipwright.as_ref().map(|(_, (_, release))| release.clone()),
     };
     remove_stale_archives(&cache, &images)?;
     // Tags of earlier inputs go, and the blobs only they used.
@@ -224,6 +239,9 @@ pub(crate) fn build(
         format!("{}-{notebook_key}", USER_VARIANTS[1].0),
     ];
     current.extend(tekton_tag);
+    if let Some((git_tag, (key, _))) = &shipwright {
+        current.extend([git_tag.clone(), format!("shipwright-{key}")]);
+    }
     for tag in tags.lines().map(str::trim).filter(|t| !t.is_empty()) {
         if !current.iter().any(|c| c == tag) {
             umoci(&["rm", "--image"], &[&image_arg(&layout, tag)])?;

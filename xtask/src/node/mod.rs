@@ -18,7 +18,8 @@ pub(crate) enum NodeCommand {
         #[arg(long)]
         force: bool,
         /// Also build these build engines from their modules (`tekton`: Tekton Pipelines'
-        /// controller and its pods' programs), for `cluster up --with` and their node tests.
+        /// controller and its pods' programs; `shipwright`: Shipwright Build's, with Tekton),
+        /// for `cluster up --with` and their node tests.
         #[arg(long = "with", value_enum)]
         engines: Vec<Engine>,
     },
@@ -30,6 +31,20 @@ pub(crate) enum NodeCommand {
 pub(crate) enum Engine {
     /// Tekton Pipelines' controller (`nbv_testenv::tekton`).
     Tekton,
+    /// Shipwright Build's controller (`nbv_testenv::shipwright`), which runs its builds as
+    /// Tekton TaskRuns: it brings Tekton with it.
+    Shipwright,
+}
+
+impl Engine {
+    /// `engines` with the engines they run on: Shipwright brings Tekton.
+    pub(crate) fn with_prerequisites(engines: &[Self]) -> Vec<Self> {
+        let mut all = engines.to_vec();
+        if all.contains(&Self::Shipwright) && !all.contains(&Self::Tekton) {
+            all.push(Self::Tekton);
+        }
+        all
+    }
 }
 
 pub(crate) fn run(root: &std::path::Path, cmd: NodeCommand) -> anyhow::Result<()> {

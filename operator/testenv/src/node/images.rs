@@ -52,6 +52,11 @@ pub struct NodeImages {
     /// its pods' programs, its controller, CRDs and ConfigMaps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tekton: Option<crate::tekton::TektonRelease>,
+    /// Shipwright Build built from its module, when asked for (`--with shipwright`, which
+    /// brings Tekton too): the image of its build pods' programs, its controller, CRDs and
+    /// Buildah ClusterBuildStrategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipwright: Option<crate::shipwright::ShipwrightRelease>,
 }
 
 impl NodeImages {
@@ -89,14 +94,24 @@ impl NodeImages {
                 )));
             }
         }
-        if let Some(tekton) = &images.tekton
-            && !tekton.controller.is_file()
-        {
-            return Err(Error::Invalid(format!(
-                "{} names the Tekton controller {}, which is gone; rebuild with `cargo xtask node images --with tekton`",
-                path.display(),
-                tekton.controller.display()
-            )));
+        let controllers = [
+            images
+                .tekton
+                .as_ref()
+                .map(|t| ("Tekton", &t.controller, "tekton")),
+            images
+                .shipwright
+                .as_ref()
+                .map(|s| ("Shipwright", &s.controller, "shipwright")),
+        ];
+        for (engine, controller, with) in controllers.into_iter().flatten() {
+            if !controller.is_file() {
+                return Err(Error::Invalid(format!(
+                    "{} names the {engine} controller {}, which is gone; rebuild with `cargo xtask node images --with {with}`",
+                    path.display(),
+                    controller.display()
+                )));
+            }
         }
         Ok(images)
     }
@@ -116,6 +131,7 @@ impl NodeImages {
             &self.s2i_python,
         ];
         all.extend(self.tekton.as_ref().map(|t| &t.pods));
+        all.extend(self.shipwright.as_ref().map(|s| &s.pods));
         all
     }
 }
