@@ -129,8 +129,6 @@ async fn shipwright_runs_a_buildrun_and_takes_the_digest_from_its_output() {
         "      strategyConfig:\n        buildStrategyRef: buildah\n",
     ))
     .await;
-    h.wait_object(&h.dynamic("shipwright.io", "v1beta1", "Build"), "shp-build")
-        .await;
     let runs = h.dynamic("shipwright.io", "v1beta1", "BuildRun");
     h.wait_object(&runs, "shp-build").await;
     h.wait_phase("shp", Phase::Building).await;

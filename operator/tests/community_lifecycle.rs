@@ -60,14 +60,7 @@ impl Backend {
                 ),
                 (self.primary(h), build.to_owned()),
             ],
-            Self::Tekton => vec![(self.primary(h), build.to_owned())],
-            Self::Shipwright => vec![
-                (
-                    h.dynamic("shipwright.io", "v1beta1", "Build"),
-                    build.to_owned(),
-                ),
-                (self.primary(h), build.to_owned()),
-            ],
+            Self::Tekton | Self::Shipwright => vec![(self.primary(h), build.to_owned())],
         }
     }
 

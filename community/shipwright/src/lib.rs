@@ -1,5 +1,5 @@
-//! Shipwright build strategy (community tier): a `Build` and a `BuildRun` per job, run by the
-//! cluster's Shipwright controller with a (Cluster)BuildStrategy such as `buildah`,
+//! Shipwright build strategy (community tier): a `BuildRun` per job, with its `Build` embedded,
+//! run by the cluster's Shipwright controller with a (Cluster)BuildStrategy such as `buildah`,
 //! `buildpacks-v3` or `source-to-image`.
 //!
 //! The image is built from the repository as the chosen build strategy sees it; a Dockerfile
@@ -69,7 +69,7 @@ impl BuildStrategy for Shipwright {
         StrategyInfo::new(
             NAME,
             Tier::Community,
-            "Builds with a Shipwright Build and BuildRun, using a cluster build strategy.",
+            "Builds with a Shipwright BuildRun (its Build embedded), using a cluster build strategy.",
         )
         .with_auto_rank(300)
     }
@@ -123,7 +123,7 @@ impl BuildStrategy for Shipwright {
 
     fn rbac_rules(&self) -> Vec<PolicyRule> {
         vec![
-            rule(GROUP, &["builds", "buildruns"], MANAGE),
+            rule(GROUP, &["buildruns"], MANAGE),
             rule(GROUP, &["clusterbuildstrategies", "buildstrategies"], READ),
             rule("", &["pods"], READ),
             rule("", &["pods/log"], &["get"]),
@@ -135,7 +135,7 @@ impl BuildStrategy for Shipwright {
     }
 
     fn required_kinds(&self) -> Vec<GroupVersionKind> {
-        ["Build", "BuildRun", "ClusterBuildStrategy"]
+        ["BuildRun", "ClusterBuildStrategy"]
             .map(|k| GroupVersionKind::gvk(GROUP, VERSION, k))
             .into()
     }
@@ -181,15 +181,11 @@ impl BuildStrategy for Shipwright {
         if let Some(timeout) = request.timeout {
             spec["timeout"] = json!(format!("{}s", timeout.as_secs()));
         }
-        let build = RenderedObject::for_request(
-            api("Build"),
-            request.build_name.clone(),
-            request,
-            json!({ "spec": spec }),
-        );
-        // The output is repeated on the BuildRun so its status alone names the image.
-        let mut run_spec =
-            json!({ "build": { "name": request.build_name }, "output": spec["output"].clone() });
+        // The Build is embedded in the BuildRun rather than created beside it: Shipwright reads a
+        // named Build from its cache, and a BuildRun created right after its Build can find none
+        // there yet and fail for good with BuildNotFound. (An embedded Build takes no `output`
+        // override beside it.)
+        let mut run_spec = json!({ "build": { "spec": spec } });
         // Shipwright links the push secret to the run's service account, where Tekton gives it
         // to every step (the build's pull of a private base image too). A generated account
         // keeps that link to the run instead of adding it to the namespace's `pipeline` or
@@ -205,7 +201,7 @@ impl BuildStrategy for Shipwright {
             request,
             json!({ "spec": run_spec }),
         );
-        Ok(RenderedBuild::new(vec![build], run))
+        Ok(RenderedBuild::new(Vec::new(), run))
     }
 
     fn map_status(&self, primary: &DynamicObject) -> Result<BuildStatus, StrategyError> {
@@ -217,7 +213,8 @@ impl BuildStrategy for Shipwright {
         let status = succeeded_condition::status(primary, &WORDS);
         Ok(match status.phase {
             BuildPhase::Succeeded => {
-                let image = str_field(primary, "/spec/output/image")
+                let image = str_field(primary, "/spec/build/spec/output/image")
+                    .or_else(|| str_field(primary, "/spec/output/image"))
                     .or_else(|| str_field(primary, "/status/buildSpec/output/image"))
                     .map(ImageReference::parse);
                 let image = match (image, str_field(primary, "/status/output/digest")) {

@@ -125,7 +125,7 @@ fn is_registered() {
 }
 
 #[test]
-fn renders_a_build_and_a_buildrun() {
+fn renders_a_buildrun_with_its_build_embedded() {
     let request = testkit::sample_request().with_strategy_config(json!({ "buildStrategyRef": "buildpacks-v3", "paramValues": { "platform-api-version": "0.12" } }));
     insta::assert_yaml_snapshot!(Shipwright.render(&request).expect("renders"));
 }
