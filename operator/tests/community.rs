@@ -1,7 +1,7 @@
 //! Each community strategy end to end on the real control plane: the test plays the backend's
 //! controller (Tekton, Shipwright) or the kubelet running the build pod, and the job must reach
 //! Succeeded with the built image's digest in the validation pod. Buildah's builds run for real
-//! on the node instead (`node_builds.rs`).
+//! on the node instead (`node_builders/builds.rs`).
 
 #![cfg(feature = "community")]
 

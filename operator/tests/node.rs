@@ -1,7 +1,17 @@
 //! The validation pod for real: jobs run to their verdict on a real node (containerd, kubelet),
 //! the operator under exactly its generated ClusterRole, notebooks cloned from a git server on
 //! the node and executed by a real Jupyter kernel in the node's notebook image.
+//!
+//! NotebookImages (`images`), the S2I strategy's builds (`s2i`) and suites (`suites`) are tested
+//! in this binary too: each test binary starts its own control plane and node (about half a
+//! minute), and these share this one. The community builders' are in `node_builders`.
 
+#[path = "node/images.rs"]
+mod images;
+#[path = "node/s2i.rs"]
+mod s2i;
+#[path = "node/suites.rs"]
+mod suites;
 mod support;
 
 use std::sync::OnceLock;

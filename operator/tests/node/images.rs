@@ -2,11 +2,11 @@
 //! pod, validated by jobs whose notebooks a real kernel runs, and published only when they pass;
 //! the operator under exactly its generated ClusterRole.
 
-mod support;
-
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::support::Harness;
+use crate::support::node::{example_notebooks, images, node_server, wait_image};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -14,8 +14,6 @@ use nbv_testenv::NodeServer;
 use nbv_testenv::node::{REGISTRY, Repo};
 use notebook_validator_operator::crd::Phase;
 use notebook_validator_operator::crd::image::{ImagePhase, NotebookImage};
-use support::Harness;
-use support::node::{example_notebooks, images, node_server, wait_image};
 
 struct Served {
     _server: NodeServer,

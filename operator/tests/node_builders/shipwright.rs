@@ -14,12 +14,12 @@ use nbv_testenv::{HostController, Lifetime};
 use std::sync::OnceLock;
 use tokio::sync::OnceCell;
 
-use super::support::Harness;
-use super::support::node::{
+use crate::support::Harness;
+use crate::support::node::{
     failed_for_the_missing_package, job, requirements_from, uses_package,
     validated_on_pushed_digest,
 };
-use super::{PUSH_SECRET, delete_mid_build, host_controller, served, tekton};
+use crate::tekton::{PUSH_SECRET, delete_mid_build, host_controller, served, tekton};
 
 /// One Shipwright controller for the test binary's control plane, running as long as it does.
 async fn shipwright(h: &Harness) -> &'static HostController {

@@ -7,20 +7,16 @@
 
 #![cfg(any(feature = "buildah", feature = "kaniko", feature = "buildkit"))]
 
-mod support;
-
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use nbv_report::CellStatus;
-use nbv_testenv::NodeImages;
-use nbv_testenv::node::{REGISTRY, Repo};
-use notebook_validator_operator::crd::Phase;
-use support::node::{
+use crate::support::node::{
     BUILD_VERDICT, BuildRepos, build_repos, failed_for_the_missing_package, job, logs, notebook,
     phase, validated_on_pushed_digest, verdict_within,
 };
-use support::{Harness, condition};
+use crate::support::{Harness, condition};
+use nbv_testenv::NodeImages;
+use nbv_testenv::node::{REGISTRY, Repo};
+use notebook_validator_operator::crd::Phase;
 
 struct Served {
     /// The server, with a notebook whose requirements file installs `nbvdemo` and one whose
@@ -287,7 +283,7 @@ async fn a_push_secret_that_does_not_exist_fails_the_build_saying_so() {
         "pushSecret: no-such-login",
     );
     h.create_job(&yaml).await;
-    let job = verdict_within(&h, "nosecret", Duration::from_secs(120)).await;
+    let job = verdict_within(&h, "nosecret", std::time::Duration::from_secs(120)).await;
     assert_eq!(phase(&job), Some(Phase::Failed), "{:#?}", job.status);
     let (_, reason, message) = condition(&job, "Ready").expect("Ready");
     assert_eq!(reason, "PushSecretNotFound", "{message}");
@@ -359,7 +355,11 @@ async fn a_notebook_without_a_requirements_file_builds_from_its_imports() {
     let job = verdict_within(&h, "imports", BUILD_VERDICT).await;
     let status = job.status.clone().expect("status");
     assert_eq!(phase(&job), Some(Phase::Succeeded), "{status:#?}");
-    assert_eq!(status.results[0].status, CellStatus::Passed, "{status:#?}");
+    assert_eq!(
+        status.results[0].status,
+        nbv_report::CellStatus::Passed,
+        "{status:#?}"
+    );
     // The generated list is in the build's log.
     let build_log = logs(&h, "imports-build", "build").await;
     assert!(build_log.contains("nbvdemo==1.0"), "{build_log}");

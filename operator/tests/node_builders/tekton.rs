@@ -5,40 +5,32 @@
 //! reports, also after an operator restarted mid-build. A failing step's own lines reach the
 //! job's status, a job deleted mid-build takes its TaskRun and build pod with it, and Tekton's
 //! own timeout ends the job saying so.
-//!
-//! Shipwright's tests (`node_tekton/shipwright.rs`) are in this binary too: Shipwright runs its
-//! builds as TaskRuns, so they share this binary's node and Tekton instead of starting their own.
 
 #![cfg(feature = "tekton")]
-
-#[cfg(feature = "shipwright")]
-#[path = "node_tekton/shipwright.rs"]
-mod shipwright;
-mod support;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::support::node::{
+    BUILD_VERDICT, BuildRepos, build_repos, failed_for_the_missing_package, job, phase,
+    validated_on_pushed_digest, verdict_within,
+};
+use crate::support::{Harness, condition};
 use kube::api::{Api, DeleteParams, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use nbv_testenv::node::{REGISTRY, Repo};
 use nbv_testenv::{HostController, Lifetime};
 use notebook_validator_operator::crd::Phase;
-use support::node::{
-    BUILD_VERDICT, BuildRepos, build_repos, failed_for_the_missing_package, job, phase,
-    validated_on_pushed_digest, verdict_within,
-};
-use support::{Harness, condition};
 use tokio::sync::OnceCell;
 
-fn served() -> &'static BuildRepos {
+pub(crate) fn served() -> &'static BuildRepos {
     static SERVED: OnceLock<BuildRepos> = OnceLock::new();
     SERVED.get_or_init(|| build_repos("node-tekton"))
 }
 
 /// The controller in `cell`, started by `start` at the first call, and checked to still run
 /// at every call (`name`'s log is in the control plane's `dir/` directory).
-async fn host_controller<F, Fut>(
+pub(crate) async fn host_controller<F, Fut>(
     cell: &'static OnceCell<HostController>,
     name: &str,
     dir: &str,
@@ -64,7 +56,7 @@ where
 }
 
 /// One Tekton controller for the test binary's control plane, running as long as it does.
-async fn tekton(h: &Harness) -> &'static HostController {
+pub(crate) async fn tekton(h: &Harness) -> &'static HostController {
     static TEKTON: OnceCell<HostController> = OnceCell::const_new();
     host_controller(&TEKTON, "Tekton", "tekton", || async {
         let control_plane = h.env.control_plane();
@@ -81,7 +73,7 @@ async fn tekton(h: &Harness) -> &'static HostController {
 }
 
 /// The login of the node's registry, which refuses anonymous pushes and pulls.
-const PUSH_SECRET: &str = "registry-push";
+pub(crate) const PUSH_SECRET: &str = "registry-push";
 
 /// A namespace where the build step may run as Buildah needs, Tekton's controller, and the
 /// operator under its generated role with the Tekton strategy.
@@ -139,7 +131,12 @@ async fn pods_labelled(h: &Harness, selector: &str) -> Vec<String> {
 
 /// Deletes job `job` once a pod matching `selector` runs its build, then waits until the
 /// build's run (`<job>-build` in `runs`) and those pods are gone.
-async fn delete_mid_build(h: &Harness, job: &str, runs: &Api<DynamicObject>, selector: &str) {
+pub(crate) async fn delete_mid_build(
+    h: &Harness,
+    job: &str,
+    runs: &Api<DynamicObject>,
+    selector: &str,
+) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while pods_labelled(h, selector).await.is_empty() {
         assert!(Instant::now() < deadline, "no build pod within 2 minutes");

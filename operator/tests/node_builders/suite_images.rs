@@ -4,19 +4,19 @@
 
 #![cfg(feature = "buildah")]
 
-mod support;
-
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::support::Harness;
+use crate::support::node::{
+    example_notebooks, node_server, requirements_from, uses_package, write_wheel,
+};
+use crate::support::suite::{create_suite, ended, owned, wait_suite};
 use kube::api::PostParams;
 use nbv_testenv::NodeServer;
 use nbv_testenv::node::Repo;
 use notebook_validator_operator::crd::Phase;
 use notebook_validator_operator::crd::suite::SuitePhase;
-use support::Harness;
-use support::node::{example_notebooks, node_server, requirements_from, uses_package, write_wheel};
-use support::suite::{create_suite, ended, owned, wait_suite};
 
 struct Served {
     _server: NodeServer,
@@ -101,7 +101,7 @@ async fn a_suite_over_two_images_names_the_notebook_and_the_cell_that_differ() {
             },
         }))
         .expect("a NotebookImage");
-    support::node::images(&h)
+    crate::support::node::images(&h)
         .create(&PostParams::default(), &image)
         .await
         .expect("accepted");

@@ -2,18 +2,16 @@
 //! a job whose notebook really runs, and the suite sums them up. An operator restarted mid-run
 //! creates no second job; deleting a suite mid-run removes its jobs and pods.
 
-mod support;
-
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::support::Harness;
+use crate::support::node::{host_path_claim, node_server, notebook, remove_volume};
+use crate::support::suite::{create_suite, ended, owned, suites, wait_suite};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use nbv_testenv::NodeServer;
 use nbv_testenv::node::Repo;
 use notebook_validator_operator::crd::suite::{ChangeRule, NotebookValidationSuite, SuitePhase};
-use support::Harness;
-use support::node::{host_path_claim, node_server, notebook, remove_volume};
-use support::suite::{create_suite, ended, owned, suites, wait_suite};
 
 struct Served {
     server: NodeServer,

@@ -5,20 +5,18 @@
 
 #![cfg(any(feature = "buildah", feature = "kaniko", feature = "buildkit"))]
 
-mod support;
-
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::support::Harness;
+use crate::support::node::{
+    images, node_server, requirements_from, uses_package, wait_image, write_wheel,
+};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use nbv_testenv::NodeServer;
 use nbv_testenv::node::{REGISTRY, Repo};
 use notebook_validator_operator::crd::image::{ImagePhase, NotebookImage};
-use support::Harness;
-use support::node::{
-    images, node_server, requirements_from, uses_package, wait_image, write_wheel,
-};
 
 struct Served {
     server: NodeServer,

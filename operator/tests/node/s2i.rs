@@ -3,21 +3,19 @@
 //! writes as a pod, with Buildah and, for Source builds, s2i from its module; the image goes to
 //! the node's registry under the ImageStream's name, and the validation pod runs its digest.
 
-mod support;
-
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::support::Harness;
+use crate::support::node::{
+    BUILD_VERDICT, BuildRepos, build_repos, failed_for_the_missing_package, images, job, logs,
+    package_repo, validated_on_pushed_digest, wait_image,
+};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, PostParams};
 use nbv_testenv::node::{REGISTRY, Repo};
 use nbv_testenv::openshift::{BuildExecutor, ExecutorConfig, ExecutorImages, pod_name};
 use notebook_validator_operator::crd::image::{ImagePhase, NotebookImage};
-use support::Harness;
-use support::node::{
-    BUILD_VERDICT, BuildRepos, build_repos, failed_for_the_missing_package, images, job, logs,
-    package_repo, validated_on_pushed_digest, wait_image,
-};
 
 struct Served {
     /// The server, with a notebook whose `requirements.txt` installs `nbvdemo` and one whose
