@@ -137,23 +137,12 @@ impl NodeImages {
 }
 
 /// Imports the archives into containerd's `k8s.io` namespace (the kubelet's).
-///
-/// Only the images nearly every pod runs are unpacked here: the sandbox, the notebook image and
-/// the operator image (the validation pod's runner). Unpacking is most of an import's time
-/// (gunzip and file writes: about 28 s for all the images, of a node start of 37 s), and
-/// containerd's CRI unpacks an image that is present but not unpacked when a container first
-/// needs it, so a node unpacks a builder's image only if one of its pods runs it.
 pub(crate) fn import(socket: &Path, images: &NodeImages) -> Result<(), Error> {
     for image in images.all() {
-        let mut import = Command::new("ctr");
-        import
+        let out = Command::new("ctr")
             .arg("--address")
             .arg(socket)
-            .args(["--namespace", "k8s.io", "images", "import"]);
-        if ![&images.pause, &images.notebook, &images.operator].contains(&image) {
-            import.arg("--no-unpack");
-        }
-        let out = import
+            .args(["--namespace", "k8s.io", "images", "import"])
             .arg(&image.archive)
             .output()
             .map_err(|e| Error::io("ctr", e))?;
