@@ -18,15 +18,14 @@ use tokio_util::sync::CancellationToken;
 use crate::crd::NotebookValidationJob;
 use crate::crd::image::NotebookImage;
 use crate::crd::suite::NotebookValidationSuite;
+use crate::fanout::Fanout;
 use crate::health::{Health, Readiness};
-use crate::labels::SUITE_LABEL;
+use crate::labels::{IMAGE_LABEL, SUITE_LABEL};
 use crate::steps::skeleton::{error_policy, reconcile};
 use crate::steps::{Context, Error};
 
 /// Label selecting what the operator created.
 const MANAGED: &str = "app.kubernetes.io/managed-by=nbv-operator";
-/// Label selecting what the operator created for notebook images.
-const IMAGE_OWNED: &str = "mlops.redhat.com/notebook-image";
 
 /// Why the controller cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +54,8 @@ pub async fn run_until(
     jobs.list(&ListParams::default().limit(1))
         .await
         .map_err(StartError::JobsUnavailable)?;
-    let mut controller = job_controller(&mut ctx, jobs, namespace);
+    let changes = CacheChanges::default();
+    let mut controller = job_controller(&mut ctx, jobs, namespace, &changes);
     let build_kinds = watched_kinds(&client, &ctx).await;
     for (strategy, api) in &build_kinds {
         tracing::info!(strategy, kind = %api.kind, "watching build objects");
@@ -65,8 +65,8 @@ pub async fn run_until(
             watcher::Config::default().labels(MANAGED),
         );
     }
-    let images = image_controller(&client, namespace, &build_kinds).await;
-    let suites = suite_controller(&client, namespace).await;
+    let images = image_controller(&client, namespace, &build_kinds, &changes).await;
+    let suites = suite_controller(&client, namespace, &changes).await;
     tracing::info!(strategies = ?ctx.catalog.registry().names(), "controller started");
     let store = controller.store();
     ctx.metrics.track_jobs(store.clone());
@@ -116,16 +116,26 @@ pub async fn run_until(
     Ok(())
 }
 
+/// What the job controller's caches take in, handed to the other controllers, which read those
+/// caches too.
+#[derive(Default)]
+struct CacheChanges {
+    jobs: Fanout<NotebookValidationJob>,
+    pods: Fanout<Pod>,
+}
+
 /// The controller of jobs, with the caches reconciles read: the jobs themselves (for builds to
 /// reuse) and the pods they own.
 fn job_controller(
     ctx: &mut Context,
     jobs: Api<NotebookValidationJob>,
     namespace: Option<&str>,
+    changes: &CacheChanges,
 ) -> Controller<NotebookValidationJob> {
     let (reader, writer) = reflector::store();
     ctx.use_job_cache(reader.clone());
     let memo = ctx.written.clone();
+    let (job_fanout, pod_fanout) = (changes.jobs.clone(), changes.pods.clone());
     // The cache sees every change of a job, but only changes of its spec (generation), its
     // finalizers or its deletion start a reconcile: the operator's own status writes do not.
     // Progress arrives through the watches on what the job owns.
@@ -134,6 +144,7 @@ fn job_controller(
         .reflect(writer)
         // A job without a finalizer is gone without a reconcile: forget its status here.
         .inspect_ok(move |event| {
+            job_fanout.pass_on(event);
             if let watcher::Event::Delete(job) = event {
                 memo.forget(&job.uid().unwrap_or_default());
             }
@@ -160,6 +171,7 @@ fn job_controller(
         pod.spec = None;
     })
     .reflect(pod_writer)
+    .inspect_ok(move |event| pod_fanout.pass_on(event))
     .touched_objects();
     ctx.use_pod_cache(pod_reader);
     Controller::for_stream(job_changes, reader).owns_stream(pod_changes)
@@ -189,26 +201,24 @@ fn build_objects(
     }
 }
 
-/// The controller of NotebookImages, watching what they own: their validation jobs, their
-/// inspect pods and their builds. `None` when the cluster does not serve NotebookImages (an
-/// older CRD set): jobs are validated all the same.
+/// The controller of NotebookImages, woken by what they own: their validation jobs and their
+/// inspect pods (as the job controller's caches take them in), and their builds. `None` when
+/// the cluster does not serve NotebookImages (an older CRD set): jobs are validated all the same.
 async fn image_controller(
     client: &Client,
     namespace: Option<&str>,
     build_kinds: &[(&'static str, kube::core::ApiResource)],
+    changes: &CacheChanges,
 ) -> Option<Controller<NotebookImage>> {
     let images: Api<NotebookImage> = scoped(client, namespace);
     if let Err(e) = images.list(&ListParams::default().limit(1)).await {
         tracing::warn!(error = %e, "cannot list NotebookImages: install their CRD (`nbv-operator crd`) and check the operator's RBAC; jobs are validated all the same");
         return None;
     }
-    let owned = watcher::Config::default().labels(IMAGE_OWNED);
+    let owned = watcher::Config::default().labels(IMAGE_LABEL);
     let mut controller = Controller::new(images, watcher::Config::default())
-        .owns(
-            scoped::<NotebookValidationJob>(client, namespace),
-            owned.clone(),
-        )
-        .owns(scoped::<Pod>(client, namespace), owned.clone());
+        .owns_shared_stream(changes.jobs.subscribe(IMAGE_LABEL))
+        .owns_shared_stream(changes.pods.subscribe(IMAGE_LABEL));
     for (_, api) in build_kinds {
         controller = controller.owns_with(
             build_objects(client, namespace, api),
@@ -226,26 +236,23 @@ async fn optional(controller: Option<impl std::future::Future<Output = ()>>) {
     }
 }
 
-/// The controller of NotebookValidationSuites, watching the jobs and the listing pods they
-/// own; their status changes arrive together, a second apart at most. `None` when the cluster
-/// does not serve suites (an older CRD set).
+/// The controller of NotebookValidationSuites, woken by the jobs and the listing pods they own
+/// (as the job controller's caches take them in); their status changes arrive together, a
+/// second apart at most. `None` when the cluster does not serve suites (an older CRD set).
 async fn suite_controller(
     client: &Client,
     namespace: Option<&str>,
+    changes: &CacheChanges,
 ) -> Option<Controller<NotebookValidationSuite>> {
     let suites: Api<NotebookValidationSuite> = scoped(client, namespace);
     if let Err(e) = suites.list(&ListParams::default().limit(1)).await {
         tracing::warn!(error = %e, "cannot list NotebookValidationSuites: install their CRD (`nbv-operator crd`) and check the operator's RBAC; jobs are validated all the same");
         return None;
     }
-    let owned = watcher::Config::default().labels(SUITE_LABEL);
     Some(
         Controller::new(suites, watcher::Config::default())
-            .owns(
-                scoped::<NotebookValidationJob>(client, namespace),
-                owned.clone(),
-            )
-            .owns(scoped::<Pod>(client, namespace), owned)
+            .owns_shared_stream(changes.jobs.subscribe(SUITE_LABEL))
+            .owns_shared_stream(changes.pods.subscribe(SUITE_LABEL))
             .with_config(
                 kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)),
             ),

@@ -16,6 +16,7 @@ pub mod controller;
 pub mod crd;
 pub mod docs;
 pub mod duration;
+mod fanout;
 pub mod health;
 pub mod identity;
 pub mod image;

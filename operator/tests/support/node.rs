@@ -277,8 +277,12 @@ pub async fn wait_image(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // What happened first: the image's list of packages would push it out of a truncated log.
+    if let Some(status) = last.as_mut() {
+        status.software = None;
+    }
     panic!(
-        "{name}: no {what} within {limit:?}; last status: {last:#?}\n{}",
+        "{name}: no {what} within {limit:?}\n{}last status: {last:#?}",
         h.what_happened().await
     );
 }
