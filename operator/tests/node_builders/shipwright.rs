@@ -19,7 +19,10 @@ use crate::support::node::{
     failed_for_the_missing_package, job, requirements_from, uses_package,
     validated_on_pushed_digest,
 };
-use crate::tekton::{PUSH_SECRET, delete_mid_build, host_controller, served, tekton};
+use crate::tekton::{
+    PUSH_SECRET, delete_mid_build, ended_past_its_timeout, host_controller, ran_once,
+    restart_operator_mid_build, served, tekton,
+};
 
 /// One Shipwright controller for the test binary's control plane, running as long as it does.
 async fn shipwright(h: &Harness) -> &'static HostController {
@@ -115,20 +118,20 @@ fn build_runs(h: &Harness) -> Api<DynamicObject> {
     Api::namespaced_with(h.env.client.clone(), &h.env.namespace, &kind)
 }
 
+/// Also restarts the operator while the build runs: the new one finds the BuildRun instead of
+/// starting a second.
 #[tokio::test]
 async fn a_buildrun_builds_pushes_with_the_push_secret_and_the_validation_pod_runs_its_digest() {
-    let h = harness("shipwright-real").await;
+    let mut h = harness("shipwright-real").await;
     h.create_job(&build_job("built", &dockerfile_repos(&h).installs))
         .await;
+    let selector = "buildrun.shipwright.io/name=built-build";
+    let runs = build_runs(&h);
+    let first = restart_operator_mid_build(&mut h, "built", &runs, selector, "shipwright").await;
     let (_, pulled) =
         validated_on_pushed_digest(&h, "built", &format!("{REGISTRY}/builds/built")).await;
-    // Shipwright ran it, in its own words, with a service account of its own making.
-    let run = build_runs(&h)
-        .get("built-build")
-        .await
-        .expect("the BuildRun");
-    let succeeded = run.data["status"]["conditions"][0].clone();
-    assert_eq!(succeeded["status"], "True", "{succeeded}");
+    // Shipwright ran it, once, in its own words, with a service account of its own making.
+    let run = ran_once(&runs, &first).await;
     assert_eq!(
         run.data["status"]["output"]["digest"].as_str(),
         pulled.rsplit('@').next()
@@ -151,4 +154,18 @@ async fn a_job_deleted_mid_build_takes_its_buildrun_and_build_pod_with_it() {
         .await;
     let selector = "buildrun.shipwright.io/name=gone-build";
     delete_mid_build(&h, "gone", &build_runs(&h), selector).await;
+}
+
+#[tokio::test]
+async fn a_shipwright_build_past_its_timeout_ends_saying_so_and_its_pod_stops() {
+    let h = harness("shipwright-timeout").await;
+    // Pulling the base image and installing take longer than this.
+    let yaml = build_job("slow", &dockerfile_repos(&h).installs).replace(
+        "      enabled: true\n",
+        "      enabled: true\n      timeout: 15s\n",
+    );
+    h.create_job(&yaml).await;
+    // The BuildRun carries the timeout, so Shipwright enforces it and says so in its own words.
+    let selector = "buildrun.shipwright.io/name=slow-build";
+    ended_past_its_timeout(&h, "slow", "BuildRunTimeout", selector).await;
 }

@@ -110,11 +110,6 @@ fn task_runs(h: &Harness) -> Api<DynamicObject> {
     Api::namespaced_with(h.env.client.clone(), &h.env.namespace, &kind)
 }
 
-/// The pods Tekton runs for the TaskRun `name` (a job's build is named `<job>-build`).
-async fn run_pods(h: &Harness, name: &str) -> Vec<String> {
-    pods_labelled(h, &format!("tekton.dev/taskRun={name}")).await
-}
-
 /// The pods matching `selector` that are not being deleted.
 async fn pods_labelled(h: &Harness, selector: &str) -> Vec<String> {
     let list = h
@@ -162,19 +157,21 @@ pub(crate) async fn delete_mid_build(
     }
 }
 
-/// Also restarts the operator while the build runs: the new one finds the TaskRun instead of
-/// starting a second (one build serves both checks: builds take minutes).
-#[tokio::test]
-async fn a_taskrun_builds_pushes_with_the_push_secret_and_the_validation_pod_runs_its_digest() {
-    let mut h = harness("tekton-real").await;
-    h.create_job(&build_job(&h, "built", &served().installs))
-        .await;
+/// Restarts the operator once a pod matching `selector` runs the build of job `job` (its run is
+/// `<job>-build` in `runs`); returns the run as it was before the restart.
+pub(crate) async fn restart_operator_mid_build(
+    h: &mut Harness,
+    job: &str,
+    runs: &Api<DynamicObject>,
+    selector: &str,
+    strategy: &str,
+) -> DynamicObject {
     let deadline = Instant::now() + Duration::from_secs(120);
-    while run_pods(&h, "built-build").await.is_empty() {
+    while pods_labelled(h, selector).await.is_empty() {
         assert!(Instant::now() < deadline, "no build pod within 2 minutes");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let first = task_runs(&h).get("built-build").await.expect("the TaskRun");
+    let first = runs.get(&format!("{job}-build")).await.expect("the run");
     h.stop_operator();
     // The same service account and role as before the restart.
     let client = h
@@ -182,17 +179,72 @@ async fn a_taskrun_builds_pushes_with_the_push_secret_and_the_validation_pod_run
         .service_account_client("nbv-operator")
         .await
         .expect("the operator's client");
-    let ctx = h.node_context(&["tekton"], Some(client));
+    let ctx = h.node_context(&[strategy], Some(client));
     h.start_operator_with(ctx);
-    let (_, pulled) =
-        validated_on_pushed_digest(&h, "built", &format!("{REGISTRY}/builds/built")).await;
-    // Tekton ran it, once, restart or not: the TaskRun says so, in its own words.
-    let runs = task_runs(&h).list(&Default::default()).await.expect("runs");
-    assert_eq!(runs.items.len(), 1, "one TaskRun, restart or not");
-    let run = &runs.items[0];
+    first
+}
+
+/// Asserts that `runs` holds one run, `first`, which its controller says succeeded.
+pub(crate) async fn ran_once(runs: &Api<DynamicObject>, first: &DynamicObject) -> DynamicObject {
+    let list = runs.list(&Default::default()).await.expect("runs");
+    assert_eq!(list.items.len(), 1, "one run, restart or not");
+    let run = list.items.into_iter().next().expect("the run");
     assert_eq!(run.metadata.uid, first.metadata.uid);
     let succeeded = run.data["status"]["conditions"][0].clone();
     assert_eq!(succeeded["status"], "True", "{succeeded}");
+    run
+}
+
+/// Waits for job `job`, given a 15 s build timeout, to fail with `reason` (its build
+/// controller's own), saying so, and for the build pods matching `selector` to stop.
+pub(crate) async fn ended_past_its_timeout(h: &Harness, job: &str, reason: &str, selector: &str) {
+    let done = verdict_within(h, job, BUILD_VERDICT).await;
+    assert_eq!(phase(&done), Some(Phase::Failed), "{:#?}", done.status);
+    let (_, found, message) = condition(&done, "BuildReady").expect("BuildReady");
+    assert_eq!(found, reason, "{message}");
+    assert!(message.contains("15s"), "{message}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let running: Vec<String> = h
+            .pods()
+            .list(&kube::api::ListParams::default().labels(selector))
+            .await
+            .expect("pods")
+            .items
+            .into_iter()
+            .filter(|p| {
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.phase.as_deref())
+                    .is_some_and(|phase| phase == "Running" || phase == "Pending")
+            })
+            .filter_map(|p| p.metadata.name)
+            .collect();
+        if running.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the timed-out build's pods ({running:?}) still run"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Also restarts the operator while the build runs: the new one finds the TaskRun instead of
+/// starting a second (one build serves both checks: builds take minutes).
+#[tokio::test]
+async fn a_taskrun_builds_pushes_with_the_push_secret_and_the_validation_pod_runs_its_digest() {
+    let mut h = harness("tekton-real").await;
+    h.create_job(&build_job(&h, "built", &served().installs))
+        .await;
+    let selector = "tekton.dev/taskRun=built-build";
+    let runs = task_runs(&h);
+    let first = restart_operator_mid_build(&mut h, "built", &runs, selector, "tekton").await;
+    let (_, pulled) =
+        validated_on_pushed_digest(&h, "built", &format!("{REGISTRY}/builds/built")).await;
+    // Tekton ran it, once, restart or not: the TaskRun says so, in its own words.
+    let run = ran_once(&runs, &first).await;
     assert_eq!(
         run.data["status"]["results"]
             .as_array()
@@ -228,36 +280,12 @@ async fn a_build_past_its_timeout_ends_saying_so_and_its_pod_stops() {
         "      enabled: true\n      timeout: 15s\n",
     );
     h.create_job(&yaml).await;
-    let job = verdict_within(&h, "slow", BUILD_VERDICT).await;
-    assert_eq!(phase(&job), Some(Phase::Failed), "{:#?}", job.status);
     // The TaskRun carries the timeout, so Tekton enforces it and says so in its own words.
-    let (_, reason, message) = condition(&job, "BuildReady").expect("BuildReady");
-    assert_eq!(reason, "TaskRunTimeout", "{message}");
-    assert!(message.contains("15s"), "{message}");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let pods = run_pods(&h, "slow-build").await;
-        let running = h
-            .pods()
-            .list(&kube::api::ListParams::default().labels("tekton.dev/taskRun=slow-build"))
-            .await
-            .expect("pods")
-            .items
-            .into_iter()
-            .filter(|p| {
-                p.status
-                    .as_ref()
-                    .and_then(|s| s.phase.as_deref())
-                    .is_some_and(|phase| phase == "Running" || phase == "Pending")
-            })
-            .count();
-        if pods.is_empty() || running == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the timed-out build's pods ({pods:?}) still run"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    ended_past_its_timeout(
+        &h,
+        "slow",
+        "TaskRunTimeout",
+        "tekton.dev/taskRun=slow-build",
+    )
+    .await;
 }
