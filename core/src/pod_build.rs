@@ -414,8 +414,12 @@ pub fn validate_request(
     Ok(())
 }
 
-/// The git source when there is one; without, only what needs no files from a context.
-fn validate_context(strategy: &str, request: &BuildRequest) -> Result<(), StrategyError> {
+/// Checks the request's source: the git source when there is one
+/// ([`BuildContext::Git`]); without, only what needs no files from a context (a package list).
+///
+/// # Errors
+/// [`StrategyError::InvalidConfig`] naming what is wrong.
+pub fn validate_context(strategy: &str, request: &BuildRequest) -> Result<(), StrategyError> {
     match request.context {
         BuildContext::Git => git::validate_source(strategy, &request.source),
         _ => match &request.requirements {

@@ -65,6 +65,14 @@ buildah push --storage-driver=vfs --digestfile "$NBV_DIGEST_PATH" -- "$NBV_IMAGE
 printf '%s' "$NBV_IMAGE" > "$NBV_URL_PATH"
 "#;
 
+/// Put before the clone script: a build without a git source (an empty `git-url`) gets an
+/// empty context directory instead of a clone.
+const SOURCELESS: &str = r#"if [ -z "$NBV_GIT_URL" ]; then
+  mkdir -p -- "$NBV_SOURCE_DIR"
+  exit 0
+fi
+"#;
+
 fn api(kind: &str) -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(GROUP, VERSION, kind))
 }
@@ -85,14 +93,23 @@ impl Tekton {
     fn standard_params(request: &BuildRequest) -> Result<Vec<Value>, StrategyError> {
         let image = pod_build::output_image(NAME, request)?;
         let dockerfile = buildstrategy_api::dockerfile::for_request(NAME, request)?;
-        let context = request
-            .source
-            .context_dir
-            .clone()
-            .unwrap_or_else(|| ".".into());
+        // Without a git source, an empty URL tells the Task's clone step to make an empty
+        // context instead.
+        let (url, revision, context) = match request.context {
+            BuildContext::Git => (
+                request.source.url.clone(),
+                request.source.git_ref.clone().unwrap_or_default(),
+                request
+                    .source
+                    .context_dir
+                    .clone()
+                    .unwrap_or_else(|| ".".into()),
+            ),
+            _ => (String::new(), String::new(), ".".into()),
+        };
         Ok(vec![
-            json!({ "name": "git-url", "value": request.source.url }),
-            json!({ "name": "git-revision", "value": request.source.git_ref.clone().unwrap_or_default() }),
+            json!({ "name": "git-url", "value": url }),
+            json!({ "name": "git-revision", "value": revision }),
             json!({ "name": "context-dir", "value": context }),
             json!({ "name": "image", "value": image }),
             json!({ "name": "dockerfile", "value": dockerfile }),
@@ -146,16 +163,25 @@ impl BuildStrategy for Tekton {
 
     fn validate_config(&self, request: &BuildRequest) -> Result<(), StrategyError> {
         let config = Self::config(request)?;
-        git::validate_source(NAME, &request.source)?;
+        pod_build::validate_context(NAME, request)?;
         pod_build::output_image(NAME, request)?;
-        if let Some(pipeline) = &config.pipeline_ref
-            && !is_dns_label(pipeline)
-        {
-            return Err(StrategyError::invalid_config(
-                NAME,
-                "strategyConfig.pipelineRef",
-                format!("'{pipeline}' is not a Pipeline name (lowercase letters, digits and '-')"),
-            ));
+        if let Some(pipeline) = &config.pipeline_ref {
+            if !is_dns_label(pipeline) {
+                return Err(StrategyError::invalid_config(
+                    NAME,
+                    "strategyConfig.pipelineRef",
+                    format!(
+                        "'{pipeline}' is not a Pipeline name (lowercase letters, digits and '-')"
+                    ),
+                ));
+            }
+            if request.context != BuildContext::Git {
+                return Err(StrategyError::invalid_config(
+                    NAME,
+                    "strategyConfig.pipelineRef",
+                    "a Pipeline is given a git source to build, and this build has none: leave pipelineRef out to build with the nbv-buildah Task, which builds a package list without a source",
+                ));
+            }
         }
         for (image, key) in [
             (&config.executor, "executor"),
@@ -194,6 +220,7 @@ impl BuildStrategy for Tekton {
         declared.context_dir = Support::Yes;
         declared.requirements_file = Support::Yes;
         declared.package_list = Support::Yes;
+        declared.empty_context = Support::Yes;
         declared.requirements_from_imports = Support::Yes;
         declared.own_dockerfile = Support::Yes;
         declared.digest = Support::Yes;
@@ -265,7 +292,7 @@ impl BuildStrategy for Tekton {
                     {
                         "name": "clone",
                         "image": git_image,
-                        "script": git::CLONE_SCRIPT,
+                        "script": format!("{SOURCELESS}{}", git::CLONE_SCRIPT),
                         "env": [
                             { "name": "NBV_GIT_URL", "value": param("git-url") },
                             { "name": "NBV_GIT_REF", "value": param("git-revision") },

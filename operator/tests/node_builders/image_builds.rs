@@ -3,7 +3,12 @@
 //! to the node's registry, the built image is looked into and validated by a notebook that
 //! imports what only the build installed. Deleting an image mid-build leaves nothing behind.
 
-#![cfg(any(feature = "buildah", feature = "kaniko", feature = "buildkit"))]
+#![cfg(any(
+    feature = "buildah",
+    feature = "kaniko",
+    feature = "buildkit",
+    feature = "tekton"
+))]
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -163,16 +168,38 @@ async fn buildkit_builds_a_package_list_image_without_a_repository() {
 /// With only `strategy` switched on, `auto` picks it: S2I builds from git sources only.
 async fn a_package_list_image_is_built_without_a_repository_by(strategy: &str, prefix: &str) {
     let h = harness(prefix, strategy).await;
-    let name = format!("packages-{strategy}");
     let images_on_node = h.node_images();
     let executor = match strategy {
         "kaniko" => &images_on_node.kaniko.reference,
         "buildkit" => &images_on_node.buildkit.reference,
         _ => &images_on_node.buildah.reference,
     };
+    let name =
+        builds_a_package_list_image(&h, strategy, serde_json::json!({"executor": executor})).await;
+    // No clone: the build pod had no init container.
+    let pods: Api<Pod> = Api::namespaced(h.env.client.clone(), &h.env.namespace);
+    if let Some(pod) = pods
+        .get_opt(&format!("{name}-r1-build"))
+        .await
+        .expect("read")
+    {
+        let spec = pod.spec.expect("spec");
+        assert!(spec.init_containers.unwrap_or_default().is_empty());
+    }
+}
+
+/// A NotebookImage of `buildType: PackageList` built by `strategy` (the only one switched on
+/// in `h`'s operator, given `strategy_config`), pushed with the login in `registry-push`,
+/// looked into and validated; returns its name.
+pub(crate) async fn builds_a_package_list_image(
+    h: &Harness,
+    strategy: &str,
+    strategy_config: serde_json::Value,
+) -> String {
+    let name = format!("packages-{strategy}");
     let registry = h.env.control_plane().node_registry().expect("registry");
     let base = registry
-        .push(&images_on_node.notebook)
+        .push(&h.node_images().notebook)
         .expect("base pushed");
     let served = served();
     // A direct reference: the node's package index is not the build's default one.
@@ -192,7 +219,7 @@ async fn a_package_list_image_is_built_without_a_repository_by(strategy: &str, p
                 "packages": [package],
                 "outputImage": format!("{REGISTRY}/builds/{name}:latest"),
                 "pushSecret": PUSH_SECRET,
-                "strategyConfig": {"executor": executor},
+                "strategyConfig": strategy_config,
             },
             "validationNotebooks": [{
                 "notebook": {"git": {"url": repo.url, "ref": repo.commit},
@@ -201,11 +228,11 @@ async fn a_package_list_image_is_built_without_a_repository_by(strategy: &str, p
         },
     }))
     .expect("a NotebookImage");
-    images(&h)
+    images(h)
         .create(&PostParams::default(), &image)
         .await
         .expect("accepted");
-    let image = wait_image(&h, &name, "end", Duration::from_secs(600), |i| {
+    let image = wait_image(h, &name, "end", Duration::from_secs(600), |i| {
         i.status.as_ref().is_some_and(|s| s.is_terminal())
     })
     .await;
@@ -226,16 +253,7 @@ async fn a_package_list_image_is_built_without_a_repository_by(strategy: &str, p
             .image
             .starts_with(&format!("{REGISTRY}/builds/{name}@sha256:"))
     );
-    // No clone: the build pod had no init container.
-    let pods: Api<Pod> = Api::namespaced(h.env.client.clone(), &h.env.namespace);
-    if let Some(pod) = pods
-        .get_opt(&format!("{name}-r1-build"))
-        .await
-        .expect("read")
-    {
-        let spec = pod.spec.expect("spec");
-        assert!(spec.init_containers.unwrap_or_default().is_empty());
-    }
+    name
 }
 
 #[cfg(feature = "buildah")]

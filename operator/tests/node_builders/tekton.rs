@@ -4,7 +4,8 @@
 //! for the login the job's `pushSecret` holds; the validation pod runs the digest the TaskRun
 //! reports, also after an operator restarted mid-build. A failing step's own lines reach the
 //! job's status, a job deleted mid-build takes its TaskRun and build pod with it, and Tekton's
-//! own timeout ends the job saying so.
+//! own timeout ends the job saying so. A NotebookImage of `buildType: PackageList` builds with
+//! the same Task, without a source.
 
 #![cfg(feature = "tekton")]
 
@@ -288,4 +289,25 @@ async fn a_build_past_its_timeout_ends_saying_so_and_its_pod_stops() {
         "tekton.dev/taskRun=slow-build",
     )
     .await;
+}
+
+/// The Task runs without a git source too: its clone step makes an empty context.
+#[tokio::test]
+async fn a_taskrun_builds_a_package_list_image_without_a_repository() {
+    let h = harness("tekton-packages").await;
+    let images = h.node_images();
+    let config = serde_json::json!({
+        "executor": images.buildah.reference,
+        "gitImage": images.operator.reference,
+    });
+    let name = crate::image_builds::builds_a_package_list_image(&h, "tekton", config).await;
+    let run = task_runs(&h)
+        .get(&format!("{name}-r1-build"))
+        .await
+        .expect("the TaskRun");
+    let url = run.data["spec"]["params"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "git-url"))
+        .map(|p| p["value"].clone());
+    assert_eq!(url, Some(serde_json::json!("")), "no source to clone");
 }
