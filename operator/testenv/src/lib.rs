@@ -26,6 +26,7 @@ mod binaries;
 mod controller;
 mod controlplane;
 pub mod crds;
+pub mod local_path;
 pub mod node;
 pub mod openshift;
 mod pki;

@@ -46,6 +46,9 @@ pub struct TektonRelease {
     pub crds: PathBuf,
     /// The release's ConfigMaps (`config/config-*.yaml`).
     pub config: PathBuf,
+    /// Rancher's local-path provisioner, which gives a PipelineRun's workspace claims volumes
+    /// ([`crate::local_path`]).
+    pub storage_provisioner: PathBuf,
 }
 
 /// Installs the release's CRDs and ConfigMaps through `client`, then starts the controller

@@ -73,6 +73,29 @@ pub(crate) async fn tekton(h: &Harness) -> &'static HostController {
     .await
 }
 
+/// The local-path provisioner, which gives a PipelineRun's workspace claim a volume, for the
+/// test binary's control plane.
+async fn storage(h: &Harness) -> &'static HostController {
+    static STORAGE: OnceCell<HostController> = OnceCell::const_new();
+    host_controller(
+        &STORAGE,
+        "The storage provisioner",
+        "local-path",
+        || async {
+            let control_plane = h.env.control_plane();
+            nbv_testenv::local_path::start(
+                &h.env.client,
+                control_plane.kubeconfig_path(),
+                &h.node_images(),
+                &control_plane.root_dir().join("local-path"),
+                Lifetime::Owned,
+            )
+            .await
+        },
+    )
+    .await
+}
+
 /// The login of the node's registry, which refuses anonymous pushes and pulls.
 pub(crate) const PUSH_SECRET: &str = "registry-push";
 
@@ -92,22 +115,35 @@ async fn harness(prefix: &str) -> Harness {
 /// node's registry with the login in `pushSecret`.
 fn build_job(h: &Harness, name: &str, repo: &Repo) -> String {
     let images = h.node_images();
+    let config = format!(
+        "        executor: {}\n        gitImage: {}\n",
+        images.buildah.reference, images.operator.reference
+    );
+    job_with_config(h, name, repo, &config)
+}
+
+/// The same, with `config` (YAML lines) as its `strategyConfig`.
+fn job_with_config(h: &Harness, name: &str, repo: &Repo, config: &str) -> String {
     let registry = h.env.control_plane().node_registry().expect("registry");
-    let base = registry.push(&images.notebook).expect("base image pushed");
+    let base = registry
+        .push(&h.node_images().notebook)
+        .expect("base image pushed");
     job(
         name,
         repo,
         "uses-package.ipynb",
         &format!(
-            "  podConfig:\n    buildConfig:\n      enabled: true\n      strategy: tekton\n      baseImage: {base}\n      requirementsFile: requirements.txt\n      outputImage: {REGISTRY}/builds/{name}:latest\n      pushSecret: {PUSH_SECRET}\n      strategyConfig:\n        executor: {executor}\n        gitImage: {git}\n",
-            executor = images.buildah.reference,
-            git = images.operator.reference,
+            "  podConfig:\n    buildConfig:\n      enabled: true\n      strategy: tekton\n      baseImage: {base}\n      requirementsFile: requirements.txt\n      outputImage: {REGISTRY}/builds/{name}:latest\n      pushSecret: {PUSH_SECRET}\n      strategyConfig:\n{config}"
         ),
     )
 }
 
 fn task_runs(h: &Harness) -> Api<DynamicObject> {
-    let kind = ApiResource::from_gvk(&GroupVersionKind::gvk("tekton.dev", "v1", "TaskRun"));
+    tekton_objects(h, "TaskRun")
+}
+
+fn tekton_objects(h: &Harness, kind: &str) -> Api<DynamicObject> {
+    let kind = ApiResource::from_gvk(&GroupVersionKind::gvk("tekton.dev", "v1", kind));
     Api::namespaced_with(h.env.client.clone(), &h.env.namespace, &kind)
 }
 
@@ -310,4 +346,66 @@ async fn a_taskrun_builds_a_package_list_image_without_a_repository() {
         .and_then(|p| p.iter().find(|p| p["name"] == "git-url"))
         .map(|p| p["value"].clone());
     assert_eq!(url, Some(serde_json::json!("")), "no source to clone");
+}
+
+/// The seed's flow with a Pipeline of the user's: the sample in `examples/tekton/` (with the
+/// node's images for its clone and build steps) runs as a PipelineRun whose tasks share a volume
+/// claim the local-path provisioner makes, and pushes with the push secret.
+#[tokio::test]
+async fn a_pipelinerun_of_the_sample_pipeline_builds_pushes_and_the_validation_pod_runs_its_digest()
+{
+    let h = harness("tekton-pipeline").await;
+    storage(&h).await;
+    let images = h.node_images();
+    let sample = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/tekton/notebook-build-pipeline.yaml"
+    ))
+    .expect("the sample Pipeline");
+    let on_node = sample
+        .replace("docker.io/alpine/git:v2.49.1", &images.operator.reference)
+        .replace("quay.io/buildah/stable:v1.40.1", &images.buildah.reference);
+    assert_ne!(on_node, sample, "the sample names the images replaced here");
+    let pipeline: DynamicObject = serde_yaml_ng::from_str(&on_node).expect("a Pipeline");
+    tekton_objects(&h, "Pipeline")
+        .create(&Default::default(), &pipeline)
+        .await
+        .expect("the Pipeline is accepted");
+    let config = "        pipelineRef: notebook-build\n        workspaceSize: 256Mi\n";
+    h.create_job(&job_with_config(&h, "piped", &served().installs, config))
+        .await;
+    let (_, pulled) =
+        validated_on_pushed_digest(&h, "piped", &format!("{REGISTRY}/builds/piped")).await;
+    let run = tekton_objects(&h, "PipelineRun")
+        .get("piped-build")
+        .await
+        .expect("the PipelineRun");
+    let succeeded = run.data["status"]["conditions"][0].clone();
+    assert_eq!(succeeded["status"], "True", "{succeeded}");
+    assert_eq!(
+        run.data["status"]["results"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["name"] == "IMAGE_DIGEST"))
+            .and_then(|r| r["value"].as_str()),
+        pulled.rsplit('@').next(),
+        "the digest is the PipelineRun's own result"
+    );
+    // Both tasks ran, in pods of their own, on one claim the provisioner gave a volume.
+    let pods = pods_labelled(&h, "tekton.dev/pipelineRun=piped-build").await;
+    assert_eq!(pods.len(), 2, "{pods:?}");
+    let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        Api::namespaced(h.env.client.clone(), &h.env.namespace);
+    let claims = claims.list(&Default::default()).await.expect("claims");
+    let bound: Vec<_> = claims
+        .items
+        .iter()
+        .filter(|c| {
+            c.spec
+                .as_ref()
+                .and_then(|s| s.storage_class_name.as_deref())
+                == Some("local-path")
+        })
+        .filter(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound"))
+        .collect();
+    assert_eq!(bound.len(), 1, "{:?}", claims.items);
 }

@@ -169,6 +169,21 @@ pub(super) fn up(stand_ins: bool, node: bool, engines: &[Engine]) -> anyhow::Res
                     })?
                     .info(),
                 );
+                // A PipelineRun's workspace is a volume claim.
+                processes.push(
+                    rt.block_on(async {
+                        let client = cp.client()?;
+                        nbv_testenv::local_path::start(
+                            &client,
+                            cp.kubeconfig_path(),
+                            images,
+                            &dir.join("local-path"),
+                            Lifetime::Detached,
+                        )
+                        .await
+                    })?
+                    .info(),
+                );
             }
             if shipwright {
                 processes.push(

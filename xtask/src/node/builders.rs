@@ -31,6 +31,11 @@ pub(crate) const S2I_VERSION: &str = "v1.5.0";
 pub(crate) const TEKTON_MODULE: &str = "github.com/tektoncd/pipeline";
 /// Its version; `xtask/gotools/tekton/go.mod` requires exactly this one.
 pub(crate) const TEKTON_VERSION: &str = "v1.6.0";
+/// Rancher's local-path provisioner, which gives a PipelineRun's workspace claims volumes on
+/// this machine's disk.
+pub(crate) const LOCAL_PATH_MODULE: &str = "github.com/rancher/local-path-provisioner";
+/// Its version; `xtask/gotools/local-path/go.mod` requires exactly this one.
+pub(crate) const LOCAL_PATH_VERSION: &str = "v0.0.30";
 /// Shipwright Build, whose controller the node runs as a host program over Tekton.
 pub(crate) const SHIPWRIGHT_MODULE: &str = "github.com/shipwright-io/build";
 /// Its version; `xtask/gotools/shipwright/go.mod` requires exactly this one.
@@ -95,6 +100,16 @@ fn tekton_tool() -> GoTool {
         packages,
         // The release label Tekton puts on the pods it makes.
         ldflags: format!("-s -w -X knative.dev/pkg/changeset.rev={TEKTON_VERSION}"),
+    }
+}
+
+fn local_path_tool() -> GoTool {
+    GoTool {
+        wrapper: "local-path",
+        module: LOCAL_PATH_MODULE,
+        version: LOCAL_PATH_VERSION,
+        packages: vec![LOCAL_PATH_MODULE],
+        ldflags: format!("-s -w -X main.VERSION={LOCAL_PATH_VERSION}"),
     }
 }
 
@@ -385,7 +400,8 @@ pub(super) fn s2i_python(
 
 /// Tekton Pipelines for the node, built from its module: the image of its TaskRun pods'
 /// programs (its key is returned with the release), and the release the node runs, with its
-/// controller, CRDs and ConfigMaps copied from the module into `cache/tekton-<version>`.
+/// controller, CRDs and ConfigMaps copied from the module into `cache/tekton-<version>`, and the
+/// local-path provisioner its PipelineRuns' workspace claims need.
 pub(super) fn tekton(
     root: &Path,
     cache: &Path,
@@ -440,6 +456,8 @@ fn tekton_release(
         controller: built.join("controller"),
         crds: cache.join(format!("tekton-{TEKTON_VERSION}/crds")),
         config: cache.join(format!("tekton-{TEKTON_VERSION}/config")),
+        storage_provisioner: crate::gotools::build(root, &local_path_tool())?
+            .join("local-path-provisioner"),
     };
     for (from, to, keep) in [
         (module.join("config/300-crds"), &release.crds, "300-"),
