@@ -27,7 +27,7 @@ pub struct BuildahConfig {
 }
 
 /// The Buildah image used unless `strategyConfig.executor` names another.
-pub const DEFAULT_EXECUTOR: &str = "quay.io/buildah/stable:latest";
+pub const DEFAULT_EXECUTOR: &str = "quay.io/buildah/stable:v1.40.1";
 
 /// The builder's script: a constant; the image, context and Dockerfile arrive as environment
 /// variables and are always quoted.

@@ -30,7 +30,7 @@ const VERSION: &str = "v1";
 /// The Task the strategy installs and runs in TaskRun mode.
 pub const TASK_NAME: &str = "nbv-buildah";
 /// The Buildah image the Task's build step uses unless `strategyConfig.executor` names another.
-pub const DEFAULT_EXECUTOR: &str = "quay.io/buildah/stable:latest";
+pub const DEFAULT_EXECUTOR: &str = "quay.io/buildah/stable:v1.40.1";
 /// The Tekton strategy's `strategyConfig`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -409,3 +409,70 @@ async fn a_pipelinerun_of_the_sample_pipeline_builds_pushes_and_the_validation_p
         .collect();
     assert_eq!(bound.len(), 1, "{:?}", claims.items);
 }
+
+/// `examples/tekton-build.yaml` as written, but for the addresses of its repository and its
+/// registry: the default executor and clone images are the node's, under their public names.
+#[tokio::test]
+async fn the_tekton_example_runs_as_written() {
+    let h = harness("tekton-example").await;
+    let images = h.node_images();
+    assert!(
+        images
+            .public_names()
+            .iter()
+            .any(|(_, name)| *name == buildstrategy_tekton::DEFAULT_EXECUTOR)
+            && images
+                .public_names()
+                .iter()
+                .any(|(_, name)| *name == buildstrategy_api::pod_build::DEFAULT_GIT_IMAGE),
+        "the node gives its images the names the strategy runs by default"
+    );
+    let server = &served().server;
+    let requirements = crate::support::node::requirements_from(server, "nbvdemo==1.0");
+    let notebook = crate::support::node::uses_package();
+    let repo = server
+        .repo(
+            "churn",
+            &[
+                ("churn/model.ipynb", notebook.as_slice()),
+                ("churn/requirements.txt", requirements.as_bytes()),
+            ],
+        )
+        .expect("repository");
+    let registry = h.env.control_plane().node_registry().expect("registry");
+    registry
+        .push_tagged(&images.notebook, "notebook-base:3.11")
+        .expect("base image pushed");
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/tekton-build.yaml"
+    ))
+    .expect("the example");
+    let on_node = example
+        .replace("https://github.com/example/notebooks.git", &repo.url)
+        .replace("3f2a9c1d0b7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a", &repo.commit)
+        .replace("registry.example.com/team-a/", &format!("{REGISTRY}/nbv/"));
+    assert_eq!(
+        on_node.lines().count(),
+        example.lines().count(),
+        "only addresses change"
+    );
+    h.create_job(&on_node).await;
+    let (_, pulled) = validated_on_pushed_digest(
+        &h,
+        "churn-model-tekton",
+        &format!("{REGISTRY}/nbv/churn-model"),
+    )
+    .await;
+    let run = task_runs(&h)
+        .get("churn-model-tekton-build")
+        .await
+        .expect("the TaskRun");
+    assert_eq!(
+        run.data["status"]["results"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["name"] == "IMAGE_DIGEST"))
+            .and_then(|r| r["value"].as_str()),
+        pulled.rsplit('@').next()
+    );
+}

@@ -116,6 +116,20 @@ impl NodeImages {
         Ok(images)
     }
 
+    /// The public names the node also gives its images: those the strategies run by default,
+    /// which the node cannot pull, so that a job that names no image of its own runs as written
+    /// (the nodes of a cluster without internet are preloaded the same way). Pinned tags only:
+    /// a pod would always pull `:latest`.
+    pub fn public_names(&self) -> [(&NodeImage, &'static str); 2] {
+        [
+            // Buildah, as the Buildah and Tekton strategies' default executor.
+            (&self.buildah, "quay.io/buildah/stable:v1.40.1"),
+            // git and sh, as the default image of the pod builders' and the Tekton Task's
+            // clone step.
+            (&self.operator, "docker.io/alpine/git:v2.49.1"),
+        ]
+    }
+
     /// Every image.
     pub fn all(&self) -> Vec<&NodeImage> {
         let mut all = vec![
@@ -150,6 +164,22 @@ pub(crate) fn import(socket: &Path, images: &NodeImages) -> Result<(), Error> {
             return Err(Error::Invalid(format!(
                 "importing {} into containerd failed: {}",
                 image.archive.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+    }
+    for (image, name) in images.public_names() {
+        let out = Command::new("ctr")
+            .arg("--address")
+            .arg(socket)
+            .args(["--namespace", "k8s.io", "images", "tag", "--force"])
+            .args([image.reference.as_str(), name])
+            .output()
+            .map_err(|e| Error::io("ctr", e))?;
+        if !out.status.success() {
+            return Err(Error::Invalid(format!(
+                "naming {} {name} in containerd failed: {}",
+                image.reference,
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
