@@ -268,6 +268,12 @@ pub(super) fn up(stand_ins: bool, node: bool, engines: &[Engine]) -> anyhow::Res
                 crate::node::builders::TEKTON_VERSION,
                 dir.join("tekton").display()
             );
+            println!(
+                "volume claims: StorageClass {} (the default), by the local-path provisioner {}; volumes in {}",
+                nbv_testenv::local_path::STORAGE_CLASS,
+                crate::node::builders::LOCAL_PATH_VERSION,
+                dir.join("local-path/volumes").display()
+            );
         }
         if shipwright {
             println!(
