@@ -173,7 +173,7 @@ pub(crate) fn build(
     let openshift_builder_key =
         super::builders::openshift_builder(root, &cache, &layout, has, &buildah_tag)?;
     let s2i_python_key = super::builders::s2i_python(&cache, &layout, has, &notebook_tag)?;
-    let engines = super::Engine::with_prerequisites(engines);
+    let engines = super::Engine::with_prerequisites(&kept_engines(engines));
     let tekton = if engines.contains(&super::Engine::Tekton) {
         Some(super::builders::tekton(root, &cache, &layout, has)?)
     } else {
@@ -742,6 +742,31 @@ fn set_group_writable(path: &Path) -> anyhow::Result<()> {
 fn which(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
+}
+
+/// `engines` and those the last build made whose controllers are still built: a build that
+/// does not ask for an engine keeps it rather than leave its tests and `cluster up --with`
+/// without it (rebuilding an engine still built only finds it in the cache).
+fn kept_engines(engines: &[super::Engine]) -> Vec<super::Engine> {
+    let mut kept = engines.to_vec();
+    if let Ok(last) = NodeImages::load() {
+        let built = [
+            (
+                super::Engine::Tekton,
+                last.tekton.as_ref().map(|t| &t.controller),
+            ),
+            (
+                super::Engine::Shipwright,
+                last.shipwright.as_ref().map(|s| &s.controller),
+            ),
+        ];
+        for (engine, controller) in built {
+            if controller.is_some_and(|c| c.is_file()) && !kept.contains(&engine) {
+                kept.push(engine);
+            }
+        }
+    }
+    kept
 }
 
 #[cfg(test)]
