@@ -410,6 +410,14 @@ pub fn sample_request() -> BuildRequest {
     .with_service_account("nbv-builder")
 }
 
+/// [`sample_request`] without a git source: a base image plus a package list, as a
+/// NotebookImage of `buildType: PackageList` asks for.
+pub fn package_list_request() -> BuildRequest {
+    sample_request()
+        .without_source()
+        .with_requirements(Requirements::Packages(vec!["pandas==2.2.3".into()]))
+}
+
 /// A pod as the kubelet reports it in `phase`, with the given container statuses.
 pub fn pod_fixture(name: &str, phase: &str, extra_status: Value) -> Value {
     let mut status = serde_json::json!({ "phase": phase, "startTime": "2026-01-01T10:00:00Z" });

@@ -53,27 +53,18 @@ fn requires_an_output_image() {
     assert!(message.contains("buildConfig.outputImage"), "{message}");
 }
 
-/// A base image plus a package list, without a git source.
-fn package_list() -> buildstrategy_api::BuildRequest {
-    testkit::sample_request()
-        .without_source()
-        .with_requirements(buildstrategy_api::Requirements::Packages(vec![
-            "pandas==2.2.3".into(),
-        ]))
-}
-
 #[test]
 fn renders_a_build_without_a_git_source_with_no_clone() {
-    let request = package_list();
+    let request = testkit::package_list_request();
     Buildah.validate_config(&request).expect("valid");
     insta::assert_yaml_snapshot!(Buildah.render(&request).expect("renders"));
 }
 
 #[test]
 fn a_build_without_a_git_source_takes_no_file_from_one() {
-    let request = package_list().with_requirements(buildstrategy_api::Requirements::File(
-        "requirements.txt".into(),
-    ));
+    let request = testkit::package_list_request().with_requirements(
+        buildstrategy_api::Requirements::File("requirements.txt".into()),
+    );
     let message = Buildah
         .validate_config(&request)
         .expect_err("refused")

@@ -189,18 +189,9 @@ fn the_jobs_secrets_reach_the_run_as_workspaces_the_task_reads() {
     );
 }
 
-/// A base image plus a package list, without a git source.
-fn package_list() -> buildstrategy_api::BuildRequest {
-    testkit::sample_request()
-        .without_source()
-        .with_requirements(buildstrategy_api::Requirements::Packages(vec![
-            "pandas==2.2.3".into(),
-        ]))
-}
-
 #[test]
 fn a_build_without_a_git_source_runs_the_task_with_an_empty_url_and_no_clone() {
-    let request = package_list();
+    let request = testkit::package_list_request();
     Tekton.validate_config(&request).expect("valid");
     insta::assert_yaml_snapshot!(Tekton.render(&request).expect("renders"));
     // The clone step makes an empty context when the URL is empty, before anything else.
@@ -220,15 +211,16 @@ fn a_build_without_a_git_source_runs_the_task_with_an_empty_url_and_no_clone() {
 
 #[test]
 fn a_build_without_a_git_source_takes_no_file_from_one_nor_a_pipeline() {
-    let file = package_list().with_requirements(buildstrategy_api::Requirements::File(
-        "requirements.txt".into(),
-    ));
+    let file = testkit::package_list_request().with_requirements(
+        buildstrategy_api::Requirements::File("requirements.txt".into()),
+    );
     let message = Tekton
         .validate_config(&file)
         .expect_err("refused")
         .to_string();
     assert!(message.contains("package list"), "{message}");
-    let pipeline = package_list().with_strategy_config(json!({ "pipelineRef": "notebook-build" }));
+    let pipeline = testkit::package_list_request()
+        .with_strategy_config(json!({ "pipelineRef": "notebook-build" }));
     let message = Tekton
         .validate_config(&pipeline)
         .expect_err("refused")

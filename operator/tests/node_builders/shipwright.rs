@@ -27,17 +27,15 @@ use crate::tekton::{
 /// One Shipwright controller for the test binary's control plane, running as long as it does.
 async fn shipwright(h: &Harness) -> &'static HostController {
     static SHIPWRIGHT: OnceCell<HostController> = OnceCell::const_new();
-    host_controller(&SHIPWRIGHT, "Shipwright", "shipwright", || async {
-        let control_plane = h.env.control_plane();
-        nbv_testenv::shipwright::start(
-            &h.env.client,
-            control_plane.kubeconfig_path(),
-            &h.node_images(),
-            &control_plane.root_dir().join("shipwright"),
-            Lifetime::Owned,
-        )
-        .await
-    })
+    host_controller(
+        &SHIPWRIGHT,
+        h,
+        "Shipwright",
+        "shipwright",
+        |client, config, images, dir| async move {
+            nbv_testenv::shipwright::start(&client, &config, &images, &dir, Lifetime::Owned).await
+        },
+    )
     .await
 }
 

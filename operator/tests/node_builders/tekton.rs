@@ -9,6 +9,7 @@
 
 #![cfg(feature = "tekton")]
 
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -29,23 +30,31 @@ pub(crate) fn served() -> &'static BuildRepos {
     SERVED.get_or_init(|| build_repos("node-tekton"))
 }
 
-/// The controller in `cell`, started by `start` at the first call, and checked to still run
-/// at every call (`name`'s log is in the control plane's `dir/` directory).
+/// The controller in `cell`, started at the first call by `start` (given the control plane's
+/// client, its admin kubeconfig, the node's images and the run directory `dir` in the control
+/// plane's directory, where `name`'s log goes), and checked to still run at every call.
 pub(crate) async fn host_controller<F, Fut>(
     cell: &'static OnceCell<HostController>,
+    h: &Harness,
     name: &str,
     dir: &str,
     start: F,
 ) -> &'static HostController
 where
-    F: FnOnce() -> Fut,
+    F: FnOnce(kube::Client, PathBuf, nbv_testenv::NodeImages, PathBuf) -> Fut,
     Fut: std::future::Future<Output = Result<HostController, nbv_testenv::Error>>,
 {
     let controller = cell
         .get_or_init(|| async {
-            start()
-                .await
-                .unwrap_or_else(|e| panic!("{name} starts: {e}"))
+            let control_plane = h.env.control_plane();
+            start(
+                h.env.client.clone(),
+                control_plane.kubeconfig_path().to_path_buf(),
+                h.node_images(),
+                control_plane.root_dir().join(dir),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{name} starts: {e}"))
         })
         .await;
     let pid = controller.info().server_pid.expect("the controller's pid");
@@ -59,17 +68,15 @@ where
 /// One Tekton controller for the test binary's control plane, running as long as it does.
 pub(crate) async fn tekton(h: &Harness) -> &'static HostController {
     static TEKTON: OnceCell<HostController> = OnceCell::const_new();
-    host_controller(&TEKTON, "Tekton", "tekton", || async {
-        let control_plane = h.env.control_plane();
-        nbv_testenv::tekton::start(
-            &h.env.client,
-            control_plane.kubeconfig_path(),
-            &h.node_images(),
-            &control_plane.root_dir().join("tekton"),
-            Lifetime::Owned,
-        )
-        .await
-    })
+    host_controller(
+        &TEKTON,
+        h,
+        "Tekton",
+        "tekton",
+        |client, kubeconfig, images, dir| async move {
+            nbv_testenv::tekton::start(&client, &kubeconfig, &images, &dir, Lifetime::Owned).await
+        },
+    )
     .await
 }
 
@@ -79,18 +86,11 @@ async fn storage(h: &Harness) -> &'static HostController {
     static STORAGE: OnceCell<HostController> = OnceCell::const_new();
     host_controller(
         &STORAGE,
+        h,
         "The storage provisioner",
         "local-path",
-        || async {
-            let control_plane = h.env.control_plane();
-            nbv_testenv::local_path::start(
-                &h.env.client,
-                control_plane.kubeconfig_path(),
-                &h.node_images(),
-                &control_plane.root_dir().join("local-path"),
-                Lifetime::Owned,
-            )
-            .await
+        |client, config, images, dir| async move {
+            nbv_testenv::local_path::start(&client, &config, &images, &dir, Lifetime::Owned).await
         },
     )
     .await
