@@ -48,6 +48,9 @@ pub(crate) fn record(
     }
 }
 
+/// The bridge's own hardware address: locally administered, unicast.
+const BRIDGE_MAC: &str = "02:6e:62:76:30:01";
+
 /// The FORWARD rule sending pod traffic to [`EGRESS_CHAIN`].
 fn egress_jump() -> Vec<String> {
     ["FORWARD", "-s", POD_SUBNET, "-j", EGRESS_CHAIN]
@@ -64,7 +67,15 @@ pub(crate) fn set_up_network(bridge: &str, addresses: &[&str]) -> Result<(), Err
         tracing::warn!(bridge, "removing the bridge an earlier node left behind");
         run("ip", &["link", "delete", bridge])?;
     }
-    run("ip", &["link", "add", bridge, "type", "bridge"])?;
+    // A bridge without an address of its own takes the lowest of its ports', so it changes as
+    // pods come and go, and pods that cached the gateway's old one time out (for a minute,
+    // until their neighbour entry is probed again) reaching the node's git server and registry.
+    run(
+        "ip",
+        &[
+            "link", "add", bridge, "address", BRIDGE_MAC, "type", "bridge",
+        ],
+    )?;
     remove_leftover_chain();
     for address in addresses {
         run("ip", &["addr", "add", address, "dev", bridge])?;
